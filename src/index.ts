@@ -2,7 +2,30 @@
 
 export { type GatherOptions, type GatherResults, gather, type Task } from './concurrency/index.ts';
 export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOptions } from './errors.ts';
-export { type Observer, Subject, type SubjectOptions, type Subscription } from './events/index.ts';
+export {
+  AsyncSchemaError,
+  DuplicateSchemaError,
+  type EmitTopic,
+  type ErrorPolicy,
+  EventBus,
+  type EventBusOptions,
+  EventStream,
+  InvalidPayloadError,
+  type Listener,
+  type ListenerErrorContext,
+  type Observer,
+  type OnceOptions,
+  type OnOptions,
+  type OverflowPolicy,
+  type Payload,
+  type PayloadArgs,
+  type StreamOptions,
+  StreamOverflowError,
+  Subject,
+  type SubjectOptions,
+  type Subscription,
+  type Topic,
+} from './events/index.ts';
 export {
   DuplicateKindError,
   type Factory,

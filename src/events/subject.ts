@@ -1,5 +1,6 @@
 /** Subject and Observer: the classic Observer pattern, safe against throwing, async and re-entrant observers. */
 import { describe, InvalidArgumentError } from '../errors.ts';
+import { callErrorHandler, isThenable, Round, settledRound } from './error-policy.ts';
 import { reportIfUnobserved, reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
 
@@ -15,8 +16,6 @@ export interface SubjectOptions<T> {
    */
   readonly onError?: ((error: unknown, observer: Observer<T>) => void) | undefined;
 }
-
-const resolved = Promise.resolve();
 
 /**
  * Keeps a list of observers and notifies them in attach order.
@@ -72,35 +71,17 @@ export class Subject<T> {
   notify(message: T): Promise<void> {
     const observers = this.#observers;
     const onError = this.#onError;
-    let failures: Map<number, unknown> | undefined;
-    let waiting: Promise<void>[] | undefined;
-    const fail = (index: number, error: unknown): void => {
-      const observer = observers[index] as Observer<T>;
-      if (onError === undefined) (failures ??= new Map()).set(index, error);
-      else this.#deliver(onError, error, observer);
-    };
+    let round: Round | undefined;
     for (let i = 0; i < observers.length; i++) {
       try {
         const result = (observers[i] as Observer<T>).update(message);
-        if (result != null && typeof (result as PromiseLike<unknown>).then === 'function') {
-          (waiting ??= []).push(
-            Promise.resolve(result).then(
-              () => {},
-              (error: unknown) => fail(i, error),
-            ),
-          );
-        }
+        if (isThenable(result)) (round ??= this.#round(observers, onError)).watch(i, result);
       } catch (error) {
-        fail(i, error);
+        (round ??= this.#round(observers, onError)).fail(i, error);
       }
     }
-    if (waiting === undefined && failures === undefined) return resolved;
-    const settled = waiting === undefined ? resolved : Promise.all(waiting);
-    const outcome = settled.then(() => {
-      if (failures === undefined) return;
-      const errors = [...failures.entries()].sort((x, y) => x[0] - y[0]).map(([, e]) => e);
-      throw new AggregateError(errors, `${errors.length} of ${observers.length} observers failed`);
-    });
+    if (round === undefined) return settledRound();
+    const outcome = round.finishAsync();
     return onError === undefined
       ? reportIfUnobserved(outcome, (error) =>
           reportToStderr(error, 'Subject.notify failures nobody awaited'),
@@ -108,16 +89,17 @@ export class Subject<T> {
       : outcome;
   }
 
-  #deliver(
-    onError: (error: unknown, observer: Observer<T>) => void,
-    error: unknown,
-    observer: Observer<T>,
-  ): void {
-    try {
-      onError(error, observer);
-    } catch (handlerError) {
-      // The handler itself failed: do not let it stop the round; make both failures visible.
-      reportToStderr(new AggregateError([handlerError, error], 'Subject onError threw'), 'Subject');
+  /** With an onError handler every failure goes to it (isolate); without, they are collected. */
+  #round(
+    observers: readonly Observer<T>[],
+    onError: ((error: unknown, observer: Observer<T>) => void) | undefined,
+  ): Round {
+    if (onError === undefined) {
+      // A collecting round waits for every observer, so nothing arrives after its outcome.
+      return new Round('collect', observers.length, 'observers', (error) => reportToStderr(error, 'Subject'));
     }
+    return new Round('isolate', observers.length, 'observers', (error, index) =>
+      callErrorHandler(onError, error, observers[index] as Observer<T>, 'Subject'),
+    );
   }
 }

@@ -1,0 +1,172 @@
+/**
+ * The error policy shared by Subject and EventBus: how the failures of one delivery round (a listener
+ * that throws, or whose promise rejects) reach someone, whether the round is synchronous or awaited.
+ */
+import { describe, InvalidArgumentError } from '../errors.ts';
+import { reportToStderr } from './outcome.ts';
+
+/**
+ * - `isolate`: every failure goes to the error handler as it happens; the other listeners still run.
+ * - `collect`: every listener runs; then one AggregateError holds every failure, in listener order.
+ * - `fail-fast`: the first failure stops the round and is thrown (or rejected) as it is.
+ */
+export type ErrorPolicy = 'isolate' | 'collect' | 'fail-fast';
+
+const policies: readonly ErrorPolicy[] = ['isolate', 'collect', 'fail-fast'];
+
+/** Throws InvalidArgumentError unless `value` names an error policy. */
+export function checkErrorPolicy(name: string, value: unknown): ErrorPolicy {
+  if (!policies.includes(value as ErrorPolicy)) {
+    throw new InvalidArgumentError(
+      `${name} must be one of ${policies.map((p) => `'${p}'`).join(', ')}; received ${describe(value)}`,
+    );
+  }
+  return value as ErrorPolicy;
+}
+
+/**
+ * Calls a user's error handler; if the handler itself throws, both failures go to stderr rather than
+ * stopping the round or vanishing.
+ */
+export function callErrorHandler<C>(
+  handler: (error: unknown, context: C) => void,
+  error: unknown,
+  context: C,
+  owner: string,
+): void {
+  try {
+    handler(error, context);
+  } catch (handlerError) {
+    reportToStderr(new AggregateError([handlerError, error], `${owner} onError threw`), owner);
+  }
+}
+
+/** Receives a failure that the round cannot surface itself, with the index of the listener that failed. */
+export type Report = (error: unknown, index: number) => void;
+
+/** Whether a listener's return value is something to wait for. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+const resolved: Promise<void> = Promise.resolve();
+
+/** Ends a round made only of sync listeners that all succeeded, as the awaited form returns it. */
+export function settledRound(): Promise<void> {
+  return resolved;
+}
+
+/**
+ * The state of one delivery round, created only once a listener fails or returns a promise, so a round of
+ * well-behaved synchronous listeners allocates nothing. The caller calls its listeners in order, hands
+ * each throw to `fail` and each returned promise to `watch`, then ends the round with `finish` (the
+ * synchronous form: throws) or `finishAsync` (the awaited form: rejects).
+ *
+ * Failures that arrive after the round's outcome is decided (a promise rejecting after a synchronous
+ * `emit` returned, or after a fail-fast round already rejected) go to `report`: never lost, never an
+ * unhandled rejection.
+ */
+export class Round {
+  readonly #policy: ErrorPolicy;
+  readonly #total: number;
+  readonly #label: string;
+  readonly #report: Report;
+  /** Failures still join the outcome while the round is open. */
+  #open = true;
+  #calling = true;
+  #pending = 0;
+  #failures: [number, unknown][] | undefined;
+  #stopped = false;
+  #firstError: unknown;
+  #resolve: (() => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+
+  /**
+   * @param total how many listeners the round calls, for the AggregateError message.
+   * @param label what the listeners are, for the AggregateError message ("observers").
+   */
+  constructor(policy: ErrorPolicy, total: number, label: string, report: Report) {
+    this.#policy = policy;
+    this.#total = total;
+    this.#label = label;
+    this.#report = report;
+  }
+
+  /** Records that listener `index` failed. Returns true when the caller must call no further listener. */
+  fail(index: number, error: unknown): boolean {
+    if (!this.#open || this.#policy === 'isolate') {
+      this.#report(error, index);
+      return false;
+    }
+    if (this.#policy === 'collect') {
+      (this.#failures ??= []).push([index, error]);
+      return false;
+    }
+    this.#open = false;
+    this.#stopped = true;
+    this.#firstError = error;
+    // An awaited round that is already waiting rejects at once, without waiting for the others.
+    this.#reject?.(error);
+    return true;
+  }
+
+  /** Waits for the promise listener `index` returned; a rejection counts as its failure. */
+  watch(index: number, value: PromiseLike<unknown>): void {
+    this.#pending++;
+    Promise.resolve(value).then(this.#settleOne, (error: unknown) => {
+      this.fail(index, error);
+      this.#settleOne();
+    });
+  }
+
+  readonly #settleOne = (): void => {
+    if (--this.#pending === 0 && !this.#calling) this.#conclude();
+  };
+
+  /**
+   * Ends a synchronous round: from now on failures go to `report`. Throws the fail-fast error, or the
+   * AggregateError of the failures collected so far.
+   */
+  finish(): void {
+    this.#calling = false;
+    this.#open = false;
+    if (this.#stopped) throw this.#firstError;
+    const error = this.#aggregate();
+    if (error !== undefined) throw error;
+  }
+
+  /** Ends an awaited round: the promise settles once every watched promise has settled (or fail-fast). */
+  finishAsync(): Promise<void> {
+    this.#calling = false;
+    if (this.#stopped) return Promise.reject(this.#firstError);
+    if (this.#pending === 0) {
+      this.#open = false;
+      const error = this.#aggregate();
+      return error === undefined ? resolved : Promise.reject(error);
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#resolve = resolve;
+    this.#reject = reject;
+    return promise;
+  }
+
+  #conclude(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    const error = this.#aggregate();
+    if (error === undefined) this.#resolve?.();
+    else this.#reject?.(error);
+  }
+
+  #aggregate(): AggregateError | undefined {
+    const failures = this.#failures;
+    if (failures === undefined) return undefined;
+    this.#failures = undefined;
+    const errors = failures.sort((x, y) => x[0] - y[0]).map(([, error]) => error);
+    return new AggregateError(errors, `${errors.length} of ${this.#total} ${this.#label} failed`);
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * EventBus: typed, hierarchical publish/subscribe. Emitting `a.b.c` reaches the listeners of `a.b.c`,
+ * then `a.b`, then `a`, then `"*"`; failures follow one error policy; each topic's dispatch list is
+ * built when subscriptions change, so an emit only walks an array.
+ */
+import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
+import {
+  callErrorHandler,
+  checkErrorPolicy,
+  type ErrorPolicy,
+  isThenable,
+  Round,
+  settledRound,
+} from './error-policy.ts';
+import { AsyncSchemaError, DuplicateSchemaError, InvalidPayloadError } from './event-errors.ts';
+import { EventStream, type OverflowPolicy, type StreamOptions } from './event-stream.ts';
+import { reportToStderr } from './outcome.ts';
+import { type Subscription, subscription } from './subscription.ts';
+import {
+  ALL,
+  checkTopic,
+  type EmitTopic,
+  type Listener,
+  type Payload,
+  type PayloadArgs,
+  type Topic,
+} from './topics.ts';
+
+/** What `onError` learns about a failure besides the error itself. */
+export interface ListenerErrorContext<Events = Record<string, unknown>> {
+  /** The topic that was emitted. */
+  readonly topic: EmitTopic<Events>;
+  /** The listener that failed, as it was given to `on`. */
+  readonly listener: (...args: any[]) => unknown;
+}
+
+export interface EventBusOptions<Events = Record<string, unknown>> {
+  /**
+   * What a failing listener (a throw or a rejected promise) does: `isolate` hands it to `onError` and
+   * lets the others run; `collect` runs every listener, then throws (or rejects with) one AggregateError;
+   * `fail-fast` stops at the first failure and throws (or rejects with) it.
+   * @default 'isolate'
+   */
+  readonly errors?: ErrorPolicy | undefined;
+  /**
+   * Receives each failure under `isolate`, and under every policy the failures that arrive after `emit`
+   * returned (a promise a listener returned, rejecting later).
+   * @default writes the failure and its topic to stderr
+   */
+  readonly onError?: ((error: unknown, context: ListenerErrorContext<Events>) => void) | undefined;
+  /**
+   * Past this many listeners on one topic, a single process warning names the topic and the count (a
+   * likely leak). `Infinity` turns the warning off.
+   * @default 100
+   */
+  readonly maxListeners?: number | undefined;
+}
+
+export interface OnOptions {
+  /** Aborting it unsubscribes; an already aborted signal subscribes nothing. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Unsubscribe before the first call, so the listener runs at most once.
+   * @default false
+   */
+  readonly once?: boolean | undefined;
+}
+
+export interface OnceOptions {
+  /** Aborting it unsubscribes and rejects the promise with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+type Fn = (payload: unknown, topic: string) => unknown;
+type Handler = (error: unknown, context: ListenerErrorContext<any>) => void;
+
+const EMPTY: readonly Entry[] = Object.freeze([]);
+
+/** One subscription. Its `call` is what dispatch invokes: the listener, or a wrapper for `once`. */
+class Entry {
+  readonly listener: Fn;
+  readonly node: TopicNode;
+  call: Fn;
+  active = true;
+  fired = false;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(listener: Fn, node: TopicNode) {
+    this.listener = listener;
+    this.node = node;
+    this.call = listener;
+  }
+}
+
+/**
+ * One topic of the tree. `dispatch` is its own entries, then its parent's dispatch (so its ancestors'
+ * and finally `"*"`'s): rebuilt on every subscription change below an ancestor, never on emit. Arrays are
+ * replaced, never mutated, so an emit in progress keeps walking the list it started with.
+ */
+class TopicNode {
+  readonly topic: string;
+  readonly parent: TopicNode | undefined;
+  children: TopicNode[] = [];
+  own: readonly Entry[] = EMPTY;
+  dispatch: readonly Entry[];
+  schema: StandardSchemaV1 | undefined = undefined;
+  warned = false;
+
+  constructor(topic: string, parent: TopicNode | undefined) {
+    this.topic = topic;
+    this.parent = parent;
+    this.dispatch = parent === undefined ? EMPTY : parent.dispatch;
+  }
+
+  /** A node with no listener, no schema and no child is only a cached lookup, safe to forget. */
+  get idle(): boolean {
+    return this.own.length === 0 && this.schema === undefined && this.children.length === 0;
+  }
+}
+
+const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
+const defaultOnError: Handler = (error, { topic }) =>
+  reportToStderr(error, `EventBus listener of "${topic}" failed`);
+/** Below this many nodes no sweep of idle ones happens. */
+const SWEEP_FLOOR = 1024;
+
+/**
+ * A typed event bus over dotted topics. `Events` maps each topic that may be emitted to its payload type;
+ * listening is allowed on those topics, on every ancestor (`"user"` for `"user.created"`), whose listeners
+ * receive the union of their descendants' payloads, and on `"*"`, which receives everything.
+ *
+ * Rules: listeners of one topic run in subscription order, the exact topic before its ancestors and `"*"`
+ * last; a subscription made or ended during an emit takes effect from the next emit; an emit made inside
+ * a listener is delivered completely before the outer emit continues.
+ *
+ * ```ts
+ * const bus = new EventBus<{ 'user.created': { id: string }; 'user.deleted': { id: string } }>();
+ * using _ = bus.on('user', (user, topic) => console.log(topic, user.id));
+ * bus.emit('user.created', { id: 'u1' });
+ * ```
+ */
+export class EventBus<Events extends object = Record<string, unknown>> {
+  readonly #root = new TopicNode(ALL, undefined);
+  readonly #nodes = new Map<string, TopicNode>();
+  readonly #policy: ErrorPolicy;
+  readonly #onError: Handler;
+  readonly #maxListeners: number;
+  #listeners = 0;
+  #sweepAt = SWEEP_FLOOR;
+
+  constructor(options: EventBusOptions<Events> = {}) {
+    this.#policy = checkErrorPolicy('EventBus option errors', options.errors ?? 'isolate');
+    if (options.onError !== undefined) checkFunction('EventBus option onError', options.onError);
+    this.#onError = (options.onError as Handler | undefined) ?? defaultOnError;
+    this.#maxListeners = checkCount('EventBus option maxListeners', options.maxListeners ?? 100, {
+      allowInfinity: true,
+    });
+  }
+
+  /**
+   * Calls `listener(payload, topic)` for every event on `topic` or below it (`"*"`: every event) until
+   * the returned subscription is called or disposed, or `signal` aborts.
+   */
+  on<T extends Topic<Events>>(topic: T, listener: Listener<Events, T>, options?: OnOptions): Subscription;
+  on(topic: string, listener: (...args: any[]) => unknown, options?: OnOptions): Subscription {
+    return this.#subscribe(this.#nodes.get(topic) ?? this.#listenNode(topic), listener, options);
+  }
+
+  #subscribe(node: TopicNode, listener: Fn, options: OnOptions | undefined): Subscription {
+    if (typeof listener !== 'function') checkFunction('EventBus.on() listener', listener);
+    const entry = new Entry(listener, node);
+    if (options !== undefined) {
+      const { signal, once } = options;
+      checkSignal('EventBus.on() option signal', signal);
+      if (once !== undefined && typeof once !== 'boolean') {
+        throw new InvalidArgumentError(
+          `EventBus.on() option once must be a boolean; received ${describe(once)}`,
+        );
+      }
+      if (signal?.aborted) return subscription(() => {});
+      if (once === true) {
+        entry.call = (payload, emitted) => {
+          if (entry.fired) return undefined;
+          entry.fired = true;
+          this.#remove(entry);
+          return listener(payload, emitted);
+        };
+      }
+      if (signal !== undefined) {
+        entry.signal = signal;
+        entry.onAbort = () => this.#remove(entry);
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+    }
+    const own = node.own;
+    node.own = own.length === 0 ? [entry] : [...own, entry];
+    this.#listeners++;
+    this.#rebuild(node);
+    if (node.own.length > this.#maxListeners && !node.warned) this.#warn(node);
+    return subscription(() => this.#remove(entry));
+  }
+
+  /** Resolves with the payload of the next event on `topic` (or below it). */
+  once<T extends Topic<Events>>(topic: T, options?: OnceOptions): Promise<Payload<Events, T>>;
+  once(topic: string, options: OnceOptions = {}): Promise<unknown> {
+    const { signal } = options;
+    checkSignal('EventBus.once() option signal', signal);
+    const node = this.#nodes.get(topic) ?? this.#listenNode(topic);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const onAbort = (): void => {
+      end();
+      reject((signal as AbortSignal).reason);
+    };
+    const end = this.#subscribe(
+      node,
+      (payload: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(payload);
+      },
+      { once: true },
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return promise;
+  }
+
+  /**
+   * Delivers `payload` to every listener of `topic` and its ancestors, now, in order. Under `collect`
+   * and `fail-fast` a listener's throw is rethrown from here (as an AggregateError under `collect`);
+   * a promise a listener returns is not awaited, its rejection goes to `onError`.
+   * @throws InvalidPayloadError when the topic has a schema and `payload` fails it (nothing is delivered).
+   */
+  emit<K extends EmitTopic<Events>>(topic: K, ...payload: PayloadArgs<Events[K & keyof Events]>): void;
+  emit(topic: string, payload?: unknown): void {
+    const node = this.#nodes.get(topic) ?? this.#emitNode(topic);
+    if (node.schema !== undefined) payload = this.#validate(node, payload);
+    const list = node.dispatch;
+    let round: Round | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const call = (list[i] as Entry).call;
+      let result: unknown;
+      try {
+        result = call(payload, topic);
+      } catch (error) {
+        if ((round ??= this.#round(list, topic)).fail(i, error)) break;
+        continue;
+      }
+      if (result !== undefined && isThenable(result)) (round ??= this.#round(list, topic)).watch(i, result);
+    }
+    if (round !== undefined) round.finish();
+  }
+
+  /**
+   * Delivers `payload` like `emit`, then waits for every promise the listeners returned. Resolves when
+   * all have settled; under `collect` rejects with an AggregateError of every failure, under
+   * `fail-fast` with the first failure as soon as it happens. A schema may validate asynchronously here.
+   */
+  emitAsync<K extends EmitTopic<Events>>(
+    topic: K,
+    ...payload: PayloadArgs<Events[K & keyof Events]>
+  ): Promise<void>;
+  emitAsync(topic: string, payload?: unknown): Promise<void> {
+    const node = this.#nodes.get(topic) ?? this.#emitNode(topic);
+    if (node.schema === undefined) return this.#deliverAsync(node, topic, payload);
+    return this.#validateAsync(node, payload).then((value) => this.#deliverAsync(node, topic, value));
+  }
+
+  /**
+   * Iterates over the payloads of `topic` (and below it) from now on, holding at most `bufferSize` unread
+   * events; see StreamOptions for the overflow policies.
+   */
+  stream<T extends Topic<Events>>(topic: T, options?: StreamOptions): EventStream<Payload<Events, T>>;
+  stream(topic: string, options: StreamOptions = {}): EventStream<any> {
+    const node = this.#nodes.get(topic) ?? this.#listenNode(topic);
+    const { signal } = options;
+    checkSignal('EventBus.stream() option signal', signal);
+    const size = checkCount('EventBus.stream() option bufferSize', options.bufferSize ?? 1024);
+    const overflow = options.overflow ?? 'error';
+    if (!overflows.includes(overflow)) {
+      throw new InvalidArgumentError(
+        `EventBus.stream() option overflow must be one of ${overflows.map((p) => `'${p}'`).join(', ')}; received ${describe(overflow)}`,
+      );
+    }
+    return new EventStream(
+      topic,
+      (push) => this.#subscribe(node, push as Fn, undefined),
+      size,
+      overflow,
+      signal,
+    );
+  }
+
+  /**
+   * Validates every payload emitted on `topic` (exactly that topic) with a Standard Schema (zod, valibot,
+   * arktype, ...) before delivery; listeners receive the schema's output. Returns the bus.
+   */
+  define<K extends EmitTopic<Events>>(
+    topic: K,
+    schema: StandardSchemaV1<any, Events[K & keyof Events]>,
+  ): this;
+  define(topic: string, schema: StandardSchemaV1<any, any>): this {
+    const node = this.#nodes.get(topic) ?? this.#emitNode(topic);
+    checkSchema(`EventBus.define() schema for "${topic}"`, schema);
+    if (node.schema !== undefined) throw new DuplicateSchemaError(topic);
+    node.schema = schema;
+    return this;
+  }
+
+  /**
+   * The number of listeners subscribed to exactly `topic` (not its descendants); with no topic, the
+   * number on the whole bus.
+   */
+  listenerCount(topic?: Topic<Events>): number;
+  listenerCount(topic?: string): number {
+    if (topic === undefined) return this.#listeners;
+    if (topic === ALL) return this.#root.own.length;
+    const node = this.#nodes.get(topic);
+    if (node !== undefined) return node.own.length;
+    checkTopic('EventBus.listenerCount() topic', topic, true);
+    return 0;
+  }
+
+  #deliverAsync(node: TopicNode, topic: string, payload: unknown): Promise<void> {
+    const list = node.dispatch;
+    let round: Round | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const call = (list[i] as Entry).call;
+      let result: unknown;
+      try {
+        result = call(payload, topic);
+      } catch (error) {
+        if ((round ??= this.#round(list, topic)).fail(i, error)) break;
+        continue;
+      }
+      if (result !== undefined && isThenable(result)) (round ??= this.#round(list, topic)).watch(i, result);
+    }
+    return round === undefined ? settledRound() : round.finishAsync();
+  }
+
+  #round(list: readonly Entry[], topic: string): Round {
+    const onError = this.#onError;
+    return new Round(this.#policy, list.length, `listeners of "${topic}"`, (error, index) =>
+      callErrorHandler(onError, error, { topic, listener: (list[index] as Entry).listener }, 'EventBus'),
+    );
+  }
+
+  #validate(node: TopicNode, payload: unknown): unknown {
+    const result = (node.schema as StandardSchemaV1)['~standard'].validate(payload);
+    if (isThenable(result)) {
+      // Nobody will read this validation's outcome; keep a rejection of it from going unhandled.
+      Promise.resolve(result).catch(() => {});
+      throw new AsyncSchemaError(node.topic);
+    }
+    if (result.issues !== undefined) throw new InvalidPayloadError(node.topic, result.issues);
+    return result.value;
+  }
+
+  async #validateAsync(node: TopicNode, payload: unknown): Promise<unknown> {
+    const result = await (node.schema as StandardSchemaV1)['~standard'].validate(payload);
+    if (result.issues !== undefined) throw new InvalidPayloadError(node.topic, result.issues);
+    return result.value;
+  }
+
+  /** The node of a topic that may be listened to (`"*"` included), created with its ancestors if new. */
+  #listenNode(topic: string): TopicNode {
+    if (topic === ALL) return this.#root;
+    checkTopic('EventBus topic', topic, true);
+    return this.#create(topic);
+  }
+
+  /** The node of a topic that may be emitted (never `"*"`), created with its ancestors if new. */
+  #emitNode(topic: string): TopicNode {
+    checkTopic('EventBus topic', topic, false);
+    return this.#create(topic);
+  }
+
+  #create(topic: string): TopicNode {
+    if (this.#nodes.size >= this.#sweepAt) this.#sweep();
+    return this.#node(topic);
+  }
+
+  #node(topic: string): TopicNode {
+    const existing = this.#nodes.get(topic);
+    if (existing !== undefined) return existing;
+    const dot = topic.lastIndexOf('.');
+    const parent = dot === -1 ? this.#root : this.#node(topic.slice(0, dot));
+    const node = new TopicNode(topic, parent);
+    parent.children.push(node);
+    this.#nodes.set(topic, node);
+    return node;
+  }
+
+  /**
+   * Forgets idle nodes (those only emitted to), so a bus fed endless distinct topics keeps bounded
+   * memory. Runs when the node count doubles since the last sweep: amortised constant time per topic.
+   */
+  #sweep(): void {
+    const prune = (node: TopicNode): void => {
+      for (const child of node.children) prune(child);
+      node.children = node.children.filter((child) => {
+        if (!child.idle) return true;
+        this.#nodes.delete(child.topic);
+        return false;
+      });
+    };
+    prune(this.#root);
+    this.#sweepAt = Math.max(SWEEP_FLOOR, this.#nodes.size * 2);
+  }
+
+  /** Rebuilds the dispatch list of `node` and of every node below it. */
+  #rebuild(node: TopicNode): void {
+    const inherited = node.parent === undefined ? EMPTY : node.parent.dispatch;
+    const own = node.own;
+    node.dispatch = own.length === 0 ? inherited : inherited.length === 0 ? own : own.concat(inherited);
+    const children = node.children;
+    for (let i = 0; i < children.length; i++) this.#rebuild(children[i] as TopicNode);
+  }
+
+  #remove(entry: Entry): void {
+    if (!entry.active) return;
+    entry.active = false;
+    if (entry.signal !== undefined) entry.signal.removeEventListener('abort', entry.onAbort as () => void);
+    const node = entry.node;
+    const own = node.own;
+    const index = own.indexOf(entry);
+    node.own = own.length === 1 ? EMPTY : own.filter((_, i) => i !== index);
+    this.#listeners--;
+    this.#rebuild(node);
+  }
+
+  #warn(node: TopicNode): void {
+    node.warned = true;
+    const count = node.own.length;
+    process.emitWarning(
+      `Possible EventBus listener leak: ${count} listeners on topic "${node.topic}" (maxListeners is ${this.#maxListeners}). Unsubscribe listeners that are no longer needed, or raise maxListeners.`,
+      { type: 'MaxListenersExceededWarning', code: 'KEEL_MAX_LISTENERS' },
+    );
+  }
+}
