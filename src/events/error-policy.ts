@@ -41,9 +41,6 @@ export function callErrorHandler<C>(
   }
 }
 
-/** Receives a failure that the round cannot surface itself, with the index of the listener that failed. */
-export type Report = (error: unknown, index: number) => void;
-
 /** Whether a listener's return value is something to wait for. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -70,11 +67,9 @@ export function settledRound(): Promise<void> {
  * `emit` returned, or after a fail-fast round already rejected) go to `report`: never lost, never an
  * unhandled rejection.
  */
-export class Round {
+export abstract class Round {
   readonly #policy: ErrorPolicy;
   readonly #total: number;
-  readonly #label: string;
-  readonly #report: Report;
   /** Failures still join the outcome while the round is open. */
   #open = true;
   #calling = true;
@@ -85,21 +80,22 @@ export class Round {
   #resolve: (() => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
 
-  /**
-   * @param total how many listeners the round calls, for the AggregateError message.
-   * @param label what the listeners are, for the AggregateError message ("observers").
-   */
-  constructor(policy: ErrorPolicy, total: number, label: string, report: Report) {
+  /** @param total how many listeners the round calls, for the AggregateError message. */
+  constructor(policy: ErrorPolicy, total: number) {
     this.#policy = policy;
     this.#total = total;
-    this.#label = label;
-    this.#report = report;
   }
+
+  /** Receives a failure the round cannot surface itself, with the index of the listener that failed. */
+  protected abstract report(error: unknown, index: number): void;
+
+  /** What the listeners are, for the AggregateError message (`observers`). */
+  protected abstract label(): string;
 
   /** Records that listener `index` failed. Returns true when the caller must call no further listener. */
   fail(index: number, error: unknown): boolean {
     if (!this.#open || this.#policy === 'isolate') {
-      this.#report(error, index);
+      this.report(error, index);
       return false;
     }
     if (this.#policy === 'collect') {
@@ -116,15 +112,40 @@ export class Round {
 
   /** Waits for the promise listener `index` returned; a rejection counts as its failure. */
   watch(index: number, value: PromiseLike<unknown>): void {
+    // A native promise is watched directly; any other thenable is first adopted by one.
+    const promise = value instanceof Promise ? value : Promise.resolve(value);
+    (this.#watched ??= new Array(this.#total))[index] = promise;
     this.#pending++;
-    Promise.resolve(value).then(this.#settleOne, (error: unknown) => {
-      this.fail(index, error);
-      this.#settleOne();
-    });
+    promise.then(this.#fulfilled, this.#rejected);
   }
 
-  readonly #settleOne = (): void => {
-    if (--this.#pending === 0 && !this.#calling) this.#conclude();
+  // While every watched promise fulfils, two handlers shared by the whole round count them down: no
+  // allocation per listener. The first rejection switches the round to handlers that know their
+  // listener's index (needed to report it and to order failures), attached to every watched promise.
+  #watched: Promise<unknown>[] | undefined;
+  #precise = false;
+
+  readonly #fulfilled = (): void => {
+    if (!this.#precise && --this.#pending === 0 && !this.#calling) this.#conclude();
+  };
+
+  readonly #rejected = (): void => {
+    if (this.#precise) return;
+    this.#precise = true;
+    const watched = this.#watched as Promise<unknown>[];
+    this.#pending = 0;
+    const settled = (): void => {
+      if (--this.#pending === 0 && !this.#calling) this.#conclude();
+    };
+    for (let index = 0; index < watched.length; index++) {
+      const promise = watched[index];
+      if (promise === undefined) continue;
+      this.#pending++;
+      promise.then(settled, (error: unknown) => {
+        this.fail(index, error);
+        settled();
+      });
+    }
   };
 
   /**
@@ -167,6 +188,6 @@ export class Round {
     if (failures === undefined) return undefined;
     this.#failures = undefined;
     const errors = failures.sort((x, y) => x[0] - y[0]).map(([, error]) => error);
-    return new AggregateError(errors, `${errors.length} of ${this.#total} ${this.#label} failed`);
+    return new AggregateError(errors, `${errors.length} of ${this.#total} ${this.label()} failed`);
   }
 }

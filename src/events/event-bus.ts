@@ -120,6 +120,29 @@ class TopicNode {
   }
 }
 
+/** A delivery round of the bus: failures it cannot surface go to the bus's onError with their listener. */
+class BusRound extends Round {
+  readonly #onError: Handler;
+  readonly #list: readonly Entry[];
+  readonly #topic: string;
+
+  constructor(policy: ErrorPolicy, onError: Handler, list: readonly Entry[], topic: string) {
+    super(policy, list.length);
+    this.#onError = onError;
+    this.#list = list;
+    this.#topic = topic;
+  }
+
+  protected override report(error: unknown, index: number): void {
+    const listener = (this.#list[index] as Entry).listener;
+    callErrorHandler(this.#onError, error, { topic: this.#topic, listener }, 'EventBus');
+  }
+
+  protected override label(): string {
+    return `listeners of "${this.#topic}"`;
+  }
+}
+
 const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
 const defaultOnError: Handler = (error, { topic }) =>
   reportToStderr(error, `EventBus listener of "${topic}" failed`);
@@ -244,10 +267,11 @@ export class EventBus<Events extends object = Record<string, unknown>> {
       try {
         result = call(payload, topic);
       } catch (error) {
-        if ((round ??= this.#round(list, topic)).fail(i, error)) break;
+        if ((round ??= new BusRound(this.#policy, this.#onError, list, topic)).fail(i, error)) break;
         continue;
       }
-      if (result !== undefined && isThenable(result)) (round ??= this.#round(list, topic)).watch(i, result);
+      if (result !== undefined && isThenable(result))
+        (round ??= new BusRound(this.#policy, this.#onError, list, topic)).watch(i, result);
     }
     if (round !== undefined) round.finish();
   }
@@ -331,19 +355,13 @@ export class EventBus<Events extends object = Record<string, unknown>> {
       try {
         result = call(payload, topic);
       } catch (error) {
-        if ((round ??= this.#round(list, topic)).fail(i, error)) break;
+        if ((round ??= new BusRound(this.#policy, this.#onError, list, topic)).fail(i, error)) break;
         continue;
       }
-      if (result !== undefined && isThenable(result)) (round ??= this.#round(list, topic)).watch(i, result);
+      if (result !== undefined && isThenable(result))
+        (round ??= new BusRound(this.#policy, this.#onError, list, topic)).watch(i, result);
     }
     return round === undefined ? settledRound() : round.finishAsync();
-  }
-
-  #round(list: readonly Entry[], topic: string): Round {
-    const onError = this.#onError;
-    return new Round(this.#policy, list.length, `listeners of "${topic}"`, (error, index) =>
-      callErrorHandler(onError, error, { topic, listener: (list[index] as Entry).listener }, 'EventBus'),
-    );
   }
 
   #validate(node: TopicNode, payload: unknown): unknown {

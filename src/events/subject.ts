@@ -17,6 +17,31 @@ export interface SubjectOptions<T> {
   readonly onError?: ((error: unknown, observer: Observer<T>) => void) | undefined;
 }
 
+/** With an onError handler every failure goes to it (isolate); without, they are collected. */
+class SubjectRound<T> extends Round {
+  readonly #observers: readonly Observer<T>[];
+  readonly #onError: ((error: unknown, observer: Observer<T>) => void) | undefined;
+
+  constructor(
+    observers: readonly Observer<T>[],
+    onError: ((error: unknown, observer: Observer<T>) => void) | undefined,
+  ) {
+    super(onError === undefined ? 'collect' : 'isolate', observers.length);
+    this.#observers = observers;
+    this.#onError = onError;
+  }
+
+  protected override report(error: unknown, index: number): void {
+    // A collecting round waits for every observer, so only an isolating one reports.
+    if (this.#onError === undefined) reportToStderr(error, 'Subject');
+    else callErrorHandler(this.#onError, error, this.#observers[index] as Observer<T>, 'Subject');
+  }
+
+  protected override label(): string {
+    return 'observers';
+  }
+}
+
 /**
  * Keeps a list of observers and notifies them in attach order.
  *
@@ -75,9 +100,9 @@ export class Subject<T> {
     for (let i = 0; i < observers.length; i++) {
       try {
         const result = (observers[i] as Observer<T>).update(message);
-        if (isThenable(result)) (round ??= this.#round(observers, onError)).watch(i, result);
+        if (isThenable(result)) (round ??= new SubjectRound(observers, onError)).watch(i, result);
       } catch (error) {
-        (round ??= this.#round(observers, onError)).fail(i, error);
+        (round ??= new SubjectRound(observers, onError)).fail(i, error);
       }
     }
     if (round === undefined) return settledRound();
@@ -87,19 +112,5 @@ export class Subject<T> {
           reportToStderr(error, 'Subject.notify failures nobody awaited'),
         )
       : outcome;
-  }
-
-  /** With an onError handler every failure goes to it (isolate); without, they are collected. */
-  #round(
-    observers: readonly Observer<T>[],
-    onError: ((error: unknown, observer: Observer<T>) => void) | undefined,
-  ): Round {
-    if (onError === undefined) {
-      // A collecting round waits for every observer, so nothing arrives after its outcome.
-      return new Round('collect', observers.length, 'observers', (error) => reportToStderr(error, 'Subject'));
-    }
-    return new Round('isolate', observers.length, 'observers', (error, index) =>
-      callErrorHandler(onError, error, observers[index] as Observer<T>, 'Subject'),
-    );
   }
 }
