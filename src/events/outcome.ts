@@ -6,8 +6,17 @@
 
 /** Writes a failure that no handler took to stderr, with its context. */
 export function reportToStderr(error: unknown, context: string): void {
-  const detail = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-  process.stderr.write(`[keel] ${context}: ${detail}\n`);
+  process.stderr.write(`[keel] ${context}: ${render(error)}\n`);
+}
+
+/** An error's stack, followed by those of the errors an AggregateError holds (else they would be lost). */
+function render(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const own = error.stack ?? String(error);
+  if (!(error instanceof AggregateError) || !Array.isArray(error.errors)) return own;
+  return [own, ...error.errors.map((inner, i) => `  [${i}] ${render(inner).replaceAll('\n', '\n  ')}`)].join(
+    '\n',
+  );
 }
 
 /**

@@ -1,0 +1,244 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ErrorPolicy } from './error-policy.ts';
+import { EventBus, type ListenerErrorContext } from './event-bus.ts';
+
+type Events = { 'job.done': number; 'job.failed': number };
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const later = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function setup(errors?: ErrorPolicy) {
+  const failures: [unknown, ListenerErrorContext<Events>][] = [];
+  const ran: string[] = [];
+  const bus = new EventBus<Events>({
+    ...(errors === undefined ? {} : { errors }),
+    onError: (error, context) => {
+      failures.push([error, context]);
+    },
+  });
+  const ok = (name: string) => () => {
+    ran.push(name);
+  };
+  const throws = (name: string, error: unknown) => () => {
+    ran.push(name);
+    throw error;
+  };
+  const rejects =
+    (name: string, error: unknown, ms = 0) =>
+    async () => {
+      ran.push(name);
+      if (ms > 0) await later(ms);
+      throw error;
+    };
+  const resolves = (name: string, ms: number) => async () => {
+    await later(ms);
+    ran.push(`${name} settled`);
+  };
+  return { bus, failures, ran, ok, throws, rejects, resolves };
+}
+
+let unhandled: unknown[];
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason);
+};
+beforeEach(() => {
+  unhandled = [];
+  process.on('unhandledRejection', onUnhandled);
+});
+afterEach(async () => {
+  // Let any stray rejection surface before checking.
+  await tick();
+  await tick();
+  process.off('unhandledRejection', onUnhandled);
+  expect(unhandled).toEqual([]);
+  vi.restoreAllMocks();
+});
+
+describe("errors: 'isolate' (the default)", () => {
+  it('hands each throw to onError with the topic and listener, and runs the rest', () => {
+    const { bus, failures, ran, ok, throws } = setup();
+    const bad = throws('b', new Error('b'));
+    bus.on('job.done', ok('a'));
+    bus.on('job', bad);
+    bus.on('*', ok('c'));
+    expect(() => bus.emit('job.done', 1)).not.toThrow();
+    expect(ran).toEqual(['a', 'b', 'c']);
+    expect(failures).toEqual([[new Error('b'), { topic: 'job.done', listener: bad }]]);
+  });
+
+  it('hands a promise rejected after a plain emit to onError, never to unhandledRejection', async () => {
+    const { bus, failures, ok, rejects } = setup();
+    const bad = rejects('r', new Error('late'), 5);
+    bus.on('job.done', bad);
+    bus.on('job.done', ok('after'));
+    bus.emit('job.done', 1);
+    expect(failures).toEqual([]);
+    await later(20);
+    expect(failures).toEqual([[new Error('late'), { topic: 'job.done', listener: bad }]]);
+  });
+
+  it('emitAsync waits for every listener, hands each failure to onError and resolves', async () => {
+    const { bus, failures, ran, throws, rejects, resolves } = setup();
+    bus.on('job.done', throws('sync', 's'));
+    bus.on('job.done', rejects('async', 'a'));
+    bus.on('job.done', resolves('slow', 15));
+    await expect(bus.emitAsync('job.done', 1)).resolves.toBeUndefined();
+    expect(ran).toEqual(['sync', 'async', 'slow settled']);
+    expect(failures.map(([error]) => error).sort()).toEqual(['a', 's']);
+  });
+
+  it('reports to stderr by default, with the topic', async () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const bus = new EventBus<Events>();
+    bus.on('job.failed', () => {
+      throw new Error('sync boom');
+    });
+    bus.on('job.failed', async () => {
+      throw new Error('async boom');
+    });
+    bus.emit('job.failed', 1);
+    await tick();
+    const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+    expect(text).toMatch(/EventBus listener of "job\.failed" failed: Error: sync boom/);
+    expect(text).toMatch(/EventBus listener of "job\.failed" failed: Error: async boom/);
+  });
+
+  it('survives an onError that throws: both errors go to stderr and the round goes on', () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const bus = new EventBus<Events>({
+      onError: () => {
+        throw new Error('handler broke');
+      },
+    });
+    const ran: number[] = [];
+    bus.on('job.done', () => {
+      throw new Error('listener broke');
+    });
+    bus.on('job.done', (n) => {
+      ran.push(n);
+    });
+    bus.emit('job.done', 7);
+    expect(ran).toEqual([7]);
+    const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+    expect(text).toMatch(/EventBus onError threw/);
+    expect(text).toMatch(/handler broke/);
+    expect(text).toMatch(/listener broke/);
+  });
+});
+
+describe("errors: 'collect'", () => {
+  it('emit runs every listener, then throws one AggregateError of the throws in order', () => {
+    const { bus, ran, ok, throws } = setup('collect');
+    bus.on('job.done', throws('a', 'first'));
+    bus.on('job.done', ok('b'));
+    bus.on('job', throws('c', 'second'));
+    let error: unknown;
+    try {
+      bus.emit('job.done', 1);
+    } catch (e) {
+      error = e;
+    }
+    expect(ran).toEqual(['a', 'b', 'c']);
+    expect(error).toBeInstanceOf(AggregateError);
+    expect((error as AggregateError).errors).toEqual(['first', 'second']);
+    expect((error as AggregateError).message).toBe('2 of 3 listeners of "job.done" failed');
+  });
+
+  it('emit hands a later rejection to onError, since emit has returned', async () => {
+    const { bus, failures, rejects } = setup('collect');
+    bus.on('job.done', rejects('a', 'late', 2));
+    expect(() => bus.emit('job.done', 1)).not.toThrow();
+    await later(15);
+    expect(failures.map(([error]) => error)).toEqual(['late']);
+  });
+
+  it('emitAsync waits for all, then rejects with every failure, sync and async, in listener order', async () => {
+    const { bus, failures, ran, throws, rejects, resolves } = setup('collect');
+    bus.on('job.done', rejects('slow reject', 'slow', 15));
+    bus.on('job.done', throws('sync', 'sync'));
+    bus.on('job.done', resolves('slow ok', 25));
+    bus.on('job.done', rejects('fast reject', 'fast'));
+    const error = await bus.emitAsync('job.done', 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(ran).toContain('slow ok settled');
+    expect(error).toBeInstanceOf(AggregateError);
+    expect((error as AggregateError).errors).toEqual(['slow', 'sync', 'fast']);
+    expect(failures).toEqual([]);
+  });
+
+  it('emitAsync resolves when nothing failed', async () => {
+    const { bus, ran, resolves } = setup('collect');
+    bus.on('job.done', resolves('a', 2));
+    await expect(bus.emitAsync('job.done', 1)).resolves.toBeUndefined();
+    expect(ran).toEqual(['a settled']);
+  });
+});
+
+describe("errors: 'fail-fast'", () => {
+  it('emit stops at the first throw and throws it as it is', () => {
+    const { bus, ran, ok, throws } = setup('fail-fast');
+    const first = new Error('first');
+    bus.on('job.done', ok('a'));
+    bus.on('job.done', throws('b', first));
+    bus.on('job.done', throws('c', new Error('never')));
+    expect(() => bus.emit('job.done', 1)).toThrow(first);
+    expect(ran).toEqual(['a', 'b']);
+  });
+
+  it('emit hands a later rejection to onError', async () => {
+    const { bus, failures, rejects } = setup('fail-fast');
+    bus.on('job.done', rejects('a', 'late', 2));
+    bus.emit('job.done', 1);
+    await later(15);
+    expect(failures.map(([error]) => error)).toEqual(['late']);
+  });
+
+  it('emitAsync stops calling at a sync throw and rejects with it', async () => {
+    const { bus, ran, ok, throws } = setup('fail-fast');
+    bus.on('job.done', ok('a'));
+    bus.on('job.done', throws('b', 'boom'));
+    bus.on('job.done', ok('c'));
+    await expect(bus.emitAsync('job.done', 1)).rejects.toBe('boom');
+    expect(ran).toEqual(['a', 'b']);
+  });
+
+  it('emitAsync rejects at the first rejection without waiting; later failures go to onError', async () => {
+    const { bus, failures, ran, rejects, resolves } = setup('fail-fast');
+    bus.on('job.done', resolves('slow', 40));
+    bus.on('job.done', rejects('fast', 'fast', 2));
+    bus.on('job.done', rejects('later', 'later', 10));
+    const started = performance.now();
+    await expect(bus.emitAsync('job.done', 1)).rejects.toBe('fast');
+    expect(performance.now() - started).toBeLessThan(35);
+    expect(ran).not.toContain('slow settled');
+    await later(50);
+    expect(failures.map(([error]) => error)).toEqual(['later']);
+  });
+});
+
+describe('no unhandled rejection under any policy', () => {
+  it.each(['isolate', 'collect', 'fail-fast'] as const)(
+    '%s: fire-and-forget emits of rejecting listeners',
+    async (errors) => {
+      const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      const bus = new EventBus<Events>({ errors });
+      bus.on('job.done', async () => {
+        throw new Error('rejected');
+      });
+      bus.on('job', () => Promise.reject(new Error('plain rejected promise')));
+      // A thenable that is not a Promise.
+      bus.on('*', () => ({
+        // biome-ignore lint/suspicious/noThenProperty: the point is a foreign thenable.
+        then: (_: unknown, reject: (e: unknown) => void) => reject(new Error('thenable')),
+      }));
+      for (let i = 0; i < 3; i++) bus.emit('job.done', i);
+      await tick();
+      await tick();
+      // Every one of them reached the default onError (stderr), none went unhandled.
+      const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+      expect(text.match(/EventBus listener of "job\.done" failed/g)).toHaveLength(9);
+    },
+  );
+});
