@@ -44,6 +44,7 @@ describe('singleton() wrapper', () => {
   it('keeps instanceof and static members of the wrapped class', () => {
     class Service {
       static version = 3;
+      readonly id = 1;
     }
     const Wrapped = singleton(Service);
     expect(new Wrapped()).toBeInstanceOf(Service);
