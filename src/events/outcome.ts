@@ -3,20 +3,12 @@
  * reports its rejection to stderr if nobody reads it, so a failure is never silent and never an
  * unhandled rejection.
  */
+import { inspect } from 'node:util';
 
 /** Writes a failure that no handler took to stderr, with its context. */
 export function reportToStderr(error: unknown, context: string): void {
-  process.stderr.write(`[keel] ${context}: ${render(error)}\n`);
-}
-
-/** An error's stack, followed by those of the errors an AggregateError holds (else they would be lost). */
-function render(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const own = error.stack ?? String(error);
-  if (!(error instanceof AggregateError) || !Array.isArray(error.errors)) return own;
-  return [own, ...error.errors.map((inner, i) => `  [${i}] ${render(inner).replaceAll('\n', '\n  ')}`)].join(
-    '\n',
-  );
+  // inspect() shows causes and an AggregateError's inner errors, which `stack` alone would hide.
+  process.stderr.write(`[keel] ${context}: ${inspect(error, { depth: 4 })}\n`);
 }
 
 /**
