@@ -27,11 +27,12 @@ export type Reached<Events, T extends string> =
 export type Payload<Events, T extends string> = Events[Reached<Events, T> & keyof Events];
 
 /**
- * A listener of `T`: called with the payload and the topic that was emitted. For a parent topic the pair
- * is a union, so checking `topic` narrows `payload`.
+ * A listener of `T`: called with the payload and the topic that was emitted. (The two are not correlated
+ * in the type: a union of argument tuples would refuse listeners that take only the payload.)
  */
 export type Listener<Events, T extends string> = (
-  ...args: { [K in Reached<Events, T>]: [payload: Events[K & keyof Events], topic: K] }[Reached<Events, T>]
+  payload: Payload<Events, T>,
+  topic: Reached<Events, T>,
 ) => unknown;
 
 /** The arguments after the topic in `emit`: the payload, which may be left out where it may be undefined. */
