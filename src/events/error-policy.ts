@@ -58,55 +58,81 @@ export function settledRound(): Promise<void> {
 }
 
 /**
+ * Who a round belongs to: receives the failures the round cannot surface itself and names the listeners
+ * for the AggregateError message. One per Subject or EventBus, shared by all their rounds.
+ */
+export interface RoundOwner<T> {
+  /** A failure of `round.targets[index]` that arrived when the round could no longer carry it. */
+  report(error: unknown, round: Round<T>, index: number): void;
+  /** What the listeners are, for the AggregateError message: `observers`, `listeners of "a.b"`. */
+  label(round: Round<T>): string;
+}
+
+/**
  * The state of one delivery round, created only once a listener fails or returns a promise, so a round of
  * well-behaved synchronous listeners allocates nothing. The caller calls its listeners in order, hands
  * each throw to `fail` and each returned promise to `watch`, then ends the round with `finish` (the
  * synchronous form: throws) or `finishAsync` (the awaited form: rejects).
  *
  * Failures that arrive after the round's outcome is decided (a promise rejecting after a synchronous
- * `emit` returned, or after a fail-fast round already rejected) go to `report`: never lost, never an
- * unhandled rejection.
+ * `emit` returned, or after a fail-fast round already rejected) go to the owner's `report`: never lost,
+ * never an unhandled rejection.
+ *
+ * Plain fields and no subclassing, on purpose: one of these is made per awaited emit, and private names
+ * and a derived constructor each cost measurably there.
  */
-export abstract class Round {
-  readonly #policy: ErrorPolicy;
-  readonly #total: number;
+export class Round<T> {
+  readonly policy: ErrorPolicy;
+  /** The listeners of the round, in call order. */
+  readonly targets: readonly T[];
+  /** What the round delivered (a topic), for the owner's messages. */
+  readonly topic: string;
+  private readonly owner: RoundOwner<T>;
   /** Failures still join the outcome while the round is open. */
-  #open = true;
-  #calling = true;
-  #pending = 0;
-  #failures: [number, unknown][] | undefined;
-  #stopped = false;
-  #firstError: unknown;
-  #resolve: (() => void) | undefined;
-  #reject: ((error: unknown) => void) | undefined;
+  private open = true;
+  private calling = true;
+  private pending = 0;
+  private failures: [number, unknown][] | undefined = undefined;
+  private stopped = false;
+  private firstError: unknown = undefined;
+  private resolve: (() => void) | undefined = undefined;
+  private reject: ((error: unknown) => void) | undefined = undefined;
+  // While every watched promise fulfils, two handlers shared by the whole round count them down: no
+  // allocation per listener. The first rejection switches the round to handlers that know their
+  // listener's index (needed to report it and to order failures), attached to every watched promise.
+  private watched: Promise<unknown>[] | undefined = undefined;
+  private precise = false;
+  private readonly fulfilled: () => void;
+  private readonly rejected: () => void;
 
-  /** @param total how many listeners the round calls, for the AggregateError message. */
-  constructor(policy: ErrorPolicy, total: number) {
-    this.#policy = policy;
-    this.#total = total;
+  constructor(policy: ErrorPolicy, targets: readonly T[], topic: string, owner: RoundOwner<T>) {
+    this.policy = policy;
+    this.targets = targets;
+    this.topic = topic;
+    this.owner = owner;
+    this.fulfilled = () => {
+      if (!this.precise && --this.pending === 0 && !this.calling) this.conclude();
+    };
+    this.rejected = () => {
+      if (!this.precise) this.switchToPrecise();
+    };
   }
-
-  /** Receives a failure the round cannot surface itself, with the index of the listener that failed. */
-  protected abstract report(error: unknown, index: number): void;
-
-  /** What the listeners are, for the AggregateError message (`observers`). */
-  protected abstract label(): string;
 
   /** Records that listener `index` failed. Returns true when the caller must call no further listener. */
   fail(index: number, error: unknown): boolean {
-    if (!this.#open || this.#policy === 'isolate') {
-      this.report(error, index);
+    if (!this.open || this.policy === 'isolate') {
+      this.owner.report(error, this, index);
       return false;
     }
-    if (this.#policy === 'collect') {
-      (this.#failures ??= []).push([index, error]);
+    if (this.policy === 'collect') {
+      (this.failures ??= []).push([index, error]);
       return false;
     }
-    this.#open = false;
-    this.#stopped = true;
-    this.#firstError = error;
+    this.open = false;
+    this.stopped = true;
+    this.firstError = error;
     // An awaited round that is already waiting rejects at once, without waiting for the others.
-    this.#reject?.(error);
+    this.reject?.(error);
     return true;
   }
 
@@ -114,80 +140,72 @@ export abstract class Round {
   watch(index: number, value: PromiseLike<unknown>): void {
     // A native promise is watched directly; any other thenable is first adopted by one.
     const promise = value instanceof Promise ? value : Promise.resolve(value);
-    (this.#watched ??= new Array(this.#total))[index] = promise;
-    this.#pending++;
-    promise.then(this.#fulfilled, this.#rejected);
+    (this.watched ??= new Array(this.targets.length))[index] = promise;
+    this.pending++;
+    promise.then(this.fulfilled, this.rejected);
   }
 
-  // While every watched promise fulfils, two handlers shared by the whole round count them down: no
-  // allocation per listener. The first rejection switches the round to handlers that know their
-  // listener's index (needed to report it and to order failures), attached to every watched promise.
-  #watched: Promise<unknown>[] | undefined;
-  #precise = false;
-
-  readonly #fulfilled = (): void => {
-    if (!this.#precise && --this.#pending === 0 && !this.#calling) this.#conclude();
-  };
-
-  readonly #rejected = (): void => {
-    if (this.#precise) return;
-    this.#precise = true;
-    const watched = this.#watched as Promise<unknown>[];
-    this.#pending = 0;
+  private switchToPrecise(): void {
+    this.precise = true;
+    const watched = this.watched as Promise<unknown>[];
+    this.pending = 0;
     const settled = (): void => {
-      if (--this.#pending === 0 && !this.#calling) this.#conclude();
+      if (--this.pending === 0 && !this.calling) this.conclude();
     };
     for (let index = 0; index < watched.length; index++) {
       const promise = watched[index];
       if (promise === undefined) continue;
-      this.#pending++;
+      this.pending++;
       promise.then(settled, (error: unknown) => {
         this.fail(index, error);
         settled();
       });
     }
-  };
+  }
 
   /**
    * Ends a synchronous round: from now on failures go to `report`. Throws the fail-fast error, or the
    * AggregateError of the failures collected so far.
    */
   finish(): void {
-    this.#calling = false;
-    this.#open = false;
-    if (this.#stopped) throw this.#firstError;
-    const error = this.#aggregate();
+    this.calling = false;
+    this.open = false;
+    if (this.stopped) throw this.firstError;
+    const error = this.aggregate();
     if (error !== undefined) throw error;
   }
 
   /** Ends an awaited round: the promise settles once every watched promise has settled (or fail-fast). */
   finishAsync(): Promise<void> {
-    this.#calling = false;
-    if (this.#stopped) return Promise.reject(this.#firstError);
-    if (this.#pending === 0) {
-      this.#open = false;
-      const error = this.#aggregate();
+    this.calling = false;
+    if (this.stopped) return Promise.reject(this.firstError);
+    if (this.pending === 0) {
+      this.open = false;
+      const error = this.aggregate();
       return error === undefined ? resolved : Promise.reject(error);
     }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.resolve = resolve;
+    this.reject = reject;
     return promise;
   }
 
-  #conclude(): void {
-    if (!this.#open) return;
-    this.#open = false;
-    const error = this.#aggregate();
-    if (error === undefined) this.#resolve?.();
-    else this.#reject?.(error);
+  private conclude(): void {
+    if (!this.open) return;
+    this.open = false;
+    const error = this.aggregate();
+    if (error === undefined) this.resolve?.();
+    else this.reject?.(error);
   }
 
-  #aggregate(): AggregateError | undefined {
-    const failures = this.#failures;
+  private aggregate(): AggregateError | undefined {
+    const failures = this.failures;
     if (failures === undefined) return undefined;
-    this.#failures = undefined;
+    this.failures = undefined;
     const errors = failures.sort((x, y) => x[0] - y[0]).map(([, error]) => error);
-    return new AggregateError(errors, `${errors.length} of ${this.#total} ${this.label()} failed`);
+    return new AggregateError(
+      errors,
+      `${errors.length} of ${this.targets.length} ${this.owner.label(this)} failed`,
+    );
   }
 }

@@ -11,6 +11,7 @@ import {
   type ErrorPolicy,
   isThenable,
   Round,
+  type RoundOwner,
   settledRound,
 } from './error-policy.ts';
 import { AsyncSchemaError, DuplicateSchemaError, InvalidPayloadError } from './event-errors.ts';
@@ -120,29 +121,6 @@ class TopicNode {
   }
 }
 
-/** A delivery round of the bus: failures it cannot surface go to the bus's onError with their listener. */
-class BusRound extends Round {
-  readonly #onError: Handler;
-  readonly #list: readonly Entry[];
-  readonly #topic: string;
-
-  constructor(policy: ErrorPolicy, onError: Handler, list: readonly Entry[], topic: string) {
-    super(policy, list.length);
-    this.#onError = onError;
-    this.#list = list;
-    this.#topic = topic;
-  }
-
-  protected override report(error: unknown, index: number): void {
-    const listener = (this.#list[index] as Entry).listener;
-    callErrorHandler(this.#onError, error, { topic: this.#topic, listener }, 'EventBus');
-  }
-
-  protected override label(): string {
-    return `listeners of "${this.#topic}"`;
-  }
-}
-
 const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
 const defaultOnError: Handler = (error, { topic }) =>
   reportToStderr(error, `EventBus listener of "${topic}" failed`);
@@ -169,6 +147,8 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   readonly #nodes = new Map<string, TopicNode>();
   readonly #policy: ErrorPolicy;
   readonly #onError: Handler;
+  /** Failures a round cannot surface go to onError with their listener. */
+  readonly #owner: RoundOwner<Entry>;
   readonly #maxListeners: number;
   #listeners = 0;
   #sweepAt = SWEEP_FLOOR;
@@ -176,7 +156,15 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   constructor(options: EventBusOptions<Events> = {}) {
     this.#policy = checkErrorPolicy('EventBus option errors', options.errors ?? 'isolate');
     if (options.onError !== undefined) checkFunction('EventBus option onError', options.onError);
-    this.#onError = (options.onError as Handler | undefined) ?? defaultOnError;
+    const onError = (options.onError as Handler | undefined) ?? defaultOnError;
+    this.#onError = onError;
+    this.#owner = {
+      report: (error, round, index) => {
+        const listener = (round.targets[index] as Entry).listener;
+        callErrorHandler(onError, error, { topic: round.topic, listener }, 'EventBus');
+      },
+      label: (round) => `listeners of "${round.topic}"`,
+    };
     this.#maxListeners = checkCount('EventBus option maxListeners', options.maxListeners ?? 100, {
       allowInfinity: true,
     });
@@ -260,18 +248,18 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     const node = this.#nodes.get(topic) ?? this.#emitNode(topic);
     if (node.schema !== undefined) payload = this.#validate(node, payload);
     const list = node.dispatch;
-    let round: Round | undefined;
+    let round: Round<Entry> | undefined;
     for (let i = 0; i < list.length; i++) {
       const call = (list[i] as Entry).call;
       let result: unknown;
       try {
         result = call(payload, topic);
       } catch (error) {
-        if ((round ??= new BusRound(this.#policy, this.#onError, list, topic)).fail(i, error)) break;
+        if ((round ??= new Round(this.#policy, list, topic, this.#owner)).fail(i, error)) break;
         continue;
       }
       if (result !== undefined && isThenable(result))
-        (round ??= new BusRound(this.#policy, this.#onError, list, topic)).watch(i, result);
+        (round ??= new Round(this.#policy, list, topic, this.#owner)).watch(i, result);
     }
     if (round !== undefined) round.finish();
   }
@@ -348,18 +336,18 @@ export class EventBus<Events extends object = Record<string, unknown>> {
 
   #deliverAsync(node: TopicNode, topic: string, payload: unknown): Promise<void> {
     const list = node.dispatch;
-    let round: Round | undefined;
+    let round: Round<Entry> | undefined;
     for (let i = 0; i < list.length; i++) {
       const call = (list[i] as Entry).call;
       let result: unknown;
       try {
         result = call(payload, topic);
       } catch (error) {
-        if ((round ??= new BusRound(this.#policy, this.#onError, list, topic)).fail(i, error)) break;
+        if ((round ??= new Round(this.#policy, list, topic, this.#owner)).fail(i, error)) break;
         continue;
       }
       if (result !== undefined && isThenable(result))
-        (round ??= new BusRound(this.#policy, this.#onError, list, topic)).watch(i, result);
+        (round ??= new Round(this.#policy, list, topic, this.#owner)).watch(i, result);
     }
     return round === undefined ? settledRound() : round.finishAsync();
   }

@@ -1,6 +1,6 @@
 /** Subject and Observer: the classic Observer pattern, safe against throwing, async and re-entrant observers. */
 import { describe, InvalidArgumentError } from '../errors.ts';
-import { callErrorHandler, isThenable, Round, settledRound } from './error-policy.ts';
+import { callErrorHandler, isThenable, Round, type RoundOwner, settledRound } from './error-policy.ts';
 import { reportIfUnobserved, reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
 
@@ -17,31 +17,6 @@ export interface SubjectOptions<T> {
   readonly onError?: ((error: unknown, observer: Observer<T>) => void) | undefined;
 }
 
-/** With an onError handler every failure goes to it (isolate); without, they are collected. */
-class SubjectRound<T> extends Round {
-  readonly #observers: readonly Observer<T>[];
-  readonly #onError: ((error: unknown, observer: Observer<T>) => void) | undefined;
-
-  constructor(
-    observers: readonly Observer<T>[],
-    onError: ((error: unknown, observer: Observer<T>) => void) | undefined,
-  ) {
-    super(onError === undefined ? 'collect' : 'isolate', observers.length);
-    this.#observers = observers;
-    this.#onError = onError;
-  }
-
-  protected override report(error: unknown, index: number): void {
-    // A collecting round waits for every observer, so only an isolating one reports.
-    if (this.#onError === undefined) reportToStderr(error, 'Subject');
-    else callErrorHandler(this.#onError, error, this.#observers[index] as Observer<T>, 'Subject');
-  }
-
-  protected override label(): string {
-    return 'observers';
-  }
-}
-
 /**
  * Keeps a list of observers and notifies them in attach order.
  *
@@ -53,6 +28,8 @@ export class Subject<T> {
   // Replaced, never mutated, on attach/detach: a round in progress keeps iterating its own snapshot.
   #observers: readonly Observer<T>[] = [];
   readonly #onError: ((error: unknown, observer: Observer<T>) => void) | undefined;
+  /** With an onError handler every failure goes to it (isolate); without, they are collected. */
+  readonly #owner: RoundOwner<Observer<T>>;
 
   constructor(options: SubjectOptions<T> = {}) {
     if (options.onError !== undefined && typeof options.onError !== 'function') {
@@ -60,7 +37,16 @@ export class Subject<T> {
         `Subject onError must be a function; received ${describe(options.onError)}`,
       );
     }
-    this.#onError = options.onError;
+    const onError = options.onError;
+    this.#onError = onError;
+    this.#owner = {
+      // A collecting round waits for every observer, so only an isolating one reports.
+      report: (error, round, index) => {
+        if (onError === undefined) reportToStderr(error, 'Subject');
+        else callErrorHandler(onError, error, round.targets[index] as Observer<T>, 'Subject');
+      },
+      label: () => 'observers',
+    };
   }
 
   /** The number of attached observers. */
@@ -96,13 +82,13 @@ export class Subject<T> {
   notify(message: T): Promise<void> {
     const observers = this.#observers;
     const onError = this.#onError;
-    let round: Round | undefined;
+    let round: Round<Observer<T>> | undefined;
     for (let i = 0; i < observers.length; i++) {
       try {
         const result = (observers[i] as Observer<T>).update(message);
-        if (isThenable(result)) (round ??= new SubjectRound(observers, onError)).watch(i, result);
+        if (isThenable(result)) (round ??= this.#round(observers)).watch(i, result);
       } catch (error) {
-        (round ??= new SubjectRound(observers, onError)).fail(i, error);
+        (round ??= this.#round(observers)).fail(i, error);
       }
     }
     if (round === undefined) return settledRound();
@@ -112,5 +98,9 @@ export class Subject<T> {
           reportToStderr(error, 'Subject.notify failures nobody awaited'),
         )
       : outcome;
+  }
+
+  #round(observers: readonly Observer<T>[]): Round<Observer<T>> {
+    return new Round(this.#onError === undefined ? 'collect' : 'isolate', observers, '', this.#owner);
   }
 }
