@@ -5,6 +5,8 @@ export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOpti
 export {
   AsyncSchemaError,
   DuplicateSchemaError,
+  type EmitAsyncArgs,
+  type EmitAsyncOptions,
   type EmitTopic,
   type ErrorPolicy,
   EventBus,

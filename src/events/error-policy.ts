@@ -102,6 +102,8 @@ export class Round<T> {
   // listener's index (needed to report it and to order failures), attached to every watched promise.
   private watched: Promise<unknown>[] | undefined = undefined;
   private precise = false;
+  private signal: AbortSignal | undefined = undefined;
+  private onAbort: (() => void) | undefined = undefined;
   private readonly fulfilled: () => void;
   private readonly rejected: () => void;
 
@@ -132,6 +134,7 @@ export class Round<T> {
     this.stopped = true;
     this.firstError = error;
     // An awaited round that is already waiting rejects at once, without waiting for the others.
+    this.signal?.removeEventListener('abort', this.onAbort as () => void);
     this.reject?.(error);
     return true;
   }
@@ -175,8 +178,12 @@ export class Round<T> {
     if (error !== undefined) throw error;
   }
 
-  /** Ends an awaited round: the promise settles once every watched promise has settled (or fail-fast). */
-  finishAsync(): Promise<void> {
+  /**
+   * Ends an awaited round: the promise settles once every watched promise has settled (or at the first
+   * failure under fail-fast). Aborting `signal` rejects it with the signal's reason at once; the
+   * failures collected so far, and any that arrive later, then go to `report`.
+   */
+  finishAsync(signal?: AbortSignal): Promise<void> {
     this.calling = false;
     if (this.stopped) return Promise.reject(this.firstError);
     if (this.pending === 0) {
@@ -187,12 +194,27 @@ export class Round<T> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.resolve = resolve;
     this.reject = reject;
+    if (signal !== undefined) {
+      this.signal = signal;
+      this.onAbort = () => this.abandon(signal);
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
     return promise;
+  }
+
+  private abandon(signal: AbortSignal): void {
+    if (!this.open) return;
+    this.open = false;
+    const failures = this.failures;
+    this.failures = undefined;
+    if (failures !== undefined) for (const [index, error] of failures) this.owner.report(error, this, index);
+    this.reject?.(signal.reason);
   }
 
   private conclude(): void {
     if (!this.open) return;
     this.open = false;
+    this.signal?.removeEventListener('abort', this.onAbort as () => void);
     const error = this.aggregate();
     if (error === undefined) this.resolve?.();
     else this.reject?.(error);

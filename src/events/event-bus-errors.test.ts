@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ErrorPolicy } from './error-policy.ts';
 import { EventBus, type ListenerErrorContext } from './event-bus.ts';
@@ -241,4 +242,57 @@ describe('no unhandled rejection under any policy', () => {
       expect(text.match(/EventBus listener of "job\.done" failed/g)).toHaveLength(9);
     },
   );
+});
+
+describe('emitAsync with a signal', () => {
+  it('delivers nothing and rejects with the reason when already aborted', async () => {
+    const { bus, ran, ok } = setup();
+    bus.on('job.done', ok('a'));
+    await expect(bus.emitAsync('job.done', 1, { signal: AbortSignal.abort('gone') })).rejects.toBe('gone');
+    expect(ran).toEqual([]);
+  });
+
+  it('stops waiting on abort; failures that arrive later go to onError', async () => {
+    const { bus, failures, ran, throws, rejects, resolves } = setup('collect');
+    bus.on('job.done', throws('sync', 'early'));
+    bus.on('job.done', rejects('late', 'late', 15));
+    bus.on('job.done', resolves('slow', 25));
+    const controller = new AbortController();
+    const outcome = bus.emitAsync('job.done', 1, { signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort('enough');
+    await expect(outcome).rejects.toBe('enough');
+    expect(ran).not.toContain('slow settled');
+    // What was collected before the abort can no longer be thrown: it goes to onError.
+    expect(failures.map(([error]) => error)).toEqual(['early']);
+    await later(40);
+    expect(failures.map(([error]) => error)).toEqual(['early', 'late']);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('removes its abort listener when the listeners settle first', async () => {
+    const { bus, resolves } = setup();
+    bus.on('job.done', resolves('a', 2));
+    const controller = new AbortController();
+    await bus.emitAsync('job.done', 1, { signal: controller.signal });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('removes its abort listener when a fail-fast round rejects first', async () => {
+    const { bus, rejects, resolves } = setup('fail-fast');
+    bus.on('job.done', rejects('a', 'boom', 2));
+    bus.on('job.done', resolves('b', 20));
+    const controller = new AbortController();
+    await expect(bus.emitAsync('job.done', 1, { signal: controller.signal })).rejects.toBe('boom');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    controller.abort();
+    await later(30);
+  });
+
+  it('rejects a signal that is not an AbortSignal', () => {
+    const { bus } = setup();
+    expect(() => bus.emitAsync('job.done', 1, { signal: 'x' as never })).toThrow(
+      /signal must be an AbortSignal/,
+    );
+  });
 });

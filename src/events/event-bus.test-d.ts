@@ -114,6 +114,11 @@ describe('EventBus types: payloads', () => {
     expectTypeOf(bus.stream('shape')).toEqualTypeOf<EventStream<Created | Deleted | Moved>>();
     expectTypeOf(bus.on('heartbeat', () => {})).toEqualTypeOf<Subscription>();
     expectTypeOf(bus.emitAsync('heartbeat')).toEqualTypeOf<Promise<void>>();
+    const signal = AbortSignal.timeout(10);
+    void bus.emitAsync('heartbeat', undefined, { signal });
+    void bus.emitAsync('user.login', { name: 'ann' }, { signal });
+    // @ts-expect-error options come after the payload
+    void bus.emitAsync('user.login', { signal });
     // A listener may be async.
     bus.on('user.login', async () => {});
   });

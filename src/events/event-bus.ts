@@ -68,6 +68,16 @@ export interface OnOptions {
   readonly once?: boolean | undefined;
 }
 
+export interface EmitAsyncOptions {
+  /** Aborting it rejects the promise with the signal's reason instead of waiting for the listeners. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The arguments of `emitAsync` after the topic: the payload as for `emit`, then options. */
+export type EmitAsyncArgs<P> = undefined extends P
+  ? [payload?: P, options?: EmitAsyncOptions]
+  : [payload: P, options?: EmitAsyncOptions];
+
 export interface OnceOptions {
   /** Aborting it unsubscribes and rejects the promise with the signal's reason. */
   readonly signal?: AbortSignal | undefined;
@@ -280,15 +290,26 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    * Delivers `payload` like `emit`, then waits for every promise the listeners returned. Resolves when
    * all have settled; under `collect` rejects with an AggregateError of every failure, under
    * `fail-fast` with the first failure as soon as it happens. A schema may validate asynchronously here.
+   * Aborting `signal` stops the waiting (not the listeners): the promise rejects with its reason, and
+   * failures that arrive later go to `onError`; an already aborted signal delivers nothing.
    */
   emitAsync<K extends EmitTopic<Events>>(
     topic: K,
-    ...payload: PayloadArgs<Events[K & keyof Events]>
+    ...args: EmitAsyncArgs<Events[K & keyof Events]>
   ): Promise<void>;
-  emitAsync(topic: string, payload?: unknown): Promise<void> {
+  emitAsync(topic: string, payload?: unknown, options?: EmitAsyncOptions): Promise<void> {
     const node = this.#nodes[topic] ?? this.#emitNode(topic);
-    if (node.schema === undefined) return this.#deliverAsync(node, topic, payload);
-    return this.#validateAsync(node, payload).then((value) => this.#deliverAsync(node, topic, value));
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      signal = options.signal;
+      checkSignal('EventBus.emitAsync() option signal', signal);
+      if (signal?.aborted) return Promise.reject(signal.reason);
+    }
+    if (node.schema === undefined) return this.#deliverAsync(node, topic, payload, signal);
+    return this.#validateAsync(node, payload).then((value) => {
+      if (signal?.aborted) throw signal.reason;
+      return this.#deliverAsync(node, topic, value, signal);
+    });
   }
 
   /**
@@ -346,7 +367,12 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     return 0;
   }
 
-  #deliverAsync(node: TopicNode, topic: string, payload: unknown): Promise<void> {
+  #deliverAsync(
+    node: TopicNode,
+    topic: string,
+    payload: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const list = node.dispatch;
     let round: Round<Entry> | undefined;
     for (let i = 0; i < list.length; i++) {
@@ -361,7 +387,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
       if (result !== undefined && isThenable(result))
         (round ??= new Round(this.#policy, list, topic, this.#owner)).watch(i, result);
     }
-    return round === undefined ? settledRound() : round.finishAsync();
+    return round === undefined ? settledRound() : round.finishAsync(signal);
   }
 
   #validate(node: TopicNode, payload: unknown): unknown {

@@ -1,6 +1,8 @@
 /** The events module: the classic Subject/Observer and, on the same error policy, the typed EventBus. */
 export type { ErrorPolicy } from './error-policy.ts';
 export {
+  type EmitAsyncArgs,
+  type EmitAsyncOptions,
   EventBus,
   type EventBusOptions,
   type ListenerErrorContext,
