@@ -169,6 +169,7 @@ export default async function (): Promise<void> {
     ],
   });
 
+  await manyTopicsCase();
   const subscribe = await subscribeCase();
   const async = await emitAsyncCase();
 
@@ -198,6 +199,42 @@ export default async function (): Promise<void> {
     'at least',
   );
   if (sink === 0) console.log('(no listener ran)');
+}
+
+/** Not a target: shows the topic lookup when one call site emits many different topics. */
+async function manyTopicsCase() {
+  const topics = Array.from({ length: 100 }, (_, i) => `topic.${i}`);
+  const bus = new EventBus<Record<string, Tick>>();
+  const node = new EventEmitter();
+  const ee3 = new EventEmitter3();
+  const m = mitt<Record<string, Tick>>();
+  for (const t of topics) {
+    const [a, b, c, d] = listeners(4) as [
+      (p: Tick) => void,
+      (p: Tick) => void,
+      (p: Tick) => void,
+      (p: Tick) => void,
+    ];
+    bus.on(t, a);
+    node.on(t, b);
+    ee3.on(t, c);
+    m.on(t, d);
+  }
+  const each = (emit: (topic: string) => void) => (n: number) => {
+    for (let i = 0; i < n; i++) emit(topics[i % 100] as string);
+  };
+  await run({
+    title: 'emit to 1 listener, 100 topics in rotation from one call site (no target)',
+    unit: 'emit',
+    baseline: 'node:events',
+    subject: 'keel EventBus',
+    candidates: [
+      { name: 'node:events', run: each((t) => node.emit(t, payload)) },
+      { name: 'keel EventBus', run: each((t) => bus.emit(t, payload)) },
+      { name: 'eventemitter3', run: each((t) => ee3.emit(t, payload)) },
+      { name: 'mitt', run: each((t) => m.emit(t, payload)) },
+    ],
+  });
 }
 
 async function subscribeCase() {
