@@ -1,0 +1,368 @@
+/**
+ * What every Transport shares: argument checks, encoding, handler calls and replies, request deadlines,
+ * and the draining close. An engine supplies only the four primitives at the bottom of the class.
+ */
+import {
+  checkCount,
+  checkFunction,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+  KeelError,
+} from '../errors.ts';
+import { jsonSerializer, type Serializer } from './serializer.ts';
+import { checkSubject } from './subject.ts';
+import type {
+  CloseOptions,
+  Handler,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  Subscription,
+  Transport,
+  TransportErrorHandler,
+  TransportOptions,
+} from './transport.ts';
+import {
+  type RemoteErrorInfo,
+  RemoteHandlerError,
+  TransportClosedError,
+  TransportDecodeError,
+  TransportEncodeError,
+  TransportHandlerError,
+  TransportTimeoutError,
+  toRemoteInfo,
+} from './transport-errors.ts';
+
+/** A reply as it travels back: the encoded value, or the responder's error. */
+export type ReplyFrame =
+  | { readonly ok: true; readonly data: Uint8Array }
+  | { readonly ok: false; readonly error: RemoteErrorInfo };
+
+/** A message as an engine hands it over, before decoding. */
+export interface Incoming {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Present when the sender awaits a reply; sends it (may throw when the connection is gone). */
+  readonly respond?: ((reply: ReplyFrame) => void) | undefined;
+}
+
+/** An engine-level subscription. */
+export interface Binding {
+  unsubscribe(): void;
+  readonly ready: Promise<void>;
+}
+
+/** Settings after defaults, shared by every engine. */
+export interface ResolvedOptions {
+  readonly serializer: Serializer;
+  readonly onError: TransportErrorHandler;
+  readonly name: string | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+const defaultOnError: TransportErrorHandler = (error, { subject }) => {
+  console.error(`[keel transport] ${subject}: ${error.name} [${error.code}]: ${error.message}`);
+};
+
+/** Checks the options every engine accepts and applies their defaults. */
+export function resolveOptions(options: TransportOptions | undefined): ResolvedOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`transport options must be an object; received ${describe(options)}`);
+  }
+  const serializer = options?.serializer ?? jsonSerializer;
+  if (
+    typeof serializer !== 'object' ||
+    serializer === null ||
+    typeof serializer.encode !== 'function' ||
+    typeof serializer.decode !== 'function' ||
+    typeof serializer.name !== 'string'
+  ) {
+    throw new InvalidArgumentError(
+      `serializer must be an object with name, encode(value) and decode(bytes); received ${describe(serializer)}`,
+    );
+  }
+  if (options?.onError !== undefined) checkFunction('onError', options.onError);
+  if (options?.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new InvalidArgumentError(`name must be a non-empty string; received ${describe(options.name)}`);
+  }
+  checkSignal('signal', options?.signal);
+  return {
+    serializer,
+    onError: options?.onError ?? defaultOnError,
+    name: options?.name,
+    signal: options?.signal,
+  };
+}
+
+function checkQueue(queue: unknown): void {
+  if (queue !== undefined && (typeof queue !== 'string' || queue === '' || /[\s\0]/.test(queue))) {
+    throw new InvalidArgumentError(
+      `queue must be a non-empty string without spaces; received ${describe(queue)}`,
+    );
+  }
+}
+
+function checkOptionsObject(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw new InvalidArgumentError(`${name} must be an object; received ${describe(value)}`);
+  }
+}
+
+/** Resolves when `promises` settle or `ms` pass, whichever is first; leaves no timer behind. */
+export async function settleWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const all = Promise.allSettled(promises).then(() => true);
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([all, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Awaits `promise` unless `signal` aborts first (then rejects with its reason); a value that arrives
+ * after the abort is handed to `discard`, so a connection opened too late is closed, not leaked.
+ */
+export function unlessAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  discard: (late: T) => unknown,
+): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (aborted) Promise.resolve(discard(value)).catch(() => {});
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!aborted) reject(error);
+      },
+    );
+  });
+}
+
+export abstract class BaseTransport implements Transport {
+  abstract readonly kind: string;
+  protected readonly serializer: Serializer;
+  protected readonly onError: TransportErrorHandler;
+  #closing: Promise<void> | undefined;
+  readonly #subscriptions = new Set<Subscription>();
+  readonly #handling = new Set<Promise<void>>();
+  readonly #requests = new Map<Promise<unknown>, AbortController>();
+
+  constructor(options: ResolvedOptions) {
+    this.serializer = options.serializer;
+    this.onError = options.onError;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  async publish(subject: string, payload?: unknown, options: PublishOptions = {}): Promise<void> {
+    checkSubject('subject', subject, false);
+    checkOptionsObject('publish options', options);
+    checkSignal('signal', options.signal);
+    this.#checkOpen('publish');
+    options.signal?.throwIfAborted();
+    await this.sendMessage(subject, this.#encode(subject, payload), options.signal);
+  }
+
+  subscribe<T = unknown>(subject: string, handler: Handler<T>, options: SubscribeOptions = {}): Subscription {
+    checkSubject('subject', subject, true);
+    checkFunction('handler', handler);
+    checkOptionsObject('subscribe options', options);
+    checkQueue(options.queue);
+    checkSignal('signal', options.signal);
+    this.#checkOpen('subscribe');
+    const { queue, signal } = options;
+    let active = !signal?.aborted;
+    const binding: Binding = active
+      ? this.bind(subject, queue, (message) => {
+          if (active) this.#dispatch(handler as Handler, message);
+        })
+      : { unsubscribe() {}, ready: Promise.resolve() };
+    const unsubscribe = () => {
+      if (!active) return;
+      active = false;
+      signal?.removeEventListener('abort', unsubscribe);
+      this.#subscriptions.delete(subscription);
+      binding.unsubscribe();
+    };
+    const subscription: Subscription = Object.assign(unsubscribe, {
+      subject,
+      queue,
+      ready: binding.ready,
+      [Symbol.dispose]: unsubscribe,
+    });
+    // A failed registration reaches onError even when nobody awaits `ready`.
+    binding.ready.catch((error: unknown) => this.report(error, subject));
+    if (active) {
+      this.#subscriptions.add(subscription);
+      signal?.addEventListener('abort', unsubscribe, { once: true });
+    }
+    return subscription;
+  }
+
+  async request<R = unknown>(subject: string, payload?: unknown, options: RequestOptions = {}): Promise<R> {
+    checkSubject('subject', subject, false);
+    checkOptionsObject('request options', options);
+    const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 5000);
+    checkSignal('signal', options.signal);
+    this.#checkOpen('request');
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const data = this.#encode(subject, payload);
+
+    const control = new AbortController();
+    const timer = setTimeout(
+      () => control.abort(new TransportTimeoutError(subject, timeoutMs, this.connectionState())),
+      timeoutMs,
+    );
+    const onAbort = () => control.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const pending = this.sendRequest(subject, data, control.signal);
+    this.#requests.set(pending, control);
+    try {
+      const reply = await pending;
+      if (!reply.ok) throw new RemoteHandlerError(subject, reply.error);
+      try {
+        return this.serializer.decode(reply.data) as R;
+      } catch (error) {
+        throw new TransportDecodeError(subject, 'reply', this.serializer.name, error);
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.#requests.delete(pending);
+    }
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    checkOptionsObject('close options', options);
+    const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
+    this.#closing ??= this.#drain(timeoutMs);
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
+    // Handlers still running send their replies; requests still waiting get theirs.
+    const settled = await settleWithin([...this.#handling, ...this.#requests.keys()], timeoutMs);
+    if (!settled) {
+      for (const control of this.#requests.values())
+        control.abort(new TransportClosedError('wait for a reply'));
+    }
+    await this.shutdown(Math.max(deadline - Date.now(), 1000));
+  }
+
+  #checkOpen(operation: string): void {
+    if (this.#closing !== undefined) throw new TransportClosedError(operation);
+  }
+
+  #encode(subject: string, payload: unknown): Uint8Array {
+    try {
+      return this.serializer.encode(payload);
+    } catch (error) {
+      throw new TransportEncodeError(subject, this.serializer.name, error);
+    }
+  }
+
+  #dispatch(handler: Handler, message: Incoming): void {
+    const run = this.#handle(handler, message);
+    this.#handling.add(run);
+    void run.finally(() => this.#handling.delete(run));
+  }
+
+  /** Decodes, calls the handler, sends the reply; never rejects (failures go to the requester or onError). */
+  async #handle(handler: Handler, message: Incoming): Promise<void> {
+    // Handlers never run inside the publisher's call, on any engine.
+    await null;
+    const { subject, respond } = message;
+    let payload: unknown;
+    try {
+      payload = this.serializer.decode(message.data);
+    } catch (error) {
+      const failure = new TransportDecodeError(subject, 'message', this.serializer.name, error);
+      this.report(failure, subject);
+      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
+      return;
+    }
+    let result: unknown;
+    try {
+      result = await handler(payload, { subject, isRequest: respond !== undefined });
+    } catch (error) {
+      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(error) });
+      else this.report(new TransportHandlerError(subject, error), subject);
+      return;
+    }
+    if (!respond) return;
+    let data: Uint8Array;
+    try {
+      data = this.serializer.encode(result);
+    } catch (error) {
+      const failure = new TransportEncodeError(subject, this.serializer.name, error);
+      this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
+      return;
+    }
+    this.#reply(subject, respond, { ok: true, data });
+  }
+
+  #reply(subject: string, respond: (reply: ReplyFrame) => void, reply: ReplyFrame): void {
+    try {
+      respond(reply);
+    } catch (error) {
+      this.report(error, subject);
+    }
+  }
+
+  /** Hands an error to onError, never letting onError's own failure escape. */
+  protected report(error: unknown, subject: string): void {
+    const failure = error instanceof KeelError ? error : new TransportHandlerError(subject, error);
+    try {
+      this.onError(failure, { subject });
+    } catch (thrown) {
+      console.error('[keel transport] onError threw', thrown);
+    }
+  }
+
+  /** Delivers a message to every subscription on `subject`; resolves once the engine has taken it. */
+  protected abstract sendMessage(subject: string, data: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** Registers a subscription; `deliver` is called for each message, in arrival order. */
+  protected abstract bind(
+    subject: string,
+    queue: string | undefined,
+    deliver: (m: Incoming) => void,
+  ): Binding;
+  /**
+   * Sends a request to one responder and resolves to its reply. When `signal` aborts, must stop waiting,
+   * free what it holds for the request, and reject with `signal.reason`.
+   */
+  protected abstract sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame>;
+  /**
+   * Flushes and closes the connection (subscriptions are already gone); after `graceMs` it must close
+   * without flushing, so close() always ends with the connection closed.
+   */
+  protected abstract shutdown(graceMs: number): Promise<void>;
+  /** A word on the connection for error messages: `connected`, `reconnecting`, ... */
+  protected abstract connectionState(): string;
+}

@@ -1,0 +1,225 @@
+/** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
+import { connect, headers, type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
+import { describe, InvalidArgumentError } from '../../errors.ts';
+import {
+  BaseTransport,
+  type Binding,
+  type Incoming,
+  type ReplyFrame,
+  type ResolvedOptions,
+  resolveOptions,
+  settleWithin,
+  unlessAborted,
+} from '../base-transport.ts';
+import type { TransportOptions } from '../transport.ts';
+import {
+  messageOf,
+  NoRespondersError,
+  parseRemoteInfo,
+  TransportConnectionError,
+} from '../transport-errors.ts';
+
+/** Header that marks a reply as the responder's error; the body is then a JSON RemoteErrorInfo. */
+const errorHeader = 'Keel-Error';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Pending {
+  readonly subject: string;
+  readonly settle: (outcome: { reply: ReplyFrame } | { error: Error }) => void;
+}
+
+export class NatsTransport extends BaseTransport {
+  readonly kind = 'nats';
+  /** The server address, without credentials. */
+  readonly server: string;
+  readonly #nc: NatsConnection;
+  /** Replies to this connection's requests arrive on `<inbox>.<id>`, all through one subscription. */
+  readonly #inbox = `_INBOX.${nuid.next()}`;
+  readonly #pending = new Map<string, Pending>();
+  #nextId = 0;
+  #state = 'connected';
+
+  constructor(nc: NatsConnection, server: string, options: ResolvedOptions) {
+    super(options);
+    this.#nc = nc;
+    this.server = server;
+    nc.subscribe(`${this.#inbox}.*`, { callback: (error, msg) => this.#onReply(error, msg) });
+    void this.#watch();
+  }
+
+  /** Follows the connection's state for error messages, and reports losing it. */
+  async #watch(): Promise<void> {
+    for await (const status of this.#nc.status()) {
+      if (status.type === 'disconnect') {
+        this.#state = 'disconnected, reconnecting';
+        this.report(
+          new TransportConnectionError(`Lost the connection to nats://${this.server}; reconnecting`),
+          this.server,
+        );
+      } else if (status.type === 'reconnecting') this.#state = 'disconnected, reconnecting';
+      else if (status.type === 'reconnect') this.#state = 'connected';
+      else if (status.type === 'close') this.#state = 'closed';
+    }
+  }
+
+  #onReply(error: Error | null, msg: Msg): void {
+    if (error) return;
+    const id = msg.subject.slice(this.#inbox.length + 1);
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return; // timed out or aborted earlier: the late reply is dropped
+    this.#pending.delete(id);
+    const h = msg.headers;
+    if (h?.hasError && h.code === 503) pending.settle({ error: new NoRespondersError(pending.subject) });
+    else if (h?.get(errorHeader)) {
+      pending.settle({ reply: { ok: false, error: parseRemoteInfo(decoder.decode(msg.data)) } });
+    } else pending.settle({ reply: { ok: true, data: msg.data } });
+  }
+
+  protected async sendMessage(subject: string, data: Uint8Array): Promise<void> {
+    try {
+      this.#nc.publish(subject, data);
+    } catch (error) {
+      throw this.#connectionError('publish', error);
+    }
+  }
+
+  protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
+    const sub = this.#nc.subscribe(subject, {
+      ...(queue === undefined ? {} : { queue }),
+      callback: (error, msg) => {
+        if (error) {
+          this.report(this.#connectionError(`receive on ${subject}`, error), subject);
+          return;
+        }
+        const reply = msg.reply;
+        deliver({
+          subject: msg.subject,
+          data: msg.data,
+          respond: reply ? (frame) => this.#respond(reply, frame) : undefined,
+        });
+      },
+    });
+    // The server has the subscription once it answers a ping sent after it.
+    const ready = this.#nc.flush().catch((error: unknown) => {
+      throw this.#connectionError(`subscribe to ${subject}`, error);
+    });
+    return {
+      unsubscribe: () => {
+        if (!this.#nc.isClosed()) sub.unsubscribe();
+      },
+      ready,
+    };
+  }
+
+  #respond(replyTo: string, frame: ReplyFrame): void {
+    if (frame.ok) {
+      this.#nc.publish(replyTo, frame.data);
+      return;
+    }
+    const h = headers();
+    h.set(errorHeader, frame.error.code);
+    this.#nc.publish(replyTo, encoder.encode(JSON.stringify(frame.error)), { headers: h });
+  }
+
+  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
+      const id = this.#nextId.toString(36);
+      const onAbort = () => {
+        this.#pending.delete(id);
+        reject(signal.reason);
+      };
+      this.#pending.set(id, {
+        subject,
+        settle: (outcome) => {
+          signal.removeEventListener('abort', onAbort);
+          if ('reply' in outcome) resolve(outcome.reply);
+          else reject(outcome.error);
+        },
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.#nc.publish(subject, data, { reply: `${this.#inbox}.${id}` });
+      } catch (error) {
+        this.#pending.get(id)?.settle({ error: this.#connectionError('request', error) });
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  protected async shutdown(graceMs: number): Promise<void> {
+    if (this.#nc.isClosed()) return;
+    const drained = await settleWithin([this.#nc.drain()], graceMs);
+    if (!drained) await this.#nc.close();
+    await this.#nc.closed();
+  }
+
+  protected connectionState(): string {
+    return this.#state;
+  }
+
+  #connectionError(operation: string, error: unknown): TransportConnectionError {
+    return new TransportConnectionError(
+      `Cannot ${operation} over nats://${this.server} (${this.#state}): ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Options for the NATS transport beyond the shared ones. */
+export interface NatsTransportOptions extends TransportOptions {
+  /** How long to wait for the first connection. @default 5000 */
+  readonly connectTimeoutMs?: number | undefined;
+  /** Pause between reconnect attempts (plus up to 100 ms of jitter). @default 250 */
+  readonly reconnectTimeWaitMs?: number | undefined;
+}
+
+/**
+ * Connects to `nats://[user:pass@|token@]host[:port]`. Reconnects without limit after the server goes
+ * away; publishes made meanwhile are buffered by nats.js and sent on reconnect.
+ */
+export async function openNatsTransport(url: URL, options?: NatsTransportOptions): Promise<NatsTransport> {
+  const resolved = resolveOptions(options);
+  const connectTimeoutMs = options?.connectTimeoutMs ?? 5000;
+  const reconnectTimeWait = options?.reconnectTimeWaitMs ?? 250;
+  for (const [name, value] of [
+    ['connectTimeoutMs', connectTimeoutMs],
+    ['reconnectTimeWaitMs', reconnectTimeWait],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new InvalidArgumentError(`${name} must be an integer ≥ 1; received ${describe(value)}`);
+    }
+  }
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search) {
+    throw new InvalidArgumentError(
+      `A NATS transport URL is nats://[user:pass@]host[:port]; received ${describe(url.href)}`,
+    );
+  }
+  const server = `${url.hostname}:${url.port || '4222'}`;
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  const { signal } = resolved;
+  signal?.throwIfAborted();
+  let nc: NatsConnection;
+  const connecting = connect({
+    servers: server,
+    ...(resolved.name === undefined ? {} : { name: resolved.name }),
+    ...(user && pass ? { user, pass } : user ? { token: user } : {}),
+    timeout: connectTimeoutMs,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait,
+    reconnectJitter: 100,
+  }).catch((error: unknown) => {
+    throw new TransportConnectionError(`Cannot connect to nats://${server}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  });
+  nc = await unlessAborted(connecting, signal, (late) => late.close());
+  return new NatsTransport(nc, server, resolved);
+}

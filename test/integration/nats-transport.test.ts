@@ -1,0 +1,26 @@
+/** The NATS transport passes the shared contract against a real nats-server. */
+import { describe, expect, it } from 'vitest';
+import { openTransport } from '../../src/transport/index.ts';
+import { runTransportContract } from '../../src/transport/transport.contract.ts';
+import { engineUrl } from './engine-urls.ts';
+
+const url = engineUrl('KEEL_NATS_URL');
+
+runTransportContract('nats', { open: (options) => openTransport(url, options) });
+
+describe('nats transport', () => {
+  it('fails to open with a retryable TransportConnectionError when no server listens', async () => {
+    const error = await openTransport('nats://127.0.0.1:1').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
+    expect((error as Error).message).toContain('nats://127.0.0.1:1');
+  });
+
+  it('rejects a path in the URL', async () => {
+    await expect(openTransport(`${url}/x`)).rejects.toThrow(/nats:\/\/\[user:pass@\]host\[:port\]/);
+  });
+
+  it('stops opening when the signal aborts', async () => {
+    const reason = new Error('stop');
+    await expect(openTransport(url, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+});
