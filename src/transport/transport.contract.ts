@@ -2,6 +2,7 @@
  * The one test suite every Transport passes: `runTransportContract('nats', { open })` from a test file.
  * `open` returns a new connection to the same engine each time, so messages cross connections.
  */
+import { createHook } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, KeelError } from '../errors.ts';
@@ -53,11 +54,37 @@ function collector<T = unknown>() {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Handles on timers and sockets, to compare before and after the suite. */
-function resourceCounts(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
-  return counts;
+/** Sockets open right now, to compare before and after the suite. */
+function openSockets(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWRAP')
+    .length;
+}
+
+/**
+ * Follows the timers the transport and its driver create (not the test runner's, not this suite's own
+ * waits), so the suite can prove that none outlives close().
+ */
+function timerTracker() {
+  const live = new Map<number, string>();
+  const hook = createHook({
+    init(id, type) {
+      if (type !== 'Timeout') return;
+      const lines = (new Error().stack ?? '').split('\n');
+      // The frame that called setTimeout or setInterval.
+      const at = lines.findIndex((line) => /at (setTimeout|setInterval) \(node:/.test(line));
+      const caller = at < 0 ? '' : (lines[at + 1] ?? '');
+      if (caller.includes('vitest') || caller.includes('transport.contract.ts')) return;
+      live.set(id, caller.trim());
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  });
+  return {
+    start: () => hook.enable(),
+    stop: () => hook.disable(),
+    live: () => [...live.values()],
+  };
 }
 
 /** A serializer that writes bytes no JSON parser accepts, to play a foreign or broken sender. */
@@ -73,7 +100,8 @@ export function runTransportContract(name: string, setup: TransportContractSetup
   describe(`Transport contract: ${name}`, () => {
     let opened: Transport[] = [];
     let errors: { error: KeelError; subject: string }[] = [];
-    let baseline: Record<string, number> = {};
+    let sockets = 0;
+    const timers = timerTracker();
 
     const open = async (options: TransportOptions = {}) => {
       const transport = await setup.open({
@@ -87,7 +115,8 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     const subject = (suffix = 'x') => `keel.contract.${randomUUID()}.${suffix}`;
 
     beforeAll(() => {
-      baseline = resourceCounts();
+      sockets = openSockets();
+      timers.start();
     });
     afterEach(async () => {
       await Promise.all(opened.map((t) => t.close({ timeoutMs: 2000 })));
@@ -97,10 +126,9 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     afterAll(async () => {
       // Sockets and timers may take a turn of the event loop to be released after close().
       await sleep(50);
-      const now = resourceCounts();
-      for (const kind of ['TCPSocketWrap', 'TCPWRAP', 'Timeout']) {
-        expect(now[kind] ?? 0, `${kind} handles left open`).toBeLessThanOrEqual(baseline[kind] ?? 0);
-      }
+      timers.stop();
+      expect(openSockets(), 'sockets left open').toBeLessThanOrEqual(sockets);
+      expect(timers.live(), 'timers left running').toEqual([]);
     });
 
     describe('publish and subscribe', () => {

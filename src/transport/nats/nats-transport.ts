@@ -205,7 +205,6 @@ export async function openNatsTransport(url: URL, options?: NatsTransportOptions
   const pass = decodeURIComponent(url.password);
   const { signal } = resolved;
   signal?.throwIfAborted();
-  let nc: NatsConnection;
   const connecting = connect({
     servers: server,
     ...(resolved.name === undefined ? {} : { name: resolved.name }),
@@ -220,6 +219,6 @@ export async function openNatsTransport(url: URL, options?: NatsTransportOptions
       cause: error,
     });
   });
-  nc = await unlessAborted(connecting, signal, (late) => late.close());
+  const nc = await unlessAborted(connecting, signal, (late) => late.close());
   return new NatsTransport(nc, server, resolved);
 }
