@@ -63,6 +63,7 @@ export class RedisTransport extends BaseTransport {
   readonly #pending = new Map<string, Pending>();
   #nextId = 0;
   #lost = false;
+  #lastError: Error | undefined;
 
   constructor(cmd: Redis, sub: Redis, server: string, options: ResolvedOptions) {
     super(options);
@@ -70,7 +71,10 @@ export class RedisTransport extends BaseTransport {
     this.#sub = sub;
     this.server = server;
     for (const client of [cmd, sub]) {
-      client.on('error', (error: Error) => this.#onConnectionError(error));
+      client.on('error', (error: Error) => {
+        this.#lastError = error;
+      });
+      client.on('reconnecting', () => this.#onConnectionLost());
       client.on('ready', () => {
         if (cmd.status === 'ready' && sub.status === 'ready') this.#lost = false;
       });
@@ -95,13 +99,13 @@ export class RedisTransport extends BaseTransport {
     await this.#sub.psubscribe(`${this.#inbox}.*`);
   }
 
-  #onConnectionError(error: Error): void {
-    // ioredis reports every failed reconnect attempt; one report per outage is enough.
+  #onConnectionLost(): void {
+    // ioredis announces every reconnect attempt; one report per outage is enough.
     if (this.#lost || this.closed) return;
     this.#lost = true;
     this.report(
       new TransportConnectionError(`Lost the connection to redis://${this.server}; reconnecting`, {
-        cause: error,
+        cause: this.#lastError,
       }),
       this.server,
     );
