@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
   KeelError,
 } from '../errors.ts';
+import { subscription as eventsSubscription } from '../events/index.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
 import { checkSubject } from './subject.ts';
 import type {
@@ -18,10 +19,10 @@ import type {
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
-  Subscription,
   Transport,
   TransportErrorHandler,
   TransportOptions,
+  TransportSubscription,
 } from './transport.ts';
 import {
   type RemoteErrorInfo,
@@ -160,7 +161,7 @@ export abstract class BaseTransport implements Transport {
   protected readonly serializer: Serializer;
   protected readonly onError: TransportErrorHandler;
   #closing: Promise<void> | undefined;
-  readonly #subscriptions = new Set<Subscription>();
+  readonly #subscriptions = new Set<TransportSubscription>();
   readonly #handling = new Set<Promise<void>>();
   readonly #requests = new Map<Promise<unknown>, AbortController>();
 
@@ -182,7 +183,11 @@ export abstract class BaseTransport implements Transport {
     await this.sendMessage(subject, this.#encode(subject, payload), options.signal);
   }
 
-  subscribe<T = unknown>(subject: string, handler: Handler<T>, options: SubscribeOptions = {}): Subscription {
+  subscribe<T = unknown>(
+    subject: string,
+    handler: Handler<T>,
+    options: SubscribeOptions = {},
+  ): TransportSubscription {
     checkSubject('subject', subject, true);
     checkFunction('handler', handler);
     checkOptionsObject('subscribe options', options);
@@ -196,24 +201,20 @@ export abstract class BaseTransport implements Transport {
           if (active) this.#dispatch(handler as Handler, message);
         })
       : { unsubscribe() {}, ready: Promise.resolve() };
-    const unsubscribe = () => {
-      if (!active) return;
-      active = false;
-      signal?.removeEventListener('abort', unsubscribe);
-      this.#subscriptions.delete(subscription);
-      binding.unsubscribe();
-    };
-    const subscription: Subscription = Object.assign(unsubscribe, {
-      subject,
-      queue,
-      ready: binding.ready,
-      [Symbol.dispose]: unsubscribe,
-    });
+    const subscription: TransportSubscription = Object.assign(
+      eventsSubscription(() => {
+        active = false;
+        signal?.removeEventListener('abort', subscription);
+        this.#subscriptions.delete(subscription);
+        binding.unsubscribe();
+      }),
+      { subject, queue, ready: binding.ready },
+    );
     // A failed registration reaches onError even when nobody awaits `ready`.
     binding.ready.catch((error: unknown) => this.report(error, subject));
     if (active) {
       this.#subscriptions.add(subscription);
-      signal?.addEventListener('abort', unsubscribe, { once: true });
+      signal?.addEventListener('abort', subscription, { once: true });
     }
     return subscription;
   }

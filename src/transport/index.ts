@@ -8,10 +8,10 @@ export type {
   PublishOptions,
   RequestOptions,
   SubscribeOptions,
-  Subscription,
   Transport,
   TransportErrorHandler,
   TransportOptions,
+  TransportSubscription,
 } from './transport.ts';
 export {
   NoRespondersError,

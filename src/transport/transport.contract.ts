@@ -5,13 +5,14 @@
 import { createHook } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, KeelError } from '../errors.ts';
+import { InvalidArgumentError, type KeelError } from '../errors.ts';
 import type { Serializer } from './serializer.ts';
 import type { MessageMeta, Transport, TransportOptions } from './transport.ts';
 import {
   NoRespondersError,
   RemoteHandlerError,
   TransportClosedError,
+  TransportConnectionError,
   TransportDecodeError,
   TransportEncodeError,
   TransportHandlerError,
@@ -379,18 +380,18 @@ export function runTransportContract(name: string, setup: TransportContractSetup
         const [a, b] = await pair();
         const s = subject();
         await b.subscribe(s, (p) => {
-          if (p === 'keel') throw new KeelError('KEEL_TEST_BUSY', 'busy now', { retryable: true });
+          if (p === 'keel') throw new TransportConnectionError('its database is down');
           throw new TypeError('bad input');
         }).ready;
         const keel = await a.request(s, 'keel').catch((e: unknown) => e);
         expect(keel).toBeInstanceOf(RemoteHandlerError);
         expect(keel).toMatchObject({
           code: 'KEEL_TRANSPORT_REMOTE',
-          remoteCode: 'KEEL_TEST_BUSY',
-          remoteName: 'KeelError',
+          remoteCode: 'KEEL_TRANSPORT_CONNECTION',
+          remoteName: 'TransportConnectionError',
           retryable: true,
         });
-        expect((keel as Error).message).toContain('busy now');
+        expect((keel as Error).message).toContain('its database is down');
         const plain = await a.request(s, 'plain').catch((e: unknown) => e);
         expect(plain).toMatchObject({ remoteCode: 'ERROR', remoteName: 'TypeError', retryable: false });
         expect(errors).toEqual([]);

@@ -1,5 +1,6 @@
 /** The Transport contract: publish/subscribe, queue groups and request/reply between processes. */
 import type { KeelError } from '../errors.ts';
+import type { Subscription } from '../events/index.ts';
 import type { Serializer } from './serializer.ts';
 
 /** What a handler learns about the message besides its payload. */
@@ -27,9 +28,11 @@ export interface SubscribeOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Unsubscribes when called (idempotent); `using sub = transport.subscribe(...)` unsubscribes at scope end. */
-export interface Subscription extends Disposable {
-  (): void;
+/**
+ * The events floor's Subscription (call it, or let `using` dispose it, to unsubscribe; idempotent), plus
+ * what a subscription over an engine needs.
+ */
+export interface TransportSubscription extends Subscription {
   readonly subject: string;
   readonly queue: string | undefined;
   /**
@@ -85,7 +88,11 @@ export interface Transport extends AsyncDisposable {
   /** Sends `payload` to every subscription on `subject` (one member per queue group). */
   publish(subject: string, payload?: unknown, options?: PublishOptions): Promise<void>;
   /** Calls `handler` for each message on `subject` (wildcards `*` and `>` allowed) until unsubscribed. */
-  subscribe<T = unknown>(subject: string, handler: Handler<T>, options?: SubscribeOptions): Subscription;
+  subscribe<T = unknown>(
+    subject: string,
+    handler: Handler<T>,
+    options?: SubscribeOptions,
+  ): TransportSubscription;
   /**
    * Sends `payload` to one responder on `subject` and resolves to its decoded reply. The reply's type is
    * the caller's claim; it is not checked. Rejects with TransportTimeoutError, NoRespondersError,
