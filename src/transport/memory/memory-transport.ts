@@ -11,7 +11,12 @@ import {
 import { subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import { NoRespondersError } from '../transport-errors.ts';
-import { MemoryHub } from './memory-hub.ts';
+import { type HubSubscription, MemoryHub } from './memory-hub.ts';
+
+/** Delivers on a later microtask, so a handler never runs inside the publisher's call (as over a network). */
+function deliverLater(target: HubSubscription, message: Incoming): void {
+  queueMicrotask(() => target.deliver(message));
+}
 
 /** Hubs by name; a hub lives while a transport uses it. */
 const hubs = new Map<string, MemoryHub>();
@@ -34,8 +39,10 @@ export class MemoryTransport extends BaseTransport {
     this.#hub = hub;
   }
 
-  protected async sendMessage(subject: string, data: Uint8Array): Promise<void> {
-    for (const target of this.#hub.route(subject)) target.deliver({ subject, data });
+  protected sendMessage(subject: string, data: Uint8Array): undefined {
+    const message = { subject, data };
+    for (const target of this.#hub.route(subject)) deliverLater(target, message);
+    return undefined;
   }
 
   protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
@@ -73,7 +80,8 @@ export class MemoryTransport extends BaseTransport {
         signal.removeEventListener('abort', onAbort);
         resolve(reply);
       };
-      for (const target of targets) target.deliver({ subject, data, respond });
+      const message = { subject, data, respond };
+      for (const target of targets) deliverLater(target, message);
     });
   }
 

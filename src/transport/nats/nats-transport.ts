@@ -11,6 +11,7 @@ import {
   settleWithin,
   unlessAborted,
 } from '../base-transport.ts';
+import { hasWildcard } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import {
   messageOf,
@@ -76,15 +77,18 @@ export class NatsTransport extends BaseTransport {
     } else pending.settle({ reply: { ok: true, data: msg.data } });
   }
 
-  protected async sendMessage(subject: string, data: Uint8Array): Promise<void> {
+  protected sendMessage(subject: string, data: Uint8Array): undefined {
     try {
       this.#nc.publish(subject, data);
     } catch (error) {
       throw this.#connectionError('publish', error);
     }
+    return undefined;
   }
 
   protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
+    // Without wildcards the subject is known; reading msg.subject would decode it for every message.
+    const exact = !hasWildcard(subject);
     const sub = this.#nc.subscribe(subject, {
       ...(queue === undefined ? {} : { queue }),
       callback: (error, msg) => {
@@ -94,7 +98,7 @@ export class NatsTransport extends BaseTransport {
         }
         const reply = msg.reply;
         deliver({
-          subject: msg.subject,
+          subject: exact ? subject : msg.subject,
           data: msg.data,
           respond: reply ? (frame) => this.#respond(reply, frame) : undefined,
         });
