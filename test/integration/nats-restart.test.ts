@@ -114,4 +114,15 @@ describe('nats transport across a server restart', () => {
     }
     expect(got.length).toBeGreaterThan(1);
   });
+
+  it('while the server is down: requests fail retryable, naming the outage, and close() still ends', async () => {
+    engine = await startNats();
+    const transport = await openTransport(engine.url, { onError: () => {} });
+    await engine.kill();
+    const error = await transport.request('keel.fault.down', 1, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_TIMEOUT', retryable: true });
+    expect((error as Error).message).toContain('reconnecting');
+    await transport.close({ timeoutMs: 1000 });
+    expect(transport.closed).toBe(true);
+  });
 });

@@ -1,7 +1,7 @@
 /** Fault: redis-server restarts; the Redis transport resubscribes by itself and answers requests again. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Engine, startRedis } from '../../scripts/engines.ts';
-import type { KeelError } from '../../src/errors.ts';
+import { KeelError } from '../../src/errors.ts';
 import { openTransport, type Transport } from '../../src/transport/index.ts';
 import { engineUrl } from './engine-urls.ts';
 
@@ -50,5 +50,20 @@ describe('redis transport across a server restart', () => {
     await requester.publish('keel.fault.events', 3);
     await expect.poll(() => events).toEqual([3]);
     expect(reported.some((e) => e.code === 'KEEL_TRANSPORT_CONNECTION')).toBe(true);
+  });
+
+  it('while the server is down: publish and request fail retryable, and close() still ends', async () => {
+    engine = await startRedis();
+    const transport = await openTransport(engine.url, { onError: () => {} });
+    await engine.kill();
+    const published = await transport.publish('keel.fault.down', 1).catch((e: unknown) => e);
+    expect(published).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
+    const requested = await transport
+      .request('keel.fault.down', 1, { timeoutMs: 300 })
+      .catch((e: unknown) => e);
+    expect(requested).toBeInstanceOf(KeelError);
+    expect(requested).toMatchObject({ retryable: true });
+    await transport.close({ timeoutMs: 1000 });
+    expect(transport.closed).toBe(true);
   });
 });

@@ -158,8 +158,9 @@ export class NatsTransport extends BaseTransport {
 
   protected async shutdown(graceMs: number): Promise<void> {
     if (this.#nc.isClosed()) return;
-    const drained = await settleWithin([this.#nc.drain()], graceMs);
-    if (!drained) await this.#nc.close();
+    // drain() flushes what was published; it fails at once while disconnected, and may outlast graceMs.
+    await settleWithin([this.#nc.drain()], graceMs);
+    if (!this.#nc.isClosed()) await this.#nc.close();
     await this.#nc.closed();
   }
 

@@ -246,9 +246,13 @@ export class RedisTransport extends BaseTransport {
         : new Promise<void>((resolve) => client.once('end', resolve));
     const quit = (client: Redis) => {
       // QUIT lets the server answer what was sent before it; a connection that is down is just dropped.
-      if (client.status === 'ready') client.quit().catch(() => client.disconnect());
-      else client.disconnect();
-      return ended(client);
+      if (client.status === 'ready') {
+        client.quit().catch(() => client.disconnect());
+        return ended(client);
+      }
+      client.disconnect();
+      // Between two reconnect attempts there is no socket left to close, and ioredis announces no 'end'.
+      return client.status === 'reconnecting' ? Promise.resolve() : ended(client);
     };
     const done = await settleWithin([quit(this.#sub), quit(this.#cmd)], graceMs);
     if (!done) {
@@ -312,6 +316,8 @@ export async function openRedisTransport(url: URL, options?: RedisTransportOptio
     // Reconnect forever, backing off to one attempt a second.
     retryStrategy: (times: number) => Math.min(100 * times, 1000),
     maxRetriesPerRequest: 5,
+    // How long a closing socket may take before it is destroyed.
+    disconnectTimeout: 500,
     autoResubscribe: true,
   };
   const cmd = new Redis(settings);
