@@ -1,17 +1,11 @@
 /**
  * What every Transport shares: argument checks, encoding, handler calls and replies, request deadlines,
- * and the draining close. An engine supplies only the four primitives at the bottom of the class.
+ * and the draining close. An engine supplies only the primitives at the bottom of the class.
  */
-import {
-  checkCount,
-  checkFunction,
-  checkSignal,
-  describe,
-  InvalidArgumentError,
-  KeelError,
-} from '../errors.ts';
+import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
-import { jsonSerializer, type Serializer } from './serializer.ts';
+import type { Serializer } from './serializer.ts';
+import { settleWithin } from './settle.ts';
 import { checkSubject } from './subject.ts';
 import type {
   CloseOptions,
@@ -21,7 +15,6 @@ import type {
   SubscribeOptions,
   Transport,
   TransportErrorHandler,
-  TransportOptions,
   TransportSubscription,
 } from './transport.ts';
 import {
@@ -34,6 +27,7 @@ import {
   TransportTimeoutError,
   toRemoteInfo,
 } from './transport-errors.ts';
+import { checkOptionsObject, checkQueue, type ResolvedOptions } from './transport-options.ts';
 
 /** A reply as it travels back: the encoded value, or the responder's error. */
 export type ReplyFrame =
@@ -52,108 +46,6 @@ export interface Incoming {
 export interface Binding {
   unsubscribe(): void;
   readonly ready: Promise<void>;
-}
-
-/** Settings after defaults, shared by every engine. */
-export interface ResolvedOptions {
-  readonly serializer: Serializer;
-  readonly onError: TransportErrorHandler;
-  readonly name: string | undefined;
-  readonly signal: AbortSignal | undefined;
-}
-
-const defaultOnError: TransportErrorHandler = (error, { subject }) => {
-  console.error(`[keel transport] ${subject}: ${error.name} [${error.code}]: ${error.message}`);
-};
-
-/** Checks the options every engine accepts and applies their defaults. */
-export function resolveOptions(options: TransportOptions | undefined): ResolvedOptions {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new InvalidArgumentError(`transport options must be an object; received ${describe(options)}`);
-  }
-  const serializer = options?.serializer ?? jsonSerializer;
-  if (
-    typeof serializer !== 'object' ||
-    serializer === null ||
-    typeof serializer.encode !== 'function' ||
-    typeof serializer.decode !== 'function' ||
-    typeof serializer.name !== 'string'
-  ) {
-    throw new InvalidArgumentError(
-      `serializer must be an object with name, encode(value) and decode(bytes); received ${describe(serializer)}`,
-    );
-  }
-  if (options?.onError !== undefined) checkFunction('onError', options.onError);
-  if (options?.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-    throw new InvalidArgumentError(`name must be a non-empty string; received ${describe(options.name)}`);
-  }
-  checkSignal('signal', options?.signal);
-  return {
-    serializer,
-    onError: options?.onError ?? defaultOnError,
-    name: options?.name,
-    signal: options?.signal,
-  };
-}
-
-function checkQueue(queue: unknown): void {
-  if (queue !== undefined && (typeof queue !== 'string' || queue === '' || /[\s\0]/.test(queue))) {
-    throw new InvalidArgumentError(
-      `queue must be a non-empty string without spaces; received ${describe(queue)}`,
-    );
-  }
-}
-
-function checkOptionsObject(name: string, value: unknown): void {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw new InvalidArgumentError(`${name} must be an object; received ${describe(value)}`);
-  }
-}
-
-/** Resolves when `promises` settle or `ms` pass, whichever is first; leaves no timer behind. */
-export async function settleWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const all = Promise.allSettled(promises).then(() => true);
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([all, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Awaits `promise` unless `signal` aborts first (then rejects with its reason); a value that arrives
- * after the abort is handed to `discard`, so a connection opened too late is closed, not leaked.
- */
-export function unlessAborted<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  discard: (late: T) => unknown,
-): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    let aborted = false;
-    const onAbort = () => {
-      aborted = true;
-      reject(signal.reason);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (aborted) Promise.resolve(discard(value)).catch(() => {});
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        if (!aborted) reject(error);
-      },
-    );
-  });
 }
 
 /** What publish() returns when the engine took the message at once. */

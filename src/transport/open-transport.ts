@@ -1,20 +1,7 @@
 /** openTransport(url): the engine is chosen by the URL's scheme through a Registry. */
 import { Registry } from '../registry/index.ts';
+import { loadDriver } from './load-driver.ts';
 import type { Transport, TransportOptions } from './transport.ts';
-import { TransportDriverMissingError } from './transport-errors.ts';
-
-/** Loads a driver folder; a missing driver package becomes an error that says what to install. */
-async function load<M>(scheme: string, driver: string, importer: () => Promise<M>): Promise<M> {
-  try {
-    return await importer();
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${driver}'`)) {
-      throw new TransportDriverMissingError(scheme, driver, error);
-    }
-    throw error;
-  }
-}
 
 const transports = new Registry('transport')
   .register('memory', async (url: URL, options?: TransportOptions): Promise<Transport> => {
@@ -22,7 +9,7 @@ const transports = new Registry('transport')
     return openMemoryTransport(url, options);
   })
   .register('nats', async (url: URL, options?: TransportOptions): Promise<Transport> => {
-    const { openNatsTransport } = await load(
+    const { openNatsTransport } = await loadDriver(
       'nats',
       '@nats-io/transport-node',
       () => import('./nats/nats-transport.ts'),
@@ -30,7 +17,11 @@ const transports = new Registry('transport')
     return openNatsTransport(url, options);
   })
   .register('redis', async (url: URL, options?: TransportOptions): Promise<Transport> => {
-    const { openRedisTransport } = await load('redis', 'ioredis', () => import('./redis/redis-transport.ts'));
+    const { openRedisTransport } = await loadDriver(
+      'redis',
+      'ioredis',
+      () => import('./redis/redis-transport.ts'),
+    );
     return openRedisTransport(url, options);
   });
 

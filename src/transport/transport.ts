@@ -74,6 +74,8 @@ export interface TransportOptions {
   readonly name?: string | undefined;
   /** Aborts opening the connection. */
   readonly signal?: AbortSignal | undefined;
+  /** How long `openTransport` waits for the first connection (NATS, Redis). @default 5000 */
+  readonly connectTimeoutMs?: number | undefined;
 }
 
 /**

@@ -1,16 +1,10 @@
 /** The embedded Transport: every transport opened on `memory://name` in this process shares one hub. */
 import { describe, InvalidArgumentError } from '../../errors.ts';
-import {
-  BaseTransport,
-  type Binding,
-  type Incoming,
-  type ReplyFrame,
-  type ResolvedOptions,
-  resolveOptions,
-} from '../base-transport.ts';
+import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
 import { subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import { NoRespondersError } from '../transport-errors.ts';
+import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
 import { type HubSubscription, MemoryHub } from './memory-hub.ts';
 
 /** Delivers on a later microtask, so a handler never runs inside the publisher's call (as over a network). */

@@ -1,16 +1,8 @@
 /** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
 import { connect, headers, type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
 import { describe, InvalidArgumentError } from '../../errors.ts';
-import {
-  BaseTransport,
-  type Binding,
-  type Incoming,
-  type ReplyFrame,
-  type ResolvedOptions,
-  resolveOptions,
-  settleWithin,
-  unlessAborted,
-} from '../base-transport.ts';
+import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import { settleWithin, unlessAborted } from '../settle.ts';
 import { hasWildcard } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import {
@@ -19,6 +11,7 @@ import {
   parseRemoteInfo,
   TransportConnectionError,
 } from '../transport-errors.ts';
+import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
 
 /** Header that marks a reply as the responder's error; the body is then a JSON RemoteErrorInfo. */
 const errorHeader = 'Keel-Error';
@@ -176,30 +169,12 @@ export class NatsTransport extends BaseTransport {
   }
 }
 
-/** Options for the NATS transport beyond the shared ones. */
-export interface NatsTransportOptions extends TransportOptions {
-  /** How long to wait for the first connection. @default 5000 */
-  readonly connectTimeoutMs?: number | undefined;
-  /** Pause between reconnect attempts (plus up to 100 ms of jitter). @default 250 */
-  readonly reconnectTimeWaitMs?: number | undefined;
-}
-
 /**
  * Connects to `nats://[user:pass@|token@]host[:port]`. Reconnects without limit after the server goes
  * away; publishes made meanwhile are buffered by nats.js and sent on reconnect.
  */
-export async function openNatsTransport(url: URL, options?: NatsTransportOptions): Promise<NatsTransport> {
+export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
   const resolved = resolveOptions(options);
-  const connectTimeoutMs = options?.connectTimeoutMs ?? 5000;
-  const reconnectTimeWait = options?.reconnectTimeWaitMs ?? 250;
-  for (const [name, value] of [
-    ['connectTimeoutMs', connectTimeoutMs],
-    ['reconnectTimeWaitMs', reconnectTimeWait],
-  ] as const) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new InvalidArgumentError(`${name} must be an integer ≥ 1; received ${describe(value)}`);
-    }
-  }
   if ((url.pathname !== '' && url.pathname !== '/') || url.search) {
     throw new InvalidArgumentError(
       `A NATS transport URL is nats://[user:pass@]host[:port]; received ${describe(url.href)}`,
@@ -214,10 +189,11 @@ export async function openNatsTransport(url: URL, options?: NatsTransportOptions
     servers: server,
     ...(resolved.name === undefined ? {} : { name: resolved.name }),
     ...(user && pass ? { user, pass } : user ? { token: user } : {}),
-    timeout: connectTimeoutMs,
+    timeout: resolved.connectTimeoutMs,
+    // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
     reconnect: true,
     maxReconnectAttempts: -1,
-    reconnectTimeWait,
+    reconnectTimeWait: 250,
     reconnectJitter: 100,
   }).catch((error: unknown) => {
     throw new TransportConnectionError(`Cannot connect to nats://${server}: ${messageOf(error)}`, {

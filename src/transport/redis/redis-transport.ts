@@ -5,16 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, InvalidArgumentError } from '../../errors.ts';
-import {
-  BaseTransport,
-  type Binding,
-  type Incoming,
-  type ReplyFrame,
-  type ResolvedOptions,
-  resolveOptions,
-  settleWithin,
-  unlessAborted,
-} from '../base-transport.ts';
+import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import { settleWithin, unlessAborted } from '../settle.ts';
 import { hasWildcard, subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import {
@@ -25,6 +17,7 @@ import {
   TransportDecodeError,
   TransportUnsupportedError,
 } from '../transport-errors.ts';
+import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
 import { decodeFrame, encodeFrame, FrameKind } from './redis-frame.ts';
 
 interface Local {
@@ -274,25 +267,13 @@ export class RedisTransport extends BaseTransport {
   }
 }
 
-/** Options for the Redis transport beyond the shared ones. */
-export interface RedisTransportOptions extends TransportOptions {
-  /** How long to wait for the first connection. @default 5000 */
-  readonly connectTimeoutMs?: number | undefined;
-}
-
 /**
  * Connects to `redis://[user:pass@]host[:port]` with two connections (Redis needs one dedicated to
  * subscriptions). Reconnects without limit and subscribes again after the server comes back; a
  * publish made while the connection is down waits for it up to about 1.5 s, then fails retryable.
  */
-export async function openRedisTransport(url: URL, options?: RedisTransportOptions): Promise<RedisTransport> {
+export async function openRedisTransport(url: URL, options?: TransportOptions): Promise<RedisTransport> {
   const resolved = resolveOptions(options);
-  const connectTimeout = options?.connectTimeoutMs ?? 5000;
-  if (!Number.isInteger(connectTimeout) || connectTimeout < 1) {
-    throw new InvalidArgumentError(
-      `connectTimeoutMs must be an integer ≥ 1; received ${describe(connectTimeout)}`,
-    );
-  }
   if (url.search) {
     throw new InvalidArgumentError(`A Redis transport URL takes no query; received ${describe(url.href)}`);
   }
@@ -311,7 +292,7 @@ export async function openRedisTransport(url: URL, options?: RedisTransportOptio
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     lazyConnect: true,
-    connectTimeout,
+    connectTimeout: resolved.connectTimeoutMs,
     ...(resolved.name === undefined ? {} : { connectionName: resolved.name }),
     // Reconnect forever, backing off to one attempt a second.
     retryStrategy: (times: number) => Math.min(100 * times, 1000),
