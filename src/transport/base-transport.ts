@@ -158,9 +158,16 @@ export abstract class BaseTransport implements Transport {
   }
 
   close(options: CloseOptions = {}): Promise<void> {
-    checkOptionsObject('close options', options);
-    const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
-    this.#closing ??= this.#drain(timeoutMs);
+    if (this.#closing === undefined) {
+      try {
+        checkOptionsObject('close options', options);
+        checkSignal('signal', options.signal);
+        const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
+        this.#closing = this.#drain(timeoutMs, options.signal);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return this.#closing;
   }
 
@@ -168,16 +175,18 @@ export abstract class BaseTransport implements Transport {
     return this.close();
   }
 
-  async #drain(timeoutMs: number): Promise<void> {
+  async #drain(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
     // Handlers still running send their replies; requests still waiting get theirs.
-    const settled = await settleWithin([...this.#handling, ...this.#requests.keys()], timeoutMs);
+    const settled = await settleWithin([...this.#handling, ...this.#requests.keys()], timeoutMs, signal);
     if (!settled) {
-      for (const control of this.#requests.values())
+      for (const control of this.#requests.values()) {
         control.abort(new TransportClosedError('wait for a reply'));
+      }
     }
-    await this.shutdown(Math.max(deadline - Date.now(), 1000));
+    await this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
+    signal?.throwIfAborted();
   }
 
   #checkOpen(operation: string): void {

@@ -1,16 +1,28 @@
 /** Small promise helpers for deadlines and aborts that leave no timer or listener behind. */
 
-/** Resolves when `promises` settle or `ms` pass, whichever is first; leaves no timer behind. */
-export async function settleWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<boolean> {
+/**
+ * Resolves to true when `promises` have settled, or to false when `ms` pass or `signal` aborts first.
+ * Leaves no timer and no listener behind.
+ */
+export async function settleWithin(
+  promises: Iterable<Promise<unknown>>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (signal?.aborted) return false;
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const all = Promise.allSettled(promises).then(() => true);
   const late = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
+    onAbort = () => resolve(false);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     return await Promise.race([all, late]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -60,6 +60,11 @@ export interface CloseOptions {
    * @default 10000
    */
   readonly timeoutMs?: number | undefined;
+  /**
+   * Aborting ends that wait at once: the connection is closed without flushing, then close() rejects
+   * with `signal.reason`.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Where a Transport reports failures that have no caller to reject: undecodable messages, handler throws. */
@@ -103,7 +108,8 @@ export interface Transport extends AsyncDisposable {
   request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R>;
   /**
    * Stops taking new work, unsubscribes, lets running handlers and waiting requests finish (up to
-   * `timeoutMs`), flushes what was published and closes the connection. Idempotent.
+   * `timeoutMs`), flushes what was published and closes the connection. Idempotent: later calls return
+   * the first call's promise.
    */
   close(options?: CloseOptions): Promise<void>;
 }
