@@ -1,6 +1,6 @@
 /** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
 import { connect, headers, type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
-import { describe, InvalidArgumentError } from '../../errors.ts';
+import { describe, InvalidArgumentError, type KeelError } from '../../errors.ts';
 import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
 import { settleWithin, unlessAborted } from '../settle.ts';
 import { hasWildcard } from '../subject.ts';
@@ -39,7 +39,8 @@ export class NatsTransport extends BaseTransport {
     this.#nc = nc;
     this.server = server;
     nc.subscribe(`${this.#inbox}.*`, { callback: (error, msg) => this.#onReply(error, msg) });
-    void this.#watch();
+    // The status stream ends when the connection closes; it has nothing to report after that.
+    this.#watch().catch(() => {});
   }
 
   /** Follows the connection's state for error messages, and reports losing it. */
@@ -74,7 +75,7 @@ export class NatsTransport extends BaseTransport {
     try {
       this.#nc.publish(subject, data);
     } catch (error) {
-      throw this.#connectionError('publish', error);
+      throw this.#publishError('publish', subject, data, error);
     }
     return undefined;
   }
@@ -143,7 +144,7 @@ export class NatsTransport extends BaseTransport {
       try {
         this.#nc.publish(subject, data, { reply: `${this.#inbox}.${id}` });
       } catch (error) {
-        this.#pending.get(id)?.settle({ error: this.#connectionError('request', error) });
+        this.#pending.get(id)?.settle({ error: this.#publishError('request', subject, data, error) });
         this.#pending.delete(id);
       }
     });
@@ -159,6 +160,18 @@ export class NatsTransport extends BaseTransport {
 
   protected connectionState(): string {
     return this.#state;
+  }
+
+  /** A payload over the server's limit is the caller's mistake; anything else is the connection's. */
+  #publishError(operation: string, subject: string, data: Uint8Array, error: unknown): KeelError {
+    const limit = this.#nc.info?.max_payload;
+    if (limit !== undefined && data.byteLength > limit) {
+      return new InvalidArgumentError(
+        `payload for ${describe(subject)} must be at most ${limit} bytes (the server's max_payload); received ${data.byteLength} bytes`,
+        { cause: error },
+      );
+    }
+    return this.#connectionError(operation, error);
   }
 
   #connectionError(operation: string, error: unknown): TransportConnectionError {
