@@ -34,8 +34,11 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
     );
   }
   if (options?.onError !== undefined) checkFunction('onError', options.onError);
-  if (options?.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-    throw new InvalidArgumentError(`name must be a non-empty string; received ${describe(options.name)}`);
+  // Redis refuses client names with spaces; one rule for every engine.
+  if (options?.name !== undefined && (typeof options.name !== 'string' || !/^\S+$/.test(options.name))) {
+    throw new InvalidArgumentError(
+      `name must be a non-empty string without spaces; received ${describe(options.name)}`,
+    );
   }
   checkSignal('signal', options?.signal);
   const connectTimeoutMs = checkCount('connectTimeoutMs', options?.connectTimeoutMs ?? 5000);

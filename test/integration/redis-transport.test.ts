@@ -39,4 +39,18 @@ describe('redis transport', () => {
     await expect.poll(() => got).toEqual(['framed']);
     expect(errors).toEqual(['KEEL_TRANSPORT_DECODE']);
   });
+
+  it('names its connections with the name option', async () => {
+    const name = `keel-${crypto.randomUUID()}`;
+    await using transport = await openTransport(url, { name });
+    expect(transport.kind).toBe('redis');
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(url);
+    try {
+      const clients = String(await raw.client('LIST'));
+      expect(clients.split('\n').filter((line) => line.includes(`name=${name} `))).toHaveLength(2);
+    } finally {
+      raw.disconnect();
+    }
+  });
 });

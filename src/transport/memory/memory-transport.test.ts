@@ -70,5 +70,11 @@ describe('memory transport', () => {
     await expect(openTransport('memory://', { onError: 1 as never })).rejects.toThrow(
       /onError must be a function; received 1/,
     );
+    await expect(openTransport('memory://', { name: 'my service' })).rejects.toThrow(
+      /name must be a non-empty string without spaces; received "my service"/,
+    );
+    await expect(openTransport('memory://', { connectTimeoutMs: 0 })).rejects.toThrow(
+      /connectTimeoutMs must be an integer ≥ 1; received 0/,
+    );
   });
 });
