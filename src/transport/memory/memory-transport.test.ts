@@ -8,6 +8,25 @@ import { runTransportContract } from '../transport.contract.ts';
 runTransportContract('memory', { open: (options) => openTransport('memory://contract', options) });
 
 describe('memory transport', () => {
+  it('runs the example of docs/transport.md', async () => {
+    await using transport = await openTransport('memory://');
+    using sub = transport.subscribe<{ radius: number }>(
+      'shapes.area',
+      ({ radius }) => Math.PI * radius ** 2,
+      { queue: 'shapes' },
+    );
+    await sub.ready;
+    const area = await transport.request<number>('shapes.area', { radius: 2 }, { timeoutMs: 1000 });
+    expect(area).toBeCloseTo(4 * Math.PI);
+    const created: unknown[] = [];
+    using events = transport.subscribe('shapes.created', (event) => {
+      created.push(event);
+    });
+    await transport.publish('shapes.created', { id: 7, kind: 'circle' });
+    await expect.poll(() => created).toEqual([{ id: 7, kind: 'circle' }]);
+    expect(events.subject).toBe('shapes.created');
+  });
+
   it('connects transports of the same name and isolates different names', async () => {
     await using a = await openTransport('memory://one');
     await using b = await openTransport('memory://one');
