@@ -1,6 +1,19 @@
 /** Keel's public face: every public name, re-exported by name. */
 
-export { type GatherOptions, type GatherResults, gather, type Task } from './concurrency/index.ts';
+export {
+  type GatherOptions,
+  type GatherResults,
+  type GatherSettledResults,
+  gather,
+  Pool,
+  PoolClearedError,
+  PoolClosedError,
+  PoolFullError,
+  type PoolOptions,
+  type PoolRunOptions,
+  type PoolWaitOptions,
+  type Task,
+} from './concurrency/index.ts';
 export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOptions } from './errors.ts';
 export { type Observer, Subject, type SubjectOptions, type Subscription } from './events/index.ts';
 export {

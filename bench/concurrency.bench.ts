@@ -1,0 +1,108 @@
+/**
+ * Keel's Pool and gather against p-limit, p-queue and p-map, with a plain Promise.all (no limit) as the
+ * floor: 10,000 tasks at concurrency 100, each awaiting (A) a resolved promise, (B) a setImmediate hop.
+ */
+import pLimit from 'p-limit';
+import pMap from 'p-map';
+import PQueue from 'p-queue';
+import { gather, Pool } from '../src/index.ts';
+import { type Candidate, ratio, run, target } from './harness.ts';
+
+const N = 10_000;
+const LIMIT = 100;
+
+interface Work {
+  readonly label: string;
+  readonly task: () => Promise<void>;
+}
+
+const cases: readonly Work[] = [
+  {
+    label: 'A: each task awaits Promise.resolve()',
+    task: async () => {
+      await Promise.resolve();
+    },
+  },
+  {
+    label: 'B: each task awaits a setImmediate hop',
+    task: async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  },
+];
+
+function candidates({ task }: Work): Candidate[] {
+  const tasks = Array.from({ length: N }, () => task);
+  const items = Array.from({ length: N }, (_, i) => i);
+  const pool = new Pool({ concurrency: LIMIT });
+  const limit = pLimit(LIMIT);
+  const queue = new PQueue({ concurrency: LIMIT });
+  return [
+    {
+      name: 'Promise.all',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => t()));
+      },
+    },
+    {
+      name: 'keel gather',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await gather(tasks);
+      },
+    },
+    {
+      name: 'keel gather (limit)',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await gather(tasks, { concurrency: LIMIT });
+      },
+    },
+    {
+      name: 'keel Pool',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => pool.run(t)));
+      },
+    },
+    {
+      name: 'p-limit',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => limit(t)));
+      },
+    },
+    {
+      name: 'p-queue',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => queue.add(t)));
+      },
+    },
+    {
+      name: 'p-map',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await pMap(items, () => task(), { concurrency: LIMIT });
+      },
+    },
+  ];
+}
+
+export default async function (): Promise<void> {
+  for (const work of cases) {
+    const results = await run({
+      title: `${work.label} — ${N.toLocaleString('en')} tasks, limit ${LIMIT}`,
+      unit: 'batch',
+      baseline: 'Promise.all',
+      subject: 'keel Pool',
+      heap: true,
+      candidates: candidates(work),
+    });
+    const perTask = results.map((r) => `${r.name} ${(r.medianNs / N).toFixed(0)} ns`).join(', ');
+    console.log(`Per task: ${perTask}.\n`);
+    const heap = (name: string): number =>
+      (results.find((r) => r.name === name)?.heapBytes ?? Number.NaN) /
+      (results.find((r) => r.name === 'Promise.all')?.heapBytes ?? Number.NaN);
+    target('gather (limit) time vs Promise.all', ratio(results, 'keel gather (limit)', 'Promise.all'), 1.5);
+    target('Pool time vs Promise.all', ratio(results, 'keel Pool', 'Promise.all'), 2);
+    target('p-limit time vs Pool', ratio(results, 'p-limit', 'keel Pool'), 2, 'at least');
+    target('gather (limit) heap vs Promise.all', heap('keel gather (limit)'), 1.5);
+    target('Pool heap vs Promise.all', heap('keel Pool'), 1.5);
+    console.log('');
+  }
+}
