@@ -1,10 +1,14 @@
 /** Keel's public face: every public name, re-exported by name. */
 
 export {
+  type AcquireOptions,
+  type AsCompletedOptions,
+  asCompleted,
   type GatherOptions,
   type GatherResults,
   type GatherSettledResults,
   gather,
+  type Permit,
   Pool,
   PoolClearedError,
   PoolClosedError,
@@ -12,7 +16,21 @@ export {
   type PoolOptions,
   type PoolRunOptions,
   type PoolWaitOptions,
+  RateLimiter,
+  type RateLimiterAcquireOptions,
+  type RateLimiterOptions,
+  type RetryOptions,
+  retry,
+  Semaphore,
+  type SleepOptions,
+  sleep,
   type Task,
+  TaskGroup,
+  TaskGroupClosedError,
+  type TaskGroupOptions,
+  TimeoutError,
+  type TimeoutOptions,
+  timeout,
 } from './concurrency/index.ts';
 export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOptions } from './errors.ts';
 export { type Observer, Subject, type SubjectOptions, type Subscription } from './events/index.ts';

@@ -78,7 +78,6 @@ class Job {
 
 interface Waiter {
   readonly resolve: () => void;
-  readonly reject: (reason: unknown) => void;
   unwatch: (() => void) | undefined;
 }
 
@@ -116,8 +115,8 @@ export class Pool implements AsyncDisposable {
   #tail: Job | undefined = undefined;
   #closed = false;
   readonly #controller = new AbortController();
-  #idleWaiters: Waiter[] = [];
-  #spaceWaiters: Waiter[] = [];
+  #idleWaiters = new Set<Waiter>();
+  #spaceWaiters = new Set<Waiter>();
 
   constructor(options: PoolOptions) {
     this.#concurrency = checkCount('Pool concurrency', options?.concurrency, { allowInfinity: true });
@@ -252,8 +251,8 @@ export class Pool implements AsyncDisposable {
       const head = this.#head;
       if (head === undefined || this.#running > this.#concurrency) {
         this.#running--;
-        if (this.#idleWaiters.length > 0 && this.#isIdle()) this.#release('idle');
-        if (this.#spaceWaiters.length > 0 && this.#hasSpace()) this.#release('space');
+        if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
+        if (this.#spaceWaiters.size > 0 && this.#hasSpace()) this.#release('space');
         return;
       }
       job = head;
@@ -291,13 +290,13 @@ export class Pool implements AsyncDisposable {
     job.prev = job.next = undefined;
     job.fn = undefined;
     this.#queued--;
-    if (this.#spaceWaiters.length > 0 && this.#hasSpace()) this.#release('space');
+    if (this.#spaceWaiters.size > 0 && this.#hasSpace()) this.#release('space');
   }
 
   #abort(job: Job, reason: unknown): void {
     if (job.fn !== undefined) {
       this.#unlink(job);
-      if (this.#idleWaiters.length > 0 && this.#isIdle()) this.#release('idle');
+      if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
     } else job.watch?.controller?.abort(reason);
     job.reject(reason);
   }
@@ -313,7 +312,7 @@ export class Pool implements AsyncDisposable {
       job.reject(error);
       job = next;
     }
-    if (this.#idleWaiters.length > 0 && this.#isIdle()) this.#release('idle');
+    if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
   }
 
   #wait(
@@ -326,24 +325,22 @@ export class Pool implements AsyncDisposable {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (ready) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, unwatch: undefined };
+      const waiter: Waiter = { resolve, unwatch: undefined };
       if (signal !== undefined) {
         waiter.unwatch = onAbort(signal, () => {
           // Released lists are replaced, so look up the current one; a released waiter is no longer watched.
-          const list = which === 'idle' ? this.#idleWaiters : this.#spaceWaiters;
-          const index = list.indexOf(waiter);
-          if (index !== -1) list.splice(index, 1);
+          (which === 'idle' ? this.#idleWaiters : this.#spaceWaiters).delete(waiter);
           reject(signal.reason);
         });
       }
-      (which === 'idle' ? this.#idleWaiters : this.#spaceWaiters).push(waiter);
+      (which === 'idle' ? this.#idleWaiters : this.#spaceWaiters).add(waiter);
     });
   }
 
   #release(which: 'idle' | 'space'): void {
     const waiters = which === 'idle' ? this.#idleWaiters : this.#spaceWaiters;
-    if (which === 'idle') this.#idleWaiters = [];
-    else this.#spaceWaiters = [];
+    if (which === 'idle') this.#idleWaiters = new Set();
+    else this.#spaceWaiters = new Set();
     for (const waiter of waiters) {
       waiter.unwatch?.();
       waiter.resolve();
