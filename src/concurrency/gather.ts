@@ -60,12 +60,16 @@ export function gather(tasks: readonly Task[], options: GatherOptions = {}): Pro
       );
     }
   }
-  const concurrency = checkCount('gather() concurrency', options.concurrency ?? Number.POSITIVE_INFINITY, {
-    allowInfinity: true,
-  });
+  const concurrency = checkCount(
+    'gather() concurrency',
+    options.concurrency === undefined ? Number.POSITIVE_INFINITY : options.concurrency,
+    {
+      allowInfinity: true,
+    },
+  );
   const { signal } = options;
   checkSignal('gather() signal', signal);
-  const settle = options.settle ?? false;
+  const settle = options.settle === undefined ? false : options.settle;
   if (typeof settle !== 'boolean') {
     throw new InvalidArgumentError(`gather() settle must be a boolean; received ${describe(settle)}`);
   }

@@ -120,10 +120,14 @@ export class Pool implements AsyncDisposable {
 
   constructor(options: PoolOptions) {
     this.#concurrency = checkCount('Pool concurrency', options?.concurrency, { allowInfinity: true });
-    this.#maxQueued = checkCount('Pool maxQueued', options.maxQueued ?? Number.POSITIVE_INFINITY, {
-      min: 0,
-      allowInfinity: true,
-    });
+    this.#maxQueued = checkCount(
+      'Pool maxQueued',
+      options.maxQueued === undefined ? Number.POSITIVE_INFINITY : options.maxQueued,
+      {
+        min: 0,
+        allowInfinity: true,
+      },
+    );
   }
 
   /** The most tasks running at once. Raising it starts queued tasks now; lowering it lets running ones finish. */

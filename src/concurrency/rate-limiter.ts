@@ -52,7 +52,7 @@ export class RateLimiter {
         `RateLimiter interval must be a number of milliseconds above 0; received ${describe(options.interval)}`,
       );
     }
-    this.#burst = checkCount('RateLimiter burst', options.burst ?? this.#limit);
+    this.#burst = checkCount('RateLimiter burst', options.burst === undefined ? this.#limit : options.burst);
     this.#tokens = this.#burst;
     this.#refilledAt = performance.now();
   }

@@ -54,21 +54,23 @@ export function retry<T>(
   options: RetryOptions = {},
 ): Promise<Awaited<T>> {
   checkFunction('retry() fn', fn);
-  const attempts = checkCount('retry() attempts', options.attempts ?? 3, { allowInfinity: true });
-  const minDelay = checkDelay('retry() minDelay', options.minDelay ?? 100);
-  const maxDelay = checkDelay('retry() maxDelay', options.maxDelay ?? 30_000);
+  const attempts = checkCount('retry() attempts', options.attempts === undefined ? 3 : options.attempts, {
+    allowInfinity: true,
+  });
+  const minDelay = checkDelay('retry() minDelay', options.minDelay === undefined ? 100 : options.minDelay);
+  const maxDelay = checkDelay('retry() maxDelay', options.maxDelay === undefined ? 30_000 : options.maxDelay);
   if (maxDelay < minDelay) {
     throw new InvalidArgumentError(
       `retry() maxDelay must be at least minDelay (${minDelay}); received ${describe(maxDelay)}`,
     );
   }
-  const factor = options.factor ?? 2;
+  const factor = options.factor === undefined ? 2 : options.factor;
   if (typeof factor !== 'number' || !(factor >= 1 && factor < Number.POSITIVE_INFINITY)) {
     throw new InvalidArgumentError(
       `retry() factor must be a finite number ≥ 1; received ${describe(factor)}`,
     );
   }
-  const jitter = options.jitter ?? true;
+  const jitter = options.jitter === undefined ? true : options.jitter;
   if (typeof jitter !== 'boolean') {
     throw new InvalidArgumentError(`retry() jitter must be a boolean; received ${describe(jitter)}`);
   }
