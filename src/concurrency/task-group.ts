@@ -46,12 +46,18 @@ export class TaskGroup implements AsyncDisposable {
   #drained: (() => void) | undefined = undefined;
 
   /** Runs `body` with a new group, waits for every task it spawned, and resolves with `body`'s result. */
-  static async run<T>(
+  static run<T>(
     body: (group: TaskGroup) => T | PromiseLike<T>,
     options?: TaskGroupOptions,
   ): Promise<Awaited<T>> {
     checkFunction('TaskGroup.run() body', body);
-    const group = new TaskGroup(options);
+    return TaskGroup.#run(body, new TaskGroup(options));
+  }
+
+  static async #run<T>(
+    body: (group: TaskGroup) => T | PromiseLike<T>,
+    group: TaskGroup,
+  ): Promise<Awaited<T>> {
     let result: Awaited<T> | undefined;
     try {
       result = await body(group);
