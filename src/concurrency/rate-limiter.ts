@@ -97,11 +97,13 @@ export class RateLimiter {
     return true;
   }
 
+  // While callers wait, each token goes to one of them as it is earned, so `burst` caps only what
+  // accumulates with nobody waiting; the cap is applied once the waiters have been served.
   #refill(): void {
     const now = performance.now();
-    const earned = ((now - this.#refilledAt) * this.#limit) / this.#interval;
-    this.#tokens = Math.min(this.#burst, this.#tokens + earned);
+    this.#tokens += ((now - this.#refilledAt) * this.#limit) / this.#interval;
     this.#refilledAt = now;
+    if (this.#waiters.size === 0) this.#tokens = Math.min(this.#burst, this.#tokens);
   }
 
   #schedule(): void {
@@ -117,6 +119,7 @@ export class RateLimiter {
         waiter.unwatch?.();
         waiter.resolve();
       }
+      this.#tokens = Math.min(this.#burst, this.#tokens);
       this.#schedule();
     }, wait);
   }
