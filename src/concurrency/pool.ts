@@ -65,14 +65,20 @@ interface Watch {
 /** One call to `run`: its task (until started), the promise's settle functions, its place in the queue. */
 class Job {
   fn: Task | undefined;
-  resolve: (value: unknown) => void = noop;
-  reject: (reason: unknown) => void = noop;
-  prev: Job | undefined = undefined;
-  next: Job | undefined = undefined;
-  watch: Watch | undefined = undefined;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+  prev: Job | undefined;
+  next: Job | undefined;
+  watch: Watch | undefined;
 
+  // Plain assignments rather than field initialisers: this runs once per task on the hot path.
   constructor(fn: Task) {
     this.fn = fn;
+    this.resolve = noop;
+    this.reject = noop;
+    this.prev = undefined;
+    this.next = undefined;
+    this.watch = undefined;
   }
 }
 
