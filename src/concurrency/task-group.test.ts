@@ -306,3 +306,23 @@ describe('TaskGroup: bad inputs', () => {
     });
   });
 });
+
+describe('TaskGroup: closing', () => {
+  it('closes in the same turn as its last task settles, so a late spawn is refused, not lost', async () => {
+    const group = new TaskGroup();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    group.spawn(() => promise);
+    const disposed = group[Symbol.asyncDispose]();
+    let refused: unknown;
+    promise.then(() => {
+      try {
+        group.spawn(() => 'too late');
+      } catch (error) {
+        refused = error;
+      }
+    });
+    resolve();
+    await disposed;
+    expect(refused).toBeInstanceOf(TaskGroupClosedError);
+  });
+});

@@ -146,6 +146,7 @@ export class TaskGroup implements AsyncDisposable {
         this.#drained = resolve;
       });
     }
+    // Closed in the same turn as the last task settled (see #settled), so no spawn can slip in between.
     this.#closed = true;
     this.#unwatch?.();
     if (this.#errors.length > 0) {
@@ -157,6 +158,7 @@ export class TaskGroup implements AsyncDisposable {
 
   #settled(): void {
     if (--this.#running === 0 && this.#closing !== undefined) {
+      this.#closed = true;
       const drained = this.#drained;
       this.#drained = undefined;
       drained?.();
