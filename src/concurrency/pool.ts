@@ -121,6 +121,8 @@ export class Pool implements AsyncDisposable {
   #tail: Job | undefined = undefined;
   #closed = false;
   readonly #controller = new AbortController();
+  // Read once: the controller's getter would otherwise run for every task started.
+  readonly #signal = this.#controller.signal;
   #idleWaiters = new Set<Waiter>();
   #spaceWaiters = new Set<Waiter>();
 
@@ -268,14 +270,14 @@ export class Pool implements AsyncDisposable {
       job = head;
       const fn = head.fn as Task;
       this.#unlink(head);
-      let signal = this.#controller.signal;
+      let signal = this.#signal;
       const watch = head.watch;
       if (watch !== undefined) {
         // The caller's signal can abort this one task; the pool's own still reaches it on disposal.
         const controller = new AbortController();
         watch.controller = controller;
         signal = controller.signal;
-        const pool = this.#controller.signal;
+        const pool = this.#signal;
         if (pool.aborted) controller.abort(pool.reason);
         else unwatchPool = onAbort(pool, () => controller.abort(pool.reason));
       }
