@@ -57,7 +57,6 @@ export class PoolClosedError extends KeelError {
 
 /** The extras of a task run with a signal of its own; most tasks have none and skip this allocation. */
 interface Watch {
-  readonly signal: AbortSignal;
   unwatch: (() => void) | undefined;
   controller: AbortController | undefined;
 }
@@ -184,6 +183,7 @@ export class Pool implements AsyncDisposable {
     const job = new Job(fn as Task);
     constructing = job;
     const promise = new Promise<T>(capture);
+    constructing = undefined;
     if (this.#tail === undefined) this.#head = job;
     else {
       this.#tail.next = job;
@@ -192,7 +192,7 @@ export class Pool implements AsyncDisposable {
     this.#tail = job;
     this.#queued++;
     if (signal !== undefined) {
-      const watch: Watch = { signal, unwatch: undefined, controller: undefined };
+      const watch: Watch = { unwatch: undefined, controller: undefined };
       job.watch = watch;
       watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
     }
