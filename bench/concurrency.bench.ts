@@ -31,10 +31,64 @@ const cases: readonly Work[] = [
   },
 ];
 
+/**
+ * The least any pool that hands back a promise per task must do: a bare deferred per task in a flat
+ * queue, and one `then` to learn when the task ends. No abort, no bound, no bookkeeping: a reference for
+ * what the floor of Keel's Pool is, not something to use.
+ */
+class MinimalPool {
+  readonly #queue: unknown[] = [];
+  #head = 0;
+  #running = 0;
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    this.#queue.push(fn, resolve, reject);
+    if (this.#running < this.#limit) this.#start();
+    return promise;
+  }
+
+  #start(): void {
+    this.#running++;
+    let resolve: (value: unknown) => void = () => {};
+    let reject: (reason: unknown) => void = () => {};
+    const onFulfilled = (value: unknown) => {
+      resolve(value);
+      next();
+    };
+    const onRejected = (reason: unknown) => {
+      reject(reason);
+      next();
+    };
+    const next = (): void => {
+      const q = this.#queue;
+      const h = this.#head;
+      if (h === q.length) {
+        this.#running--;
+        q.length = this.#head = 0;
+        return;
+      }
+      const fn = q[h] as () => Promise<unknown>;
+      resolve = q[h + 1] as typeof resolve;
+      reject = q[h + 2] as typeof reject;
+      q[h] = q[h + 1] = q[h + 2] = undefined;
+      this.#head = h + 3;
+      fn().then(onFulfilled, onRejected);
+    };
+    next();
+  }
+}
+
 function candidates({ task }: Work): Candidate[] {
   const tasks = Array.from({ length: N }, () => task);
   const items = Array.from({ length: N }, (_, i) => i);
   const pool = new Pool({ concurrency: LIMIT });
+  const minimal = new MinimalPool(LIMIT);
   const limit = pLimit(LIMIT);
   const queue = new PQueue({ concurrency: LIMIT });
   return [
@@ -42,6 +96,23 @@ function candidates({ task }: Work): Candidate[] {
       name: 'Promise.all',
       run: async (n) => {
         for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => t()));
+      },
+    },
+    {
+      // The hand-written floor for a limit: LIMIT async workers pulling the next index.
+      name: 'hand-written workers',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) {
+          const results = new Array(N);
+          let next = 0;
+          const worker = async () => {
+            while (next < N) {
+              const index = next++;
+              results[index] = await (tasks[index] as () => Promise<void>)();
+            }
+          };
+          await Promise.all(Array.from({ length: LIMIT }, worker));
+        }
       },
     },
     {
@@ -60,6 +131,12 @@ function candidates({ task }: Work): Candidate[] {
       name: 'keel Pool',
       run: async (n) => {
         for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => pool.run(t)));
+      },
+    },
+    {
+      name: 'minimal pool (reference)',
+      run: async (n) => {
+        for (let i = 0; i < n; i++) await Promise.all(tasks.map((t) => minimal.run(t)));
       },
     },
     {
@@ -91,6 +168,7 @@ export default async function (): Promise<void> {
       baseline: 'Promise.all',
       subject: 'keel Pool',
       heap: true,
+      rounds: 21,
       candidates: candidates(work),
     });
     const perTask = results.map((r) => `${r.name} ${(r.medianNs / N).toFixed(0)} ns`).join(', ');
