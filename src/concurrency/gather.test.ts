@@ -347,3 +347,23 @@ describe('gather: the classic ten one-second tasks', () => {
     expect((finishedAt as number) - start).toBe(ms);
   });
 });
+
+describe('gather: a task that ends the gather as it starts', () => {
+  it.each([
+    ['without a limit', undefined],
+    ['with a limit', 2],
+  ])(
+    'starts nothing more after a task aborts the caller’s signal synchronously (%s)',
+    async (_, concurrency) => {
+      const controller = new AbortController();
+      const started: number[] = [];
+      const tasks = Array.from({ length: 4 }, (_, i) => () => {
+        started.push(i);
+        if (i === 1) controller.abort('from inside');
+        return new Promise(() => {});
+      });
+      await expect(gather(tasks, { concurrency, signal: controller.signal })).rejects.toBe('from inside');
+      expect(started).toEqual([0, 1]);
+    },
+  );
+});

@@ -95,7 +95,7 @@ export function gather(tasks: readonly Task[], options: GatherOptions = {}): Pro
       resolve(results);
     };
     if (signal !== undefined) unwatch = onAbort(signal, () => fail(signal.reason));
-    if (concurrency >= total) startAll(tasks, controller.signal, settle, succeed, fail);
+    if (concurrency >= total) startAll(tasks, controller.signal, settle, succeed, fail, () => over);
     else startWorkers(tasks, concurrency, controller.signal, settle, succeed, fail, () => over);
   });
 }
@@ -107,6 +107,7 @@ function startAll(
   settle: boolean,
   succeed: (results: unknown[]) => void,
   fail: (error: unknown) => void,
+  isOver: () => boolean,
 ): void {
   const total = tasks.length;
   const values = new Array<unknown>(total);
@@ -114,13 +115,14 @@ function startAll(
     try {
       values[i] = (tasks[i] as Task)(signal);
     } catch (error) {
-      if (!settle) {
-        fail(error);
-        // The tasks already started may still reject; those outcomes are moot but must not go unhandled.
-        Promise.allSettled(values.slice(0, i));
-        return;
-      }
-      values[i] = Promise.reject(error);
+      if (settle) values[i] = Promise.reject(error);
+      else fail(error);
+    }
+    // A task may end the gather as it starts (a synchronous throw, or aborting the caller's signal).
+    if (isOver()) {
+      // The tasks already started may still reject; those outcomes are moot but must not go unhandled.
+      Promise.allSettled(values.slice(0, i + 1));
+      return;
     }
   }
   if (settle) Promise.allSettled(values).then(succeed, fail);
