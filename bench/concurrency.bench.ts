@@ -176,10 +176,18 @@ export default async function (): Promise<void> {
     const heap = (name: string): number =>
       (results.find((r) => r.name === name)?.heapBytes ?? Number.NaN) /
       (results.find((r) => r.name === 'Promise.all')?.heapBytes ?? Number.NaN);
-    target('gather (limit) time vs Promise.all', ratio(results, 'keel gather (limit)', 'Promise.all'), 1.5);
-    target('Pool time vs Promise.all', ratio(results, 'keel Pool', 'Promise.all'), 2);
-    target('p-limit time vs Pool', ratio(results, 'p-limit', 'keel Pool'), 2, 'at least');
-    target('gather (limit) heap vs Promise.all', heap('keel gather (limit)'), 1.5);
+    // On a shared machine the best sample is the one least disturbed by other work: print both ratios.
+    const best = (a: string, b: string): number =>
+      (results.find((r) => r.name === a)?.minNs ?? Number.NaN) /
+      (results.find((r) => r.name === b)?.minNs ?? Number.NaN);
+    const gatherLimit = 'keel gather (limit)';
+    target('gather (limit) time vs Promise.all, medians', ratio(results, gatherLimit, 'Promise.all'), 1.5);
+    target('gather (limit) time vs Promise.all, bests', best(gatherLimit, 'Promise.all'), 1.5);
+    target('Pool time vs Promise.all, medians', ratio(results, 'keel Pool', 'Promise.all'), 2);
+    target('Pool time vs Promise.all, bests', best('keel Pool', 'Promise.all'), 2);
+    target('p-limit time vs Pool, medians', ratio(results, 'p-limit', 'keel Pool'), 2, 'at least');
+    target('p-limit time vs Pool, bests', best('p-limit', 'keel Pool'), 2, 'at least');
+    target('gather (limit) heap vs Promise.all', heap(gatherLimit), 1.5);
     target('Pool heap vs Promise.all', heap('keel Pool'), 1.5);
     console.log('');
   }
