@@ -11,7 +11,16 @@ class Hub {
     hubs.delete(this.signal);
     const callbacks = [...this.callbacks];
     this.callbacks.clear();
-    for (const callback of callbacks) callback();
+    for (const callback of callbacks) {
+      try {
+        callback();
+      } catch (error) {
+        // One watcher's failure must not keep the abort from the others; it surfaces as an uncaught error.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   };
 
   constructor(signal: AbortSignal) {
