@@ -426,3 +426,43 @@ describe('Pool: the classic ten one-second tasks', () => {
     expect((finishedAt as number) - start).toBe(ms);
   });
 });
+
+describe('Pool: limits at the edges', () => {
+  it('with concurrency Infinity runs every task at once and queues none', async () => {
+    const pool = new Pool({ concurrency: Number.POSITIVE_INFINITY });
+    const tasks = Array.from({ length: 50 }, () => controllable());
+    const results = tasks.map((t) => pool.run(t));
+    expect(tasks.every((t) => t.started)).toBe(true);
+    expect(pool.pending).toBe(50);
+    expect(pool.size).toBe(0);
+    for (const [i, t] of tasks.entries()) t.resolve(i);
+    expect(await Promise.all(results)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('resolves every onSpace() waiter when room appears', async () => {
+    const pool = new Pool({ concurrency: 1, maxQueued: 0 });
+    const a = controllable();
+    const running = pool.run(a);
+    const waits = [pool.onSpace(), pool.onSpace(), pool.onSpace()];
+    a.resolve(1);
+    await Promise.all(waits);
+    await running;
+  });
+
+  it('a queued task aborted from inside another task never runs', async () => {
+    const pool = new Pool({ concurrency: 1 });
+    const controller = new AbortController();
+    const later = controllable();
+    const first = pool.run(async () => {
+      await Promise.resolve();
+      expect(pool.size).toBe(1);
+      controller.abort('changed my mind');
+      return 'first';
+    });
+    const second = pool.run(later, { signal: controller.signal });
+    await expect(first).resolves.toBe('first');
+    await expect(second).rejects.toBe('changed my mind');
+    await pool.onIdle();
+    expect(later.started).toBe(false);
+  });
+});
