@@ -78,6 +78,15 @@ describe('asCompleted', () => {
     await expect(iterator.next()).rejects.toBe('early');
   });
 
+  it('ends on abort even when values are waiting to be read', async () => {
+    const controller = new AbortController();
+    const iterator = asCompleted([1, 2, 3], { signal: controller.signal });
+    await expect(iterator.next()).resolves.toEqual({ value: 1, done: false });
+    controller.abort('stop');
+    await expect(iterator.next()).rejects.toBe('stop');
+    await expect(iterator.next()).resolves.toEqual({ value: undefined, done: true });
+  });
+
   it('names bad arguments', () => {
     expect(() => asCompleted(5 as never)).toThrow(
       new InvalidArgumentError(

@@ -3,7 +3,7 @@ import { checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { onAbort } from './abort-hub.ts';
 
 export interface AsCompletedOptions {
-  /** Aborting it ends the iteration: the pending `next()` rejects with its reason. */
+  /** Aborting it ends the iteration: the pending or next `next()` rejects with its reason. */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -58,6 +58,7 @@ async function* drain<T>(
 ): AsyncGenerator<T, void, undefined> {
   let read = 0;
   while (read < total) {
+    if (signal?.aborted) throw signal.reason;
     if (read === settled.length) await arrival(signal, setWake);
     const outcome = settled[read++] as Outcome<T>;
     settled[read - 1] = undefined as never;
