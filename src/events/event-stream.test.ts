@@ -185,6 +185,18 @@ describe('EventBus.stream()', () => {
     expect(bus.listenerCount()).toBe(0);
   });
 
+  it('takes nothing more once ended, even from the emit that ended it', async () => {
+    const bus = new EventBus<Events>();
+    const streams: EventStream<number>[] = [];
+    bus.on('tick', () => {
+      for (const s of streams) void s.return();
+    });
+    streams.push(bus.stream('tick'));
+    bus.emit('tick', 1);
+    expect(streams[0]?.buffered).toBe(0);
+    expect(await streams[0]?.next()).toEqual({ done: true, value: undefined });
+  });
+
   it('streams "*"', async () => {
     const bus = new EventBus<Events>();
     const stream = bus.stream('*');

@@ -80,6 +80,8 @@ export class EventStream<T> implements AsyncIterableIterator<T, undefined>, Asyn
   }
 
   readonly #push = (payload: T): void => {
+    // An emit already in progress when the stream ended still holds this listener: ignore it.
+    if (this.#ended) return;
     const reader = this.#readers.shift();
     if (reader !== undefined) {
       reader.resolve({ done: false, value: payload });
