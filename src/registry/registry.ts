@@ -8,7 +8,7 @@ import {
   type StandardSchemaV1,
 } from '../standard-schema.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: a factory may take any arguments; `create` keeps them typed.
+/** Any function that builds something; `create` keeps its parameter and return types. */
 export type Factory = (...args: any[]) => unknown;
 
 export interface RegisterOptions {

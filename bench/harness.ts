@@ -1,0 +1,174 @@
+/**
+ * The benchmark harness: every candidate is warmed, then all are measured round by round in a rotating
+ * order, and the medians are compared as ratios. Each candidate brings its own loop (`run(n)`), so every
+ * library is called from a call site of its own and none inherits another's inline caches.
+ */
+import { cpus, totalmem } from 'node:os';
+
+export interface Candidate {
+  readonly name: string;
+  /** Performs `n` operations. */
+  readonly run: (n: number) => void | Promise<void>;
+}
+
+export interface Case {
+  readonly title: string;
+  /** What one operation is, for the table header (e.g. "emit", "batch of 10,000 tasks"). */
+  readonly unit: string;
+  readonly candidates: readonly Candidate[];
+  /** The floor every ratio is taken against (e.g. a plain loop); defaults to the first candidate. */
+  readonly baseline?: string;
+  /** Keel's candidate, whose ratio against each library is printed too. */
+  readonly subject?: string;
+  /** @default 15 */
+  readonly rounds?: number;
+  /** Time one sample should take, in ms. @default 25 */
+  readonly sampleMs?: number;
+  /** Also measure heap allocated per operation (needs `--expose-gc`). @default false */
+  readonly heap?: boolean;
+}
+
+export interface Result {
+  readonly name: string;
+  readonly medianNs: number;
+  readonly minNs: number;
+  readonly heapBytes: number | undefined;
+}
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+async function time(candidate: Candidate, n: number): Promise<number> {
+  const start = now();
+  await candidate.run(n);
+  return now() - start;
+}
+
+/** Finds how many operations make one sample last about `sampleMs`, warming the candidate on the way. */
+async function calibrate(candidate: Candidate, sampleMs: number): Promise<number> {
+  let n = 1;
+  for (;;) {
+    const ms = await time(candidate, n);
+    if (ms >= sampleMs / 4 || n >= 1 << 30)
+      return Math.max(1, Math.round((n * sampleMs) / Math.max(ms, 1e-3)));
+    n *= ms < sampleMs / 100 ? 10 : 2;
+  }
+}
+
+async function heapPerOp(candidate: Candidate, n: number): Promise<number | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await candidate.run(n);
+    samples.push((process.memoryUsage().heapUsed - before) / n);
+  }
+  return median(samples);
+}
+
+/** Measures one case and returns a result per candidate, in the order given. */
+export async function measure(c: Case): Promise<Result[]> {
+  const rounds = c.rounds ?? 15;
+  const sampleMs = c.sampleMs ?? 25;
+  const sizes = new Map<Candidate, number>();
+  // Warm every candidate first (twice over, so later candidates do not meet a colder machine).
+  for (let pass = 0; pass < 2; pass++)
+    for (const k of c.candidates) sizes.set(k, await calibrate(k, sampleMs));
+  const samples = new Map<Candidate, number[]>(c.candidates.map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    // Rotate the order each round so no candidate always runs right after the same neighbour.
+    for (let i = 0; i < c.candidates.length; i++) {
+      const k = c.candidates[(i + round) % c.candidates.length] as Candidate;
+      const n = sizes.get(k) as number;
+      samples.get(k)?.push(((await time(k, n)) * 1e6) / n);
+    }
+  }
+  const results: Result[] = [];
+  for (const k of c.candidates) {
+    const xs = samples.get(k) as number[];
+    const heapBytes = c.heap ? await heapPerOp(k, Math.min(sizes.get(k) as number, 1_000_000)) : undefined;
+    results.push({ name: k.name, medianNs: median(xs), minNs: Math.min(...xs), heapBytes });
+  }
+  return results;
+}
+
+const fmtNs = (ns: number): string =>
+  ns >= 1e6
+    ? `${(ns / 1e6).toFixed(2)} ms`
+    : ns >= 1e3
+      ? `${(ns / 1e3).toFixed(2)} µs`
+      : `${ns.toFixed(1)} ns`;
+const fmtBytes = (b: number): string =>
+  b >= 1024 * 1024
+    ? `${(b / 1024 / 1024).toFixed(2)} MiB`
+    : b >= 1024
+      ? `${(b / 1024).toFixed(1)} KiB`
+      : `${Math.round(b)} B`;
+
+/** Renders a case's results as a Markdown table with ratios against the baseline and against Keel. */
+export function table(c: Case, results: readonly Result[]): string {
+  const base = results.find((r) => r.name === (c.baseline ?? c.candidates[0]?.name)) ?? results[0];
+  const subject = c.subject ? results.find((r) => r.name === c.subject) : undefined;
+  const heap = results.some((r) => r.heapBytes !== undefined);
+  const head = [`candidate`, `median per ${c.unit}`, `best`, `× ${base?.name ?? 'baseline'}`];
+  if (subject) head.push(`${subject.name} speed-up`);
+  if (heap) head.push(`heap per ${c.unit}`, `heap × ${base?.name}`);
+  const lines = [`#### ${c.title}`, '', `| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
+  for (const r of results) {
+    const row = [
+      r.name,
+      fmtNs(r.medianNs),
+      fmtNs(r.minNs),
+      base ? `${(r.medianNs / base.medianNs).toFixed(2)}×` : '',
+    ];
+    if (subject) row.push(r === subject ? '—' : `${(r.medianNs / subject.medianNs).toFixed(2)}×`);
+    if (heap) {
+      row.push(r.heapBytes === undefined ? 'n/a' : fmtBytes(r.heapBytes));
+      row.push(
+        r.heapBytes !== undefined && base?.heapBytes
+          ? `${(r.heapBytes / base.heapBytes).toFixed(2)}×`
+          : 'n/a',
+      );
+    }
+    lines.push(`| ${row.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Measures a case and prints its table; returns the results for targets to check. */
+export async function run(c: Case): Promise<Result[]> {
+  const results = await measure(c);
+  console.log(`${table(c, results)}\n`);
+  return results;
+}
+
+/** Prints whether a measured ratio meets its target; never fails the run (machines here are noisy). */
+export function target(
+  label: string,
+  ratio: number,
+  limit: number,
+  direction: 'at most' | 'at least' = 'at most',
+): void {
+  const ok = direction === 'at most' ? ratio <= limit : ratio >= limit;
+  console.log(`- ${ok ? 'met' : 'MISSED'}: ${label}: ${ratio.toFixed(2)}× (target ${direction} ${limit}×)`);
+}
+
+/** Median ratio of two named results. */
+export function ratio(results: readonly Result[], a: string, b: string): number {
+  const x = results.find((r) => r.name === a);
+  const y = results.find((r) => r.name === b);
+  if (!x || !y) throw new Error(`no result named ${x ? b : a}`);
+  return x.medianNs / y.medianNs;
+}
+
+/** The machine a run was made on, as one Markdown line. */
+export function machine(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  return `Node ${process.version}, ${process.platform} ${process.arch}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
+}
