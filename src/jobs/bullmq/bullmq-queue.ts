@@ -115,15 +115,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
 
   async counts(options: { readonly signal?: AbortSignal } = {}): Promise<JobCounts> {
     const c = await abortable(
-      this.#queue.getJobCounts(
-        'waiting',
-        'prioritized',
-        'paused',
-        'delayed',
-        'active',
-        'completed',
-        'failed',
-      ),
+      this.#queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
       options.signal,
     );
     return {
