@@ -53,6 +53,11 @@ export async function openQueue(
   url: string | URL,
   name: string,
   options?: OpenQueueOptions,
+): Promise<JobQueue<unknown>>;
+export async function openQueue(
+  url: string | URL,
+  name: string,
+  options?: OpenQueueOptions,
 ): Promise<JobQueue> {
   const resolved = queues.resolveUrl(url);
   checkQueueName(name);

@@ -127,7 +127,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     };
   }
 
-  close(options?: CloseOptions): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closed = true;
     this.#closing ??= (async () => {
@@ -136,7 +136,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
       await this.#client.quit().catch(() => this.#client.disconnect());
       this.#events.clear();
     })();
-    return this.#closing;
+    await this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

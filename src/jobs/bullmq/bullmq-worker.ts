@@ -140,7 +140,7 @@ export class BullmqWorker implements JobWorker {
     throw new WaitingError();
   }
 
-  close(options?: CloseOptions): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closing ??= (async () => {
       const closing = this.#worker.close();
@@ -157,7 +157,7 @@ export class BullmqWorker implements JobWorker {
       this.#settings.onClosed(this);
       this.#events.clear();
     })();
-    return this.#closing;
+    await this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

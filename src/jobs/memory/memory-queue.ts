@@ -130,7 +130,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     };
   }
 
-  close(options?: CloseOptions): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closed = true;
     this.#closing ??= (async () => {
@@ -143,7 +143,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
       this.#delayed.length = 0;
       this.#events.clear();
     })();
-    return this.#closing;
+    await this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

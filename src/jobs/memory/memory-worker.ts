@@ -66,6 +66,8 @@ export class MemoryWorker implements JobWorker {
   run(record: JobRecord): void {
     const controller = new AbortController();
     const run: Run = { controller, settled: Promise.resolve(), released: false };
+    // Registered before the handler starts: a handler may report progress, or throw, synchronously.
+    this.#runs.set(record, run);
     const job: Job = {
       id: record.id,
       name: record.name,
@@ -96,10 +98,9 @@ export class MemoryWorker implements JobWorker {
       if (outcome.ok) this.#emit('completed', { job: before, result: outcome.result });
       else this.#emit('failed', { job: before, error: outcome.error, willRetry });
     })();
-    this.#runs.set(record, run);
   }
 
-  close(options?: CloseOptions): Promise<void> {
+  async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closing ??= (async () => {
       const all = () => Promise.all([...this.#runs.values()].map((r) => r.settled));
@@ -117,7 +118,7 @@ export class MemoryWorker implements JobWorker {
       this.#side.detach(this);
       this.#events.clear();
     })();
-    return this.#closing;
+    await this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
