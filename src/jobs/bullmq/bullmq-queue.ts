@@ -29,9 +29,10 @@ import { BullmqWorker } from './bullmq-worker.ts';
 import { connect, where } from './redis-connection.ts';
 
 /** Waits for `work`, or rejects with the signal's reason when it aborts first (the work may still happen). */
-function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return work;
+function abortable<T>(start: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return start();
   signal.throwIfAborted();
+  const work = start();
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -81,7 +82,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     if (opts.delay > 0) jobOptions.delay = opts.delay;
     if (opts.priority !== undefined) jobOptions.priority = opts.priority;
     if (opts.jobId !== undefined) jobOptions.jobId = opts.jobId;
-    const job = await abortable(this.#queue.add(name, value, jobOptions), options?.signal);
+    const job = await abortable(() => this.#queue.add(name, value, jobOptions), options?.signal);
     return job.id as string;
   }
 
@@ -115,7 +116,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
 
   async counts(options: { readonly signal?: AbortSignal } = {}): Promise<JobCounts> {
     const c = await abortable(
-      this.#queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
+      () => this.#queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
       options.signal,
     );
     return {
