@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runJobQueueContract } from '../../src/jobs/job-queue.contract.ts';
 import { openQueue, QueueConnectionError } from '../../src/jobs/index.ts';
+import { runJobQueueContract } from '../../src/jobs/job-queue.contract.ts';
 import { redisUrl } from './redis-env.ts';
 
 const url = redisUrl();
