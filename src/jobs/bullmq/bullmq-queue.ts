@@ -90,9 +90,15 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     const { concurrency, signal } = normalizeProcess(handler, options);
     if (this.#closed) throw new QueueClosedError(this.name, 'start a worker');
     signal?.throwIfAborted();
+    // Its own connection, so a burst of adds never delays a worker's lock renewals (and vice versa).
+    const client = await connect(this.#url, this.#options.connectTimeoutMs, signal);
+    if (this.#closed) {
+      client.disconnect();
+      throw new QueueClosedError(this.name, 'start a worker');
+    }
     const worker = new BullmqWorker(handler as JobHandler, {
       queue: this.name,
-      client: this.#client,
+      client,
       options: this.#options,
       concurrency,
       queueEvents: this.#events,

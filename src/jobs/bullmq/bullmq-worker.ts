@@ -20,6 +20,7 @@ const released = Symbol('released');
 
 export interface WorkerSettings {
   readonly queue: string;
+  /** The worker's own connection (BullMQ adds a blocking one); the worker quits it when it closes. */
   readonly client: Redis;
   readonly options: NormalizedOpen;
   readonly concurrency: number;
@@ -46,9 +47,9 @@ export class BullmqWorker implements JobWorker {
   constructor(handler: JobHandler, settings: WorkerSettings) {
     this.#settings = settings;
     const { options } = settings;
-    // BullMQ passes its own abort signal only to processors that declare a third parameter.
-    const processor = (job: BullJob, token: string | undefined, signal: AbortSignal | undefined) =>
-      this.#run(handler, job, token, signal);
+    // Two parameters on purpose: BullMQ then spares an abort controller of its own per job; the handler's
+    // signal is ours, aborted at the close deadline.
+    const processor = (job: BullJob, token: string | undefined) => this.#run(handler, job, token);
     this.#worker = new Worker(settings.queue, processor, {
       connection: settings.client,
       prefix: options.prefix,
@@ -76,11 +77,16 @@ export class BullmqWorker implements JobWorker {
   /** Connects and starts taking jobs. */
   async start(signal?: AbortSignal): Promise<void> {
     const ready = this.#worker.waitUntilReady();
-    if (!(await settleWithin(ready, this.#settings.options.connectTimeoutMs, signal))) {
+    try {
+      if (!(await settleWithin(ready, this.#settings.options.connectTimeoutMs, signal))) {
+        signal?.throwIfAborted();
+      }
+      await ready;
+    } catch (error) {
       await this.#worker.close(true);
-      signal?.throwIfAborted();
+      this.#settings.client.disconnect();
+      throw error;
     }
-    await ready;
     this.#worker.run().catch((error: unknown) => this.#emit('error', { error }));
   }
 
@@ -93,15 +99,8 @@ export class BullmqWorker implements JobWorker {
     if (this.#settings.queueEvents.has(event)) this.#settings.queueEvents.emit(event, payload);
   }
 
-  async #run(
-    handler: JobHandler,
-    bull: BullJob,
-    token: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<unknown> {
+  async #run(handler: JobHandler, bull: BullJob, token: string | undefined): Promise<unknown> {
     const controller = new AbortController();
-    const onAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
     const { promise: letGo, resolve: release } = Promise.withResolvers<typeof released>();
     const info = toInfo(bull, bull.attemptsMade + 1);
     const run: Run = { id: info.id, controller, shutdown: false, release: () => release(released) };
@@ -130,7 +129,6 @@ export class BullmqWorker implements JobWorker {
       throw error;
     } finally {
       this.#runs.delete(run);
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -154,6 +152,7 @@ export class BullmqWorker implements JobWorker {
         }
       }
       await closing;
+      await this.#settings.client.quit().catch(() => this.#settings.client.disconnect());
       this.#settings.onClosed(this);
       this.#events.clear();
     })();
