@@ -1,4 +1,5 @@
 /** A small typed listener list for job events; a listener that throws never reaches the job or its peers. */
+import { checkFunction } from '../errors.ts';
 
 export type Listener<T> = (payload: T) => void;
 
@@ -17,9 +18,7 @@ export class Emitter<Events extends WithError> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
 
   on<E extends keyof Events>(event: E, listener: Listener<Events[E]>): Unsubscribe {
-    if (typeof listener !== 'function') {
-      throw new TypeError(`listener for ${String(event)} must be a function; received ${typeof listener}`);
-    }
+    checkFunction(`listener for ${String(event)}`, listener);
     let set = this.#listeners.get(event);
     if (set === undefined) {
       set = new Set();

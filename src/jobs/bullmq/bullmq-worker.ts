@@ -95,8 +95,12 @@ export class BullmqWorker implements JobWorker {
   }
 
   #emit<E extends keyof JobEvents>(event: E, payload: JobEvents[E]): void {
-    if (this.#events.has(event) || event === 'error') this.#events.emit(event, payload);
-    if (this.#settings.queueEvents.has(event)) this.#settings.queueEvents.emit(event, payload);
+    const mine = this.#events.has(event);
+    const queue = this.#settings.queueEvents.has(event);
+    if (mine) this.#events.emit(event, payload);
+    if (queue) this.#settings.queueEvents.emit(event, payload);
+    // An error nobody listens to, here or on the queue, still surfaces (as a process warning).
+    if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
   }
 
   async #run(handler: JobHandler, bull: BullJob, token: string | undefined): Promise<unknown> {

@@ -59,8 +59,12 @@ export class MemoryWorker implements JobWorker {
   }
 
   #emit<E extends keyof JobEvents>(event: E, payload: JobEvents[E]): void {
-    if (this.#events.has(event) || event === 'error') this.#events.emit(event, payload);
-    if (this.#queueEvents.has(event)) this.#queueEvents.emit(event, payload);
+    const mine = this.#events.has(event);
+    const queue = this.#queueEvents.has(event);
+    if (mine) this.#events.emit(event, payload);
+    if (queue) this.#queueEvents.emit(event, payload);
+    // An error nobody listens to, here or on the queue, still surfaces (as a process warning).
+    if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
   }
 
   run(record: JobRecord): void {
