@@ -329,6 +329,21 @@ export function runJobQueueContract(label: string, open: OpenForTest): void {
         await expect(queue.process(() => {}, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
         await expect(queue.counts({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
       });
+
+      it('refuses bad open options and an aborted open', async () => {
+        await expect(open({ keepFailed: -1 })).rejects.toThrow(
+          'openQueue keepFailed must be an integer ≥ 0; received -1',
+        );
+        await expect(open({ lockDurationMs: 10 })).rejects.toThrow(
+          'openQueue lockDurationMs must be an integer ≥ 1000; received 10',
+        );
+        await expect(open({ shema: {} } as never)).rejects.toThrow('unknown option "shema"');
+        await expect(open({ schema: {} as never })).rejects.toThrow(
+          'openQueue schema must be a Standard Schema',
+        );
+        const reason = new Error('not now');
+        await expect(open({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      });
     });
 
     describe('events', () => {

@@ -61,6 +61,5 @@ export async function openQueue(
 ): Promise<JobQueue> {
   const resolved = queues.resolveUrl(url);
   checkQueueName(name);
-  options?.signal?.throwIfAborted();
   return (await queues.create(resolved.kind, resolved.url, name, options)) as JobQueue;
 }

@@ -1,9 +1,10 @@
 /** A BullMQ worker behind the JobWorker contract: aborts handlers past its close deadline, then lets go. */
 import { type Job as BullJob, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { describe } from '../../errors.ts';
 import { ABORT_GRACE_MS, settleWithin } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
-import { JobAbortedError } from '../errors.ts';
+import { JobAbortedError, QueueConnectionError } from '../errors.ts';
 import { type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
 
@@ -78,8 +79,12 @@ export class BullmqWorker implements JobWorker {
   async start(signal?: AbortSignal): Promise<void> {
     const ready = this.#worker.waitUntilReady();
     try {
-      if (!(await settleWithin(ready, this.#settings.options.connectTimeoutMs, signal))) {
+      const timeoutMs = this.#settings.options.connectTimeoutMs;
+      if (!(await settleWithin(ready, timeoutMs, signal))) {
         signal?.throwIfAborted();
+        throw new QueueConnectionError(
+          `The worker of queue ${describe(this.#settings.queue)} was not ready within ${timeoutMs} ms`,
+        );
       }
       await ready;
     } catch (error) {

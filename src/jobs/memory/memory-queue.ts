@@ -264,5 +264,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
 
 /** Opens an embedded queue; `memory://` URLs carry nothing else, and each call makes an independent queue. */
 export function openMemoryQueue(_url: URL, name: string, options?: OpenQueueOptions): MemoryQueue {
-  return new MemoryQueue(name, options);
+  const queue = new MemoryQueue(name, options);
+  options?.signal?.throwIfAborted();
+  return queue;
 }
