@@ -201,3 +201,25 @@ export async function validateData(
   if (result.issues) throw new InvalidJobDataError(queue, jobName, result.issues);
   return result.value;
 }
+
+/**
+ * Serializes job data as every queue carries it: JSON, with a top-level `undefined` as `null`. Checking it
+ * here makes the embedded queue refuse what Redis could not store, so code moves between them unchanged.
+ */
+export function serializeData(jobName: string, data: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data === undefined ? null : data);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `data of job ${describe(jobName)} must be JSON-serializable: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (json === undefined) {
+    throw new InvalidArgumentError(
+      `data of job ${describe(jobName)} must be JSON-serializable; received ${describe(data)}`,
+    );
+  }
+  return json;
+}

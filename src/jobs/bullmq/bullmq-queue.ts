@@ -12,6 +12,7 @@ import {
   normalizeClose,
   normalizeOpen,
   normalizeProcess,
+  serializeData,
   validateData,
 } from '../options.ts';
 import type {
@@ -76,13 +77,14 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     if (this.#closed) throw new QueueClosedError(this.name, 'add a job');
     options?.signal?.throwIfAborted();
     const value = await validateData(this.#schema, this.name, name, data);
+    serializeData(name, value);
     const jobOptions: JobsOptions = { attempts: opts.attempts };
     if (opts.backoff !== undefined)
       jobOptions.backoff = { type: opts.backoff.type, delay: opts.backoff.delayMs };
     if (opts.delay > 0) jobOptions.delay = opts.delay;
     if (opts.priority !== undefined) jobOptions.priority = opts.priority;
     if (opts.jobId !== undefined) jobOptions.jobId = opts.jobId;
-    const job = await abortable(() => this.#queue.add(name, value, jobOptions), options?.signal);
+    const job = await abortable(() => this.#queue.add(name, value ?? null, jobOptions), options?.signal);
     return job.id as string;
   }
 

@@ -1,4 +1,4 @@
-/** JobQueue contract: Adding jobs, running them, ids, order, concurrency, progress and jobId. */
+/** JobQueue contract: adding jobs, running them, ids, order, concurrency, progress and jobId. */
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../types.ts';
 import { completions, type Fresh, next, type OpenForTest, sleep } from './helpers.ts';

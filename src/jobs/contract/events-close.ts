@@ -1,4 +1,4 @@
-/** JobQueue contract: Events and closing workers and queues within a deadline. */
+/** JobQueue contract: events and closing workers and queues within a deadline. */
 import { describe, expect, it } from 'vitest';
 import { JobAbortedError, QueueClosedError } from '../errors.ts';
 import type { Job } from '../types.ts';

@@ -1,4 +1,4 @@
-/** JobQueue contract: Attempts, backoff, delay and priority. */
+/** JobQueue contract: attempts, backoff, delay and priority. */
 import { describe, expect, it } from 'vitest';
 import type { JobEvents } from '../types.ts';
 import { completions, type Fresh, next, type OpenForTest } from './helpers.ts';

@@ -1,4 +1,4 @@
-/** JobQueue contract: The schema of job data and the checks on arguments. */
+/** JobQueue contract: the schema of job data and the checks on arguments. */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, KeelError } from '../../errors.ts';
 import { InvalidJobDataError } from '../errors.ts';
@@ -44,6 +44,44 @@ export function validation(fresh: Fresh, open: OpenForTest): void {
       expect(seen).toHaveLength(5);
       expect(seen).toContainEqual({ to: 'a', tries: 0 });
       expect(seen).toContainEqual({ to: 'b', tries: 2 });
+    });
+  });
+
+  describe('data travels as JSON', () => {
+    it('hands the handler a JSON copy: Dates as strings, undefined as null or left out', async () => {
+      const queue = await fresh();
+      const seen: unknown[] = [];
+      const done = completions(queue, 4);
+      await queue.process((job) => {
+        seen.push(job.data);
+      });
+      const data = { at: new Date(0), skip: undefined, list: [1, undefined] };
+      await queue.add('n', data);
+      data.list.push(2);
+      await queue.add('n', undefined);
+      await queue.add('n', 'text');
+      await queue.add('n', 0);
+      await done;
+      expect(seen).toHaveLength(4);
+      expect(seen).toContainEqual({ at: '1970-01-01T00:00:00.000Z', list: [1, null] });
+      expect(seen).toContain(null);
+      expect(seen).toContain('text');
+      expect(seen).toContain(0);
+    });
+
+    it('rejects data that JSON cannot carry, and adds nothing', async () => {
+      const queue = await fresh();
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      await expect(queue.add('n', { big: 1n })).rejects.toThrow(
+        /^data of job "n" must be JSON-serializable: .*BigInt/,
+      );
+      await expect(queue.add('n', circular)).rejects.toThrow(/must be JSON-serializable: .*circular/);
+      await expect(queue.add('n', () => {})).rejects.toThrow(
+        'data of job "n" must be JSON-serializable; received function (anonymous)',
+      );
+      await expect(queue.add('n', { big: 1n })).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(await queue.counts()).toMatchObject({ waiting: 0 });
     });
   });
 

@@ -11,6 +11,7 @@ import {
   normalizeClose,
   normalizeOpen,
   normalizeProcess,
+  serializeData,
   validateData,
 } from '../options.ts';
 import type {
@@ -76,7 +77,8 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     const opts = normalizeAdd(options);
     if (this.#closed) throw new QueueClosedError(this.name, 'add a job');
     options?.signal?.throwIfAborted();
-    const value = await validateData(this.#schema, this.name, name, data);
+    // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
+    const value = JSON.parse(serializeData(name, await validateData(this.#schema, this.name, name, data)));
     options?.signal?.throwIfAborted();
     if (this.#closed) throw new QueueClosedError(this.name, 'add a job');
     if (opts.jobId !== undefined && this.#jobs.has(opts.jobId)) return opts.jobId;
