@@ -115,6 +115,25 @@ export function eventsAndClose(fresh: Fresh, _open: OpenForTest): void {
       await queue.close();
     });
 
+    it("closing the queue closes its workers with the same deadline, aborting handlers' signals past it", async () => {
+      const queue = await fresh();
+      const started = next(queue, 'progress');
+      let reason: unknown;
+      await queue.process(async (job, { signal }) => {
+        await job.progress(1);
+        await new Promise((_, reject) =>
+          signal.addEventListener('abort', () => {
+            reason = signal.reason;
+            reject(signal.reason);
+          }),
+        );
+      });
+      await queue.add('long', null);
+      await started;
+      await queue.close({ timeoutMs: 50 });
+      expect(reason).toBeInstanceOf(JobAbortedError);
+    });
+
     it('closes its workers when the queue closes', async () => {
       const queue = await fresh();
       const calls: number[] = [];
