@@ -247,6 +247,20 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   }
 }
 
+/**
+ * Runs `start` again (up to three times) when it fails and the ports were chosen here: another process
+ * may take a free port between the moment it is chosen and the moment the server binds it.
+ */
+async function onFreePorts(chosenHere: boolean, start: () => Promise<Engine>): Promise<Engine> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (!chosenHere || attempt >= 3) throw error;
+    }
+  }
+}
+
 function checkPort(name: string, value: number | undefined): void {
   if (value !== undefined && !(Number.isInteger(value) && value > 0 && value < 65536)) {
     throw new TypeError(`${name} must be an integer in 1..65535; received ${String(value)}`);
@@ -313,34 +327,36 @@ async function manage(
 export async function startRedis(options: RedisOptions = {}): Promise<Engine> {
   checkPort('port', options.port);
   const binary = requireBinary('redis-server');
-  const port = options.port ?? (await freePort());
-  return manage('redis', port, options, (dir) => {
-    const logFile = join(dir, 'redis.log');
-    const args = [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--save',
-      '',
-      '--appendonly',
-      options.appendonly ? 'yes' : 'no',
-      '--dir',
-      dir,
-      '--logfile',
-      logFile,
-      ...(options.maxmemoryPolicy === undefined ? [] : ['--maxmemory-policy', options.maxmemoryPolicy]),
-      ...(options.args ?? []),
-    ];
-    return {
-      kind: 'redis',
-      binary,
-      args,
-      stopSignal: 'SIGTERM',
-      probe: redisProbe(port),
-      logFile,
-      readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
-    };
+  return onFreePorts(options.port === undefined, async () => {
+    const port = options.port ?? (await freePort());
+    return manage('redis', port, options, (dir) => {
+      const logFile = join(dir, 'redis.log');
+      const args = [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--save',
+        '',
+        '--appendonly',
+        options.appendonly ? 'yes' : 'no',
+        '--dir',
+        dir,
+        '--logfile',
+        logFile,
+        ...(options.maxmemoryPolicy === undefined ? [] : ['--maxmemory-policy', options.maxmemoryPolicy]),
+        ...(options.args ?? []),
+      ];
+      return {
+        kind: 'redis',
+        binary,
+        args,
+        stopSignal: 'SIGTERM',
+        probe: redisProbe(port),
+        logFile,
+        readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
+      };
+    });
   });
 }
 
@@ -349,31 +365,33 @@ export async function startNats(options: NatsOptions = {}): Promise<Engine> {
   checkPort('port', options.port);
   checkPort('monitorPort', options.monitorPort);
   const binary = requireBinary('nats-server');
-  const port = options.port ?? (await freePort());
-  let monitorPort = options.monitorPort ?? (await freePort());
-  while (monitorPort === port) monitorPort = await freePort();
-  return manage('nats', port, options, (dir) => {
-    const logFile = join(dir, 'nats.log');
-    const args = [
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-m',
-      String(monitorPort),
-      ...(options.jetstream ? ['-js', '-sd', join(dir, 'js')] : []),
-      '-l',
-      logFile,
-      ...(options.args ?? []),
-    ];
-    return {
-      kind: 'nats',
-      binary,
-      args,
-      stopSignal: 'SIGINT',
-      probe: natsProbe(monitorPort),
-      logFile,
-      readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
-    };
+  return onFreePorts(options.port === undefined || options.monitorPort === undefined, async () => {
+    const port = options.port ?? (await freePort());
+    let monitorPort = options.monitorPort ?? (await freePort());
+    while (monitorPort === port) monitorPort = await freePort();
+    return manage('nats', port, options, (dir) => {
+      const logFile = join(dir, 'nats.log');
+      const args = [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-m',
+        String(monitorPort),
+        ...(options.jetstream ? ['-js', '-sd', join(dir, 'js')] : []),
+        '-l',
+        logFile,
+        ...(options.args ?? []),
+      ];
+      return {
+        kind: 'nats',
+        binary,
+        args,
+        stopSignal: 'SIGINT',
+        probe: natsProbe(monitorPort),
+        logFile,
+        readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
+      };
+    });
   });
 }

@@ -30,7 +30,7 @@ function ensureEngines(): void {
   if (!isRoot || !hasApt || notInstalled.length === 0) {
     const list = (notInstalled.length > 0 ? notInstalled : packages).join(' ');
     console.error(
-      `with-engines: ${missing.join(' and ')} not found; install them first: sudo apt-get install -y ${list}`,
+      `with-engines: ${missing.join(' and ')} not found; install with: sudo apt-get install -y ${list}`,
     );
     process.exit(1);
   }
