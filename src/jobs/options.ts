@@ -223,3 +223,15 @@ export function serializeData(jobName: string, data: unknown): string {
   }
   return json;
 }
+
+/** Throws unless a handler's result can be stored as JSON, as Redis stores it; a job whose result cannot fails. */
+export function checkResult(jobName: string, result: unknown): void {
+  try {
+    JSON.stringify(result);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `result of job ${describe(jobName)} must be JSON-serializable: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}

@@ -5,7 +5,7 @@ import { describe } from '../../errors.ts';
 import { ABORT_GRACE_MS, settleWithin } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError, QueueConnectionError } from '../errors.ts';
-import { type NormalizedOpen, normalizeClose } from '../options.ts';
+import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
 
 interface Run {
@@ -132,6 +132,7 @@ export class BullmqWorker implements JobWorker {
       work.catch(() => {});
       const result = await Promise.race([work, letGo]);
       if (result === released) return await this.#giveBack(bull, token);
+      checkResult(info.name, result);
       return result;
     } catch (error) {
       if (run.shutdown) return await this.#giveBack(bull, token);

@@ -1,5 +1,6 @@
 /** JobQueue contract: adding jobs, running them, ids, order, concurrency, progress and jobId. */
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../errors.ts';
 import type { Job } from '../types.ts';
 import { completions, type Fresh, next, type OpenForTest, sleep } from './helpers.ts';
 
@@ -61,6 +62,19 @@ export function addAndProcess(fresh: Fresh, _open: OpenForTest): void {
       for (let i = 0; i < 9; i++) await queue.add('n', i);
       await done;
       expect(peak).toBe(3);
+    });
+
+    it('fails an attempt whose result JSON cannot carry, as Redis could not store it', async () => {
+      const queue = await fresh();
+      const failed = next(queue, 'failed');
+      await queue.process(() => ({ big: 1n }));
+      await queue.add('n', null);
+      const event = await failed;
+      expect(event.error).toBeInstanceOf(InvalidArgumentError);
+      expect((event.error as Error).message).toMatch(
+        /^result of job "n" must be JSON-serializable: .*BigInt/,
+      );
+      expect(event.willRetry).toBe(false);
     });
 
     it('reports progress as a progress event', async () => {

@@ -3,7 +3,7 @@
 import { ABORT_GRACE_MS, settleWithin } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError } from '../errors.ts';
-import { normalizeClose } from '../options.ts';
+import { checkResult, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobProgress, JobWorker } from '../types.ts';
 import { info, type JobRecord } from './job-record.ts';
 
@@ -86,7 +86,9 @@ export class MemoryWorker implements JobWorker {
     (run as { settled: Promise<void> }).settled = (async () => {
       let outcome: Outcome;
       try {
-        outcome = { ok: true, result: await this.#handler(job, { signal: controller.signal }) };
+        const result = await this.#handler(job, { signal: controller.signal });
+        checkResult(record.name, result);
+        outcome = { ok: true, result };
       } catch (error) {
         outcome = { ok: false, error };
       }
