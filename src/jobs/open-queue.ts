@@ -33,7 +33,7 @@ const queues = new Registry('job queue')
  *
  * ```ts
  * const queue = await openQueue('redis://127.0.0.1:6379', 'emails', { schema: Email });
- * await queue.add('welcome', { to: 'ada@example.com' }, { jobId: 'welcome:42', attempts: 3 });
+ * await queue.add('welcome', { to: 'ada@example.com' }, { jobId: 'welcome-42', attempts: 3 });
  * await queue.process(async (job) => send(job.data), { concurrency: 10 });
  * ```
  * @throws UnknownKindError for another scheme; InvalidArgumentError for a bad name or option;
