@@ -48,8 +48,10 @@ function startWorkerProcess(args: string[]): Promise<ChildProcess> {
     child.once('exit', (code, signal) =>
       reject(new Error(`worker process exited early (${code ?? signal})`)),
     );
+    let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(child);
+      out += chunk.toString();
+      if (out.includes('ready\n')) resolve(child);
     });
   });
 }
