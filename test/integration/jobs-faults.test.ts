@@ -36,7 +36,7 @@ async function until(
 
 function startWorkerProcess(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/jobs-worker.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
