@@ -1,7 +1,7 @@
 /** openQueue: picks the queue implementation by URL scheme through a Registry; drivers load on first use. */
 import { Registry } from '../registry/index.ts';
 import type { SchemaOutput, StandardSchemaV1 } from '../standard-schema.ts';
-import { DriverMissingError } from './errors.ts';
+import { loadDriver } from './load-driver.ts';
 import { openMemoryQueue } from './memory/memory-queue.ts';
 import { checkQueueName } from './options.ts';
 import type { JobQueue, OpenQueueOptions } from './types.ts';
@@ -10,15 +10,11 @@ import type { JobQueue, OpenQueueOptions } from './types.ts';
 export type SchemaInput<S> = S extends StandardSchemaV1<infer I, unknown> ? I : never;
 
 async function openBullmq(url: URL, name: string, options?: OpenQueueOptions): Promise<JobQueue> {
-  let driver: typeof import('./bullmq/bullmq-queue.ts');
-  try {
-    driver = await import('./bullmq/bullmq-queue.ts');
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') {
-      throw new DriverMissingError(url.protocol.slice(0, -1), ['bullmq', 'ioredis'], error);
-    }
-    throw error;
-  }
+  const driver = await loadDriver(
+    url.protocol.slice(0, -1),
+    ['bullmq', 'ioredis'],
+    () => import('./bullmq/bullmq-queue.ts'),
+  );
   return driver.openBullmqQueue(url, name, options);
 }
 
