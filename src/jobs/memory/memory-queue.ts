@@ -25,23 +25,10 @@ import type {
   OpenQueueOptions,
   ProcessOptions,
 } from '../types.ts';
+import { Fifo } from './fifo.ts';
 import type { JobRecord } from './job-record.ts';
 import { MemoryWorker } from './memory-worker.ts';
-
-/** Inserts `job` into `list`, kept sorted by `key` then arrival. Binary search: lists may be long. */
-function insertSorted(list: JobRecord[], job: JobRecord, key: (j: JobRecord) => number): void {
-  let lo = 0;
-  let hi = list.length;
-  const k = key(job);
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const other = list[mid] as JobRecord;
-    const ok = key(other);
-    if (ok < k || (ok === k && other.seq < job.seq)) lo = mid + 1;
-    else hi = mid;
-  }
-  list.splice(lo, 0, job);
-}
+import { MinHeap } from './min-heap.ts';
 
 export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly name: string;
@@ -50,9 +37,15 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly #events = new Emitter<JobEvents>();
   readonly #jobs = new Map<string, JobRecord>();
   /** Jobs without a priority, in arrival order (they run before every prioritized job, as in BullMQ). */
-  readonly #plain: JobRecord[] = [];
-  readonly #prioritized: JobRecord[] = [];
-  readonly #delayed: JobRecord[] = [];
+  readonly #plain = new Fifo<JobRecord>();
+  readonly #prioritized = new MinHeap<JobRecord>(
+    (a, b) =>
+      (a.options.priority as number) < (b.options.priority as number) ||
+      (a.options.priority === b.options.priority && a.seq < b.seq),
+  );
+  readonly #delayed = new MinHeap<JobRecord>(
+    (a, b) => a.runAt < b.runAt || (a.runAt === b.runAt && a.seq < b.seq),
+  );
   /** Finished jobs in the order they finished, so the oldest beyond the `keep*` limits go first. */
   readonly #completed = new Set<string>();
   readonly #failed = new Set<string>();
@@ -124,8 +117,8 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   async counts(options: { readonly signal?: AbortSignal } = {}): Promise<JobCounts> {
     options.signal?.throwIfAborted();
     return {
-      waiting: this.#plain.length + this.#prioritized.length,
-      delayed: this.#delayed.length,
+      waiting: this.#plain.length + this.#prioritized.size,
+      delayed: this.#delayed.size,
       active: this.#active,
       completed: this.#completed.size,
       failed: this.#failed.size,
@@ -140,9 +133,9 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#jobs.clear();
-      this.#plain.length = 0;
-      this.#prioritized.length = 0;
-      this.#delayed.length = 0;
+      this.#plain.clear();
+      this.#prioritized.clear();
+      this.#delayed.clear();
       this.#events.clear();
     })();
     await this.#closing;
@@ -155,7 +148,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   #enqueue(job: JobRecord): void {
     job.state = 'waiting';
     if (job.options.priority === undefined) this.#plain.push(job);
-    else insertSorted(this.#prioritized, job, (j) => j.options.priority as number);
+    else this.#prioritized.push(job);
   }
 
   /** Puts a job its worker gave up at a close deadline back at the head of its line; no attempt is used. */
@@ -164,20 +157,20 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     if (this.#closed) return;
     job.state = 'waiting';
     if (job.options.priority === undefined) this.#plain.unshift(job);
-    else insertSorted(this.#prioritized, job, (j) => j.options.priority as number);
+    else this.#prioritized.push(job);
     this.#pump();
   }
 
   #schedule(job: JobRecord, runAt: number): void {
     job.state = 'delayed';
     job.runAt = runAt;
-    insertSorted(this.#delayed, job, (j) => j.runAt);
+    this.#delayed.push(job);
     this.#arm();
   }
 
   /** Keeps one timer, set for the earliest delayed job. */
   #arm(): void {
-    const next = this.#delayed[0];
+    const next = this.#delayed.peek();
     const at = next === undefined ? Number.POSITIVE_INFINITY : next.runAt;
     if (at === this.#timerAt) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -191,15 +184,15 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
-    while (this.#delayed.length > 0 && (this.#delayed[0] as JobRecord).runAt <= now) {
-      this.#enqueue(this.#delayed.shift() as JobRecord);
+    while ((this.#delayed.peek()?.runAt ?? Number.POSITIVE_INFINITY) <= now) {
+      this.#enqueue(this.#delayed.pop() as JobRecord);
     }
     this.#arm();
     this.#pump();
   }
 
   #next(): JobRecord | undefined {
-    return this.#plain.shift() ?? this.#prioritized.shift();
+    return this.#plain.shift() ?? this.#prioritized.pop();
   }
 
   /** Hands ready jobs to workers with free slots, round-robin, until either runs out. */
