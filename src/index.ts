@@ -35,6 +35,30 @@ export {
 export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOptions } from './errors.ts';
 export { type Observer, Subject, type SubjectOptions, type Subscription } from './events/index.ts';
 export {
+  type AddOptions,
+  type Backoff,
+  type CloseOptions as QueueCloseOptions,
+  DriverMissingError as QueueDriverMissingError,
+  EvictionPolicyError,
+  InvalidJobDataError,
+  type Job,
+  JobAbortedError,
+  type JobContext,
+  type JobCounts,
+  type JobEvents,
+  type JobHandler,
+  type JobInfo,
+  type JobProgress,
+  type JobQueue,
+  type JobWorker,
+  type OpenQueueOptions,
+  openQueue,
+  type ProcessOptions,
+  QueueClosedError,
+  QueueConnectionError,
+  type SchemaInput,
+} from './jobs/index.ts';
+export {
   DuplicateKindError,
   type Factory,
   InvalidOptionsError,
