@@ -1,0 +1,175 @@
+/** A BullMQ worker behind the JobWorker contract: aborts handlers past its close deadline, then lets go. */
+import { type Job as BullJob, WaitingError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { describe } from '../../errors.ts';
+import { ABORT_GRACE_MS, settleWithin } from '../deadline.ts';
+import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
+import { JobAbortedError, QueueConnectionError } from '../errors.ts';
+import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
+import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
+
+interface Run {
+  readonly id: string;
+  readonly controller: AbortController;
+  /** Set at the close deadline: a failure from here on is our doing, so the job goes back to waiting. */
+  shutdown: boolean;
+  /** Stops waiting for a handler that ignored its aborted signal. */
+  release: () => void;
+}
+
+const released = Symbol('released');
+
+export interface WorkerSettings {
+  readonly queue: string;
+  /** The worker's own connection (BullMQ adds a blocking one); the worker quits it when it closes. */
+  readonly client: Redis;
+  readonly options: NormalizedOpen;
+  readonly concurrency: number;
+  readonly queueEvents: Emitter<JobEvents>;
+  readonly onClosed: (worker: BullmqWorker) => void;
+}
+
+const toInfo = (job: BullJob, attempt: number): JobInfo => ({
+  id: job.id as string,
+  name: job.name,
+  attempt,
+  attempts: job.opts.attempts ?? 1,
+});
+
+export class BullmqWorker implements JobWorker {
+  readonly #settings: WorkerSettings;
+  readonly #worker: Worker;
+  readonly #events = new Emitter<JobEvents>();
+  readonly #runs = new Set<Run>();
+  /** The attempt each job was on when its handler started; BullMQ counts attempts only after a failure. */
+  readonly #started = new WeakMap<BullJob, JobInfo>();
+  #closing: Promise<void> | undefined;
+
+  constructor(handler: JobHandler, settings: WorkerSettings) {
+    this.#settings = settings;
+    const { options } = settings;
+    // Two parameters on purpose: BullMQ then spares an abort controller of its own per job; the handler's
+    // signal is ours, aborted at the close deadline.
+    const processor = (job: BullJob, token: string | undefined) => this.#run(handler, job, token);
+    this.#worker = new Worker(settings.queue, processor, {
+      connection: settings.client,
+      prefix: options.prefix,
+      concurrency: settings.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount,
+      removeOnComplete: { count: options.keepCompleted },
+      removeOnFail: { count: options.keepFailed },
+      autorun: false,
+    });
+    this.#worker.on('completed', (job, result) => {
+      const info = this.#started.get(job) ?? toInfo(job, job.attemptsMade);
+      this.#emit('completed', { job: info, result });
+    });
+    this.#worker.on('failed', (job, error) => {
+      if (job === undefined) return;
+      const info = this.#started.get(job) ?? toInfo(job, job.attemptsMade);
+      const willRetry = !job.finishedOn;
+      this.#emit('failed', { job: info, error, willRetry });
+    });
+    this.#worker.on('error', (error) => this.#emit('error', { error }));
+  }
+
+  /** Connects and starts taking jobs. */
+  async start(signal?: AbortSignal): Promise<void> {
+    const ready = this.#worker.waitUntilReady();
+    try {
+      const timeoutMs = this.#settings.options.connectTimeoutMs;
+      if (!(await settleWithin(ready, timeoutMs, signal))) {
+        signal?.throwIfAborted();
+        throw new QueueConnectionError(
+          `The worker of queue ${describe(this.#settings.queue)} was not ready within ${timeoutMs} ms`,
+        );
+      }
+      await ready;
+    } catch (error) {
+      await this.#worker.close(true);
+      this.#settings.client.disconnect();
+      throw error;
+    }
+    this.#worker.run().catch((error: unknown) => this.#emit('error', { error }));
+  }
+
+  on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  #emit<E extends keyof JobEvents>(event: E, payload: JobEvents[E]): void {
+    const mine = this.#events.has(event);
+    const queue = this.#settings.queueEvents.has(event);
+    if (mine) this.#events.emit(event, payload);
+    if (queue) this.#settings.queueEvents.emit(event, payload);
+    // An error nobody listens to, here or on the queue, still surfaces (as a process warning).
+    if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
+  }
+
+  async #run(handler: JobHandler, bull: BullJob, token: string | undefined): Promise<unknown> {
+    const controller = new AbortController();
+    const { promise: letGo, resolve: release } = Promise.withResolvers<typeof released>();
+    const info = toInfo(bull, bull.attemptsMade + 1);
+    const run: Run = { id: info.id, controller, shutdown: false, release: () => release(released) };
+    this.#runs.add(run);
+    this.#started.set(bull, info);
+    const job: Job = {
+      id: info.id,
+      name: info.name,
+      data: bull.data,
+      attempt: info.attempt,
+      attempts: info.attempts,
+      progress: async (value: JobProgress) => {
+        await bull.updateProgress(value);
+        this.#emit('progress', { job: info, progress: value });
+      },
+    };
+    try {
+      const work = Promise.resolve().then(() => handler(job, { signal: controller.signal }));
+      // A handler that outlives the grace keeps running, but nobody waits for it or hears its outcome.
+      work.catch(() => {});
+      const result = await Promise.race([work, letGo]);
+      if (result === released) return await this.#giveBack(bull, token);
+      checkResult(info.name, result);
+      return result;
+    } catch (error) {
+      if (run.shutdown) return await this.#giveBack(bull, token);
+      throw error;
+    } finally {
+      this.#runs.delete(run);
+    }
+  }
+
+  /** Returns a job to waiting without using up an attempt (BullMQ's WaitingError protocol). */
+  async #giveBack(bull: BullJob, token: string | undefined): Promise<never> {
+    if (token !== undefined) await bull.moveToWait(token);
+    throw new WaitingError();
+  }
+
+  async close(options?: CloseOptions): Promise<void> {
+    const { timeoutMs, signal } = normalizeClose(options);
+    this.#closing ??= (async () => {
+      const closing = this.#worker.close();
+      if (!(await settleWithin(closing, timeoutMs, signal))) {
+        for (const run of this.#runs) {
+          run.shutdown = true;
+          run.controller.abort(new JobAbortedError(this.#settings.queue, run.id));
+        }
+        if (!(await settleWithin(closing, ABORT_GRACE_MS))) {
+          for (const run of this.#runs) run.release();
+        }
+      }
+      await closing;
+      await this.#settings.client.quit().catch(() => this.#settings.client.disconnect());
+      this.#settings.onClosed(this);
+      this.#events.clear();
+    })();
+    await this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

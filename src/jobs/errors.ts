@@ -1,0 +1,71 @@
+/** The errors the job queues throw, each with a stable code listed in docs/errors.md. */
+import { describe, KeelError, type KeelErrorOptions } from '../errors.ts';
+import { formatIssues, type StandardIssue } from '../standard-schema.ts';
+
+/** A job's data failed the queue's schema; the job was not added. */
+export class InvalidJobDataError extends KeelError {
+  readonly queue: string;
+  readonly jobName: string;
+  readonly issues: ReadonlyArray<StandardIssue>;
+
+  constructor(queue: string, jobName: string, issues: ReadonlyArray<StandardIssue>) {
+    super(
+      'KEEL_JOB_INVALID_DATA',
+      `Job ${describe(jobName)} was not added to queue ${describe(queue)}: its data fails the queue's schema: ${formatIssues(issues)}`,
+    );
+    this.queue = queue;
+    this.jobName = jobName;
+    this.issues = issues;
+  }
+}
+
+/** `add` or `process` was called on a queue (or worker) that is closing or closed. */
+export class QueueClosedError extends KeelError {
+  constructor(queue: string, operation: string) {
+    super('KEEL_JOB_QUEUE_CLOSED', `Cannot ${operation}: queue ${describe(queue)} is closed`);
+  }
+}
+
+/** The reason a handler's signal carries when its worker's close deadline passed. */
+export class JobAbortedError extends KeelError {
+  constructor(queue: string, jobId: string) {
+    super(
+      'KEEL_JOB_ABORTED',
+      `Job ${describe(jobId)} of queue ${describe(queue)} was aborted: its worker is closing and the deadline passed; the job will run again`,
+      { retryable: true },
+    );
+  }
+}
+
+/** The queue's server could not be reached or answered with an error; trying again may succeed. */
+export class QueueConnectionError extends KeelError {
+  constructor(message: string, options: KeelErrorOptions = {}) {
+    super('KEEL_JOB_QUEUE_CONNECTION', message, { retryable: true, ...options });
+  }
+}
+
+/** Redis may evict keys under memory pressure, which would silently lose jobs; the queue refuses to start. */
+export class EvictionPolicyError extends KeelError {
+  readonly policy: string;
+
+  constructor(where: string, policy: string) {
+    super(
+      'KEEL_JOB_EVICTION_POLICY',
+      `Redis at ${where} has maxmemory-policy ${describe(policy)}, so it may evict queue keys under memory ` +
+        'pressure and lose jobs; a job queue needs "noeviction". Set `maxmemory-policy noeviction` in ' +
+        'redis.conf (or run `CONFIG SET maxmemory-policy noeviction`)',
+    );
+    this.policy = policy;
+  }
+}
+
+/** An optional driver package (bullmq, ioredis) is not installed. */
+export class DriverMissingError extends KeelError {
+  constructor(scheme: string, packages: readonly string[], cause: unknown) {
+    super(
+      'KEEL_JOB_DRIVER_MISSING',
+      `Queues at ${scheme}:// URLs need the packages ${packages.join(' and ')}; install them: npm install ${packages.join(' ')}`,
+      { cause },
+    );
+  }
+}

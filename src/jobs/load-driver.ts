@@ -1,0 +1,17 @@
+/** Loads an optional driver module on first use, turning "package not installed" into a clear KeelError. */
+import { DriverMissingError } from './errors.ts';
+
+export async function loadDriver<T>(
+  scheme: string,
+  packages: readonly string[],
+  load: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === 'ERR_MODULE_NOT_FOUND') {
+      throw new DriverMissingError(scheme, packages, error);
+    }
+    throw error;
+  }
+}

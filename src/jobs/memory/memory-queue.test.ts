@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { UnknownKindError } from '../../registry/index.ts';
+import { runJobQueueContract } from '../job-queue.contract.ts';
+import { openQueue } from '../open-queue.ts';
+
+runJobQueueContract('memory', (options) => openQueue('memory://', 'contract', options));
+
+describe('memory queue', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('opens by URL and refuses unknown schemes and bad names', async () => {
+    await expect(openQueue('kafka://x', 'q')).rejects.toBeInstanceOf(UnknownKindError);
+    await expect(openQueue('not a url', 'q')).rejects.toThrow('job queue URL must be a valid URL string');
+    await expect(openQueue('memory://', 'a:b')).rejects.toThrow(
+      'queue name must be a non-empty string without ":"; received "a:b"',
+    );
+    await expect(openQueue('memory://', 'q', { keepCompleted: -1 })).rejects.toThrow(
+      'openQueue keepCompleted must be an integer ≥ 0; received -1',
+    );
+  });
+
+  it('keeps each memory:// queue to itself', async () => {
+    await using a = await openQueue('memory://', 'same');
+    await using b = await openQueue('memory://', 'same');
+    await a.add('n', 1);
+    expect((await b.counts()).waiting).toBe(0);
+  });
+
+  it('runs delayed jobs and backoffs on the clock and leaves no timer after close', async () => {
+    vi.useFakeTimers();
+    const queue = await openQueue<number>('memory://', 'timers');
+    const ran: number[] = [];
+    await queue.process((job) => {
+      ran.push(job.data);
+      if (job.data === 2 && job.attempt === 1) throw new Error('retry me');
+    });
+    await queue.add('n', 1, { delay: 1000 });
+    await queue.add('n', 2, { attempts: 2, backoff: 5000 });
+    await queue.add('n', 3, { delay: 60_000 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(ran).toEqual([2]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(ran).toEqual([2, 1]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(ran).toEqual([2, 1, 2]);
+    expect(await queue.counts()).toMatchObject({ delayed: 1, completed: 2 });
+    expect(vi.getTimerCount()).toBe(1);
+    await queue.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('forgets the oldest finished jobs beyond keepCompleted, so their ids may be added again', async () => {
+    const queue = await openQueue('memory://', 'keep', { keepCompleted: 2 });
+    let runs = 0;
+    const done = new Promise<void>((resolve) => {
+      queue.on('completed', () => {
+        if (++runs === 3) resolve();
+      });
+    });
+    await queue.process(() => {});
+    for (const id of ['a', 'b', 'c']) await queue.add('n', null, { jobId: id });
+    await done;
+    expect((await queue.counts()).completed).toBe(2);
+    await queue.add('n', null, { jobId: 'b' });
+    expect((await queue.counts()).waiting + runs).toBe(3);
+    await queue.add('n', null, { jobId: 'a' });
+    await vi.waitFor(() => expect(runs).toBe(4));
+    await queue.close();
+  });
+});
