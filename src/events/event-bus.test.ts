@@ -146,7 +146,7 @@ describe('EventBus topic tree', () => {
     expect(calls.map(([who, p]) => `${who}${p}`)).toEqual(['a1', 'a2', '*2', '*3']);
   });
 
-  it('forgets topics that were only emitted, so endless distinct topics keep memory bounded', () => {
+  it('stays correct across the sweeps that forget topics that were only emitted', () => {
     const bus = new EventBus<Record<string, number>>();
     const { calls, listener } = recorder();
     bus.on('orders', listener('orders'));
@@ -162,6 +162,22 @@ describe('EventBus topic tree', () => {
       ['orders', 2, 'orders.9999'],
     ]);
     expect(bus.listenerCount()).toBe(2);
+  });
+
+  it('keeps schemas and stays correct for swept topics that gain listeners later', () => {
+    const bus = new EventBus<Record<string, unknown>>().define('orders.kept', userSchema);
+    const { calls, listener } = recorder();
+    for (let i = 0; i < 3000; i++) bus.emit(`orders.${i}.placed`, i);
+    expect(() => bus.emit('orders.kept', { name: 1 })).toThrow(InvalidPayloadError);
+    bus.on('orders.7', listener('seven'));
+    bus.on('orders', listener('orders'));
+    bus.emit('orders.7.placed', 'x');
+    bus.emit('orders.2999.placed', 'y');
+    expect(calls).toEqual([
+      ['seven', 'x', 'orders.7.placed'],
+      ['orders', 'x', 'orders.7.placed'],
+      ['orders', 'y', 'orders.2999.placed'],
+    ]);
   });
 
   it('rejects malformed topics, and "*" where an emit is meant', () => {
