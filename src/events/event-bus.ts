@@ -18,6 +18,7 @@ import { AsyncSchemaError, DuplicateSchemaError, InvalidPayloadError } from './e
 import { EventStream, type OverflowPolicy, type StreamOptions } from './event-stream.ts';
 import { reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
+import { Entry, type Fn, type TopicNode, TopicTree } from './topic-tree.ts';
 import {
   ALL,
   checkTopic,
@@ -83,70 +84,11 @@ export interface OnceOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-type Fn = (payload: unknown, topic: string) => unknown;
 type Handler = (error: unknown, context: ListenerErrorContext<any>) => void;
-
-const EMPTY: readonly Entry[] = Object.freeze([]);
-
-/** One subscription. Its `call` is what dispatch invokes: the listener, or a wrapper for `once`. */
-class Entry {
-  readonly listener: Fn;
-  readonly node: TopicNode;
-  call: Fn;
-  active = true;
-  fired = false;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-
-  constructor(listener: Fn, node: TopicNode) {
-    this.listener = listener;
-    this.node = node;
-    this.call = listener;
-  }
-}
-
-/**
- * One topic of the tree. `dispatch` is its own entries, then its parent's dispatch (so its ancestors'
- * and finally `"*"`'s): rebuilt on every subscription change below an ancestor, never on emit. Arrays are
- * replaced, never mutated, so an emit in progress keeps walking the list it started with.
- */
-class TopicNode {
-  readonly topic: string;
-  readonly parent: TopicNode | undefined;
-  children: TopicNode[] = [];
-  own: readonly Entry[] = EMPTY;
-  dispatch: readonly Entry[];
-  schema: StandardSchemaV1 | undefined = undefined;
-  warned = false;
-
-  constructor(topic: string, parent: TopicNode | undefined) {
-    this.topic = topic;
-    this.parent = parent;
-    this.dispatch = parent === undefined ? EMPTY : parent.dispatch;
-  }
-
-  /** A node with no listener, no schema and no child is only a cached lookup, safe to forget. */
-  get idle(): boolean {
-    return this.own.length === 0 && this.schema === undefined && this.children.length === 0;
-  }
-}
-
-/**
- * The topic → node table. A Map lookup costs more than the rest of an emit to one listener, so this is
- * an object whose keyed loads V8 caches; its prototype is an empty object without a prototype, so no
- * topic (`constructor`, `__proto__`, `toString`) finds anything inherited, and the object itself stays
- * in V8's fast mode, unlike one made by `Object.create(null)`.
- */
-type Table = Record<string, TopicNode | undefined>;
-function Table(): void {}
-Table.prototype = Object.create(null);
-const newTable = (): Table => new (Table as unknown as new () => Table)();
 
 const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
 const defaultOnError: Handler = (error, { topic }) =>
   reportToStderr(error, `EventBus listener of "${topic}" failed`);
-/** Below this many nodes no sweep of idle ones happens. */
-const SWEEP_FLOOR = 1024;
 
 /**
  * A typed event bus over dotted topics. `Events` maps each topic that may be emitted to its payload type;
@@ -164,16 +106,13 @@ const SWEEP_FLOOR = 1024;
  * ```
  */
 export class EventBus<Events extends object = Record<string, unknown>> {
-  readonly #root = new TopicNode(ALL, undefined);
-  #nodes: Table = newTable();
-  #nodeCount = 0;
+  readonly #tree = new TopicTree();
   readonly #policy: ErrorPolicy;
   readonly #onError: Handler;
   /** Failures a round cannot surface go to onError with their listener. */
   readonly #owner: RoundOwner<Entry>;
   readonly #maxListeners: number;
   #listeners = 0;
-  #sweepAt = SWEEP_FLOOR;
 
   constructor(options: EventBusOptions<Events> = {}) {
     this.#policy = checkErrorPolicy('EventBus option errors', options.errors ?? 'isolate');
@@ -198,7 +137,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   on<T extends Topic<Events>>(topic: T, listener: Listener<Events, T>, options?: OnOptions): Subscription;
   on(topic: string, listener: (...args: any[]) => unknown, options?: OnOptions): Subscription {
-    return this.#subscribe(this.#nodes[topic] ?? this.#listenNode(topic), listener, options);
+    return this.#subscribe(this.#tree.nodes[topic] ?? this.#tree.listenNode(topic), listener, options);
   }
 
   #subscribe(node: TopicNode, listener: Fn, options: OnOptions | undefined): Subscription {
@@ -227,10 +166,8 @@ export class EventBus<Events extends object = Record<string, unknown>> {
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
     }
-    const own = node.own;
-    node.own = own.length === 0 ? [entry] : [...own, entry];
+    this.#tree.add(entry);
     this.#listeners++;
-    this.#rebuild(node);
     if (node.own.length > this.#maxListeners && !node.warned) this.#warn(node);
     // One closure, idempotent through the entry: what `subscription()` makes, with one allocation less.
     const end = (() => this.#remove(entry)) as Subscription;
@@ -243,7 +180,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   once(topic: string, options: OnceOptions = {}): Promise<unknown> {
     const { signal } = options;
     checkSignal('EventBus.once() option signal', signal);
-    const node = this.#nodes[topic] ?? this.#listenNode(topic);
+    const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     const onAbort = (): void => {
@@ -270,7 +207,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   emit<K extends EmitTopic<Events>>(topic: K, ...payload: PayloadArgs<Events[K & keyof Events]>): void;
   emit(topic: string, payload?: unknown): void {
-    const node = this.#nodes[topic] ?? this.#emitNode(topic);
+    const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     if (node.schema !== undefined) payload = this.#validate(node, payload);
     const list = node.dispatch;
     let round: Round<Entry> | undefined;
@@ -301,7 +238,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     ...args: EmitAsyncArgs<Events[K & keyof Events]>
   ): Promise<void>;
   emitAsync(topic: string, payload?: unknown, options?: EmitAsyncOptions): Promise<void> {
-    const node = this.#nodes[topic] ?? this.#emitNode(topic);
+    const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       signal = options.signal;
@@ -321,7 +258,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   stream<T extends Topic<Events>>(topic: T, options?: StreamOptions): EventStream<Payload<Events, T>>;
   stream(topic: string, options: StreamOptions = {}): EventStream<any> {
-    const node = this.#nodes[topic] ?? this.#listenNode(topic);
+    const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     const { signal } = options;
     checkSignal('EventBus.stream() option signal', signal);
     const size = checkCount('EventBus.stream() option bufferSize', options.bufferSize ?? 1024);
@@ -349,7 +286,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     schema: StandardSchemaV1<any, Events[K & keyof Events]>,
   ): this;
   define(topic: string, schema: StandardSchemaV1<any, any>): this {
-    const node = this.#nodes[topic] ?? this.#emitNode(topic);
+    const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     checkSchema(`EventBus.define() schema for "${topic}"`, schema);
     if (node.schema !== undefined) throw new DuplicateSchemaError(topic);
     node.schema = schema;
@@ -363,8 +300,8 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   listenerCount(topic?: Topic<Events>): number;
   listenerCount(topic?: string): number {
     if (topic === undefined) return this.#listeners;
-    if (topic === ALL) return this.#root.own.length;
-    const node = this.#nodes[topic];
+    if (topic === ALL) return this.#tree.root.own.length;
+    const node = this.#tree.nodes[topic];
     if (node !== undefined) return node.own.length;
     checkTopic('EventBus.listenerCount() topic', topic, true);
     return 0;
@@ -410,81 +347,12 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     return result.value;
   }
 
-  /** The node of a topic that may be listened to (`"*"` included), created with its ancestors if new. */
-  #listenNode(topic: string): TopicNode {
-    if (topic === ALL) return this.#root;
-    checkTopic('EventBus topic', topic, true);
-    return this.#create(topic);
-  }
-
-  /** The node of a topic that may be emitted (never `"*"`), created with its ancestors if new. */
-  #emitNode(topic: string): TopicNode {
-    checkTopic('EventBus topic', topic, false);
-    return this.#create(topic);
-  }
-
-  #create(topic: string): TopicNode {
-    if (this.#nodeCount >= this.#sweepAt) this.#sweep();
-    return this.#node(topic);
-  }
-
-  #node(topic: string): TopicNode {
-    const existing = this.#nodes[topic];
-    if (existing !== undefined) return existing;
-    const dot = topic.lastIndexOf('.');
-    const parent = dot === -1 ? this.#root : this.#node(topic.slice(0, dot));
-    const node = new TopicNode(topic, parent);
-    parent.children.push(node);
-    this.#nodes[topic] = node;
-    this.#nodeCount++;
-    return node;
-  }
-
-  /**
-   * Forgets idle nodes (those only emitted to), so a bus fed endless distinct topics keeps bounded
-   * memory. Runs when the node count doubles since the last sweep: amortised constant time per topic.
-   */
-  #sweep(): void {
-    const prune = (node: TopicNode): void => {
-      for (const child of node.children) prune(child);
-      node.children = node.children.filter((child) => !child.idle);
-    };
-    prune(this.#root);
-    // A fresh table rather than `delete`, which would push the object out of fast mode.
-    const table = newTable();
-    let count = 0;
-    const keep = (node: TopicNode): void => {
-      for (const child of node.children) {
-        table[child.topic] = child;
-        count++;
-        keep(child);
-      }
-    };
-    keep(this.#root);
-    this.#nodes = table;
-    this.#nodeCount = count;
-    this.#sweepAt = Math.max(SWEEP_FLOOR, count * 2);
-  }
-
-  /** Rebuilds the dispatch list of `node` and of every node below it. */
-  #rebuild(node: TopicNode): void {
-    const inherited = node.parent === undefined ? EMPTY : node.parent.dispatch;
-    const own = node.own;
-    node.dispatch = own.length === 0 ? inherited : inherited.length === 0 ? own : own.concat(inherited);
-    const children = node.children;
-    for (let i = 0; i < children.length; i++) this.#rebuild(children[i] as TopicNode);
-  }
-
   #remove(entry: Entry): void {
     if (!entry.active) return;
     entry.active = false;
     if (entry.signal !== undefined) entry.signal.removeEventListener('abort', entry.onAbort as () => void);
-    const node = entry.node;
-    const own = node.own;
-    const index = own.indexOf(entry);
-    node.own = own.length === 1 ? EMPTY : own.filter((_, i) => i !== index);
+    this.#tree.delete(entry);
     this.#listeners--;
-    this.#rebuild(node);
   }
 
   #warn(node: TopicNode): void {
