@@ -130,7 +130,6 @@ export default async function (): Promise<void> {
   const ten = await run({
     title: 'emit to 10 listeners',
     unit: 'emit',
-    heap: true,
     baseline: 'plain loop',
     subject: 'keel EventBus',
     candidates: emitCandidates(10),
@@ -322,7 +321,6 @@ async function emitAsyncCase() {
   return run({
     title: 'emitAsync to 10 async listeners (awaiting all)',
     unit: 'emit',
-    heap: true,
     baseline: 'plain loop + Promise.all',
     subject: 'keel EventBus',
     candidates: [
