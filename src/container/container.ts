@@ -348,7 +348,10 @@ export class Container implements Resolver, AsyncDisposable {
    */
   resolve<T>(token: Token<T>): T {
     const slot = this.#table.get(token);
-    if (slot?.ready) return slot.value as T;
+    if (slot !== undefined) {
+      if (slot.ready) return slot.value as T;
+      if (slot.kind === TRANSIENT) return this.#buildTransient(slot) as T;
+    }
     return this.#resolveSlow(token, slot) as T;
   }
 
@@ -505,10 +508,10 @@ export class Container implements Resolver, AsyncDisposable {
     try {
       value = slot.factory(this);
     } catch (error) {
-      throw annotate(error, slot);
-    } finally {
       slot.resolving = false;
+      throw annotate(error, slot);
     }
+    slot.resolving = false;
     if (value !== null && typeof value === 'object') {
       if (typeof (value as { then?: unknown }).then === 'function') {
         slot.async = true;
