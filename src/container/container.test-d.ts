@@ -26,19 +26,17 @@ describe('container types', () => {
   });
 
   it('accepts sync and async factories of the right type, and gives them a resolver', () => {
-    new Container()
-      .register(LoggerT, { lifetime: 'transient', factory: () => logger })
-      .register(DbT, {
-        lifetime: 'singleton',
-        factory: async (r) => {
-          expectTypeOf(r).toEqualTypeOf<Resolver>();
-          expectTypeOf(r.resolve(LoggerT)).toEqualTypeOf<Logger>();
-          return db;
-        },
-        dispose: (instance) => {
-          expectTypeOf(instance).toEqualTypeOf<Db>();
-        },
-      });
+    new Container().register(LoggerT, { lifetime: 'transient', factory: () => logger }).register(DbT, {
+      lifetime: 'singleton',
+      factory: async (r) => {
+        expectTypeOf(r).toEqualTypeOf<Resolver>();
+        expectTypeOf(r.resolve(LoggerT)).toEqualTypeOf<Logger>();
+        return db;
+      },
+      dispose: (instance) => {
+        expectTypeOf(instance).toEqualTypeOf<Db>();
+      },
+    });
   });
 
   it('rejects a factory returning the wrong type', () => {
