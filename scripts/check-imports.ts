@@ -6,7 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const root = resolve(import.meta.dirname, '..');
+// The project root, or another tree given as the first argument (the tests use small fixture trees).
+const root = resolve(process.argv[2] ?? resolve(import.meta.dirname, '..'));
 const src = join(root, 'src');
 
 /** The floor each top-level module of src/ may import from (besides itself). */

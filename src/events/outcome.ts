@@ -3,11 +3,12 @@
  * reports its rejection to stderr if nobody reads it, so a failure is never silent and never an
  * unhandled rejection.
  */
+import { inspect } from 'node:util';
 
 /** Writes a failure that no handler took to stderr, with its context. */
 export function reportToStderr(error: unknown, context: string): void {
-  const detail = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-  process.stderr.write(`[keel] ${context}: ${detail}\n`);
+  // inspect() shows causes and an AggregateError's inner errors, which `stack` alone would hide.
+  process.stderr.write(`[keel] ${context}: ${inspect(error, { depth: 4 })}\n`);
 }
 
 /**

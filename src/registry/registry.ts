@@ -116,7 +116,8 @@ export class Registry<F extends Record<string, Factory> = {}> {
    * @throws UnknownKindError for a name never registered; InvalidOptionsError for options the schema rejects.
    */
   create<N extends Name<F>>(name: N, ...args: Parameters<F[N]>): ReturnType<F[N]>;
-  create(name: string, ...args: unknown[]): ReturnType<F[Name<F>]>;
+  /** A name known only at run time (from configuration, a request, ...): any product of the registry. */
+  create<S extends string>(name: S extends Name<F> ? never : S, ...args: unknown[]): ReturnType<F[Name<F>]>;
   create(name: string, ...args: unknown[]): unknown {
     const entry = this.#entry(name);
     if (entry.schema === undefined) return entry.factory(...args);
@@ -137,7 +138,10 @@ export class Registry<F extends Record<string, Factory> = {}> {
     name: N,
     ...args: Parameters<F[N]>
   ): Promise<Awaited<ReturnType<F[N]>>>;
-  async createAsync(name: string, ...args: unknown[]): Promise<Awaited<ReturnType<F[Name<F>]>>>;
+  async createAsync<S extends string>(
+    name: S extends Name<F> ? never : S,
+    ...args: unknown[]
+  ): Promise<Awaited<ReturnType<F[Name<F>]>>>;
   async createAsync(name: string, ...args: unknown[]): Promise<unknown> {
     const entry = this.#entry(name);
     if (entry.schema === undefined) return entry.factory(...args);

@@ -49,7 +49,10 @@ export class ShapeFactory {
     type: K,
     ...dimensions: Parameters<ShapeKinds[K]>
   ): ReturnType<ShapeKinds[K]>;
-  static createShape(type: string, dimensions?: object): Shape;
+  static createShape<T extends string>(
+    type: T extends keyof ShapeKinds ? never : T,
+    dimensions?: object,
+  ): Shape;
   static createShape(type: string, dimensions?: object): Shape {
     return defaults.create(type, dimensions);
   }
@@ -64,7 +67,7 @@ export class ShapeFactory {
     type: K,
     ...dimensions: Parameters<ShapeKinds[K]>
   ): ReturnType<ShapeKinds[K]>;
-  createShape(type: string, dimensions?: object): Shape;
+  createShape<T extends string>(type: T extends keyof ShapeKinds ? never : T, dimensions?: object): Shape;
   createShape(type: string, dimensions?: object): Shape {
     return this.#registry.create(type, dimensions);
   }

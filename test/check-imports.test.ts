@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const script = join(import.meta.dirname, '..', 'scripts', 'check-imports.ts');
+let tree: string | undefined;
+
+/** Writes a fixture tree of src/ files and runs the import check on it. */
+async function check(files: Record<string, string>): Promise<{ code: number; out: string }> {
+  tree = mkdtempSync(join(tmpdir(), 'keel-imports-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(tree, 'src', path)), { recursive: true });
+    writeFileSync(join(tree, 'src', path), text);
+  }
+  try {
+    const { stdout } = await run(process.execPath, [script, tree]);
+    return { code: 0, out: stdout };
+  } catch (error) {
+    const e = error as { code: number; stderr: string };
+    return { code: e.code, out: e.stderr };
+  }
+}
+
+afterEach(() => {
+  if (tree) rmSync(tree, { recursive: true, force: true });
+  tree = undefined;
+});
+
+describe('the import check', () => {
+  it('passes imports that point down a floor', async () => {
+    const result = await check({
+      'errors.ts': 'export const x = 1;\n',
+      'registry/registry.ts': "import { x } from '../errors.ts';\nexport const y = x;\n",
+      'shapes/shape.ts': "import { y } from '../registry/registry.ts';\nexport const z = y;\n",
+    });
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.out).toMatch(/3 files, floors respected, no circles/);
+  });
+
+  it('fails an import that points up, naming the file and the rule', async () => {
+    const result = await check({
+      'errors.ts': "import { z } from './shapes/shape.ts';\nexport const x = z;\n",
+      'shapes/shape.ts': 'export const z = 1;\n',
+    });
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(
+      /src\/errors\.ts: imports src\/shapes\/shape\.ts, but errors\.ts may import only \[\]/,
+    );
+  });
+
+  it('fails a circle inside one module, showing the whole path', async () => {
+    const result = await check({
+      'events/a.ts': "import { b } from './b.ts';\nexport const a = b;\n",
+      'events/b.ts': "import { c } from './c.ts';\nexport const b = c;\n",
+      'events/c.ts': "import { a } from './a.ts';\nexport const c = a;\n",
+    });
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(
+      /import circle: src\/events\/a\.ts -> src\/events\/b\.ts -> src\/events\/c\.ts -> src\/events\/a\.ts/,
+    );
+  });
+
+  it('fails a driver imported outside its folder, or a driver folder entered statically', async () => {
+    const result = await check({
+      'errors.ts': 'export const x = 1;\n',
+      'transport/open.ts':
+        "import { connect } from 'nats';\nimport { t } from './nats/nats.ts';\nexport { connect, t };\n",
+      'transport/nats/nats.ts': "import { connect } from 'nats';\nexport const t = connect;\n",
+    });
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(
+      /transport\/open\.ts: imports the driver 'nats', allowed only in src\/transport\/nats/,
+    );
+    expect(result.out).toMatch(
+      /imports src\/transport\/nats\/nats\.ts statically; driver folders must be loaded with import\(\)/,
+    );
+    expect(result.out).not.toMatch(/transport\/nats\/nats\.ts: imports the driver/);
+  });
+
+  it('accepts a dynamic import of a driver folder and type-only imports', async () => {
+    const result = await check({
+      'transport/open.ts':
+        "import type { T } from './nats/nats.ts';\nexport const open = async (): Promise<T> => (await import('./nats/nats.ts')).t;\n",
+      'transport/nats/nats.ts':
+        "import { connect } from 'nats';\nexport type T = unknown;\nexport const t = connect;\n",
+    });
+    expect(result).toMatchObject({ code: 0 });
+  });
+});
