@@ -1,5 +1,6 @@
 /** Container: typed tokens resolved to singleton, scoped or transient instances, with scopes and ordered disposal. */
-import { checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { annotate, Context, connect, failure, pathOf, stack, untilAborted } from './context.ts';
 import {
   AsyncProviderError,
   CaptiveDependencyError,
@@ -8,13 +9,26 @@ import {
   DisposalError,
   type DisposalFailure,
   DuplicateProviderError,
-  enter,
   MissingProviderError,
-  ProviderFailedError,
-  ResolutionError,
   ScopeRequiredError,
 } from './errors.ts';
-import { Token } from './token.ts';
+import {
+  asyncDisposeKey,
+  checkProvider,
+  checkToken,
+  type Disposer,
+  disposeKey,
+  disposerFor,
+  type Entry,
+  type Factory,
+  ignore,
+  isThenable,
+  SCOPED,
+  SINGLETON,
+  Slot,
+  TRANSIENT,
+} from './slot.ts';
+import type { Token } from './token.ts';
 
 /** How long an instance lives: one per container tree, one per scope, or a new one per resolution. */
 export type Lifetime = 'singleton' | 'scoped' | 'transient';
@@ -58,230 +72,6 @@ export interface RegistrationOptions {
 /** Lists, in the order they will run, the disposers not yet finished; read by shutdownOn on a timeout. */
 export const pendingDisposers: unique symbol = Symbol('keel.container.pendingDisposers');
 
-const SINGLETON = 0;
-const SCOPED = 1;
-const TRANSIENT = 2;
-type Kind = typeof SINGLETON | typeof SCOPED | typeof TRANSIENT;
-const kinds = new Map<unknown, Kind>([
-  ['singleton', SINGLETON],
-  ['scoped', SCOPED],
-  ['transient', TRANSIENT],
-]);
-
-const AsyncFunction = (async () => {}).constructor;
-const asyncDisposeKey: typeof Symbol.asyncDispose = Symbol.asyncDispose;
-const disposeKey: typeof Symbol.dispose = Symbol.dispose;
-const ignore = (): void => {};
-
-/**
- * How many singleton factories are running on the current synchronous stack. A scoped instance built while
- * one runs would be captured by it. Module-wide because a synchronous resolution never interleaves.
- */
-let singletonDepth = 0;
-
-type Factory = (resolver: Resolver) => unknown;
-type Disposer = (instance: any) => unknown;
-
-/**
- * One registration, or one scope's instance of a scoped registration. Everything resolution needs is
- * precomputed here, and a built singleton or scoped value is cached on it, so the hot path reads
- * `ready` and `value` and nothing else.
- */
-class Slot {
-  ready = false;
-  value: unknown = undefined;
-  /** Set while the factory runs on the current synchronous stack: meeting it again is a cycle. */
-  resolving = false;
-  /** The shared creation in flight (singleton and scoped only). */
-  pending: Promise<unknown> | undefined = undefined;
-  /** Slots whose creation this slot's creation is waiting for (async only), to see a deadlock coming. */
-  waits: Set<Slot> | undefined = undefined;
-  /** The factory is known to be asynchronous (declared `async`, or it returned a promise once). */
-  async: boolean;
-  readonly token: Token<unknown>;
-  readonly kind: Kind;
-  readonly factory: Factory;
-  readonly dispose: Disposer | undefined;
-  /** The container that keeps the instance: the registering one, or for a scoped instance its scope. */
-  readonly owner: Container;
-  /** The container the provider was registered in. */
-  readonly registrar: Container;
-
-  constructor(
-    token: Token<unknown>,
-    kind: Kind,
-    factory: Factory,
-    dispose: Disposer | undefined,
-    owner: Container,
-    registrar: Container,
-  ) {
-    this.token = token;
-    this.kind = kind;
-    this.factory = factory;
-    this.dispose = dispose;
-    this.owner = owner;
-    this.registrar = registrar;
-    this.async = factory instanceof AsyncFunction;
-  }
-}
-
-/** An instance to dispose when its container is. */
-interface Entry {
-  readonly token: Token<unknown>;
-  readonly run: () => unknown;
-}
-
-/**
- * The resolver an asynchronous resolution hands to each factory: it remembers which tokens led here, so
- * cycles and captive dependencies are seen across `await`s, and errors name the whole path.
- */
-class Context implements Resolver {
-  /** Set once the factory has settled; a resolver kept past that behaves like its container. */
-  done = false;
-  readonly container: Container;
-  readonly slot: Slot;
-  readonly parent: Context | undefined;
-
-  constructor(container: Container, slot: Slot, parent: Context | undefined) {
-    this.container = container;
-    this.slot = slot;
-    this.parent = parent;
-  }
-
-  resolve<T>(token: Token<T>): T {
-    if (this.done) return this.container.resolve(token);
-    return resolveInContext(this, token) as T;
-  }
-
-  resolveAsync<T>(token: Token<T>, options: ResolveOptions = {}): Promise<T> {
-    if (this.done) return this.container.resolveAsync(token, options);
-    const { signal } = options;
-    checkSignal('resolveAsync() signal', signal);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return untilAborted(resolveAsyncIn(this.container, token, this), signal) as Promise<T>;
-  }
-
-  has(token: Token<unknown>): boolean {
-    return this.container.has(token);
-  }
-}
-
-// Context reaches into Container's private resolution through these, assigned in Container's static block.
-let resolveAsyncIn: (container: Container, token: Token<unknown>, context: Context) => Promise<unknown>;
-
-/** A synchronous resolution inside an asynchronous one: the path so far counts for cycles and captives. */
-function resolveInContext(context: Context, token: Token<unknown>): unknown {
-  const flagged: Slot[] = [];
-  let underSingleton = false;
-  for (let c: Context | undefined = context; c !== undefined; c = c.parent) {
-    if (!c.slot.resolving) {
-      c.slot.resolving = true;
-      flagged.push(c.slot);
-    }
-    if (c.slot.kind === SINGLETON) underSingleton = true;
-  }
-  if (underSingleton) singletonDepth++;
-  try {
-    return context.container.resolve(token);
-  } catch (error) {
-    if (error instanceof ResolutionError) {
-      for (let c: Context | undefined = context; c !== undefined; c = c.parent) {
-        error[enter](c.slot.token, c.slot.kind === SINGLETON);
-      }
-    }
-    throw error;
-  } finally {
-    for (const slot of flagged) slot.resolving = false;
-    if (underSingleton) singletonDepth--;
-  }
-}
-
-/** The tokens that led to `context`, outermost first. */
-function pathOf(context: Context | undefined): Token<unknown>[] {
-  const path: Token<unknown>[] = [];
-  for (let c = context; c !== undefined; c = c.parent) path.push(c.slot.token);
-  return path.reverse();
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
-/** A factory's error as it leaves the factory's frame during a synchronous resolution. */
-function annotate(error: unknown, slot: Slot): unknown {
-  if (error instanceof ResolutionError) {
-    error[enter](slot.token, slot.kind === SINGLETON);
-    return error;
-  }
-  if (error instanceof ContainerDisposedError) return error;
-  return new ProviderFailedError([slot.token], error);
-}
-
-/** A factory's error during an asynchronous resolution, where the whole path is known already. */
-function failure(error: unknown, slot: Slot, context: Context | undefined): unknown {
-  if (error instanceof ResolutionError || error instanceof ContainerDisposedError) return error;
-  return new ProviderFailedError([...pathOf(context), slot.token], error);
-}
-
-/** `promise`, or a rejection with `signal.reason` if the signal aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** How an instance is released: the registration's `dispose`, else its own disposal method, else not at all. */
-function disposerFor(slot: Slot, value: unknown): (() => unknown) | undefined {
-  const dispose = slot.dispose;
-  if (dispose !== undefined) return () => dispose(value);
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
-  const instance = value as Partial<AsyncDisposable & Disposable>;
-  if (typeof instance[asyncDisposeKey] === 'function') return () => instance[asyncDisposeKey]?.();
-  if (typeof instance[disposeKey] === 'function') return () => instance[disposeKey]?.();
-  return undefined;
-}
-
-function checkProvider(name: string, provider: unknown): Kind {
-  if (provider === null || typeof provider !== 'object') {
-    throw new InvalidArgumentError(
-      `register() provider for ${describe(name)} must be an object; received ${describe(provider)}`,
-    );
-  }
-  const { lifetime, factory, dispose } = provider as Record<string, unknown>;
-  const kind = kinds.get(lifetime);
-  if (kind === undefined) {
-    throw new InvalidArgumentError(
-      `register() lifetime for ${describe(name)} must be 'singleton', 'scoped' or 'transient'; ` +
-        `received ${describe(lifetime)}`,
-    );
-  }
-  checkFunction(`register() factory for ${describe(name)}`, factory);
-  if (dispose !== undefined) checkFunction(`register() dispose for ${describe(name)}`, dispose);
-  return kind;
-}
-
-function checkToken(where: string, token: unknown): asserts token is Token<unknown> {
-  if (!(token instanceof Token)) {
-    throw new InvalidArgumentError(`${where} token must be made by token(); received ${describe(token)}`);
-  }
-}
-
 /**
  * A dependency container. Register providers against typed tokens, resolve them, open scopes for
  * per-request instances, and dispose everything it built, last built first.
@@ -312,7 +102,7 @@ export class Container implements Resolver, AsyncDisposable {
   #currentChild: Container | undefined = undefined;
 
   static {
-    resolveAsyncIn = (container, token, context) => container.#resolveAsyncIn(token, context);
+    connect((container, token, context) => container.#resolveAsyncIn(token, context));
   }
 
   /**
@@ -424,7 +214,7 @@ export class Container implements Resolver, AsyncDisposable {
     if (slot !== undefined) {
       if (slot.kind === TRANSIENT) return this.#buildTransient(slot);
       if (slot.kind === SCOPED) {
-        if (singletonDepth > 0) throw new CaptiveDependencyError([slot.token]);
+        if (stack.singletons > 0) throw new CaptiveDependencyError([slot.token]);
         if (this.#parent === undefined) throw new ScopeRequiredError([slot.token]);
       }
       return this.#buildShared(slot);
@@ -433,7 +223,7 @@ export class Container implements Resolver, AsyncDisposable {
     const found = this.#locate(token);
     if (found.kind === TRANSIENT) return this.#buildTransient(found);
     if (found.ready) return found.value;
-    if (found.kind === SCOPED && singletonDepth > 0) throw new CaptiveDependencyError([token]);
+    if (found.kind === SCOPED && stack.singletons > 0) throw new CaptiveDependencyError([token]);
     return found.owner.#buildShared(found);
   }
 
@@ -446,7 +236,7 @@ export class Container implements Resolver, AsyncDisposable {
     const registration = this.#parent === undefined ? undefined : this.#parent.#find(token, true);
     if (registration === undefined) throw new MissingProviderError([token]);
     if (registration.kind !== SCOPED) return registration;
-    if (singletonDepth > 0) throw new CaptiveDependencyError([token]);
+    if (stack.singletons > 0) throw new CaptiveDependencyError([token]);
     const slot = new Slot(
       token,
       SCOPED,
@@ -480,14 +270,14 @@ export class Container implements Resolver, AsyncDisposable {
     const singleton = slot.kind === SINGLETON;
     let value: unknown;
     slot.resolving = true;
-    if (singleton) singletonDepth++;
+    if (singleton) stack.singletons++;
     try {
       value = slot.factory(this);
     } catch (error) {
       throw annotate(error, slot);
     } finally {
       slot.resolving = false;
-      if (singleton) singletonDepth--;
+      if (singleton) stack.singletons--;
     }
     if (isThenable(value)) {
       // Keep the creation that has started, so a later resolveAsync shares it instead of starting another.
@@ -587,7 +377,7 @@ export class Container implements Resolver, AsyncDisposable {
       if (c.slot.kind === SINGLETON)
         throw new CaptiveDependencyError([...pathOf(context), token], c.slot.token);
     }
-    if (singletonDepth > 0) throw new CaptiveDependencyError([...pathOf(context), token]);
+    if (stack.singletons > 0) throw new CaptiveDependencyError([...pathOf(context), token]);
   }
 
   #checkCycle(slot: Slot, context: Context | undefined): void {
@@ -723,7 +513,7 @@ export class Container implements Resolver, AsyncDisposable {
   #run(slot: Slot, resolver: Context, context: Context | undefined): unknown {
     const singleton = slot.kind === SINGLETON;
     slot.resolving = true;
-    if (singleton) singletonDepth++;
+    if (singleton) stack.singletons++;
     try {
       return slot.factory(resolver);
     } catch (error) {
@@ -731,7 +521,7 @@ export class Container implements Resolver, AsyncDisposable {
       throw failure(error, slot, context);
     } finally {
       slot.resolving = false;
-      if (singleton) singletonDepth--;
+      if (singleton) stack.singletons--;
     }
   }
 
