@@ -411,13 +411,16 @@ describe('scopes', () => {
     expect(thrown(() => c.resolve(Cache))).toBeInstanceOf(CaptiveDependencyError);
   });
 
-  it('reject a singleton registered in a scope that depends on a scoped provider', () => {
+  it("let a singleton registered in a scope use that scope's scoped instances: both live as long as the scope", () => {
     const c = app();
-    const Cache = token<unknown>('cache');
+    const Cache = token<{ request: { id: number } }>('cache');
     const scope = c
       .createScope()
-      .register(Cache, { lifetime: 'singleton', factory: (r) => r.resolve(Request) });
-    expect(() => scope.resolve(Cache)).toThrow(CaptiveDependencyError);
+      .register(Cache, { lifetime: 'singleton', factory: (r) => ({ request: r.resolve(Request) }) });
+    const nested = scope.createScope();
+    expect(nested.resolve(Cache)).toBe(scope.resolve(Cache));
+    expect(scope.resolve(Cache).request).toBe(scope.resolve(Request));
+    expect(nested.resolve(Request)).not.toBe(scope.resolve(Request));
   });
 
   it('cannot be created from a disposed container', async () => {

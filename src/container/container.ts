@@ -126,7 +126,10 @@ export class Container implements Resolver, AsyncDisposable {
       throw new DuplicateProviderError(token.name);
     }
     const { factory, dispose } = provider as Provider<unknown>;
-    this.#table.set(token, new Slot(token, kind, factory as Factory, dispose as Disposer, this, this));
+    this.#table.set(
+      token,
+      new Slot(token, kind, factory as Factory, dispose as Disposer, this, this, this.#parent === undefined),
+    );
     return this;
   }
 
@@ -244,6 +247,7 @@ export class Container implements Resolver, AsyncDisposable {
       registration.dispose,
       this,
       registration.registrar,
+      false,
     );
     slot.async = registration.async;
     this.#table.set(token, slot);
@@ -267,17 +271,17 @@ export class Container implements Resolver, AsyncDisposable {
   #buildShared(slot: Slot): unknown {
     if (slot.resolving) throw new CircularDependencyError([slot.token]);
     if (slot.async || slot.pending !== undefined) throw new AsyncProviderError([slot.token]);
-    const singleton = slot.kind === SINGLETON;
+    const captor = slot.captor;
     let value: unknown;
     slot.resolving = true;
-    if (singleton) stack.singletons++;
+    if (captor) stack.singletons++;
     try {
       value = slot.factory(this);
     } catch (error) {
       throw annotate(error, slot);
     } finally {
       slot.resolving = false;
-      if (singleton) stack.singletons--;
+      if (captor) stack.singletons--;
     }
     if (isThenable(value)) {
       // Keep the creation that has started, so a later resolveAsync shares it instead of starting another.
@@ -374,8 +378,7 @@ export class Container implements Resolver, AsyncDisposable {
 
   #checkCaptive(token: Token<unknown>, context: Context | undefined): void {
     for (let c = context; c !== undefined; c = c.parent) {
-      if (c.slot.kind === SINGLETON)
-        throw new CaptiveDependencyError([...pathOf(context), token], c.slot.token);
+      if (c.slot.captor) throw new CaptiveDependencyError([...pathOf(context), token], c.slot.token);
     }
     if (stack.singletons > 0) throw new CaptiveDependencyError([...pathOf(context), token]);
   }
@@ -511,9 +514,9 @@ export class Container implements Resolver, AsyncDisposable {
 
   /** Calls a factory on behalf of an asynchronous resolution; its synchronous part counts like `resolve`'s. */
   #run(slot: Slot, resolver: Context, context: Context | undefined): unknown {
-    const singleton = slot.kind === SINGLETON;
+    const captor = slot.captor;
     slot.resolving = true;
-    if (singleton) stack.singletons++;
+    if (captor) stack.singletons++;
     try {
       return slot.factory(resolver);
     } catch (error) {
@@ -521,7 +524,7 @@ export class Container implements Resolver, AsyncDisposable {
       throw failure(error, slot, context);
     } finally {
       slot.resolving = false;
-      if (singleton) stack.singletons--;
+      if (captor) stack.singletons--;
     }
   }
 

@@ -2,7 +2,7 @@
 import { checkSignal } from '../errors.ts';
 import type { Container, ResolveOptions, Resolver } from './container.ts';
 import { ContainerDisposedError, enter, ProviderFailedError, ResolutionError } from './errors.ts';
-import { SINGLETON, type Slot } from './slot.ts';
+import type { Slot } from './slot.ts';
 import type { Token } from './token.ts';
 
 /**
@@ -64,7 +64,7 @@ function resolveInContext(context: Context, token: Token<unknown>): unknown {
       c.slot.resolving = true;
       flagged.push(c.slot);
     }
-    if (c.slot.kind === SINGLETON) underSingleton = true;
+    if (c.slot.captor) underSingleton = true;
   }
   if (underSingleton) stack.singletons++;
   try {
@@ -72,7 +72,7 @@ function resolveInContext(context: Context, token: Token<unknown>): unknown {
   } catch (error) {
     if (error instanceof ResolutionError) {
       for (let c: Context | undefined = context; c !== undefined; c = c.parent) {
-        error[enter](c.slot.token, c.slot.kind === SINGLETON);
+        error[enter](c.slot.token, c.slot.captor);
       }
     }
     throw error;
@@ -92,7 +92,7 @@ export function pathOf(context: Context | undefined): Token<unknown>[] {
 /** A factory's error as it leaves the factory's frame during a synchronous resolution. */
 export function annotate(error: unknown, slot: Slot): unknown {
   if (error instanceof ResolutionError) {
-    error[enter](slot.token, slot.kind === SINGLETON);
+    error[enter](slot.token, slot.captor);
     return error;
   }
   if (error instanceof ContainerDisposedError) return error;

@@ -45,6 +45,11 @@ export class Slot {
   readonly owner: Container;
   /** The container the provider was registered in. */
   readonly registrar: Container;
+  /**
+   * A singleton of the root container: it outlives every scope, so it must not depend on a scoped
+   * provider. (A singleton registered in a scope lives as long as that scope, like its scoped instances.)
+   */
+  readonly captor: boolean;
 
   constructor(
     token: Token<unknown>,
@@ -53,6 +58,7 @@ export class Slot {
     dispose: Disposer | undefined,
     owner: Container,
     registrar: Container,
+    root: boolean,
   ) {
     this.token = token;
     this.kind = kind;
@@ -60,6 +66,7 @@ export class Slot {
     this.dispose = dispose;
     this.owner = owner;
     this.registrar = registrar;
+    this.captor = kind === SINGLETON && root;
     this.async = factory instanceof AsyncFunction;
   }
 }
