@@ -92,6 +92,22 @@ describe('resolveAsync', () => {
     expect(runs).toBe(2);
   });
 
+  it('forgets a failed creation that resolve() started, so resolveAsync tries again', async () => {
+    let runs = 0;
+    const c = new Container().register(PoolT, {
+      lifetime: 'singleton',
+      factory: () => {
+        runs++;
+        return runs === 1 ? Promise.reject(new Error('not yet')) : Promise.resolve({ id: runs });
+      },
+    });
+    expect(() => c.resolve(PoolT)).toThrow(AsyncProviderError);
+    // The creation resolve() started is shared, and its failure reported to whoever waits for it.
+    await expect(c.resolveAsync(PoolT)).rejects.toThrow('The provider of "pool" failed: not yet');
+    expect(await c.resolveAsync(PoolT)).toEqual({ id: 2 });
+    expect(runs).toBe(2);
+  });
+
   it('resolves synchronous providers too, and builds transients each time', async () => {
     let n = 0;
     const Counter = token<number>('counter');

@@ -49,7 +49,8 @@ async function runFixture(mode: string, signal: NodeJS.Signals, timeoutMs = 2000
   return { code, signal: by, stdout, stderr };
 }
 
-describe('shutdownOn in a real process', () => {
+// Each test starts a Node process; give a loaded machine room.
+describe('shutdownOn in a real process', { timeout: 30_000 }, () => {
   it('disposes on SIGTERM and exits 0', async () => {
     const run = await runFixture('clean', 'SIGTERM');
     expect(run).toMatchObject({ code: 0, signal: null, stderr: '' });

@@ -19,7 +19,7 @@ it('examples/container.ts serves requests and shuts down cleanly on SIGINT', asy
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   try {
     // Wait until its own three requests are answered.
-    for (let i = 0; i < 500 && !stdout.includes('GET /users/3'); i++) {
+    for (let i = 0; i < 1500 && !stdout.includes('GET /users/3'); i++) {
       if (child.exitCode !== null) break;
       await wait(10);
     }
@@ -41,4 +41,4 @@ it('examples/container.ts serves requests and shuts down cleanly on SIGINT', asy
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
   }
-});
+}, 30_000);
