@@ -24,7 +24,6 @@ import {
   ignore,
   isThenable,
   SCOPED,
-  SINGLETON,
   Slot,
   TRANSIENT,
 } from './slot.ts';

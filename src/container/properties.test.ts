@@ -101,7 +101,7 @@ describe('container properties', () => {
           });
         });
         const nodes = await Promise.all(asks.map((i) => container.resolveAsync(tokens[i] as Token<Node>)));
-        nodes.forEach((node, k) => expect(node.id).toBe(asks[k]));
+        expect(nodes.map((node) => node.id)).toEqual(asks);
         const singletonBuilds = built.filter((i) => lifetimes[i] === 'singleton');
         expect(new Set(singletonBuilds).size).toBe(singletonBuilds.length);
         await container.dispose();
