@@ -75,6 +75,18 @@ describe('shutdownOn in a real process', { timeout: 30_000 }, () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(300);
   });
 
+  it('holds nothing open by itself: an idle process with shutdownOn installed ends on its own', async () => {
+    const child = spawn(process.execPath, [fixture, 'idle'], { stdio: 'pipe' });
+    children.push(child);
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(stdout).toBe('ready\n');
+  });
+
   it('exits 1 when a disposer fails, after running the others', async () => {
     const run = await runFixture('fail', 'SIGTERM');
     expect(run.code).toBe(1);
