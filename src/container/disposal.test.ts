@@ -150,6 +150,17 @@ describe('dispose', () => {
     expect(error.errors.map((e) => (e as Error).message)).toEqual(['c broke', 'a broke']);
   });
 
+  it('still disposes an instance whose provider was replaced after it was built', async () => {
+    const log: string[] = [];
+    const A = token<Resource>('a');
+    const c = new Container().register(A, { lifetime: 'singleton', factory: () => new Resource('old', log) });
+    c.resolve(A);
+    c.register(A, { lifetime: 'singleton', factory: () => new Resource('new', log) }, { replace: true });
+    expect(c.resolve(A).name).toBe('new');
+    await c.dispose();
+    expect(log).toEqual(['new', 'old']);
+  });
+
   it('is idempotent: a second call returns the same promise and disposes nothing twice', async () => {
     const log: string[] = [];
     const A = token<Resource>('a');
