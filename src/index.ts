@@ -52,3 +52,30 @@ export {
 } from './shapes/index.ts';
 export { type Lazy, lazy, Singleton, type SingletonClass, singleton } from './singleton/index.ts';
 export type { StandardSchemaV1 } from './standard-schema.ts';
+export {
+  type CloseOptions,
+  type Handler,
+  jsonSerializer,
+  type MessageMeta,
+  NoRespondersError,
+  openTransport,
+  type PublishOptions,
+  type RemoteErrorInfo,
+  RemoteHandlerError,
+  type RequestOptions,
+  type Serializer,
+  type SubscribeOptions,
+  type Transport,
+  TransportClosedError,
+  TransportConnectionError,
+  TransportDecodeError,
+  TransportDriverMissingError,
+  TransportEncodeError,
+  type TransportErrorHandler,
+  TransportHandlerError,
+  type TransportOptions,
+  type TransportScheme,
+  type TransportSubscription,
+  TransportTimeoutError,
+  TransportUnsupportedError,
+} from './transport/index.ts';

@@ -1,0 +1,306 @@
+/**
+ * What every Transport shares: argument checks, encoding, handler calls and replies, request deadlines,
+ * and the draining close. An engine supplies only the primitives at the bottom of the class.
+ */
+import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
+import { subscription as eventsSubscription } from '../events/index.ts';
+import type { Serializer } from './serializer.ts';
+import { settleWithin } from './settle.ts';
+import { checkSubject } from './subject.ts';
+import type {
+  CloseOptions,
+  Handler,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  Transport,
+  TransportErrorHandler,
+  TransportSubscription,
+} from './transport.ts';
+import {
+  type RemoteErrorInfo,
+  RemoteHandlerError,
+  TransportClosedError,
+  TransportDecodeError,
+  TransportEncodeError,
+  TransportHandlerError,
+  TransportTimeoutError,
+  toRemoteInfo,
+} from './transport-errors.ts';
+import { checkOptionsObject, checkQueue, type ResolvedOptions } from './transport-options.ts';
+
+/** A reply as it travels back: the encoded value, or the responder's error. */
+export type ReplyFrame =
+  | { readonly ok: true; readonly data: Uint8Array }
+  | { readonly ok: false; readonly error: RemoteErrorInfo };
+
+/** A message as an engine hands it over, before decoding. */
+export interface Incoming {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Present when the sender awaits a reply; sends it (may throw when the connection is gone). */
+  readonly respond?: ((reply: ReplyFrame) => void) | undefined;
+}
+
+/** An engine-level subscription. */
+export interface Binding {
+  unsubscribe(): void;
+  readonly ready: Promise<void>;
+}
+
+/** What publish() returns when the engine took the message at once. */
+const sent = Promise.resolve();
+
+export abstract class BaseTransport implements Transport {
+  abstract readonly kind: string;
+  protected readonly serializer: Serializer;
+  protected readonly onError: TransportErrorHandler;
+  #closing: Promise<void> | undefined;
+  readonly #subscriptions = new Set<TransportSubscription>();
+  readonly #handling = new Set<Promise<void>>();
+  readonly #requests = new Map<Promise<unknown>, AbortController>();
+
+  constructor(options: ResolvedOptions) {
+    this.serializer = options.serializer;
+    this.onError = options.onError;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  publish(subject: string, payload?: unknown, options?: PublishOptions): Promise<void> {
+    // Not `async`: on the hot path a settled promise is returned without an extra turn of the queue.
+    try {
+      checkSubject('subject', subject, false);
+      let signal: AbortSignal | undefined;
+      if (options !== undefined) {
+        checkOptionsObject('publish options', options);
+        checkSignal('signal', options.signal);
+        signal = options.signal;
+      }
+      this.#checkOpen('publish');
+      signal?.throwIfAborted();
+      return this.sendMessage(subject, this.#encode(subject, payload), signal) ?? sent;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  subscribe<T = unknown>(
+    subject: string,
+    handler: Handler<T>,
+    options: SubscribeOptions = {},
+  ): TransportSubscription {
+    checkSubject('subject', subject, true);
+    checkFunction('handler', handler);
+    checkOptionsObject('subscribe options', options);
+    checkQueue(options.queue);
+    checkSignal('signal', options.signal);
+    this.#checkOpen('subscribe');
+    const { queue, signal } = options;
+    let active = !signal?.aborted;
+    const binding: Binding = active
+      ? this.bind(subject, queue, (message) => {
+          if (active) this.#dispatch(handler as Handler, message);
+        })
+      : { unsubscribe() {}, ready: Promise.resolve() };
+    const subscription: TransportSubscription = Object.assign(
+      eventsSubscription(() => {
+        active = false;
+        signal?.removeEventListener('abort', subscription);
+        this.#subscriptions.delete(subscription);
+        binding.unsubscribe();
+      }),
+      { subject, queue, ready: binding.ready },
+    );
+    // A failed registration reaches onError even when nobody awaits `ready`.
+    binding.ready.catch((error: unknown) => this.report(error, subject));
+    if (active) {
+      this.#subscriptions.add(subscription);
+      signal?.addEventListener('abort', subscription, { once: true });
+    }
+    return subscription;
+  }
+
+  async request<R = unknown>(subject: string, payload?: unknown, options: RequestOptions = {}): Promise<R> {
+    checkSubject('subject', subject, false);
+    checkOptionsObject('request options', options);
+    const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 5000);
+    checkSignal('signal', options.signal);
+    this.#checkOpen('request');
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const data = this.#encode(subject, payload);
+
+    const control = new AbortController();
+    const timer = setTimeout(
+      () => control.abort(new TransportTimeoutError(subject, timeoutMs, this.connectionState())),
+      timeoutMs,
+    );
+    const onAbort = () => control.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const pending = this.sendRequest(subject, data, control.signal);
+    this.#requests.set(pending, control);
+    try {
+      const reply = await pending;
+      if (!reply.ok) throw new RemoteHandlerError(subject, reply.error);
+      try {
+        return this.serializer.decode(reply.data) as R;
+      } catch (error) {
+        throw new TransportDecodeError(subject, 'reply', this.serializer.name, error);
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.#requests.delete(pending);
+    }
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closing === undefined) {
+      try {
+        checkOptionsObject('close options', options);
+        checkSignal('signal', options.signal);
+        const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
+        this.#closing = this.#drain(timeoutMs, options.signal);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #drain(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
+    // Handlers still running send their replies; requests still waiting get theirs.
+    const settled = await settleWithin([...this.#handling, ...this.#requests.keys()], timeoutMs, signal);
+    if (!settled) {
+      for (const control of this.#requests.values()) {
+        control.abort(new TransportClosedError('wait for a reply'));
+      }
+    }
+    await this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
+    signal?.throwIfAborted();
+  }
+
+  #checkOpen(operation: string): void {
+    if (this.#closing !== undefined) throw new TransportClosedError(operation);
+  }
+
+  #encode(subject: string, payload: unknown): Uint8Array {
+    try {
+      return this.serializer.encode(payload);
+    } catch (error) {
+      throw new TransportEncodeError(subject, this.serializer.name, error);
+    }
+  }
+
+  /**
+   * Decodes, calls the handler and sends the reply. A handler that returns synchronously is finished
+   * here; one that returns a promise is tracked so close() can wait for it. Never throws: failures go to
+   * the requester or to onError.
+   */
+  #dispatch(handler: Handler, message: Incoming): void {
+    const { subject, respond } = message;
+    let payload: unknown;
+    try {
+      payload = this.serializer.decode(message.data);
+    } catch (error) {
+      const failure = new TransportDecodeError(subject, 'message', this.serializer.name, error);
+      this.report(failure, subject);
+      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
+      return;
+    }
+    let result: unknown;
+    try {
+      result = handler(payload, { subject, isRequest: respond !== undefined });
+    } catch (error) {
+      this.#failed(subject, respond, error);
+      return;
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
+      if (respond) this.#answer(subject, respond, result);
+      return;
+    }
+    const run = Promise.resolve(result).then(
+      (value) => {
+        if (respond) this.#answer(subject, respond, value);
+      },
+      (error: unknown) => this.#failed(subject, respond, error),
+    );
+    this.#handling.add(run);
+    void run.then(() => this.#handling.delete(run));
+  }
+
+  #failed(subject: string, respond: Incoming['respond'], error: unknown): void {
+    if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(error) });
+    else this.report(new TransportHandlerError(subject, error), subject);
+  }
+
+  #answer(subject: string, respond: (reply: ReplyFrame) => void, result: unknown): void {
+    let data: Uint8Array;
+    try {
+      data = this.serializer.encode(result);
+    } catch (error) {
+      const failure = new TransportEncodeError(subject, this.serializer.name, error);
+      this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
+      return;
+    }
+    this.#reply(subject, respond, { ok: true, data });
+  }
+
+  #reply(subject: string, respond: (reply: ReplyFrame) => void, reply: ReplyFrame): void {
+    try {
+      respond(reply);
+    } catch (error) {
+      this.report(error, subject);
+    }
+  }
+
+  /** Hands an error to onError, never letting onError's own failure escape. */
+  protected report(error: unknown, subject: string): void {
+    const failure = error instanceof KeelError ? error : new TransportHandlerError(subject, error);
+    try {
+      this.onError(failure, { subject });
+    } catch (thrown) {
+      console.error('[keel transport] onError threw', thrown);
+    }
+  }
+
+  /**
+   * Delivers a message to every subscription on `subject`. Returns nothing when the engine took it at
+   * once, or a promise that settles when it has.
+   */
+  protected abstract sendMessage(
+    subject: string,
+    data: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<void> | undefined;
+  /**
+   * Registers a subscription; `deliver` is called for each message, in arrival order, and never inside
+   * the publisher's own call.
+   */
+  protected abstract bind(
+    subject: string,
+    queue: string | undefined,
+    deliver: (m: Incoming) => void,
+  ): Binding;
+  /**
+   * Sends a request to one responder and resolves to its reply. When `signal` aborts, must stop waiting,
+   * free what it holds for the request, and reject with `signal.reason`.
+   */
+  protected abstract sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame>;
+  /**
+   * Flushes and closes the connection (subscriptions are already gone); after `graceMs` it must close
+   * without flushing, so close() always ends with the connection closed.
+   */
+  protected abstract shutdown(graceMs: number): Promise<void>;
+  /** A word on the connection for error messages: `connected`, `reconnecting`, ... */
+  protected abstract connectionState(): string;
+}

@@ -1,0 +1,28 @@
+/** The transport floor: one contract for messages between processes, over memory, NATS or Redis. */
+export { openTransport, type TransportScheme } from './open-transport.ts';
+export { jsonSerializer, type Serializer } from './serializer.ts';
+export type {
+  CloseOptions,
+  Handler,
+  MessageMeta,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  Transport,
+  TransportErrorHandler,
+  TransportOptions,
+  TransportSubscription,
+} from './transport.ts';
+export {
+  NoRespondersError,
+  type RemoteErrorInfo,
+  RemoteHandlerError,
+  TransportClosedError,
+  TransportConnectionError,
+  TransportDecodeError,
+  TransportDriverMissingError,
+  TransportEncodeError,
+  TransportHandlerError,
+  TransportTimeoutError,
+  TransportUnsupportedError,
+} from './transport-errors.ts';

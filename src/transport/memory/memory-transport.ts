@@ -1,0 +1,108 @@
+/** The embedded Transport: every transport opened on `memory://name` in this process shares one hub. */
+import { describe, InvalidArgumentError } from '../../errors.ts';
+import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import { subjectMatcher } from '../subject.ts';
+import type { TransportOptions } from '../transport.ts';
+import { NoRespondersError } from '../transport-errors.ts';
+import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
+import { type HubSubscription, MemoryHub } from './memory-hub.ts';
+
+/** Delivers on a later microtask, so a handler never runs inside the publisher's call (as over a network). */
+function deliverLater(target: HubSubscription, message: Incoming): void {
+  queueMicrotask(() => target.deliver(message));
+}
+
+/** Hubs by name; a hub lives while a transport uses it. */
+const hubs = new Map<string, MemoryHub>();
+
+export class MemoryTransport extends BaseTransport {
+  readonly kind = 'memory';
+  /** The hub's name: the host of the `memory://` URL (empty for `memory://`). */
+  readonly hubName: string;
+  readonly #hub: MemoryHub;
+
+  constructor(hubName: string, options: ResolvedOptions) {
+    super(options);
+    this.hubName = hubName;
+    let hub = hubs.get(hubName);
+    if (hub === undefined) {
+      hub = new MemoryHub();
+      hubs.set(hubName, hub);
+    }
+    hub.users++;
+    this.#hub = hub;
+  }
+
+  protected sendMessage(subject: string, data: Uint8Array): undefined {
+    const message = { subject, data };
+    for (const target of this.#hub.route(subject)) deliverLater(target, message);
+    return undefined;
+  }
+
+  protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
+    const remove = this.#hub.add({ subject, queue, matches: subjectMatcher(subject), deliver });
+    return {
+      unsubscribe: () => {
+        remove();
+        this.#hub.prune();
+      },
+      ready: Promise.resolve(),
+    };
+  }
+
+  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const targets = this.#hub.route(subject);
+      if (targets.length === 0) {
+        reject(new NoRespondersError(subject));
+        return;
+      }
+      let done = false;
+      const onAbort = () => {
+        done = true;
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      // Like NATS, every non-queue subscription receives the request; the first reply wins.
+      const respond = (reply: ReplyFrame) => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        resolve(reply);
+      };
+      const message = { subject, data, respond };
+      for (const target of targets) deliverLater(target, message);
+    });
+  }
+
+  protected async shutdown(): Promise<void> {
+    this.#hub.users--;
+    if (this.#hub.users === 0 && hubs.get(this.hubName) === this.#hub) hubs.delete(this.hubName);
+  }
+
+  protected connectionState(): string {
+    return 'in-process';
+  }
+}
+
+/** Opens a memory transport for `memory://` or `memory://name`. */
+export function openMemoryTransport(url: URL, options?: TransportOptions): MemoryTransport {
+  const resolved = resolveOptions(options);
+  if (
+    url.username ||
+    url.password ||
+    url.port ||
+    (url.pathname !== '' && url.pathname !== '/') ||
+    url.search
+  ) {
+    throw new InvalidArgumentError(
+      `A memory transport URL is memory:// or memory://name; received ${describe(url.href)}`,
+    );
+  }
+  resolved.signal?.throwIfAborted();
+  return new MemoryTransport(url.hostname, resolved);
+}

@@ -1,0 +1,218 @@
+/** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
+import { connect, headers, type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
+import { describe, InvalidArgumentError, type KeelError } from '../../errors.ts';
+import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import { settleWithin, unlessAborted } from '../settle.ts';
+import { hasWildcard } from '../subject.ts';
+import type { TransportOptions } from '../transport.ts';
+import {
+  messageOf,
+  NoRespondersError,
+  parseRemoteInfo,
+  TransportConnectionError,
+} from '../transport-errors.ts';
+import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
+
+/** Header that marks a reply as the responder's error; the body is then a JSON RemoteErrorInfo. */
+const errorHeader = 'Keel-Error';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Pending {
+  readonly subject: string;
+  readonly settle: (outcome: { reply: ReplyFrame } | { error: Error }) => void;
+}
+
+export class NatsTransport extends BaseTransport {
+  readonly kind = 'nats';
+  /** The server address, without credentials. */
+  readonly server: string;
+  readonly #nc: NatsConnection;
+  /** Replies to this connection's requests arrive on `<inbox>.<id>`, all through one subscription. */
+  readonly #inbox = `_INBOX.${nuid.next()}`;
+  readonly #pending = new Map<string, Pending>();
+  #nextId = 0;
+  #state = 'connected';
+
+  constructor(nc: NatsConnection, server: string, options: ResolvedOptions) {
+    super(options);
+    this.#nc = nc;
+    this.server = server;
+    nc.subscribe(`${this.#inbox}.*`, { callback: (error, msg) => this.#onReply(error, msg) });
+    // The status stream ends when the connection closes; it has nothing to report after that.
+    this.#watch().catch(() => {});
+  }
+
+  /** Follows the connection's state for error messages, and reports losing it. */
+  async #watch(): Promise<void> {
+    for await (const status of this.#nc.status()) {
+      if (status.type === 'disconnect') {
+        this.#state = 'disconnected, reconnecting';
+        this.report(
+          new TransportConnectionError(`Lost the connection to nats://${this.server}; reconnecting`),
+          this.server,
+        );
+      } else if (status.type === 'reconnecting') this.#state = 'disconnected, reconnecting';
+      else if (status.type === 'reconnect') this.#state = 'connected';
+      else if (status.type === 'close') this.#state = 'closed';
+    }
+  }
+
+  #onReply(error: Error | null, msg: Msg): void {
+    if (error) return;
+    const id = msg.subject.slice(this.#inbox.length + 1);
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return; // timed out or aborted earlier: the late reply is dropped
+    this.#pending.delete(id);
+    const h = msg.headers;
+    if (h?.hasError && h.code === 503) pending.settle({ error: new NoRespondersError(pending.subject) });
+    else if (h?.get(errorHeader)) {
+      pending.settle({ reply: { ok: false, error: parseRemoteInfo(decoder.decode(msg.data)) } });
+    } else pending.settle({ reply: { ok: true, data: msg.data } });
+  }
+
+  protected sendMessage(subject: string, data: Uint8Array): undefined {
+    try {
+      this.#nc.publish(subject, data);
+    } catch (error) {
+      throw this.#publishError('publish', subject, data, error);
+    }
+    return undefined;
+  }
+
+  protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
+    // Without wildcards the subject is known; reading msg.subject would decode it for every message.
+    const exact = !hasWildcard(subject);
+    const sub = this.#nc.subscribe(subject, {
+      ...(queue === undefined ? {} : { queue }),
+      callback: (error, msg) => {
+        if (error) {
+          this.report(this.#connectionError(`receive on ${subject}`, error), subject);
+          return;
+        }
+        const reply = msg.reply;
+        deliver({
+          subject: exact ? subject : msg.subject,
+          data: msg.data,
+          respond: reply ? (frame) => this.#respond(reply, frame) : undefined,
+        });
+      },
+    });
+    // The server has the subscription once it answers a ping sent after it.
+    const ready = this.#nc.flush().catch((error: unknown) => {
+      throw this.#connectionError(`subscribe to ${subject}`, error);
+    });
+    return {
+      unsubscribe: () => {
+        if (!this.#nc.isClosed()) sub.unsubscribe();
+      },
+      ready,
+    };
+  }
+
+  #respond(replyTo: string, frame: ReplyFrame): void {
+    if (frame.ok) {
+      this.#nc.publish(replyTo, frame.data);
+      return;
+    }
+    const h = headers();
+    h.set(errorHeader, frame.error.code);
+    this.#nc.publish(replyTo, encoder.encode(JSON.stringify(frame.error)), { headers: h });
+  }
+
+  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
+      const id = this.#nextId.toString(36);
+      const onAbort = () => {
+        this.#pending.delete(id);
+        reject(signal.reason);
+      };
+      this.#pending.set(id, {
+        subject,
+        settle: (outcome) => {
+          signal.removeEventListener('abort', onAbort);
+          if ('reply' in outcome) resolve(outcome.reply);
+          else reject(outcome.error);
+        },
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.#nc.publish(subject, data, { reply: `${this.#inbox}.${id}` });
+      } catch (error) {
+        this.#pending.get(id)?.settle({ error: this.#publishError('request', subject, data, error) });
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  protected async shutdown(graceMs: number): Promise<void> {
+    if (this.#nc.isClosed()) return;
+    // drain() flushes what was published; it fails at once while disconnected, and may outlast graceMs.
+    await settleWithin([this.#nc.drain()], graceMs);
+    if (!this.#nc.isClosed()) await this.#nc.close();
+    await this.#nc.closed();
+  }
+
+  protected connectionState(): string {
+    return this.#state;
+  }
+
+  /** A payload over the server's limit is the caller's mistake; anything else is the connection's. */
+  #publishError(operation: string, subject: string, data: Uint8Array, error: unknown): KeelError {
+    const limit = this.#nc.info?.max_payload;
+    if (limit !== undefined && data.byteLength > limit) {
+      return new InvalidArgumentError(
+        `payload for ${describe(subject)} must be at most ${limit} bytes (the server's max_payload); received ${data.byteLength} bytes`,
+        { cause: error },
+      );
+    }
+    return this.#connectionError(operation, error);
+  }
+
+  #connectionError(operation: string, error: unknown): TransportConnectionError {
+    return new TransportConnectionError(
+      `Cannot ${operation} over nats://${this.server} (${this.#state}): ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Connects to `nats://[user:pass@|token@]host[:port]`. Reconnects without limit after the server goes
+ * away; publishes made meanwhile are buffered by nats.js and sent on reconnect.
+ */
+export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
+  const resolved = resolveOptions(options);
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search) {
+    throw new InvalidArgumentError(
+      `A NATS transport URL is nats://[user:pass@]host[:port]; received ${describe(url.href)}`,
+    );
+  }
+  const server = `${url.hostname}:${url.port || '4222'}`;
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  const { signal } = resolved;
+  signal?.throwIfAborted();
+  const connecting = connect({
+    servers: server,
+    ...(resolved.name === undefined ? {} : { name: resolved.name }),
+    ...(user && pass ? { user, pass } : user ? { token: user } : {}),
+    timeout: resolved.connectTimeoutMs,
+    // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+  }).catch((error: unknown) => {
+    throw new TransportConnectionError(`Cannot connect to nats://${server}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  });
+  const nc = await unlessAborted(connecting, signal, (late) => late.close());
+  return new NatsTransport(nc, server, resolved);
+}

@@ -1,0 +1,331 @@
+/**
+ * The Redis Transport over ioredis pub/sub. Publish/subscribe and request/reply work; queue groups do
+ * not, because Redis delivers every message to every subscriber (docs/transport.md).
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { describe, InvalidArgumentError } from '../../errors.ts';
+import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import { settleWithin, unlessAborted } from '../settle.ts';
+import { hasWildcard, subjectMatcher } from '../subject.ts';
+import type { TransportOptions } from '../transport.ts';
+import {
+  messageOf,
+  NoRespondersError,
+  parseRemoteInfo,
+  TransportConnectionError,
+  TransportDecodeError,
+  TransportUnsupportedError,
+} from '../transport-errors.ts';
+import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
+import { decodeFrame, encodeFrame, FrameKind } from './redis-frame.ts';
+
+interface Local {
+  readonly matches: (subject: string) => boolean;
+  readonly deliver: (message: Incoming) => void;
+}
+
+/** One SUBSCRIBE or PSUBSCRIBE on the server, shared by every local subscription to the same subject. */
+interface Channel {
+  readonly locals: Set<Local>;
+  readonly ready: Promise<void>;
+}
+
+interface Pending {
+  readonly subject: string;
+  readonly settle: (outcome: { reply: ReplyFrame } | { error: Error }) => void;
+}
+
+/** Turns a subscription subject into a Redis glob; the local matcher then applies NATS token rules. */
+function toGlob(subject: string): string {
+  return subject
+    .split('.')
+    .map((token) => (token === '*' || token === '>' ? '*' : token.replace(/[\\?*[\]]/g, '\\$&')))
+    .join('.');
+}
+
+export class RedisTransport extends BaseTransport {
+  readonly kind = 'redis';
+  /** The server address, without credentials. */
+  readonly server: string;
+  readonly #cmd: Redis;
+  readonly #sub: Redis;
+  readonly #inbox = `_KEEL_INBOX.${randomUUID()}`;
+  readonly #channels = new Map<string, Channel>();
+  readonly #patterns = new Map<string, Channel>();
+  readonly #pending = new Map<string, Pending>();
+  #nextId = 0;
+  #lost = false;
+  #lastError: Error | undefined;
+
+  constructor(cmd: Redis, sub: Redis, server: string, options: ResolvedOptions) {
+    super(options);
+    this.#cmd = cmd;
+    this.#sub = sub;
+    this.server = server;
+    for (const client of [cmd, sub]) {
+      client.on('error', (error: Error) => {
+        this.#lastError = error;
+      });
+      client.on('reconnecting', () => this.#onConnectionLost());
+      client.on('ready', () => {
+        if (cmd.status === 'ready' && sub.status === 'ready') this.#lost = false;
+      });
+    }
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const subject = channel.toString();
+      const entry = this.#channels.get(subject);
+      if (entry) this.#receive(entry, subject, message);
+    });
+    sub.on('pmessageBuffer', (pattern: string, channel: Buffer, message: Buffer) => {
+      const subject = channel.toString();
+      if (pattern === `${this.#inbox}.*`) this.#onReply(subject, message);
+      else {
+        const entry = this.#patterns.get(pattern);
+        if (entry) this.#receive(entry, subject, message);
+      }
+    });
+  }
+
+  /** Subscribes to this connection's reply inbox; called once before the transport is handed out. */
+  async listenForReplies(): Promise<void> {
+    await this.#sub.psubscribe(`${this.#inbox}.*`);
+  }
+
+  #onConnectionLost(): void {
+    // ioredis announces every reconnect attempt; one report per outage is enough.
+    if (this.#lost || this.closed) return;
+    this.#lost = true;
+    this.report(
+      new TransportConnectionError(`Lost the connection to redis://${this.server}; reconnecting`, {
+        cause: this.#lastError,
+      }),
+      this.server,
+    );
+  }
+
+  #receive(entry: Channel, subject: string, bytes: Buffer): void {
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      this.report(new TransportDecodeError(subject, 'message', 'keel-redis-frame', error), subject);
+      return;
+    }
+    // Replies travel on inbox channels; a wide wildcard subscription may see them, but they are not messages.
+    if (frame.kind !== FrameKind.message && frame.kind !== FrameKind.request) return;
+    const replyTo = frame.kind === FrameKind.request ? frame.replyTo : '';
+    const message: Incoming = {
+      subject,
+      data: frame.body,
+      respond: replyTo ? (reply) => this.#respond(subject, replyTo, reply) : undefined,
+    };
+    for (const local of entry.locals) if (local.matches(subject)) local.deliver(message);
+  }
+
+  #respond(subject: string, replyTo: string, reply: ReplyFrame): void {
+    const frame = reply.ok
+      ? encodeFrame(FrameKind.reply, reply.data)
+      : encodeFrame(FrameKind.errorReply, new TextEncoder().encode(JSON.stringify(reply.error)));
+    this.#cmd.publish(replyTo, frame).catch((error: unknown) => {
+      this.report(this.#connectionError(`reply on ${subject}`, error), subject);
+    });
+  }
+
+  #onReply(channel: string, bytes: Buffer): void {
+    const id = channel.slice(this.#inbox.length + 1);
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return; // timed out or aborted earlier
+    this.#pending.delete(id);
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      pending.settle({
+        error: new TransportDecodeError(pending.subject, 'reply', 'keel-redis-frame', error),
+      });
+      return;
+    }
+    if (frame.kind === FrameKind.errorReply) {
+      pending.settle({
+        reply: { ok: false, error: parseRemoteInfo(new TextDecoder().decode(frame.body)) },
+      });
+    } else pending.settle({ reply: { ok: true, data: frame.body } });
+  }
+
+  protected async sendMessage(subject: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const sent = this.#cmd.publish(subject, encodeFrame(FrameKind.message, data)).catch((error: unknown) => {
+      throw this.#connectionError('publish', error);
+    });
+    await unlessAborted(sent, signal, () => {});
+  }
+
+  protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
+    if (queue !== undefined) {
+      throw new TransportUnsupportedError(
+        `Queue groups (queue ${describe(queue)}) are not available over redis://: Redis pub/sub gives every ` +
+          'message to every subscriber. Use a nats:// transport for load-balanced subscribers, or a ' +
+          "JobQueue (openQueue('redis://...')) for work shared by competing workers.",
+      );
+    }
+    const pattern = hasWildcard(subject);
+    const key = pattern ? toGlob(subject) : subject;
+    const table = pattern ? this.#patterns : this.#channels;
+    let entry = table.get(key);
+    if (entry === undefined) {
+      const registering = pattern ? this.#sub.psubscribe(key) : this.#sub.subscribe(key);
+      entry = {
+        locals: new Set(),
+        ready: registering.then(
+          () => {},
+          (error: unknown) => {
+            throw this.#connectionError(`subscribe to ${subject}`, error);
+          },
+        ),
+      };
+      table.set(key, entry);
+    }
+    const local: Local = { matches: subjectMatcher(subject), deliver };
+    entry.locals.add(local);
+    const owner = entry;
+    return {
+      unsubscribe: () => {
+        owner.locals.delete(local);
+        if (owner.locals.size > 0 || table.get(key) !== owner) return;
+        table.delete(key);
+        const leaving = pattern ? this.#sub.punsubscribe(key) : this.#sub.unsubscribe(key);
+        leaving.catch(() => {}); // a lost connection drops the subscription anyway
+      },
+      ready: entry.ready,
+    };
+  }
+
+  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
+      const id = this.#nextId.toString(36);
+      const onAbort = () => {
+        this.#pending.delete(id);
+        reject(signal.reason);
+      };
+      const settle = (outcome: { reply: ReplyFrame } | { error: Error }) => {
+        signal.removeEventListener('abort', onAbort);
+        if ('reply' in outcome) resolve(outcome.reply);
+        else reject(outcome.error);
+      };
+      this.#pending.set(id, { subject, settle });
+      signal.addEventListener('abort', onAbort, { once: true });
+      const frame = encodeFrame(FrameKind.request, data, `${this.#inbox}.${id}`);
+      this.#cmd.publish(subject, frame).then(
+        (receivers) => {
+          // PUBLISH answers how many subscribers got the message: none means nobody can reply.
+          if (receivers === 0 && this.#pending.delete(id)) settle({ error: new NoRespondersError(subject) });
+        },
+        (error: unknown) => {
+          if (this.#pending.delete(id)) settle({ error: this.#connectionError('request', error) });
+        },
+      );
+    });
+  }
+
+  protected async shutdown(graceMs: number): Promise<void> {
+    const ended = (client: Redis) =>
+      client.status === 'end'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => client.once('end', resolve));
+    const quit = (client: Redis) => {
+      // QUIT lets the server answer what was sent before it; a connection that is down is just dropped.
+      if (client.status === 'ready') {
+        client.quit().catch(() => client.disconnect());
+        return ended(client);
+      }
+      client.disconnect();
+      // Between two reconnect attempts there is no socket left to close, and ioredis announces no 'end'.
+      return client.status === 'reconnecting' ? Promise.resolve() : ended(client);
+    };
+    const done = await settleWithin([quit(this.#sub), quit(this.#cmd)], graceMs);
+    if (!done) {
+      this.#sub.disconnect();
+      this.#cmd.disconnect();
+    }
+  }
+
+  protected connectionState(): string {
+    const status = this.#cmd.status === 'ready' ? this.#sub.status : this.#cmd.status;
+    return status === 'ready' ? 'connected' : status;
+  }
+
+  #connectionError(operation: string, error: unknown): TransportConnectionError {
+    return new TransportConnectionError(
+      `Cannot ${operation} over redis://${this.server} (${this.connectionState()}): ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Connects to `redis://[user:pass@]host[:port]` with two connections (Redis needs one dedicated to
+ * subscriptions). Reconnects without limit and subscribes again after the server comes back; a
+ * publish made while the connection is down waits for it up to about 1.5 s, then fails retryable.
+ */
+export async function openRedisTransport(url: URL, options?: TransportOptions): Promise<RedisTransport> {
+  const resolved = resolveOptions(options);
+  if (url.search) {
+    throw new InvalidArgumentError(`A Redis transport URL takes no query; received ${describe(url.href)}`);
+  }
+  resolved.signal?.throwIfAborted();
+  const server = `${url.hostname}:${url.port || '6379'}`;
+  const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
+  if (!Number.isInteger(db) || db < 0) {
+    throw new InvalidArgumentError(
+      `A Redis transport URL is redis://[user:pass@]host[:port][/db]; received ${describe(url.href)}`,
+    );
+  }
+  const settings = {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port || '6379'),
+    db,
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    lazyConnect: true,
+    connectTimeout: resolved.connectTimeoutMs,
+    ...(resolved.name === undefined ? {} : { connectionName: resolved.name }),
+    // Reconnect forever, backing off to one attempt a second.
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    maxRetriesPerRequest: 5,
+    // How long a closing socket may take before it is destroyed.
+    disconnectTimeout: 500,
+    autoResubscribe: true,
+  };
+  const cmd = new Redis(settings);
+  const sub = new Redis(settings);
+  // Until the transport takes over, connection errors are answered by the rejected connect() below.
+  const silence = () => {};
+  cmd.on('error', silence);
+  sub.on('error', silence);
+  const opening = (async () => {
+    await Promise.all([cmd.connect(), sub.connect()]);
+    const transport = new RedisTransport(cmd, sub, server, resolved);
+    await transport.listenForReplies();
+    return transport;
+  })();
+  try {
+    return await unlessAborted(opening, resolved.signal, (late) => late.close());
+  } catch (error) {
+    if (error !== resolved.signal?.reason) {
+      cmd.disconnect();
+      sub.disconnect();
+      throw new TransportConnectionError(`Cannot connect to redis://${server}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    cmd.off('error', silence);
+    sub.off('error', silence);
+  }
+}

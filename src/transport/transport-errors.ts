@@ -1,0 +1,171 @@
+/** The errors a Transport raises; each has a stable `KEEL_TRANSPORT_*` code listed in docs/errors.md. */
+import { describe, KeelError, type KeelErrorOptions } from '../errors.ts';
+
+/** The connection to the engine failed or was lost; the same call may succeed once it is back. */
+export class TransportConnectionError extends KeelError {
+  constructor(message: string, options: Omit<KeelErrorOptions, 'retryable'> = {}) {
+    super('KEEL_TRANSPORT_CONNECTION', message, { ...options, retryable: true });
+  }
+}
+
+/** No reply arrived within `timeoutMs`. */
+export class TransportTimeoutError extends KeelError {
+  readonly subject: string;
+  readonly timeoutMs: number;
+
+  constructor(subject: string, timeoutMs: number, state: string) {
+    super(
+      'KEEL_TRANSPORT_TIMEOUT',
+      `No reply to the request on ${describe(subject)} within ${timeoutMs} ms (connection: ${state})`,
+      { retryable: true },
+    );
+    this.subject = subject;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** Nobody was subscribed to the subject of a request. */
+export class NoRespondersError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string) {
+    super('KEEL_TRANSPORT_NO_RESPONDERS', `No subscriber answers requests on ${describe(subject)}`, {
+      retryable: true,
+    });
+    this.subject = subject;
+  }
+}
+
+/** The transport was closed (or is closing) when the operation was called. */
+export class TransportClosedError extends KeelError {
+  constructor(operation: string) {
+    super('KEEL_TRANSPORT_CLOSED', `Cannot ${operation}: the transport is closed`);
+  }
+}
+
+/** A payload could not be encoded by the transport's serializer. */
+export class TransportEncodeError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string, serializer: string, cause: unknown) {
+    super(
+      'KEEL_TRANSPORT_ENCODE',
+      `Cannot encode the payload for ${describe(subject)} with the ${serializer} serializer: ${messageOf(cause)}`,
+      { cause },
+    );
+    this.subject = subject;
+  }
+}
+
+/** A received message or reply could not be decoded; it is dropped and nothing else is affected. */
+export class TransportDecodeError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string, what: 'message' | 'reply', serializer: string, cause: unknown) {
+    super(
+      'KEEL_TRANSPORT_DECODE',
+      `Cannot decode the ${what} received on ${describe(subject)} with the ${serializer} serializer: ${messageOf(cause)}`,
+      { cause },
+    );
+    this.subject = subject;
+  }
+}
+
+/** A subscription's handler threw for a message published without a reply expected. */
+export class TransportHandlerError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string, cause: unknown) {
+    super('KEEL_TRANSPORT_HANDLER', `The handler for ${describe(subject)} failed: ${messageOf(cause)}`, {
+      cause,
+    });
+    this.subject = subject;
+  }
+}
+
+/** What travels back to a requester when the responder failed. */
+export interface RemoteErrorInfo {
+  readonly code: string;
+  readonly name: string;
+  readonly message: string;
+  readonly retryable: boolean;
+}
+
+/** The responder's handler failed (or could not decode the request); carries the remote error's fields. */
+export class RemoteHandlerError extends KeelError {
+  readonly subject: string;
+  /** The `code` of the error on the responder's side (`KEEL_...`, or `ERROR` for a plain Error). */
+  readonly remoteCode: string;
+  readonly remoteName: string;
+
+  constructor(subject: string, remote: RemoteErrorInfo) {
+    super(
+      'KEEL_TRANSPORT_REMOTE',
+      `The responder on ${describe(subject)} failed: ${remote.name} [${remote.code}]: ${remote.message}`,
+      { retryable: remote.retryable },
+    );
+    this.subject = subject;
+    this.remoteCode = remote.code;
+    this.remoteName = remote.name;
+  }
+}
+
+/** The engine behind this transport cannot offer the operation; the message names the alternative. */
+export class TransportUnsupportedError extends KeelError {
+  constructor(message: string) {
+    super('KEEL_TRANSPORT_UNSUPPORTED', message);
+  }
+}
+
+/** The driver package for a transport URL is not installed. */
+export class TransportDriverMissingError extends KeelError {
+  readonly driver: string;
+
+  constructor(scheme: string, driver: string, cause: unknown) {
+    super(
+      'KEEL_TRANSPORT_DRIVER_MISSING',
+      `The ${scheme}:// transport needs the ${driver} package: npm install ${driver}`,
+      { cause },
+    );
+    this.driver = driver;
+  }
+}
+
+/** Renders an error (or anything thrown) as a one-line message. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : describe(error);
+}
+
+/** The fields of an error that are sent to a requester. */
+export function toRemoteInfo(error: unknown): RemoteErrorInfo {
+  if (error instanceof KeelError) {
+    return { code: error.code, name: error.name, message: error.message, retryable: error.retryable };
+  }
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      code: typeof code === 'string' ? code : 'ERROR',
+      name: error.name,
+      message: error.message,
+      retryable: false,
+    };
+  }
+  return { code: 'ERROR', name: 'Error', message: describe(error), retryable: false };
+}
+
+/** Reads a RemoteErrorInfo sent by another process, tolerating missing fields. */
+export function parseRemoteInfo(text: string): RemoteErrorInfo {
+  let value: Partial<Record<keyof RemoteErrorInfo, unknown>> = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null) value = parsed;
+  } catch {
+    // keep the defaults below
+  }
+  return {
+    code: typeof value.code === 'string' ? value.code : 'ERROR',
+    name: typeof value.name === 'string' ? value.name : 'Error',
+    message: typeof value.message === 'string' ? value.message : 'unreadable error reply',
+    retryable: value.retryable === true,
+  };
+}

@@ -1,0 +1,36 @@
+/** The Transport contract's types: typed handlers and replies, subscriptions usable with `using`. */
+import { describe, expectTypeOf, it } from 'vitest';
+import type { Subscription } from '../events/index.ts';
+import { openTransport } from './open-transport.ts';
+import type { MessageMeta, Transport, TransportSubscription } from './transport.ts';
+
+declare const transport: Transport;
+
+describe('Transport types', () => {
+  it('opens to a Transport', () => {
+    expectTypeOf(openTransport('memory://')).toEqualTypeOf<Promise<Transport>>();
+    expectTypeOf<Transport>().toMatchTypeOf<AsyncDisposable>();
+  });
+
+  it('types the handler by the payload type given, and returns a disposable, callable subscription', () => {
+    const sub = transport.subscribe<{ radius: number }>('shapes.area', (payload, meta) => {
+      expectTypeOf(payload).toEqualTypeOf<{ radius: number }>();
+      expectTypeOf(meta).toEqualTypeOf<MessageMeta>();
+      return payload.radius * 2;
+    });
+    expectTypeOf(sub).toEqualTypeOf<TransportSubscription>();
+    expectTypeOf(sub).toMatchTypeOf<Subscription>();
+    expectTypeOf(sub).toMatchTypeOf<Disposable>();
+    expectTypeOf(sub.ready).toEqualTypeOf<Promise<void>>();
+    expectTypeOf(sub).returns.toBeVoid();
+  });
+
+  it('types the reply by the type the caller claims', () => {
+    expectTypeOf(transport.request<number>('shapes.area', { radius: 1 })).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(transport.request('shapes.area')).toEqualTypeOf<Promise<unknown>>();
+    // @ts-expect-error: a subject is a string
+    void transport.publish(42, {});
+    // @ts-expect-error: timeoutMs is a number
+    void transport.request('a', 1, { timeoutMs: '5s' });
+  });
+});

@@ -1,0 +1,115 @@
+/** The Transport contract: publish/subscribe, queue groups and request/reply between processes. */
+import type { KeelError } from '../errors.ts';
+import type { Subscription } from '../events/index.ts';
+import type { Serializer } from './serializer.ts';
+
+/** What a handler learns about the message besides its payload. */
+export interface MessageMeta {
+  /** The subject the message was published on (exact, even when the subscription used wildcards). */
+  readonly subject: string;
+  /** Whether the sender awaits a reply (the message came from `request`). */
+  readonly isRequest: boolean;
+}
+
+/**
+ * Receives each decoded message. For a message sent by `request`, the returned value (or the value the
+ * returned promise resolves to) is the reply, and a throw becomes a `RemoteHandlerError` at the requester.
+ */
+export type Handler<T = unknown, R = unknown> = (payload: T, meta: MessageMeta) => R | Promise<R>;
+
+export interface SubscribeOptions {
+  /**
+   * Queue group: each message goes to one member of the group only (load balancing), while
+   * subscriptions outside the group still get their own copy. Not available over Redis.
+   * @default undefined (every subscription gets every message)
+   */
+  readonly queue?: string | undefined;
+  /** Unsubscribes when aborted. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * The events floor's Subscription (call it, or let `using` dispose it, to unsubscribe; idempotent), plus
+ * what a subscription over an engine needs.
+ */
+export interface TransportSubscription extends Subscription {
+  readonly subject: string;
+  readonly queue: string | undefined;
+  /**
+   * Resolves once the engine has registered the subscription, so messages published from any other
+   * connection from then on reach it. Rejects with a TransportConnectionError if registering failed.
+   */
+  readonly ready: Promise<void>;
+}
+
+export interface PublishOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface RequestOptions {
+  /** How long to wait for the reply. @default 5000 */
+  readonly timeoutMs?: number | undefined;
+  /** Aborting rejects the request with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface CloseOptions {
+  /**
+   * How long close() lets handlers still running and requests still waiting finish; after that they
+   * are abandoned (waiting requests reject with TransportClosedError) and the connection is closed.
+   * @default 10000
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * Aborting ends that wait at once: the connection is closed without flushing, then close() rejects
+   * with `signal.reason`.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Where a Transport reports failures that have no caller to reject: undecodable messages, handler throws. */
+export type TransportErrorHandler = (error: KeelError, context: { readonly subject: string }) => void;
+
+export interface TransportOptions {
+  /** How payloads become bytes. @default jsonSerializer */
+  readonly serializer?: Serializer | undefined;
+  /** Receives failures no caller can see. @default writes one line to console.error */
+  readonly onError?: TransportErrorHandler | undefined;
+  /** A name for the connection, shown by the engine's monitoring (NATS `name`, Redis `CLIENT SETNAME`). */
+  readonly name?: string | undefined;
+  /** Aborts opening the connection. */
+  readonly signal?: AbortSignal | undefined;
+  /** How long `openTransport` waits for the first connection (NATS, Redis). @default 5000 */
+  readonly connectTimeoutMs?: number | undefined;
+}
+
+/**
+ * Messages between processes. Core pub/sub is at-most-once: a message published while nobody is
+ * subscribed, or while the connection is down, may be lost. See docs/transport.md.
+ */
+export interface Transport extends AsyncDisposable {
+  /** The engine: `memory`, `nats` or `redis`. */
+  readonly kind: string;
+  /** Whether close() was called. */
+  readonly closed: boolean;
+  /** Sends `payload` to every subscription on `subject` (one member per queue group). */
+  publish(subject: string, payload?: unknown, options?: PublishOptions): Promise<void>;
+  /** Calls `handler` for each message on `subject` (wildcards `*` and `>` allowed) until unsubscribed. */
+  subscribe<T = unknown>(
+    subject: string,
+    handler: Handler<T>,
+    options?: SubscribeOptions,
+  ): TransportSubscription;
+  /**
+   * Sends `payload` to one responder on `subject` and resolves to its decoded reply. The reply's type is
+   * the caller's claim; it is not checked. Rejects with TransportTimeoutError, NoRespondersError,
+   * RemoteHandlerError, TransportDecodeError, or `signal.reason` when aborted.
+   */
+  request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R>;
+  /**
+   * Stops taking new work, unsubscribes, lets running handlers and waiting requests finish (up to
+   * `timeoutMs`), flushes what was published and closes the connection. Idempotent: later calls return
+   * the first call's promise.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
