@@ -1,6 +1,37 @@
 /** Keel's public face: every public name, re-exported by name. */
 
-export { type GatherOptions, type GatherResults, gather, type Task } from './concurrency/index.ts';
+export {
+  type AcquireOptions,
+  type AsCompletedOptions,
+  asCompleted,
+  type GatherOptions,
+  type GatherResults,
+  type GatherSettledResults,
+  gather,
+  type Permit,
+  Pool,
+  PoolClearedError,
+  PoolClosedError,
+  PoolFullError,
+  type PoolOptions,
+  type PoolRunOptions,
+  type PoolWaitOptions,
+  RateLimiter,
+  type RateLimiterAcquireOptions,
+  type RateLimiterOptions,
+  type RetryOptions,
+  retry,
+  Semaphore,
+  type SleepOptions,
+  sleep,
+  type Task,
+  TaskGroup,
+  TaskGroupClosedError,
+  type TaskGroupOptions,
+  TimeoutError,
+  type TimeoutOptions,
+  timeout,
+} from './concurrency/index.ts';
 export {
   AsyncProviderError,
   CaptiveDependencyError,

@@ -79,13 +79,15 @@ export function lifecycleContract(ctx: ContractContext): void {
       await b.subscribe(s, () => held).ready;
       try {
         const pending = a.request(s, 1, { timeoutMs: 5000 });
+        // Read the request's outcome from the start: it settles while close() is still shutting down.
+        const pendingOutcome = expect(pending).rejects.toBeInstanceOf(TransportClosedError);
         await sleep(20);
         const reason = new Error('shut down now');
         const controller = new AbortController();
         const closing = a.close({ signal: controller.signal, timeoutMs: 5000 });
         controller.abort(reason);
         await expect(closing).rejects.toBe(reason);
-        await expect(pending).rejects.toBeInstanceOf(TransportClosedError);
+        await pendingOutcome;
         await expect(a.close()).rejects.toBe(reason);
       } finally {
         release();

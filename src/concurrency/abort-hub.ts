@@ -1,0 +1,49 @@
+/** One abort listener per caller signal, shared by every pending operation that watches it. */
+
+// Each signal gets a single listener however many operations wait on it, so thousands of tasks sharing
+// one long-lived signal never trip MaxListenersExceededWarning; the listener leaves with the last watcher.
+const hubs = new WeakMap<AbortSignal, Hub>();
+
+class Hub {
+  readonly signal: AbortSignal;
+  readonly callbacks = new Set<() => void>();
+  readonly listener = (): void => {
+    hubs.delete(this.signal);
+    const callbacks = [...this.callbacks];
+    this.callbacks.clear();
+    for (const callback of callbacks) {
+      try {
+        callback();
+      } catch (error) {
+        // One watcher's failure must not keep the abort from the others; it surfaces as an uncaught error.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
+
+  constructor(signal: AbortSignal) {
+    this.signal = signal;
+  }
+}
+
+/**
+ * Calls `callback` once when `signal` aborts. Returns a function that stops watching (idempotent); call
+ * it when the operation settles. The signal must not be aborted yet: callers check `aborted` first.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let hub = hubs.get(signal);
+  if (hub === undefined) {
+    hub = new Hub(signal);
+    hubs.set(signal, hub);
+    signal.addEventListener('abort', hub.listener, { once: true });
+  }
+  const mine = hub;
+  mine.callbacks.add(callback);
+  return () => {
+    if (!mine.callbacks.delete(callback) || mine.callbacks.size > 0) return;
+    if (hubs.get(signal) === mine) hubs.delete(signal);
+    signal.removeEventListener('abort', mine.listener);
+  };
+}

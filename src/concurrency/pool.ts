@@ -1,0 +1,361 @@
+/** Pool: a long-lived limit on how many tasks run at once, with a bounded queue and backpressure. */
+import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
+import { onAbort } from './abort-hub.ts';
+import type { Task } from './gather.ts';
+
+export interface PoolOptions {
+  /** The most tasks running at once; settable later through `pool.concurrency`. */
+  readonly concurrency: number;
+  /**
+   * The most tasks waiting for a slot (running tasks are not counted). Past it `run` rejects with
+   * `PoolFullError`; `onSpace()` says when to try again.
+   * @default Infinity
+   */
+  readonly maxQueued?: number | undefined;
+}
+
+export interface PoolRunOptions {
+  /**
+   * Aborting it removes the task if it is still queued (it never runs), or aborts the signal the running
+   * task received; either way `run` rejects with the signal's reason at once.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface PoolWaitOptions {
+  /** Aborting it stops the wait and rejects with its reason. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** `run` was called while the queue held `maxQueued` tasks: back off, or wait for `onSpace()`. */
+export class PoolFullError extends KeelError {
+  readonly maxQueued: number;
+
+  constructor(maxQueued: number) {
+    super(
+      'KEEL_POOL_FULL',
+      `Pool queue is full (maxQueued ${maxQueued}); wait for onSpace() before adding tasks`,
+      { retryable: true },
+    );
+    this.maxQueued = maxQueued;
+  }
+}
+
+/** A queued task was removed by `clear()` before it started. */
+export class PoolClearedError extends KeelError {
+  constructor() {
+    super('KEEL_POOL_CLEARED', 'Pool was cleared before this task started', { retryable: true });
+  }
+}
+
+/** The pool was disposed: queued tasks never start, running tasks are aborted, new tasks are refused. */
+export class PoolClosedError extends KeelError {
+  constructor() {
+    super('KEEL_POOL_CLOSED', 'Pool is closed');
+  }
+}
+
+/** The extras of a task run with a signal of its own; most tasks have none and skip this allocation. */
+interface Watch {
+  unwatch: (() => void) | undefined;
+  controller: AbortController | undefined;
+}
+
+/** One call to `run`: its task (until started), the promise's settle functions, its place in the queue. */
+class Job {
+  fn: Task | undefined;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+  prev: Job | undefined;
+  next: Job | undefined;
+  watch: Watch | undefined;
+
+  // Plain assignments rather than field initialisers: this runs once per task on the hot path.
+  constructor(fn: Task) {
+    this.fn = fn;
+    this.resolve = noop;
+    this.reject = noop;
+    this.prev = undefined;
+    this.next = undefined;
+    this.watch = undefined;
+  }
+}
+
+interface Waiter {
+  readonly resolve: () => void;
+  unwatch: (() => void) | undefined;
+}
+
+const noop = (): void => {};
+
+// One executor shared by every run(): it hands the new promise's settle functions to the job being built,
+// sparing a closure per task.
+let constructing: Job | undefined;
+const capture = (resolve: (value: never) => void, reject: (reason: unknown) => void): void => {
+  const job = constructing as Job;
+  job.resolve = resolve as (value: unknown) => void;
+  job.reject = reject;
+};
+
+/**
+ * Runs tasks with at most `concurrency` at once; the rest wait in FIFO order.
+ *
+ * ```ts
+ * await using pool = new Pool({ concurrency: 10, maxQueued: 1000 });
+ * const page = await pool.run((signal) => fetch(url, { signal }));
+ * ```
+ *
+ * A task starts at once (synchronously, inside `run`) when a slot is free. Each task receives a signal:
+ * the `signal` given to `run` when there is one, linked to the pool's own; otherwise the pool's signal,
+ * which aborts when the pool is disposed. Disposing the pool (`await using`, or
+ * `await pool[Symbol.asyncDispose]()`) rejects the queued tasks, aborts the running ones and waits for
+ * them to settle.
+ */
+export class Pool implements AsyncDisposable {
+  #concurrency: number;
+  readonly #maxQueued: number;
+  #running = 0;
+  #queued = 0;
+  #head: Job | undefined = undefined;
+  #tail: Job | undefined = undefined;
+  #closed = false;
+  readonly #controller = new AbortController();
+  // Read once: the controller's getter would otherwise run for every task started.
+  readonly #signal = this.#controller.signal;
+  #idleWaiters = new Set<Waiter>();
+  #spaceWaiters = new Set<Waiter>();
+
+  constructor(options: PoolOptions) {
+    this.#concurrency = checkCount('Pool concurrency', options?.concurrency, { allowInfinity: true });
+    this.#maxQueued = checkCount(
+      'Pool maxQueued',
+      options.maxQueued === undefined ? Number.POSITIVE_INFINITY : options.maxQueued,
+      {
+        min: 0,
+        allowInfinity: true,
+      },
+    );
+  }
+
+  /** The most tasks running at once. Raising it starts queued tasks now; lowering it lets running ones finish. */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  set concurrency(value: number) {
+    this.#concurrency = checkCount('Pool concurrency', value, { allowInfinity: true });
+    while (this.#running < this.#concurrency && this.#head !== undefined) this.#startWorker();
+  }
+
+  /** The most tasks waiting for a slot. */
+  get maxQueued(): number {
+    return this.#maxQueued;
+  }
+
+  /** The number of tasks waiting for a slot. */
+  get size(): number {
+    return this.#queued;
+  }
+
+  /** The number of tasks running now. */
+  get pending(): number {
+    return this.#running;
+  }
+
+  /** Whether the pool was disposed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Runs `fn` when a slot is free and settles like it. Rejects with `PoolFullError` if the queue is full,
+   * with `PoolClearedError` if `clear()` removes it, with `PoolClosedError` if the pool is disposed first.
+   */
+  run<T>(fn: Task<T>, options?: PoolRunOptions): Promise<T> {
+    checkFunction('Pool.run() fn', fn);
+    const signal = options?.signal;
+    checkSignal('Pool.run() signal', signal);
+    if (this.#closed) return Promise.reject(new PoolClosedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#running >= this.#concurrency && this.#queued >= this.#maxQueued) {
+      return Promise.reject(new PoolFullError(this.#maxQueued));
+    }
+    const job = new Job(fn as Task);
+    constructing = job;
+    const promise = new Promise<T>(capture);
+    constructing = undefined;
+    if (this.#tail === undefined) this.#head = job;
+    else {
+      this.#tail.next = job;
+      job.prev = this.#tail;
+    }
+    this.#tail = job;
+    this.#queued++;
+    if (signal !== undefined) {
+      const watch: Watch = { unwatch: undefined, controller: undefined };
+      job.watch = watch;
+      watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
+    }
+    if (this.#running < this.#concurrency) this.#startWorker();
+    return promise;
+  }
+
+  /** Resolves when `run` would accept a task (a free slot or room in the queue); at once if it would now. */
+  onSpace(options?: PoolWaitOptions): Promise<void> {
+    return this.#wait('space', this.#hasSpace(), options?.signal, 'Pool.onSpace() signal');
+  }
+
+  /** Resolves when nothing is running or queued; at once if that is so now. */
+  onIdle(options?: PoolWaitOptions): Promise<void> {
+    return this.#wait('idle', this.#isIdle(), options?.signal, 'Pool.onIdle() signal');
+  }
+
+  /** Rejects every queued task with `PoolClearedError`; running tasks carry on. */
+  clear(): void {
+    this.#rejectQueued(PoolClearedError);
+  }
+
+  /** Refuses new tasks, rejects the queued ones, aborts the running ones and waits for them to settle. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#rejectQueued(PoolClosedError);
+      this.#controller.abort(new PoolClosedError());
+    }
+    await this.onIdle();
+  }
+
+  #hasSpace(): boolean {
+    return this.#running < this.#concurrency || this.#queued < this.#maxQueued;
+  }
+
+  #isIdle(): boolean {
+    return this.#running === 0 && this.#queued === 0;
+  }
+
+  /**
+   * A worker takes queued jobs in order until none is left. Its two callbacks are made once per worker and
+   * reused for every job it runs, so following a task costs one `then` and no fresh closures.
+   */
+  #startWorker(): void {
+    this.#running++;
+    let job: Job | undefined;
+    let unwatchPool: (() => void) | undefined;
+    const done = (): void => {
+      const watch = (job as Job).watch;
+      if (watch !== undefined) {
+        watch.unwatch?.();
+        unwatchPool?.();
+        unwatchPool = undefined;
+      }
+      job = undefined;
+      next();
+    };
+    const onFulfilled = (value: unknown): void => {
+      (job as Job).resolve(value);
+      done();
+    };
+    const onRejected = (error: unknown): void => {
+      (job as Job).reject(error);
+      done();
+    };
+    const next = (): void => {
+      const head = this.#head;
+      if (head === undefined || this.#running > this.#concurrency) {
+        this.#running--;
+        if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
+        if (this.#spaceWaiters.size > 0 && this.#hasSpace()) this.#release('space');
+        return;
+      }
+      job = head;
+      const fn = head.fn as Task;
+      this.#unlink(head);
+      let signal = this.#signal;
+      const watch = head.watch;
+      if (watch !== undefined) {
+        // The caller's signal can abort this one task; the pool's own still reaches it on disposal.
+        const controller = new AbortController();
+        watch.controller = controller;
+        signal = controller.signal;
+        const pool = this.#signal;
+        if (pool.aborted) controller.abort(pool.reason);
+        else unwatchPool = onAbort(pool, () => controller.abort(pool.reason));
+      }
+      let value: unknown;
+      try {
+        value = fn(signal);
+      } catch (error) {
+        // A synchronous throw still settles on a later microtask, like a rejected promise would.
+        value = Promise.reject(error);
+      }
+      Promise.resolve(value).then(onFulfilled, onRejected);
+    };
+    next();
+  }
+
+  #unlink(job: Job): void {
+    const { prev, next } = job;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next === undefined) this.#tail = prev;
+    else next.prev = prev;
+    job.prev = job.next = undefined;
+    job.fn = undefined;
+    this.#queued--;
+    if (this.#spaceWaiters.size > 0 && this.#hasSpace()) this.#release('space');
+  }
+
+  #abort(job: Job, reason: unknown): void {
+    if (job.fn !== undefined) {
+      this.#unlink(job);
+      if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
+    } else job.watch?.controller?.abort(reason);
+    job.reject(reason);
+  }
+
+  #rejectQueued(ErrorClass: new () => KeelError): void {
+    let job = this.#head;
+    if (job === undefined) return;
+    const error = new ErrorClass();
+    while (job !== undefined) {
+      const next: Job | undefined = job.next;
+      this.#unlink(job);
+      job.watch?.unwatch?.();
+      job.reject(error);
+      job = next;
+    }
+    if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
+  }
+
+  #wait(
+    which: 'idle' | 'space',
+    ready: boolean,
+    signal: AbortSignal | undefined,
+    name: string,
+  ): Promise<void> {
+    checkSignal(name, signal);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (ready) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { resolve, unwatch: undefined };
+      if (signal !== undefined) {
+        waiter.unwatch = onAbort(signal, () => {
+          // Released lists are replaced, so look up the current one; a released waiter is no longer watched.
+          (which === 'idle' ? this.#idleWaiters : this.#spaceWaiters).delete(waiter);
+          reject(signal.reason);
+        });
+      }
+      (which === 'idle' ? this.#idleWaiters : this.#spaceWaiters).add(waiter);
+    });
+  }
+
+  #release(which: 'idle' | 'space'): void {
+    const waiters = which === 'idle' ? this.#idleWaiters : this.#spaceWaiters;
+    if (which === 'idle') this.#idleWaiters = new Set();
+    else this.#spaceWaiters = new Set();
+    for (const waiter of waiters) {
+      waiter.unwatch?.();
+      waiter.resolve();
+    }
+  }
+}
