@@ -32,6 +32,32 @@ export {
   type TimeoutOptions,
   timeout,
 } from './concurrency/index.ts';
+export {
+  AsyncProviderError,
+  CaptiveDependencyError,
+  CircularDependencyError,
+  Container,
+  ContainerDisposedError,
+  DisposalError,
+  type DisposalFailure,
+  DuplicateProviderError,
+  type Lifetime,
+  MissingProviderError,
+  type Provider,
+  ProviderFailedError,
+  type RegistrationOptions,
+  ResolutionError,
+  type ResolveOptions,
+  type Resolver,
+  ScopeRequiredError,
+  type ShutdownHandle,
+  ShutdownInterruptedError,
+  type ShutdownOptions,
+  ShutdownTimeoutError,
+  shutdownOn,
+  type Token,
+  token,
+} from './container/index.ts';
 export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOptions } from './errors.ts';
 export {
   AsyncSchemaError,

@@ -1,0 +1,122 @@
+/** Slot: the record resolution reads for one registration (or one scope's instance of a scoped one). */
+import { checkFunction, describe, InvalidArgumentError } from '../errors.ts';
+import type { Container, Resolver } from './container.ts';
+import { Token } from './token.ts';
+
+export const SINGLETON = 0;
+export const SCOPED = 1;
+export const TRANSIENT = 2;
+export type Kind = typeof SINGLETON | typeof SCOPED | typeof TRANSIENT;
+const kinds = new Map<unknown, Kind>([
+  ['singleton', SINGLETON],
+  ['scoped', SCOPED],
+  ['transient', TRANSIENT],
+]);
+
+const AsyncFunction = (async () => {}).constructor;
+export const asyncDisposeKey: typeof Symbol.asyncDispose = Symbol.asyncDispose;
+export const disposeKey: typeof Symbol.dispose = Symbol.dispose;
+export const ignore = (): void => {};
+
+export type Factory = (resolver: Resolver) => unknown;
+export type Disposer = (instance: any) => unknown;
+
+/**
+ * One registration, or one scope's instance of a scoped registration. Everything resolution needs is
+ * precomputed here, and a built singleton or scoped value is cached on it, so the hot path reads
+ * `ready` and `value` and nothing else.
+ */
+export class Slot {
+  ready = false;
+  value: unknown = undefined;
+  /** Set while the factory runs on the current synchronous stack: meeting it again is a cycle. */
+  resolving = false;
+  /** The shared creation in flight (singleton and scoped only). */
+  pending: Promise<unknown> | undefined = undefined;
+  /** Slots whose creation this slot's creation is waiting for (async only), to see a deadlock coming. */
+  waits: Set<Slot> | undefined = undefined;
+  /** The factory is known to be asynchronous (declared `async`, or it returned a promise once). */
+  async: boolean;
+  readonly token: Token<unknown>;
+  readonly kind: Kind;
+  readonly factory: Factory;
+  readonly dispose: Disposer | undefined;
+  /** The container that keeps the instance: the registering one, or for a scoped instance its scope. */
+  readonly owner: Container;
+  /** The container the provider was registered in. */
+  readonly registrar: Container;
+  /**
+   * A singleton of the root container: it outlives every scope, so it must not depend on a scoped
+   * provider. (A singleton registered in a scope lives as long as that scope, like its scoped instances.)
+   */
+  readonly captor: boolean;
+
+  constructor(
+    token: Token<unknown>,
+    kind: Kind,
+    factory: Factory,
+    dispose: Disposer | undefined,
+    owner: Container,
+    registrar: Container,
+    root: boolean,
+  ) {
+    this.token = token;
+    this.kind = kind;
+    this.factory = factory;
+    this.dispose = dispose;
+    this.owner = owner;
+    this.registrar = registrar;
+    this.captor = kind === SINGLETON && root;
+    this.async = factory instanceof AsyncFunction;
+  }
+}
+
+/** An instance to dispose when its container is. */
+export interface Entry {
+  readonly token: Token<unknown>;
+  readonly run: () => unknown;
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** How an instance is released: the registration's `dispose`, else its own disposal method, else not at all. */
+export function disposerFor(slot: Slot, value: unknown): (() => unknown) | undefined {
+  const dispose = slot.dispose;
+  if (dispose !== undefined) return () => dispose(value);
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
+  const instance = value as Partial<AsyncDisposable & Disposable>;
+  if (typeof instance[asyncDisposeKey] === 'function') return () => instance[asyncDisposeKey]?.();
+  if (typeof instance[disposeKey] === 'function') return () => instance[disposeKey]?.();
+  return undefined;
+}
+
+export function checkProvider(name: string, provider: unknown): Kind {
+  if (provider === null || typeof provider !== 'object') {
+    throw new InvalidArgumentError(
+      `register() provider for ${describe(name)} must be an object; received ${describe(provider)}`,
+    );
+  }
+  const { lifetime, factory, dispose } = provider as Record<string, unknown>;
+  const kind = kinds.get(lifetime);
+  if (kind === undefined) {
+    throw new InvalidArgumentError(
+      `register() lifetime for ${describe(name)} must be 'singleton', 'scoped' or 'transient'; ` +
+        `received ${describe(lifetime)}`,
+    );
+  }
+  checkFunction(`register() factory for ${describe(name)}`, factory);
+  if (dispose !== undefined) checkFunction(`register() dispose for ${describe(name)}`, dispose);
+  return kind;
+}
+
+export function checkToken(where: string, token: unknown): asserts token is Token<unknown> {
+  if (!(token instanceof Token)) {
+    throw new InvalidArgumentError(`${where} token must be made by token(); received ${describe(token)}`);
+  }
+}
