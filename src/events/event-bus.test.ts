@@ -31,6 +31,28 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+describe('docs/events.md', () => {
+  it('runs the first example', () => {
+    interface DocEvents {
+      'shape.created': { id: string; kind: 'circle' | 'rectangle' | 'triangle' };
+      'shape.deleted': { id: string };
+      'user.login': { name: string };
+      heartbeat: undefined;
+    }
+    const bus = new EventBus<DocEvents>();
+    const seen: string[] = [];
+    {
+      using _ = bus.on('shape', (shape, topic) => {
+        seen.push(`${topic} ${shape.id}`);
+      });
+      bus.emit('shape.created', { id: 's1', kind: 'circle' });
+      bus.emit('heartbeat');
+    }
+    bus.emit('shape.deleted', { id: 's1' });
+    expect(seen).toEqual(['shape.created s1']);
+  });
+});
+
 describe('EventBus delivery', () => {
   it('calls a listener with the payload and the emitted topic', () => {
     const bus = new EventBus<Events>();
