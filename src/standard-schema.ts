@@ -2,7 +2,7 @@
  * The Standard Schema contract (https://standardschema.dev), which zod, valibot and arktype implement,
  * and the one function Keel uses to run such a schema. Ground floor: imports only errors.ts.
  */
-import { describe, InvalidArgumentError } from './errors.ts';
+import { describe, InvalidArgumentError, KeelError } from './errors.ts';
 
 /** A validator that follows Standard Schema v1; `Output` is what a successful validation yields. */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
@@ -51,4 +51,14 @@ export function formatIssuePath(issue: StandardIssue): string {
 /** Renders every issue as `path: message`, joined by `; `. */
 export function formatIssues(issues: ReadonlyArray<StandardIssue>): string {
   return issues.map((issue) => `${formatIssuePath(issue)}: ${issue.message}`).join('; ');
+}
+
+/**
+ * A schema validated asynchronously where only a synchronous check can run (`Registry.create`,
+ * `EventBus.emit`); the message names the asynchronous call to use instead.
+ */
+export class AsyncSchemaError extends KeelError {
+  constructor(what: string, instead: string) {
+    super('KEEL_ASYNC_SCHEMA', `The schema of ${what} validates asynchronously; use ${instead}`);
+  }
 }

@@ -335,7 +335,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     if (isThenable(result)) {
       // Nobody will read this validation's outcome; keep a rejection of it from going unhandled.
       Promise.resolve(result).catch(() => {});
-      throw new AsyncSchemaError(node.topic);
+      throw new AsyncSchemaError(`topic "${node.topic}"`, 'emitAsync() (nothing was delivered)');
     }
     if (result.issues !== undefined) throw new InvalidPayloadError(node.topic, result.issues);
     return result.value;

@@ -1,6 +1,8 @@
 /** The errors the EventBus and its streams throw, each with a stable code. */
 import { KeelError } from '../errors.ts';
-import { formatIssuePath, formatIssues, type StandardIssue } from '../standard-schema.ts';
+import { AsyncSchemaError, formatIssuePath, formatIssues, type StandardIssue } from '../standard-schema.ts';
+
+export { AsyncSchemaError };
 
 /** A payload failed the schema defined for its topic; nothing was delivered. */
 export class InvalidPayloadError extends KeelError {
@@ -17,19 +19,6 @@ export class InvalidPayloadError extends KeelError {
     this.topic = topic;
     this.issues = issues;
     this.paths = issues.map(formatIssuePath);
-  }
-}
-
-/** A topic's schema validates asynchronously, so a synchronous `emit` cannot run it: use `emitAsync`. */
-export class AsyncSchemaError extends KeelError {
-  readonly topic: string;
-
-  constructor(topic: string) {
-    super(
-      'KEEL_ASYNC_SCHEMA',
-      `The schema of topic "${topic}" validates asynchronously; emit it with emitAsync() (nothing was delivered)`,
-    );
-    this.topic = topic;
   }
 }
 

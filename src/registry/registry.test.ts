@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, KeelError } from '../errors.ts';
-import type { StandardSchemaV1 } from '../standard-schema.ts';
+import { AsyncSchemaError, type StandardSchemaV1 } from '../standard-schema.ts';
 import { DuplicateKindError, InvalidOptionsError, Registry, UnknownKindError } from './registry.ts';
 
 /** A hand-written Standard Schema: `{ port: number }` with a default of 80, optionally async. */
@@ -126,6 +126,7 @@ describe('Registry with schemas', () => {
     const servers = new Registry('server').register('http', (options: { port: number }) => options.port, {
       schema: portSchema(true),
     });
+    expect(() => servers.create('http', { port: 1 })).toThrow(AsyncSchemaError);
     expect(() => servers.create('http', { port: 1 })).toThrow(/validates asynchronously; use createAsync/);
     await expect(servers.createAsync('http', { port: 1 })).resolves.toBe(1);
     await expect(servers.createAsync('http', { port: 'x' } as never)).rejects.toBeInstanceOf(

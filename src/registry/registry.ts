@@ -1,6 +1,7 @@
 /** Registry: the Factory pattern as a typed map from names to factories, with optional validated options. */
 import { checkFunction, describe, InvalidArgumentError, KeelError } from '../errors.ts';
 import {
+  AsyncSchemaError,
   checkSchema,
   formatIssues,
   type StandardIssue,
@@ -125,10 +126,7 @@ export class Registry<F extends Record<string, Factory> = {}> {
     if (result instanceof Promise) {
       // Nothing will read this promise's outcome; keep its rejection from going unhandled.
       result.catch(() => {});
-      throw new KeelError(
-        'KEEL_ASYNC_SCHEMA',
-        `The schema of ${this.label} ${describe(name)} validates asynchronously; use createAsync()`,
-      );
+      throw new AsyncSchemaError(`${this.label} ${describe(name)}`, 'createAsync()');
     }
     return entry.factory(this.#validated(name, result), ...args.slice(1));
   }
