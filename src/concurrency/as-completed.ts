@@ -1,6 +1,7 @@
 /** asCompleted(): the values of many promises in the order they settle, as an async iterator. */
+
+import { onAbort } from '../abort.ts';
 import { checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 
 export interface AsCompletedOptions {
   /** Aborting it ends the iteration: the pending or next `next()` rejects with its reason. */

@@ -1,6 +1,7 @@
 /** gather(): run task functions concurrently, optionally at most N at once, and collect results in input order. */
+
+import { onAbort } from '../abort.ts';
 import { checkCount, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 
 /** A task starts its work when called; its signal aborts when gather gives up (a failure or an abort). */
 export type Task<T = unknown> = (signal: AbortSignal) => T | PromiseLike<T>;

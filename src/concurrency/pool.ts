@@ -1,6 +1,7 @@
 /** Pool: a long-lived limit on how many tasks run at once, with a bounded queue and backpressure. */
+
+import { onAbort } from '../abort.ts';
 import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 import type { Task } from './gather.ts';
 
 export interface PoolOptions {

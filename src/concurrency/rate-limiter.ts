@@ -1,6 +1,7 @@
 /** RateLimiter: a token bucket that lets `limit` calls through per `interval`, in FIFO order. */
+
+import { onAbort } from '../abort.ts';
 import { checkCount, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 import { checkDelay } from './delay.ts';
 
 export interface RateLimiterOptions {

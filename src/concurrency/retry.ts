@@ -1,6 +1,7 @@
 /** retry(): try again with exponential backoff and full jitter, until success, a final error or an abort. */
+
+import { onAbort } from '../abort.ts';
 import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 import { checkDelay } from './delay.ts';
 import { sleep } from './sleep.ts';
 

@@ -1,6 +1,7 @@
 /** Semaphore: a counted lock; `acquire` waits in FIFO order for one of `permits` permits. */
+
+import { onAbort } from '../abort.ts';
 import { checkCount, checkSignal } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 
 /** One acquired permit: release it once (further calls do nothing), or let `using` do it. */
 export interface Permit extends Disposable {

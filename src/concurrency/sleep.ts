@@ -1,6 +1,7 @@
 /** sleep(): a timer as a promise that an abort cancels, timer and all. */
+
+import { onAbort } from '../abort.ts';
 import { checkSignal } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 import { checkDelay } from './delay.ts';
 
 export interface SleepOptions {

@@ -1,6 +1,7 @@
 /** TaskGroup: tasks that live and die together; the first failure cancels the rest, and none outlives the group. */
+
+import { onAbort } from '../abort.ts';
 import { checkFunction, checkSignal, KeelError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 import type { Task } from './gather.ts';
 
 export interface TaskGroupOptions {

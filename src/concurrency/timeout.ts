@@ -1,6 +1,7 @@
 /** timeout(): a deadline that stops the work (its signal aborts) rather than abandoning it. */
+
+import { onAbort } from '../abort.ts';
 import { checkFunction, checkSignal, KeelError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
 import { checkDelay } from './delay.ts';
 
 /** The work did not finish before its deadline. Retryable: the same call may well succeed next time. */

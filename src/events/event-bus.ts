@@ -3,6 +3,7 @@
  * then `a.b`, then `a`, then `"*"`; failures follow one error policy; each topic's dispatch list is
  * built when subscriptions change, so an emit only walks an array.
  */
+import { onAbort } from '../abort.ts';
 import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
 import {
@@ -160,11 +161,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
           return listener(payload, emitted);
         };
       }
-      if (signal !== undefined) {
-        entry.signal = signal;
-        entry.onAbort = () => this.#remove(entry);
-        signal.addEventListener('abort', entry.onAbort, { once: true });
-      }
+      if (signal !== undefined) entry.unwatch = onAbort(signal, () => this.#remove(entry));
     }
     this.#tree.add(entry);
     this.#listeners++;
@@ -183,19 +180,21 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const onAbort = (): void => {
-      end();
-      reject((signal as AbortSignal).reason);
-    };
+    let unwatch: (() => void) | undefined;
     const end = this.#subscribe(
       node,
       (payload: unknown) => {
-        signal?.removeEventListener('abort', onAbort);
+        unwatch?.();
         resolve(payload);
       },
       { once: true },
     );
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal !== undefined) {
+      unwatch = onAbort(signal, () => {
+        end();
+        reject(signal.reason);
+      });
+    }
     return promise;
   }
 
@@ -350,7 +349,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   #remove(entry: Entry): void {
     if (!entry.active) return;
     entry.active = false;
-    if (entry.signal !== undefined) entry.signal.removeEventListener('abort', entry.onAbort as () => void);
+    entry.unwatch?.();
     this.#tree.delete(entry);
     this.#listeners--;
   }

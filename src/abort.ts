@@ -1,4 +1,7 @@
-/** One abort listener per caller signal, shared by every pending operation that watches it. */
+/**
+ * The ground floor's abort plumbing: one abort listener per caller signal, shared by every pending
+ * operation that watches it, and a race of a promise against a signal built on it.
+ */
 
 // Each signal gets a single listener however many operations wait on it, so thousands of tasks sharing
 // one long-lived signal never trip MaxListenersExceededWarning; the listener leaves with the last watcher.
@@ -46,4 +49,27 @@ export function onAbort(signal: AbortSignal, callback: () => void): () => void {
     if (hubs.get(signal) === mine) hubs.delete(signal);
     signal.removeEventListener('abort', mine.listener);
   };
+}
+
+/**
+ * Settles like `promise`, or rejects with `signal.reason` as soon as `signal` aborts, whichever comes
+ * first. The work behind `promise` goes on (it may be shared); only this caller stops waiting. Watches the
+ * signal through the shared listener and stops watching once settled.
+ */
+export function raceAbort<T>(promise: PromiseLike<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return Promise.resolve(promise);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const unwatch = onAbort(signal, () => reject(signal.reason));
+    promise.then(
+      (value) => {
+        unwatch();
+        resolve(value);
+      },
+      (error: unknown) => {
+        unwatch();
+        reject(error);
+      },
+    );
+  });
 }
