@@ -341,6 +341,44 @@ describe('resolveAsync', () => {
     expect(() => c.resolveAsync(PoolT, { signal: 'nope' as never })).toThrow(InvalidArgumentError);
   });
 
+  it('rejects with the reason of an aborted signal from a scope and inside a factory, running nothing', async () => {
+    let runs = 0;
+    const Leaf = token<Pool>('leaf');
+    const Outer = token<unknown>('outer');
+    const reason = new Error('already aborted');
+    const c = new Container()
+      .register(Leaf, { lifetime: 'scoped', factory: async () => ({ id: ++runs }) })
+      .register(Outer, {
+        lifetime: 'scoped',
+        factory: (r) => r.resolveAsync(Leaf, { signal: AbortSignal.abort(reason) }),
+      });
+    const scope = c.createScope();
+    await expect(scope.resolveAsync(Leaf, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    const error = await scope.resolveAsync(Outer).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProviderFailedError);
+    expect((error as Error).cause).toBe(reason);
+    expect(runs).toBe(0);
+  });
+
+  it('rejects an options value that is not an object, naming it; undefined means defaults', async () => {
+    const c = new Container().register(PoolT, { lifetime: 'singleton', factory: async () => ({ id: 1 }) });
+    for (const [options, received] of [
+      [null, 'null'],
+      [5, '5'],
+      ['fast', '"fast"'],
+    ] as const) {
+      expect(() => c.resolveAsync(PoolT, options as never)).toThrow(InvalidArgumentError);
+      expect(() => c.resolveAsync(PoolT, options as never)).toThrow(
+        `resolveAsync() options must be an object; received ${received}`,
+      );
+    }
+    const Outer = token<unknown>('outer');
+    c.register(Outer, { lifetime: 'transient', factory: (r) => r.resolveAsync(PoolT, null as never) });
+    const error = await c.resolveAsync(Outer).catch((e: unknown) => e);
+    expect((error as Error).cause).toBeInstanceOf(InvalidArgumentError);
+    expect(await c.resolveAsync(PoolT, undefined)).toEqual({ id: 1 });
+  });
+
   it('removes its abort listener once settled', async () => {
     const c = new Container().register(PoolT, { lifetime: 'singleton', factory: async () => ({ id: 1 }) });
     const controller = new AbortController();

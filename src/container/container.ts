@@ -15,6 +15,7 @@ import {
 } from './errors.ts';
 import {
   asyncDisposeKey,
+  checkOptions,
   checkProvider,
   checkToken,
   type Disposer,
@@ -113,14 +114,12 @@ export class Container implements Resolver, AsyncDisposable {
   register<T>(token: Token<T>, provider: Provider<NoInfer<T>>, options: RegistrationOptions = {}): this {
     checkToken('register()', token);
     const kind = checkProvider(token.name, provider);
-    if (options === null || typeof options !== 'object') {
-      throw new InvalidArgumentError(`register() options must be an object; received ${describe(options)}`);
-    }
+    checkOptions('register()', options);
     const { replace = false } = options;
     if (typeof replace !== 'boolean') {
       throw new InvalidArgumentError(`register() replace must be a boolean; received ${describe(replace)}`);
     }
-    if (this.#disposed) throw new ContainerDisposedError(`register ${describe(token.name)}`);
+    this.#checkOpen(`register ${describe(token.name)}`);
     const existing = this.#table.get(token);
     if (existing !== undefined && existing.registrar === this && !replace) {
       throw new DuplicateProviderError(token.name);
@@ -141,7 +140,8 @@ export class Container implements Resolver, AsyncDisposable {
    */
   resolve<T>(token: Token<T>): T {
     const slot = this.#table.get(token);
-    if (slot !== undefined) {
+    // A disposed container's table is empty; a scope's own table outlives a disposed ancestor, so ask it.
+    if (slot !== undefined && (this.#parent === undefined || !this.#parent.#ended())) {
       if (slot.ready) return slot.value as T;
       if (slot.kind === TRANSIENT) return this.#buildTransient(slot) as T;
     }
@@ -153,6 +153,7 @@ export class Container implements Resolver, AsyncDisposable {
    * a scoped token in one scope) share one run of its factory; a factory that fails is not remembered.
    */
   resolveAsync<T>(token: Token<T>, options: ResolveOptions = {}): Promise<T> {
+    checkOptions('resolveAsync()', options);
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -168,7 +169,7 @@ export class Container implements Resolver, AsyncDisposable {
    * its own. Dispose it (or `await using` it) when the unit of work ends.
    */
   createScope(): Container {
-    if (this.#disposed) throw new ContainerDisposedError('create a scope');
+    this.#checkOpen('create a scope');
     const scope = new Container();
     scope.#parent = this;
     return scope;
@@ -176,7 +177,17 @@ export class Container implements Resolver, AsyncDisposable {
 
   /** Whether disposal has begun. */
   get disposed(): boolean {
-    return this.#disposed;
+    return this.#ended();
+  }
+
+  /** Whether this container or one of its ancestors has begun disposal. */
+  #ended(): boolean {
+    for (let c: Container | undefined = this; c !== undefined; c = c.#parent) if (c.#disposed) return true;
+    return false;
+  }
+
+  #checkOpen(action: string): void {
+    if (this.#ended()) throw new ContainerDisposedError(action);
   }
 
   /**
@@ -215,6 +226,7 @@ export class Container implements Resolver, AsyncDisposable {
   /** Everything `resolve` does beyond returning a cached value. */
   #resolveSlow(token: Token<unknown>, slot: Slot | undefined): unknown {
     if (slot !== undefined) {
+      this.#checkOpen(`resolve ${describe(token.name)}`);
       if (slot.kind === TRANSIENT) return this.#buildTransient(slot);
       if (slot.kind === SCOPED) {
         if (stack.singletons > 0) throw new CaptiveDependencyError([slot.token]);
@@ -235,7 +247,7 @@ export class Container implements Resolver, AsyncDisposable {
    * registration, or for a scoped one, this scope's own new instance slot.
    */
   #locate(token: Token<unknown>): Slot {
-    if (this.#disposed) throw new ContainerDisposedError(`resolve ${describe(token.name)}`);
+    this.#checkOpen(`resolve ${describe(token.name)}`);
     const registration = this.#parent === undefined ? undefined : this.#parent.#find(token, true);
     if (registration === undefined) throw new MissingProviderError([token]);
     if (registration.kind !== SCOPED) return registration;
@@ -351,10 +363,11 @@ export class Container implements Resolver, AsyncDisposable {
   #resolveAsyncIn(token: Token<unknown>, context: Context | undefined): Promise<unknown> {
     try {
       let slot = this.#table.get(token);
+      if (slot !== undefined) this.#checkOpen(`resolve ${describe(token.name)}`);
       if (slot?.ready) return Promise.resolve(slot.value);
       if (slot === undefined) {
         checkToken('resolveAsync()', token);
-        if (this.#disposed) throw new ContainerDisposedError(`resolve ${describe(token.name)}`);
+        this.#checkOpen(`resolve ${describe(token.name)}`);
         const registration = this.#parent === undefined ? undefined : this.#parent.#find(token, true);
         if (registration === undefined) throw new MissingProviderError([...pathOf(context), token]);
         if (registration.kind === SCOPED) {
@@ -457,7 +470,7 @@ export class Container implements Resolver, AsyncDisposable {
       (value) => {
         this.#settled(promise, resolver);
         if (slot.pending === promise) slot.pending = undefined;
-        if (this.#disposed) {
+        if (this.#ended()) {
           this.#track(slot, value);
           throw new ContainerDisposedError(`resolve ${describe(slot.token.name)}`);
         }
@@ -493,7 +506,7 @@ export class Container implements Resolver, AsyncDisposable {
       (value) => {
         this.#settled(promise, resolver);
         this.#track(slot, value);
-        if (this.#disposed) throw new ContainerDisposedError(`resolve ${describe(slot.token.name)}`);
+        if (this.#ended()) throw new ContainerDisposedError(`resolve ${describe(slot.token.name)}`);
         return value;
       },
       (error: unknown) => {

@@ -3,7 +3,7 @@ import { raceAbort } from '../abort.ts';
 import { checkSignal } from '../errors.ts';
 import type { Container, ResolveOptions, Resolver } from './container.ts';
 import { ContainerDisposedError, enter, ProviderFailedError, ResolutionError } from './errors.ts';
-import type { Slot } from './slot.ts';
+import { checkOptions, type Slot } from './slot.ts';
 import type { Token } from './token.ts';
 
 /**
@@ -37,6 +37,7 @@ export class Context implements Resolver {
 
   resolveAsync<T>(token: Token<T>, options: ResolveOptions = {}): Promise<T> {
     if (this.done) return this.container.resolveAsync(token, options);
+    checkOptions('resolveAsync()', options);
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);

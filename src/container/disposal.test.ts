@@ -313,6 +313,48 @@ describe('scope disposal', () => {
     expect(() => scope.resolve(token('other'))).toThrow(ContainerDisposedError);
   });
 
+  it('a scope that built nothing disposable stops working with its disposed root', async () => {
+    const c = new Container();
+    const Req = token<{ id: number }>('request');
+    const Local = token<string>('local');
+    let ids = 0;
+    c.register(Req, { lifetime: 'scoped', factory: () => ({ id: ++ids }) });
+    const scope = c.createScope().register(Local, { lifetime: 'transient', factory: () => 'local' });
+    const nested = scope.createScope();
+    expect(scope.resolve(Req).id).toBe(1);
+    expect(nested.resolve(Req).id).toBe(2);
+    expect(scope.resolve(Local)).toBe('local');
+    await c.dispose();
+    for (const s of [scope, nested]) {
+      expect(s.disposed).toBe(true);
+      expect(() => s.resolve(Req)).toThrow(ContainerDisposedError);
+      expect(() => s.resolve(Local)).toThrow(ContainerDisposedError);
+      await expect(s.resolveAsync(Req)).rejects.toBeInstanceOf(ContainerDisposedError);
+      expect(() => s.createScope()).toThrow(ContainerDisposedError);
+      expect(() => s.register(token('late'), { lifetime: 'transient', factory: () => 1 })).toThrow(
+        ContainerDisposedError,
+      );
+    }
+    expect(ids).toBe(2);
+  });
+
+  it('a disposed scope takes its descendants with it, and leaves its parent and siblings alone', async () => {
+    const c = new Container();
+    const Req = token<{ id: number }>('request');
+    let ids = 0;
+    c.register(Req, { lifetime: 'scoped', factory: () => ({ id: ++ids }) });
+    const scope = c.createScope();
+    const child = scope.createScope();
+    const sibling = c.createScope();
+    child.resolve(Req);
+    sibling.resolve(Req);
+    await scope.dispose();
+    expect(() => child.resolve(Req)).toThrow(ContainerDisposedError);
+    expect(() => child.createScope()).toThrow(ContainerDisposedError);
+    expect(sibling.resolve(Req).id).toBe(2);
+    expect(c.createScope().resolve(Req).id).toBe(3);
+  });
+
   it('failures in scopes are reported with the parent', async () => {
     const c = new Container();
     const Broken = token<object>('broken');

@@ -115,6 +115,13 @@ export function checkProvider(name: string, provider: unknown): Kind {
   return kind;
 }
 
+/** Throws InvalidArgumentError unless `options` is an object; callers default `undefined` to `{}` first. */
+export function checkOptions(where: string, options: unknown): void {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`${where} options must be an object; received ${describe(options)}`);
+  }
+}
+
 export function checkToken(where: string, token: unknown): asserts token is Token<unknown> {
   if (!(token instanceof Token)) {
     throw new InvalidArgumentError(`${where} token must be made by token(); received ${describe(token)}`);
