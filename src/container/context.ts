@@ -1,10 +1,12 @@
 /** Context: the resolver of an asynchronous resolution, which remembers the path that led to it. */
 import { raceAbort } from '../abort.ts';
 import { checkSignal } from '../errors.ts';
-import type { Container, ResolveOptions, Resolver } from './container.ts';
+import type { ResolveOptions, Resolver } from './container.ts';
+import type { Core } from './core.ts';
 import { ContainerDisposedError, enter, ProviderFailedError, ResolutionError } from './errors.ts';
-import { checkOptions, type Slot } from './slot.ts';
+import type { Slot } from './slot.ts';
 import type { Token } from './token.ts';
+import { checkOptions } from './validation.ts';
 
 /**
  * How many singleton factories are running on the current synchronous stack. A scoped instance built while
@@ -20,39 +22,40 @@ export const stack = { singletons: 0 };
 export class Context implements Resolver {
   /** Set once the factory has settled; a resolver kept past that behaves like its container. */
   done = false;
-  readonly container: Container;
+  /** The container whose factory this resolver serves. */
+  readonly core: Core;
   readonly slot: Slot;
   readonly parent: Context | undefined;
 
-  constructor(container: Container, slot: Slot, parent: Context | undefined) {
-    this.container = container;
+  constructor(core: Core, slot: Slot, parent: Context | undefined) {
+    this.core = core;
     this.slot = slot;
     this.parent = parent;
   }
 
   resolve<T>(token: Token<T>): T {
-    if (this.done) return this.container.resolve(token);
+    if (this.done) return this.core.container.resolve(token);
     return resolveInContext(this, token) as T;
   }
 
   resolveAsync<T>(token: Token<T>, options: ResolveOptions = {}): Promise<T> {
-    if (this.done) return this.container.resolveAsync(token, options);
+    if (this.done) return this.core.container.resolveAsync(token, options);
     checkOptions('resolveAsync()', options);
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return raceAbort(resolveAsyncIn(this.container, token, this), signal) as Promise<T>;
+    return raceAbort(resolveAsyncIn(this.core, token, this), signal) as Promise<T>;
   }
 
   has(token: Token<unknown>): boolean {
-    return this.container.has(token);
+    return this.core.container.has(token);
   }
 }
 
-// Context reaches into Container's private asynchronous resolution through this, set by Container.
-let resolveAsyncIn: (container: Container, token: Token<unknown>, context: Context) => Promise<unknown>;
+// Set by async-resolution.ts, which builds Contexts: importing it from here would make an import circle.
+let resolveAsyncIn: (core: Core, token: Token<unknown>, context: Context) => Promise<unknown>;
 
-/** Called once by Container's static block. */
+/** Called once, when async-resolution.ts loads. */
 export function connect(resolve: typeof resolveAsyncIn): void {
   resolveAsyncIn = resolve;
 }
@@ -70,7 +73,7 @@ function resolveInContext(context: Context, token: Token<unknown>): unknown {
   }
   if (underSingleton) stack.singletons++;
   try {
-    return context.container.resolve(token);
+    return context.core.container.resolve(token);
   } catch (error) {
     if (error instanceof ResolutionError) {
       for (let c: Context | undefined = context; c !== undefined; c = c.parent) {

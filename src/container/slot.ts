@@ -1,17 +1,12 @@
 /** Slot: the record resolution reads for one registration (or one scope's instance of a scoped one). */
-import { checkFunction, describe, InvalidArgumentError } from '../errors.ts';
-import type { Container, Resolver } from './container.ts';
-import { Token } from './token.ts';
+import type { Resolver } from './container.ts';
+import type { Core } from './core.ts';
+import type { Token } from './token.ts';
 
 export const SINGLETON = 0;
 export const SCOPED = 1;
 export const TRANSIENT = 2;
 export type Kind = typeof SINGLETON | typeof SCOPED | typeof TRANSIENT;
-const kinds = new Map<unknown, Kind>([
-  ['singleton', SINGLETON],
-  ['scoped', SCOPED],
-  ['transient', TRANSIENT],
-]);
 
 const AsyncFunction = (async () => {}).constructor;
 export const asyncDisposeKey: typeof Symbol.asyncDispose = Symbol.asyncDispose;
@@ -42,9 +37,9 @@ export class Slot {
   readonly factory: Factory;
   readonly dispose: Disposer | undefined;
   /** The container that keeps the instance: the registering one, or for a scoped instance its scope. */
-  readonly owner: Container;
+  readonly owner: Core;
   /** The container the provider was registered in. */
-  readonly registrar: Container;
+  readonly registrar: Core;
   /**
    * A singleton of the root container: it outlives every scope, so it must not depend on a scoped
    * provider. (A singleton registered in a scope lives as long as that scope, like its scoped instances.)
@@ -56,8 +51,8 @@ export class Slot {
     kind: Kind,
     factory: Factory,
     dispose: Disposer | undefined,
-    owner: Container,
-    registrar: Container,
+    owner: Core,
+    registrar: Core,
     root: boolean,
   ) {
     this.token = token;
@@ -94,36 +89,4 @@ export function disposerFor(slot: Slot, value: unknown): (() => unknown) | undef
   if (typeof instance[asyncDisposeKey] === 'function') return () => instance[asyncDisposeKey]?.();
   if (typeof instance[disposeKey] === 'function') return () => instance[disposeKey]?.();
   return undefined;
-}
-
-export function checkProvider(name: string, provider: unknown): Kind {
-  if (provider === null || typeof provider !== 'object') {
-    throw new InvalidArgumentError(
-      `register() provider for ${describe(name)} must be an object; received ${describe(provider)}`,
-    );
-  }
-  const { lifetime, factory, dispose } = provider as Record<string, unknown>;
-  const kind = kinds.get(lifetime);
-  if (kind === undefined) {
-    throw new InvalidArgumentError(
-      `register() lifetime for ${describe(name)} must be 'singleton', 'scoped' or 'transient'; ` +
-        `received ${describe(lifetime)}`,
-    );
-  }
-  checkFunction(`register() factory for ${describe(name)}`, factory);
-  if (dispose !== undefined) checkFunction(`register() dispose for ${describe(name)}`, dispose);
-  return kind;
-}
-
-/** Throws InvalidArgumentError unless `options` is an object; callers default `undefined` to `{}` first. */
-export function checkOptions(where: string, options: unknown): void {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError(`${where} options must be an object; received ${describe(options)}`);
-  }
-}
-
-export function checkToken(where: string, token: unknown): asserts token is Token<unknown> {
-  if (!(token instanceof Token)) {
-    throw new InvalidArgumentError(`${where} token must be made by token(); received ${describe(token)}`);
-  }
 }
