@@ -81,7 +81,9 @@ export function retry<T>(
   if (signal?.aborted) return Promise.reject(signal.reason);
 
   const delay = (attempt: number): number => {
-    const ceiling = Math.min(maxDelay, minDelay * factor ** (attempt - 1));
+    // Growth stops at maxDelay; once factor ** n overflows, 0 × Infinity would be NaN, so cap the growth first.
+    const growth = factor ** (attempt - 1);
+    const ceiling = minDelay === 0 ? 0 : Math.min(maxDelay, minDelay * Math.min(growth, maxDelay / minDelay));
     return jitter ? Math.random() * ceiling : ceiling;
   };
   const shouldRetry = (error: unknown, attempt: number): boolean => {
