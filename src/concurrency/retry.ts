@@ -1,7 +1,14 @@
 /** retry(): try again with exponential backoff and full jitter, until success, a final error or an abort. */
 
 import { onAbort } from '../abort.ts';
-import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import {
+  checkCount,
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
 import { checkDelay } from './delay.ts';
 import { sleep } from './sleep.ts';
 
@@ -54,6 +61,7 @@ export function retry<T>(
   fn: (signal: AbortSignal, attempt: number) => T | PromiseLike<T>,
   options: RetryOptions = {},
 ): Promise<Awaited<T>> {
+  checkOptions('retry() options', options);
   checkFunction('retry() fn', fn);
   const attempts = checkCount('retry() attempts', options.attempts === undefined ? 3 : options.attempts, {
     allowInfinity: true,

@@ -1,5 +1,5 @@
 /** Subject and Observer: the classic Observer pattern, safe against throwing, async and re-entrant observers. */
-import { describe, InvalidArgumentError } from '../errors.ts';
+import { checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { callErrorHandler, isThenable, Round, type RoundOwner, settledRound } from './error-policy.ts';
 import { reportIfUnobserved, reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
@@ -33,6 +33,7 @@ export class Subject<T> {
   readonly #owner: RoundOwner<Observer<T>>;
 
   constructor(options: SubjectOptions<T> = {}) {
+    checkOptions('Subject options', options);
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidArgumentError(
         `Subject onError must be a function; received ${describe(options.onError)}`,

@@ -1,5 +1,5 @@
 /** Shape and its three kinds: validated dimensions, geometry, and an SVG rendering. */
-import { describe, KeelError } from '../errors.ts';
+import { checkOptions, describe, KeelError } from '../errors.ts';
 
 /** Thrown for a dimension that is not a positive finite number, or a triangle that cannot close. */
 export class InvalidShapeError extends KeelError {
@@ -123,6 +123,7 @@ export class Circle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
+    checkOptions('toSVG() options', options);
     const r = this.radius;
     return svg(2 * r, 2 * r, `<circle cx="${n(r)}" cy="${n(r)}" r="${n(r)}" ${this.style(options)}/>`);
   }
@@ -162,6 +163,7 @@ export class Rectangle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
+    checkOptions('toSVG() options', options);
     const { width: w, height: h } = this;
     return svg(w, h, `<rect x="0" y="0" width="${n(w)}" height="${n(h)}" ${this.style(options)}/>`);
   }
@@ -224,6 +226,7 @@ export class Triangle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
+    checkOptions('toSVG() options', options);
     // Side c lies on the baseline from (0, 0) to (c, 0); the apex follows from the law of cosines.
     const { a, b, c } = this;
     const x = (b * b + c * c - a * a) / (2 * c);
