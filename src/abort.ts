@@ -73,3 +73,32 @@ export function raceAbort<T>(promise: PromiseLike<T>, signal: AbortSignal | unde
     );
   });
 }
+
+/**
+ * Resolves `true` once every promise in `work` has settled, or `false` when `timeoutMs` passes (never, if
+ * it is Infinity) or `signal` aborts first. Never rejects; leaves no timer and no listener behind. The
+ * core of every graceful close: wait for what is in flight, up to a deadline.
+ */
+export function settleWithin(
+  work: Promise<unknown> | Iterable<Promise<unknown>>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  const all = work instanceof Promise ? work : Promise.allSettled(work);
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let unwatch: (() => void) | undefined;
+    const finish = (settled: boolean): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      unwatch?.();
+      resolve(settled);
+    };
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => finish(false), timeoutMs);
+    if (signal !== undefined) unwatch = onAbort(signal, () => finish(false));
+    all.then(
+      () => finish(true),
+      () => finish(true),
+    );
+  });
+}

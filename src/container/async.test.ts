@@ -369,7 +369,7 @@ describe('resolveAsync', () => {
     ] as const) {
       expect(() => c.resolveAsync(PoolT, options as never)).toThrow(InvalidArgumentError);
       expect(() => c.resolveAsync(PoolT, options as never)).toThrow(
-        `resolveAsync() options must be an object; received ${received}`,
+        `resolveAsync() options must be an options object; received ${received}`,
       );
     }
     const Outer = token<unknown>('outer');

@@ -1,6 +1,6 @@
 /** Container: typed tokens resolved to singleton, scoped or transient instances, with scopes and ordered disposal. */
 import { raceAbort } from '../abort.ts';
-import { checkSignal, describe } from '../errors.ts';
+import { checkOptions, checkSignal, describe } from '../errors.ts';
 import { resolveAsyncIn } from './async-resolution.ts';
 import { Core, checkOpen, ended, find } from './core.ts';
 import { disposal, pending } from './disposal.ts';
@@ -8,7 +8,7 @@ import { DuplicateProviderError } from './errors.ts';
 import { buildTransient, resolveSlow } from './resolution.ts';
 import { type Disposer, type Factory, Slot, TRANSIENT } from './slot.ts';
 import type { Token } from './token.ts';
-import { checkOptions, checkRegistration } from './validation.ts';
+import { checkRegistration } from './validation.ts';
 
 /** How long an instance lives: one per container tree, one per scope, or a new one per resolution. */
 export type Lifetime = 'singleton' | 'scoped' | 'transient';
@@ -113,7 +113,7 @@ export class Container implements Resolver, AsyncDisposable {
    * a scoped token in one scope) share one run of its factory; a factory that fails is not remembered.
    */
   resolveAsync<T>(token: Token<T>, options: ResolveOptions = {}): Promise<T> {
-    checkOptions('resolveAsync()', options);
+    checkOptions('resolveAsync() options', options);
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);

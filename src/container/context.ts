@@ -1,12 +1,11 @@
 /** Context: the resolver of an asynchronous resolution, which remembers the path that led to it. */
 import { raceAbort } from '../abort.ts';
-import { checkSignal } from '../errors.ts';
+import { checkOptions, checkSignal } from '../errors.ts';
 import type { ResolveOptions, Resolver } from './container.ts';
 import type { Core } from './core.ts';
 import { ContainerDisposedError, enter, ProviderFailedError, ResolutionError } from './errors.ts';
 import type { Slot } from './slot.ts';
 import type { Token } from './token.ts';
-import { checkOptions } from './validation.ts';
 
 /**
  * How many singleton factories are running on the current synchronous stack. A scoped instance built while
@@ -40,7 +39,7 @@ export class Context implements Resolver {
 
   resolveAsync<T>(token: Token<T>, options: ResolveOptions = {}): Promise<T> {
     if (this.done) return this.core.container.resolveAsync(token, options);
-    checkOptions('resolveAsync()', options);
+    checkOptions('resolveAsync() options', options);
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);

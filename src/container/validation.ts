@@ -19,7 +19,9 @@ export interface Registration {
 export function checkRegistration(token: unknown, provider: unknown, options: unknown): Registration {
   checkToken('register()', token);
   const kind = checkProvider(token.name, provider);
-  checkOptions('register()', options);
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`register() options must be an object; received ${describe(options)}`);
+  }
   const { replace = false } = options as { replace?: unknown };
   if (typeof replace !== 'boolean') {
     throw new InvalidArgumentError(`register() replace must be a boolean; received ${describe(replace)}`);
@@ -44,13 +46,6 @@ function checkProvider(name: string, provider: unknown): Kind {
   checkFunction(`register() factory for ${describe(name)}`, factory);
   if (dispose !== undefined) checkFunction(`register() dispose for ${describe(name)}`, dispose);
   return kind;
-}
-
-/** Throws InvalidArgumentError unless `options` is an object; callers default `undefined` to `{}` first. */
-export function checkOptions(where: string, options: unknown): void {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError(`${where} options must be an object; received ${describe(options)}`);
-  }
 }
 
 export function checkToken(where: string, token: unknown): asserts token is Token<unknown> {

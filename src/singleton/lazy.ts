@@ -1,6 +1,6 @@
 /** lazy(): once-only initialisation of a possibly asynchronous resource, shared by every caller. */
 import { raceAbort } from '../abort.ts';
-import { checkFunction, checkSignal } from '../errors.ts';
+import { checkFunction, checkOptions, checkSignal } from '../errors.ts';
 
 export interface Lazy<T> {
   /**
@@ -55,6 +55,7 @@ export function lazy<T>(init: () => T | PromiseLike<T>): Lazy<T> {
 
   return {
     get(options = {}) {
+      checkOptions('lazy().get() options', options);
       const { signal } = options;
       checkSignal('lazy().get() signal', signal);
       if (initialized) return Promise.resolve(value as T);
