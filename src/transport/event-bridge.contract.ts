@@ -34,6 +34,8 @@ interface Peer {
   /** Every event that reached the bus's "*" listener, but the suite's own sync events. */
   readonly got: { topic: string; payload: unknown }[];
   readonly errors: { error: unknown; direction: string; topic: string | undefined }[];
+  /** The sync pings this peer sent itself, which it does not answer. */
+  readonly pinging: Set<string>;
   bridge(options?: EventBridgeOptions): Promise<EventBridge>;
 }
 
@@ -100,14 +102,19 @@ export function runEventBridgeSuite(name: string, setup: EventBridgeSuiteSetup):
       bus.on('*', (payload, topic) => {
         if (!topic.startsWith('zz.')) got.push({ topic, payload });
       });
-      // Answers the suite's sync pings, so a test can wait until everything sent before has arrived.
-      bus.on('zz.ping', (token) => bus.emit('zz.pong', token));
+      // Answers the suite's sync pings (but its own), so a test can wait until everything sent before
+      // has arrived.
+      const pinging = new Set<string>();
+      bus.on('zz.ping', (token) => {
+        if (!pinging.has(token)) bus.emit('zz.pong', token);
+      });
       const p: Peer = {
         bus,
         transport,
         bridges: [],
         got,
         errors,
+        pinging,
         async bridge(more = {}) {
           const bridge = bridgeEvents(bus, transport, {
             prefix,
@@ -133,6 +140,7 @@ export function runEventBridgeSuite(name: string, setup: EventBridgeSuiteSetup):
       using _ = from.bus.on('zz.pong', (t) => {
         if (t === token) pongs++;
       });
+      from.pinging.add(token);
       from.bus.emit('zz.ping', token);
       await until(
         () => pongs >= to.length,
