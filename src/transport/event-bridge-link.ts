@@ -10,16 +10,14 @@ import type { EventBus, Subscription } from '../events/index.ts';
 const seqsPerOrigin = 256;
 const maxOrigins = 1024;
 
-/** A bridge as the link sees it: it is told about each local event. */
-export interface LinkedBridge {
-  forward(topic: string, payload: unknown, seq: number): void;
-}
+/** What a bridge gives the link: called with each local event, numbered once for all the bridges. */
+export type Forward = (topic: string, payload: unknown, seq: number) => void;
 
 export class BusLink {
   /** Identifies this bus on the wire; a bridge drops what its own bus sent. */
   readonly origin = randomUUID();
   readonly #bus: EventBus<any>;
-  readonly #bridges = new Set<LinkedBridge>();
+  readonly #bridges = new Set<Forward>();
   /** Topics being delivered from a transport, with their nesting depth: not sent back out. */
   readonly #delivering = new Map<string, number>();
   readonly #seen = new Map<string, Set<number>>();
@@ -30,17 +28,13 @@ export class BusLink {
     this.#bus = bus;
   }
 
-  get size(): number {
-    return this.#bridges.size;
-  }
-
-  attach(bridge: LinkedBridge): void {
+  attach(bridge: Forward): void {
     this.#bridges.add(bridge);
     this.#listener ??= this.#bus.on('*', (payload: unknown, topic: string) => this.#local(payload, topic));
   }
 
   /** Removes a bridge; the last one also removes the bus listener. */
-  detach(bridge: LinkedBridge): void {
+  detach(bridge: Forward): void {
     this.#bridges.delete(bridge);
     if (this.#bridges.size === 0) {
       this.#listener?.();
@@ -81,7 +75,7 @@ export class BusLink {
   #local(payload: unknown, topic: string): void {
     if (this.#delivering.size !== 0 && this.#delivering.has(topic)) return;
     const seq = ++this.#seq;
-    for (const bridge of this.#bridges) bridge.forward(topic, payload, seq);
+    for (const forward of this.#bridges) forward(topic, payload, seq);
   }
 }
 

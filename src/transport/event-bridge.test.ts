@@ -180,6 +180,35 @@ describe('bridgeEvents', () => {
     expect(errors[1]?.context.topic).toBe('shape with space');
   });
 
+  it('subscribes once to topics given twice or under an ancestor in the list', async () => {
+    const transport = await open();
+    const subscribe = vi.spyOn(transport, 'subscribe');
+    bridgeEvents(new EventBus(), transport, {
+      prefix: 'p',
+      topics: ['shape.created', 'shape', 'user', 'user'],
+    });
+    expect(subscribe.mock.calls.map(([subject]) => subject)).toEqual([
+      'p.shape',
+      'p.shape.>',
+      'p.user',
+      'p.user.>',
+    ]);
+  });
+
+  it('reports once and closes when its transport was closed under it', async () => {
+    const transport = await open();
+    const bus = new EventBus();
+    const errors: unknown[] = [];
+    const bridge = bridgeEvents(bus, transport, { onError: (error) => errors.push(error) });
+    await transport.close();
+    bus.emit('shape.created', 1);
+    bus.emit('shape.created', 2);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TransportClosedError);
+    expect(bridge.closed).toBe(true);
+    expect(bus.listenerCount()).toBe(0);
+  });
+
   it('reports what the bus throws while delivering under fail-fast, and delivers the next event', async () => {
     const [ta, tb] = [await open(), await open()];
     const p = prefix();

@@ -7,11 +7,11 @@ import { callErrorHandler } from '../events/error-policy.ts';
 import { EventBus } from '../events/index.ts';
 import { reportToStderr } from '../events/outcome.ts';
 import { checkTopic } from '../events/topics.ts';
-import { type BusLink, type LinkedBridge, linkOf } from './event-bridge-link.ts';
+import { type BusLink, linkOf } from './event-bridge-link.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject } from './subject.ts';
 import type { MessageMeta, Transport, TransportSubscription } from './transport.ts';
-import { EventBridgeMessageError, TransportEncodeError } from './transport-errors.ts';
+import { EventBridgeMessageError, TransportClosedError, TransportEncodeError } from './transport-errors.ts';
 
 /** What `onError` learns about a failure besides the error itself. */
 export interface EventBridgeErrorContext {
@@ -131,7 +131,7 @@ export function bridgeEvents(
   return new Bridge(bus, transport, options);
 }
 
-class Bridge implements EventBridge, LinkedBridge {
+class Bridge implements EventBridge {
   readonly origin: string;
   readonly prefix: string;
   readonly ready: Promise<void>;
@@ -178,7 +178,7 @@ class Bridge implements EventBridge, LinkedBridge {
     this.ready = Promise.all(this.#subscriptions.map((s) => s.ready)).then(() => {});
     // The transport reports a failed registration to its own onError; `ready` is for those who wait.
     this.ready.catch(() => {});
-    this.#link.attach(this);
+    this.#link.attach(this.#forward);
     if (signal !== undefined) {
       this.#signal = signal;
       signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -192,7 +192,7 @@ class Bridge implements EventBridge, LinkedBridge {
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#signal?.removeEventListener('abort', this.#onAbort);
-      this.#link.detach(this);
+      this.#link.detach(this.#forward);
       for (const unsubscribe of this.#subscriptions) unsubscribe();
       this.#subscriptions.length = 0;
       this.#closing = Promise.allSettled([...this.#sending]).then(() => {});
@@ -213,9 +213,16 @@ class Bridge implements EventBridge, LinkedBridge {
   };
 
   /** Called by the link for each local event, numbered once for all the bridges of the bus. */
-  forward(topic: string, payload: unknown, seq: number): void {
+  readonly #forward = (topic: string, payload: unknown, seq: number): void => {
     if (!this.#shares(topic)) return;
     const subject = `${this.prefix}.${topic}`;
+    const transport = this.#transport;
+    if (transport.closed) {
+      // Closed under the bridge: say so once, rather than once per event from now on.
+      this.#report(new TransportClosedError('publish events'), 'outgoing', subject, topic);
+      void this.close();
+      return;
+    }
     let envelope: Envelope;
     const serializer = this.#serializer;
     if (serializer === undefined) envelope = { v: 1, origin: this.origin, seq, topic, payload };
@@ -229,7 +236,15 @@ class Bridge implements EventBridge, LinkedBridge {
       }
       envelope = { v: 1, origin: this.origin, seq, topic, codec: serializer.name, data };
     }
-    const sending = this.#transport.publish(subject, envelope).then(
+    let published: Promise<void>;
+    try {
+      published = transport.publish(subject, envelope);
+    } catch (error) {
+      // A Transport of another make may throw instead of rejecting.
+      this.#report(error, 'outgoing', subject, topic);
+      return;
+    }
+    const sending = published.then(
       () => {
         this.#sending.delete(sending);
       },
@@ -239,7 +254,7 @@ class Bridge implements EventBridge, LinkedBridge {
       },
     );
     this.#sending.add(sending);
-  }
+  };
 
   #shares(topic: string): boolean {
     const topics = this.#topics;
@@ -300,13 +315,22 @@ class Bridge implements EventBridge, LinkedBridge {
       }
       payload = envelope.payload;
     } else {
-      if (codec !== serializer.name || typeof envelope.data !== 'string') {
+      if (codec !== serializer.name) {
         const got = codec === undefined ? 'without a serializer' : `with ${describe(codec)}`;
         this.#reject(
           subject,
           topic,
           origin,
           `its payload is encoded ${got}; this bridge reads ${describe(serializer.name)}`,
+        );
+        return;
+      }
+      if (typeof envelope.data !== 'string') {
+        this.#reject(
+          subject,
+          topic,
+          origin,
+          `its data must be base64 text; received ${describe(envelope.data)}`,
         );
         return;
       }
@@ -360,12 +384,17 @@ function checkTopics(prefix: string, topics: unknown): readonly string[] | undef
       `bridgeEvents() option topics must be a non-empty array of topics (leave it out to share every topic); received ${describe(topics)}`,
     );
   }
-  return topics.map((topic: unknown, i) => {
+  const checked = topics.map((topic: unknown, i) => {
     const name = `bridgeEvents() option topics[${i}]`;
     checkTopic(name, topic, false);
     checkSubject(`${name} (as the subject "${prefix}.<topic>")`, `${prefix}.${topic}`, false);
     return topic;
   });
+  // A topic already covered by another in the list (itself, or an ancestor) would only subscribe twice.
+  const covers = (outer: string, inner: string) => inner === outer || inner.startsWith(`${outer}.`);
+  return checked.filter(
+    (topic, i) => !checked.some((other, j) => j !== i && covers(other, topic) && (other !== topic || j < i)),
+  );
 }
 
 function checkSerializer(serializer: unknown): Serializer | undefined {
