@@ -189,7 +189,7 @@ async function manage(
   return engine;
 }
 
-/** Starts a redis-server on 127.0.0.1 (command line as measured in INFRA.md) and waits for PONG. */
+/** Starts a redis-server on 127.0.0.1 (no config file read; data and log in a throwaway directory) and waits for PONG. */
 export async function startRedis(options: RedisOptions = {}): Promise<Engine> {
   checkPort('port', options.port);
   const binary = requireBinary('redis-server');
@@ -226,7 +226,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<Engine> {
   });
 }
 
-/** Starts a nats-server on 127.0.0.1 (command line as measured in INFRA.md) and waits for `/healthz`. */
+/** Starts a nats-server on 127.0.0.1 (no config file read; JetStream data and log in a throwaway directory) and waits for `/healthz`. */
 export async function startNats(options: NatsOptions = {}): Promise<Engine> {
   checkPort('port', options.port);
   checkPort('monitorPort', options.monitorPort);

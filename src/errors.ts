@@ -77,3 +77,10 @@ export function checkSignal(name: string, value: unknown): void {
     throw new InvalidArgumentError(`${name} must be an AbortSignal; received ${describe(value)}`);
   }
 }
+
+/** Throws InvalidArgumentError unless `value` is an options object or undefined (which means defaults). */
+export function checkOptions(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new InvalidArgumentError(`${name} must be an options object; received ${describe(value)}`);
+  }
+}

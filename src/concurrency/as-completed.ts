@@ -1,6 +1,7 @@
 /** asCompleted(): the values of many promises in the order they settle, as an async iterator. */
-import { checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 
 export interface AsCompletedOptions {
   /** Aborting it ends the iteration: the pending or next `next()` rejects with its reason. */
@@ -23,6 +24,7 @@ export function asCompleted<T>(
   promises: Iterable<T | PromiseLike<T>>,
   options?: AsCompletedOptions,
 ): AsyncGenerator<Awaited<T>, void, undefined> {
+  checkOptions('asCompleted() options', options);
   if (typeof (promises as Iterable<unknown> | null)?.[Symbol.iterator] !== 'function') {
     throw new InvalidArgumentError(
       `asCompleted() promises must be an iterable of promises or values; received ${describe(promises)}`,

@@ -1,6 +1,7 @@
 /** gather(): run task functions concurrently, optionally at most N at once, and collect results in input order. */
-import { checkCount, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkCount, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 
 /** A task starts its work when called; its signal aborts when gather gives up (a failure or an abort). */
 export type Task<T = unknown> = (signal: AbortSignal) => T | PromiseLike<T>;
@@ -48,6 +49,7 @@ export function gather<const T extends readonly Task[]>(
   options?: GatherOptions,
 ): Promise<GatherResults<T> | GatherSettledResults<T>>;
 export function gather(tasks: readonly Task[], options: GatherOptions = {}): Promise<unknown[]> {
+  checkOptions('gather() options', options);
   if (!Array.isArray(tasks)) {
     throw new InvalidArgumentError(
       `gather() tasks must be an array of functions; received ${describe(tasks)}`,

@@ -1,6 +1,7 @@
 /** Pool: a long-lived limit on how many tasks run at once, with a bounded queue and backpressure. */
-import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkCount, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
 import type { Task } from './gather.ts';
 
 export interface PoolOptions {
@@ -126,6 +127,7 @@ export class Pool implements AsyncDisposable {
   #spaceWaiters = new Set<Waiter>();
 
   constructor(options: PoolOptions) {
+    checkOptions('Pool options', options);
     this.#concurrency = checkCount('Pool concurrency', options?.concurrency, { allowInfinity: true });
     this.#maxQueued = checkCount(
       'Pool maxQueued',
@@ -172,6 +174,7 @@ export class Pool implements AsyncDisposable {
    * with `PoolClearedError` if `clear()` removes it, with `PoolClosedError` if the pool is disposed first.
    */
   run<T>(fn: Task<T>, options?: PoolRunOptions): Promise<T> {
+    checkOptions('Pool.run() options', options);
     checkFunction('Pool.run() fn', fn);
     const signal = options?.signal;
     checkSignal('Pool.run() signal', signal);
@@ -202,11 +205,13 @@ export class Pool implements AsyncDisposable {
 
   /** Resolves when `run` would accept a task (a free slot or room in the queue); at once if it would now. */
   onSpace(options?: PoolWaitOptions): Promise<void> {
+    checkOptions('Pool.onSpace() options', options);
     return this.#wait('space', this.#hasSpace(), options?.signal, 'Pool.onSpace() signal');
   }
 
   /** Resolves when nothing is running or queued; at once if that is so now. */
   onIdle(options?: PoolWaitOptions): Promise<void> {
+    checkOptions('Pool.onIdle() options', options);
     return this.#wait('idle', this.#isIdle(), options?.signal, 'Pool.onIdle() signal');
   }
 

@@ -1,6 +1,7 @@
 /** RateLimiter: a token bucket that lets `limit` calls through per `interval`, in FIFO order. */
-import { checkCount, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkCount, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { checkDelay } from './delay.ts';
 
 export interface RateLimiterOptions {
@@ -45,6 +46,7 @@ export class RateLimiter {
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(options: RateLimiterOptions) {
+    checkOptions('RateLimiter options', options);
     this.#limit = checkCount('RateLimiter limit', options?.limit);
     this.#interval = checkDelay('RateLimiter interval', options.interval);
     if (this.#interval === 0) {
@@ -70,6 +72,7 @@ export class RateLimiter {
 
   /** Resolves once a token is taken for this caller; at once if the bucket has one and nobody waits. */
   acquire(options?: RateLimiterAcquireOptions): Promise<void> {
+    checkOptions('RateLimiter.acquire() options', options);
     const signal = options?.signal;
     checkSignal('RateLimiter.acquire() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);

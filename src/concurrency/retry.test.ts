@@ -40,6 +40,26 @@ describe('retry', () => {
     expect(gaps).toEqual([0, 100, 300, 900, 1000, 1000]);
   });
 
+  it('keeps going with unbounded attempts long after factor ** n overflows, with minDelay 0 or not', async () => {
+    vi.useFakeTimers();
+    for (const minDelay of [0, 1]) {
+      const { calls, fn } = flaky(400);
+      const result = retry(fn, {
+        attempts: Number.POSITIVE_INFINITY,
+        minDelay,
+        maxDelay: 10,
+        factor: 10,
+        jitter: false,
+      });
+      await vi.runAllTimersAsync();
+      await expect(result).resolves.toBe('ok');
+      expect(calls).toHaveLength(401);
+      // Past the overflow the wait stays at maxDelay (or 0 when minDelay is 0).
+      const last = (calls.at(-1)?.at ?? 0) - (calls.at(-2)?.at ?? 0);
+      expect(last).toBe(minDelay === 0 ? 0 : 10);
+    }
+  });
+
   it('with full jitter waits a random time between 0 and the computed delay', async () => {
     vi.useFakeTimers();
     const random = vi.spyOn(Math, 'random').mockReturnValueOnce(0.5).mockReturnValueOnce(0.25);

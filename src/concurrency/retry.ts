@@ -1,6 +1,14 @@
 /** retry(): try again with exponential backoff and full jitter, until success, a final error or an abort. */
-import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import {
+  checkCount,
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
 import { checkDelay } from './delay.ts';
 import { sleep } from './sleep.ts';
 
@@ -53,6 +61,7 @@ export function retry<T>(
   fn: (signal: AbortSignal, attempt: number) => T | PromiseLike<T>,
   options: RetryOptions = {},
 ): Promise<Awaited<T>> {
+  checkOptions('retry() options', options);
   checkFunction('retry() fn', fn);
   const attempts = checkCount('retry() attempts', options.attempts === undefined ? 3 : options.attempts, {
     allowInfinity: true,
@@ -80,7 +89,9 @@ export function retry<T>(
   if (signal?.aborted) return Promise.reject(signal.reason);
 
   const delay = (attempt: number): number => {
-    const ceiling = Math.min(maxDelay, minDelay * factor ** (attempt - 1));
+    // Growth stops at maxDelay; once factor ** n overflows, 0 × Infinity would be NaN, so cap the growth first.
+    const growth = factor ** (attempt - 1);
+    const ceiling = minDelay === 0 ? 0 : Math.min(maxDelay, minDelay * Math.min(growth, maxDelay / minDelay));
     return jitter ? Math.random() * ceiling : ceiling;
   };
   const shouldRetry = (error: unknown, attempt: number): boolean => {

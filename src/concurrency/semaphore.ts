@@ -1,6 +1,7 @@
 /** Semaphore: a counted lock; `acquire` waits in FIFO order for one of `permits` permits. */
-import { checkCount, checkSignal } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkCount, checkOptions, checkSignal } from '../errors.ts';
 
 /** One acquired permit: release it once (further calls do nothing), or let `using` do it. */
 export interface Permit extends Disposable {
@@ -54,6 +55,7 @@ export class Semaphore {
 
   /** Resolves with a permit once one is free and every earlier caller has had theirs. */
   acquire(options?: AcquireOptions): Promise<Permit> {
+    checkOptions('Semaphore.acquire() options', options);
     const signal = options?.signal;
     checkSignal('Semaphore.acquire() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -1,6 +1,7 @@
 /** sleep(): a timer as a promise that an abort cancels, timer and all. */
-import { checkSignal } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkOptions, checkSignal } from '../errors.ts';
 import { checkDelay } from './delay.ts';
 
 export interface SleepOptions {
@@ -10,6 +11,7 @@ export interface SleepOptions {
 
 /** Resolves after `ms` milliseconds (0 to 2³¹−1); an abort clears the timer and rejects at once. */
 export function sleep(ms: number, options?: SleepOptions): Promise<void> {
+  checkOptions('sleep() options', options);
   checkDelay('sleep() ms', ms);
   const signal = options?.signal;
   checkSignal('sleep() signal', signal);

@@ -1,6 +1,7 @@
 /** TaskGroup: tasks that live and die together; the first failure cancels the rest, and none outlives the group. */
-import { checkFunction, checkSignal, KeelError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
 import type { Task } from './gather.ts';
 
 export interface TaskGroupOptions {
@@ -50,6 +51,7 @@ export class TaskGroup implements AsyncDisposable {
     body: (group: TaskGroup) => T | PromiseLike<T>,
     options?: TaskGroupOptions,
   ): Promise<Awaited<T>> {
+    checkOptions('TaskGroup.run() options', options);
     checkFunction('TaskGroup.run() body', body);
     return TaskGroup.#run(body, new TaskGroup(options));
   }
@@ -69,6 +71,7 @@ export class TaskGroup implements AsyncDisposable {
   }
 
   constructor(options?: TaskGroupOptions) {
+    checkOptions('TaskGroup options', options);
     const signal = options?.signal;
     checkSignal('TaskGroup signal', signal);
     if (signal?.aborted) this.#cancel(signal.reason);

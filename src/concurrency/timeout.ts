@@ -1,6 +1,7 @@
 /** timeout(): a deadline that stops the work (its signal aborts) rather than abandoning it. */
-import { checkFunction, checkSignal, KeelError } from '../errors.ts';
-import { onAbort } from './abort-hub.ts';
+
+import { onAbort } from '../abort.ts';
+import { checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
 import { checkDelay } from './delay.ts';
 
 /** The work did not finish before its deadline. Retryable: the same call may well succeed next time. */
@@ -33,6 +34,7 @@ export function timeout<T>(
   ms: number,
   options?: TimeoutOptions,
 ): Promise<Awaited<T>> {
+  checkOptions('timeout() options', options);
   checkFunction('timeout() fn', fn);
   checkDelay('timeout() ms', ms);
   const signal = options?.signal;

@@ -1,6 +1,7 @@
 /** Container: typed tokens resolved to singleton, scoped or transient instances, with scopes and ordered disposal. */
+import { raceAbort } from '../abort.ts';
 import { checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { annotate, Context, connect, failure, pathOf, stack, untilAborted } from './context.ts';
+import { annotate, Context, connect, failure, pathOf, stack } from './context.ts';
 import {
   AsyncProviderError,
   CaptiveDependencyError,
@@ -155,7 +156,7 @@ export class Container implements Resolver, AsyncDisposable {
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return untilAborted(this.#resolveAsyncIn(token, undefined), signal) as Promise<T>;
+    return raceAbort(this.#resolveAsyncIn(token, undefined), signal) as Promise<T>;
   }
 
   has(token: Token<unknown>): boolean {

@@ -1,4 +1,5 @@
 /** Context: the resolver of an asynchronous resolution, which remembers the path that led to it. */
+import { raceAbort } from '../abort.ts';
 import { checkSignal } from '../errors.ts';
 import type { Container, ResolveOptions, Resolver } from './container.ts';
 import { ContainerDisposedError, enter, ProviderFailedError, ResolutionError } from './errors.ts';
@@ -39,7 +40,7 @@ export class Context implements Resolver {
     const { signal } = options;
     checkSignal('resolveAsync() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return untilAborted(resolveAsyncIn(this.container, token, this), signal) as Promise<T>;
+    return raceAbort(resolveAsyncIn(this.container, token, this), signal) as Promise<T>;
   }
 
   has(token: Token<unknown>): boolean {
@@ -103,23 +104,4 @@ export function annotate(error: unknown, slot: Slot): unknown {
 export function failure(error: unknown, slot: Slot, context: Context | undefined): unknown {
   if (error instanceof ResolutionError || error instanceof ContainerDisposedError) return error;
   return new ProviderFailedError([...pathOf(context), slot.token], error);
-}
-
-/** `promise`, or a rejection with `signal.reason` if the signal aborts first. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

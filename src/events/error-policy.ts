@@ -2,6 +2,7 @@
  * The error policy shared by Subject and EventBus: how the failures of one delivery round (a listener
  * that throws, or whose promise rejects) reach someone, whether the round is synchronous or awaited.
  */
+import { onAbort } from '../abort.ts';
 import { describe, InvalidArgumentError } from '../errors.ts';
 import { reportToStderr } from './outcome.ts';
 
@@ -102,8 +103,8 @@ export class Round<T> {
   // listener's index (needed to report it and to order failures), attached to every watched promise.
   private watched: Promise<unknown>[] | undefined = undefined;
   private precise = false;
-  private signal: AbortSignal | undefined = undefined;
-  private onAbort: (() => void) | undefined = undefined;
+  /** Stops watching the caller's signal of an awaited round (shared abort listener). */
+  private unwatch: (() => void) | undefined = undefined;
   private readonly fulfilled: () => void;
   private readonly rejected: () => void;
 
@@ -134,7 +135,7 @@ export class Round<T> {
     this.stopped = true;
     this.firstError = error;
     // An awaited round that is already waiting rejects at once, without waiting for the others.
-    this.signal?.removeEventListener('abort', this.onAbort as () => void);
+    this.unwatch?.();
     this.reject?.(error);
     return true;
   }
@@ -194,11 +195,8 @@ export class Round<T> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.resolve = resolve;
     this.reject = reject;
-    if (signal !== undefined) {
-      this.signal = signal;
-      this.onAbort = () => this.abandon(signal);
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
+    if (signal?.aborted) this.abandon(signal);
+    else if (signal !== undefined) this.unwatch = onAbort(signal, () => this.abandon(signal));
     return promise;
   }
 
@@ -214,7 +212,7 @@ export class Round<T> {
   private conclude(): void {
     if (!this.open) return;
     this.open = false;
-    this.signal?.removeEventListener('abort', this.onAbort as () => void);
+    this.unwatch?.();
     const error = this.aggregate();
     if (error === undefined) this.resolve?.();
     else this.reject?.(error);

@@ -3,7 +3,15 @@
  * then `a.b`, then `a`, then `"*"`; failures follow one error policy; each topic's dispatch list is
  * built when subscriptions change, so an emit only walks an array.
  */
-import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { onAbort } from '../abort.ts';
+import {
+  checkCount,
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
 import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
 import {
   callErrorHandler,
@@ -115,6 +123,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   #listeners = 0;
 
   constructor(options: EventBusOptions<Events> = {}) {
+    checkOptions('EventBus options', options);
     this.#policy = checkErrorPolicy('EventBus option errors', options.errors ?? 'isolate');
     if (options.onError !== undefined) checkFunction('EventBus option onError', options.onError);
     const onError = (options.onError as Handler | undefined) ?? defaultOnError;
@@ -137,6 +146,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   on<T extends Topic<Events>>(topic: T, listener: Listener<Events, T>, options?: OnOptions): Subscription;
   on(topic: string, listener: (...args: any[]) => unknown, options?: OnOptions): Subscription {
+    checkOptions('EventBus.on() options', options);
     return this.#subscribe(this.#tree.nodes[topic] ?? this.#tree.listenNode(topic), listener, options);
   }
 
@@ -160,11 +170,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
           return listener(payload, emitted);
         };
       }
-      if (signal !== undefined) {
-        entry.signal = signal;
-        entry.onAbort = () => this.#remove(entry);
-        signal.addEventListener('abort', entry.onAbort, { once: true });
-      }
+      if (signal !== undefined) entry.unwatch = onAbort(signal, () => this.#remove(entry));
     }
     this.#tree.add(entry);
     this.#listeners++;
@@ -178,24 +184,27 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   /** Resolves with the payload of the next event on `topic` (or below it). */
   once<T extends Topic<Events>>(topic: T, options?: OnceOptions): Promise<Payload<Events, T>>;
   once(topic: string, options: OnceOptions = {}): Promise<unknown> {
+    checkOptions('EventBus.once() options', options);
     const { signal } = options;
     checkSignal('EventBus.once() option signal', signal);
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const onAbort = (): void => {
-      end();
-      reject((signal as AbortSignal).reason);
-    };
+    let unwatch: (() => void) | undefined;
     const end = this.#subscribe(
       node,
       (payload: unknown) => {
-        signal?.removeEventListener('abort', onAbort);
+        unwatch?.();
         resolve(payload);
       },
       { once: true },
     );
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal !== undefined) {
+      unwatch = onAbort(signal, () => {
+        end();
+        reject(signal.reason);
+      });
+    }
     return promise;
   }
 
@@ -238,6 +247,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     ...args: EmitAsyncArgs<Events[K & keyof Events]>
   ): Promise<void>;
   emitAsync(topic: string, payload?: unknown, options?: EmitAsyncOptions): Promise<void> {
+    checkOptions('EventBus.emitAsync() options', options);
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
@@ -258,6 +268,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   stream<T extends Topic<Events>>(topic: T, options?: StreamOptions): EventStream<Payload<Events, T>>;
   stream(topic: string, options: StreamOptions = {}): EventStream<any> {
+    checkOptions('EventBus.stream() options', options);
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     const { signal } = options;
     checkSignal('EventBus.stream() option signal', signal);
@@ -313,6 +324,8 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     payload: unknown,
     signal: AbortSignal | undefined,
   ): Promise<void> {
+    // The same loop as in emit(), written out twice on purpose: sharing it through a method measurably
+    // slowed emitAsync (5.7× faster than emittery down to 4.3–4.8× in the same runs).
     const list = node.dispatch;
     let round: Round<Entry> | undefined;
     for (let i = 0; i < list.length; i++) {
@@ -350,7 +363,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   #remove(entry: Entry): void {
     if (!entry.active) return;
     entry.active = false;
-    if (entry.signal !== undefined) entry.signal.removeEventListener('abort', entry.onAbort as () => void);
+    entry.unwatch?.();
     this.#tree.delete(entry);
     this.#listeners--;
   }

@@ -1,4 +1,5 @@
 /** EventStream: a topic's events as an async iterator, with a bounded buffer and a named overflow policy. */
+import { onAbort } from '../abort.ts';
 import { StreamOverflowError } from './event-errors.ts';
 import type { Subscription } from './subscription.ts';
 
@@ -38,6 +39,7 @@ export class EventStream<T> implements AsyncIterableIterator<T, undefined>, Asyn
   readonly #capacity: number;
   readonly #overflow: OverflowPolicy;
   readonly #signal: AbortSignal | undefined;
+  #unwatch: (() => void) | undefined;
   // A ring buffer: `#count` events starting at `#head`.
   readonly #buffer: (T | undefined)[] = [];
   #head = 0;
@@ -66,7 +68,7 @@ export class EventStream<T> implements AsyncIterableIterator<T, undefined>, Asyn
       return;
     }
     this.#unsubscribe = subscribe(this.#push);
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (signal !== undefined) this.#unwatch = onAbort(signal, this.#onAbort);
   }
 
   /** How many events were discarded by the overflow policy. */
@@ -115,7 +117,8 @@ export class EventStream<T> implements AsyncIterableIterator<T, undefined>, Asyn
     this.#ended = true;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     if (!keepBuffer) this.#clear();
     this.#failure = failure;
     // Only an empty buffer can have waiting readers: hand them the failure (the first) or the end.

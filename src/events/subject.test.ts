@@ -75,6 +75,25 @@ describe('Subject: the classic demo', () => {
     expect(log).toEqual(['b:1', 'a:3']);
   });
 
+  it('the handle of an attach that had no effect detaches nothing; each handle ends only its own attachment', async () => {
+    const log: string[] = [];
+    const subject = new Subject<string>();
+    const a = recorder(log, 'a');
+    const first = subject.attach(a);
+    {
+      using _again = subject.attach(a);
+    }
+    await subject.notify('1');
+    first();
+    const later = subject.attach(a);
+    first();
+    await subject.notify('2');
+    later();
+    await subject.notify('3');
+    expect(log).toEqual(['a:1', 'a:2']);
+    expect(subject.size).toBe(0);
+  });
+
   it('rejects an observer without an update method, naming what came', () => {
     const subject = new Subject<string>();
     expect(() => subject.attach({} as Observer<string>)).toThrow(InvalidArgumentError);

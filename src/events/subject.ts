@@ -1,5 +1,5 @@
 /** Subject and Observer: the classic Observer pattern, safe against throwing, async and re-entrant observers. */
-import { describe, InvalidArgumentError } from '../errors.ts';
+import { checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { callErrorHandler, isThenable, Round, type RoundOwner, settledRound } from './error-policy.ts';
 import { reportIfUnobserved, reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
@@ -27,11 +27,13 @@ export interface SubjectOptions<T> {
 export class Subject<T> {
   // Replaced, never mutated, on attach/detach: a round in progress keeps iterating its own snapshot.
   #observers: readonly Observer<T>[] = [];
+  readonly #attachments = new Map<Observer<T>, object>();
   readonly #onError: ((error: unknown, observer: Observer<T>) => void) | undefined;
   /** With an onError handler every failure goes to it (isolate); without, they are collected. */
   readonly #owner: RoundOwner<Observer<T>>;
 
   constructor(options: SubjectOptions<T> = {}) {
+    checkOptions('Subject options', options);
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidArgumentError(
         `Subject onError must be a function; received ${describe(options.onError)}`,
@@ -64,13 +66,21 @@ export class Subject<T> {
         `Observer must have an update(message) method; received ${describe(observer)}`,
       );
     }
-    if (!this.#observers.includes(observer)) this.#observers = [...this.#observers, observer];
-    return subscription(() => this.detach(observer));
+    // Attaching again has no effect, so its handle has nothing to undo.
+    if (this.#observers.includes(observer)) return subscription(() => {});
+    this.#observers = [...this.#observers, observer];
+    // The handle ends this attachment only, not one made after a detach and a new attach.
+    const mark = {};
+    this.#attachments.set(observer, mark);
+    return subscription(() => {
+      if (this.#attachments.get(observer) === mark) this.detach(observer);
+    });
   }
 
   /** Detaches an observer; detaching one that is not attached is not an error. */
   detach(observer: Observer<T>): void {
-    if (this.#observers.includes(observer)) this.#observers = this.#observers.filter((o) => o !== observer);
+    if (!this.#attachments.delete(observer)) return;
+    this.#observers = this.#observers.filter((o) => o !== observer);
   }
 
   /**

@@ -17,8 +17,8 @@ export class Entry {
   call: Fn;
   active = true;
   fired = false;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
+  /** Stops watching the subscription's signal (the bus's shared abort listener); set only with a signal. */
+  unwatch: (() => void) | undefined = undefined;
 
   constructor(listener: Fn, node: TopicNode) {
     this.listener = listener;

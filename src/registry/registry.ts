@@ -1,5 +1,5 @@
 /** Registry: the Factory pattern as a typed map from names to factories, with optional validated options. */
-import { checkFunction, describe, InvalidArgumentError, KeelError } from '../errors.ts';
+import { checkFunction, checkOptions, describe, InvalidArgumentError, KeelError } from '../errors.ts';
 import {
   AsyncSchemaError,
   checkSchema,
@@ -87,6 +87,7 @@ export class Registry<F extends Record<string, Factory> = {}> {
     factory: G,
     options: RegisterOptions = {},
   ): Registry<F & { [K in N]: G }> {
+    checkOptions('register() options', options);
     if (typeof name !== 'string' || name === '') {
       throw new InvalidArgumentError(
         `${this.label} name must be a non-empty string; received ${describe(name)}`,

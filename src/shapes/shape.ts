@@ -1,5 +1,5 @@
 /** Shape and its three kinds: validated dimensions, geometry, and an SVG rendering. */
-import { describe, KeelError } from '../errors.ts';
+import { checkOptions, describe, KeelError } from '../errors.ts';
 
 /** Thrown for a dimension that is not a positive finite number, or a triangle that cannot close. */
 export class InvalidShapeError extends KeelError {
@@ -74,6 +74,26 @@ export abstract class Shape {
     return `Drawing a ${this.kind}.`;
   }
 
+  /**
+   * Rejects dimensions that are each valid but whose area or perimeter falls outside the finite positive
+   * numbers (a radius of 1e200 squares to Infinity; one of 1e-200 to 0). Called by each constructor.
+   */
+  protected checkMeasures(dimensions: Readonly<Record<string, number>>): void {
+    for (const [measure, value] of [
+      ['area', this.area()],
+      ['perimeter', this.perimeter()],
+    ] as const) {
+      if (!(Number.isFinite(value) && value > 0)) {
+        throw new InvalidShapeError(
+          this.kind,
+          'dimensions',
+          JSON.stringify(dimensions),
+          `give an ${measure} of ${value}, outside the finite positive numbers`,
+        );
+      }
+    }
+  }
+
   protected style(options: SvgOptions = {}): string {
     return `fill="${attr(options.fill ?? 'none')}" stroke="${attr(options.stroke ?? 'black')}"`;
   }
@@ -91,6 +111,7 @@ export class Circle extends Shape {
   constructor(dimensions?: Partial<CircleDimensions>) {
     super();
     ({ radius: this.radius } = readDimensions('circle', dimensions, ['radius'], { radius: 1 }));
+    this.checkMeasures({ radius: this.radius });
   }
 
   area(): number {
@@ -102,6 +123,7 @@ export class Circle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
+    checkOptions('toSVG() options', options);
     const r = this.radius;
     return svg(2 * r, 2 * r, `<circle cx="${n(r)}" cy="${n(r)}" r="${n(r)}" ${this.style(options)}/>`);
   }
@@ -129,6 +151,7 @@ export class Rectangle extends Shape {
         height: 1,
       },
     ));
+    this.checkMeasures({ width: this.width, height: this.height });
   }
 
   area(): number {
@@ -140,6 +163,7 @@ export class Rectangle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
+    checkOptions('toSVG() options', options);
     const { width: w, height: h } = this;
     return svg(w, h, `<rect x="0" y="0" width="${n(w)}" height="${n(h)}" ${this.style(options)}/>`);
   }
@@ -186,12 +210,15 @@ export class Triangle extends Shape {
         );
       }
     }
+    this.checkMeasures({ a: this.a, b: this.b, c: this.c });
   }
 
   area(): number {
-    // Heron's formula.
-    const s = this.perimeter() / 2;
-    return Math.sqrt(s * (s - this.a) * (s - this.b) * (s - this.c));
+    // Heron's formula on the sides scaled by the longest, so the product cannot overflow for large sides.
+    const m = Math.max(this.a, this.b, this.c);
+    const [a, b, c] = [this.a / m, this.b / m, this.c / m];
+    const s = (a + b + c) / 2;
+    return m * m * Math.sqrt(Math.max(0, s * (s - a) * (s - b) * (s - c)));
   }
 
   perimeter(): number {
@@ -199,6 +226,7 @@ export class Triangle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
+    checkOptions('toSVG() options', options);
     // Side c lies on the baseline from (0, 0) to (c, 0); the apex follows from the law of cosines.
     const { a, b, c } = this;
     const x = (b * b + c * c - a * a) / (2 * c);

@@ -139,6 +139,23 @@ describe('shape validation', () => {
     );
   });
 
+  it('rejects dimensions whose area or perimeter is not a finite positive number', () => {
+    expect(caught(() => new Circle({ radius: 1e200 })).message).toBe(
+      'Invalid circle: dimensions give an area of Infinity, outside the finite positive numbers; received "{\\"radius\\":1e+200}"',
+    );
+    expect(caught(() => new Circle({ radius: 1e-200 })).message).toMatch(/give an area of 0/);
+    expect(caught(() => new Rectangle({ width: 1e300, height: 1e300 })).field).toBe('dimensions');
+    expect(caught(() => new Triangle({ a: 1e308, b: 1e308, c: 1e308 })).message).toMatch(/area of Infinity/);
+    expect(caught(() => new Rectangle({ width: 1.7e308, height: 1e-300 })).message).toMatch(
+      /perimeter of Infinity/,
+    );
+  });
+
+  it('computes the area of large triangles without overflow', () => {
+    const big = new Triangle({ a: 3e150, b: 4e150, c: 5e150 });
+    expect(big.area() / 6e300).toBeCloseTo(1, 12);
+  });
+
   it('rejects triangles that break the triangle inequality, degenerate ones included', () => {
     const error = caught(() => new Triangle({ a: 1, b: 2, c: 3 }));
     expect(error.field).toBe('c');

@@ -1,5 +1,6 @@
 /** lazy(): once-only initialisation of a possibly asynchronous resource, shared by every caller. */
-import { checkFunction, checkSignal } from '../errors.ts';
+import { raceAbort } from '../abort.ts';
+import { checkFunction, checkOptions, checkSignal } from '../errors.ts';
 
 export interface Lazy<T> {
   /**
@@ -54,26 +55,12 @@ export function lazy<T>(init: () => T | PromiseLike<T>): Lazy<T> {
 
   return {
     get(options = {}) {
+      checkOptions('lazy().get() options', options);
       const { signal } = options;
       checkSignal('lazy().get() signal', signal);
       if (initialized) return Promise.resolve(value as T);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      const shared = pending ?? start();
-      if (signal === undefined) return shared;
-      return new Promise<T>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        shared.then(
-          (result) => {
-            signal.removeEventListener('abort', onAbort);
-            resolve(result);
-          },
-          (error: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        );
-      });
+      return raceAbort(pending ?? start(), signal);
     },
     reset() {
       generation++;

@@ -1,6 +1,8 @@
 /** The durable job queue on Redis through BullMQ: jobs outlive processes, and workers anywhere compete. */
+
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { raceAbort } from '../../abort.ts';
 import type { StandardSchemaV1 } from '../../standard-schema.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { QueueClosedError } from '../errors.ts';
@@ -31,14 +33,8 @@ import { connect, where } from './redis-connection.ts';
 
 /** Waits for `work`, or rejects with the signal's reason when it aborts first (the work may still happen). */
 function abortable<T>(start: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return start();
-  signal.throwIfAborted();
-  const work = start();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+  signal?.throwIfAborted();
+  return raceAbort(start(), signal);
 }
 
 export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {

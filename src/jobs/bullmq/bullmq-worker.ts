@@ -1,8 +1,9 @@
 /** A BullMQ worker behind the JobWorker contract: aborts handlers past its close deadline, then lets go. */
 import { type Job as BullJob, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
-import { ABORT_GRACE_MS, settleWithin } from '../deadline.ts';
+import { ABORT_GRACE_MS } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';

@@ -1,6 +1,6 @@
 /** Connects to Redis for a queue and refuses a server that could evict the queue's keys. */
 import { Redis } from 'ioredis';
-import { settleWithin } from '../deadline.ts';
+import { settleWithin } from '../../abort.ts';
 import { EvictionPolicyError, QueueConnectionError } from '../errors.ts';
 
 /** `host:port` of a Redis URL, for messages (never the password). */

@@ -1,6 +1,7 @@
 /** A worker of the embedded queue: runs up to `concurrency` handlers at once and closes within a deadline. */
 
-import { ABORT_GRACE_MS, settleWithin } from '../deadline.ts';
+import { settleWithin } from '../../abort.ts';
+import { ABORT_GRACE_MS } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError } from '../errors.ts';
 import { checkResult, normalizeClose } from '../options.ts';

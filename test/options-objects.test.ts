@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import {
+  asCompleted,
+  Circle,
+  EventBus,
+  gather,
+  InvalidArgumentError,
+  lazy,
+  Pool,
+  RateLimiter,
+  Registry,
+  retry,
+  Semaphore,
+  Subject,
+  sleep,
+  TaskGroup,
+  timeout,
+} from '../src/index.ts';
+
+/** Runs `call` and returns what it threw or rejected with. */
+async function failure(call: () => unknown): Promise<unknown> {
+  try {
+    await call();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a failure');
+}
+
+const bad: readonly [string, unknown][] = [
+  ['null', null],
+  ['a number', 5],
+  ['a string', 'fast'],
+  ['an array', []],
+];
+
+/** Every public call that takes an options object, with that object replaced by `value`. */
+const calls = (value: unknown): [string, () => unknown][] => {
+  const o = value as never;
+  const bus = new EventBus();
+  return [
+    ['gather', () => gather([], o)],
+    ['retry', () => retry(() => 1, o)],
+    ['timeout', () => timeout(() => 1, 10, o)],
+    ['sleep', () => sleep(1, o)],
+    ['asCompleted', () => asCompleted([], o)],
+    ['TaskGroup.run', () => TaskGroup.run(async () => {}, o)],
+    ['new Pool', () => new Pool(o)],
+    ['Pool.run', () => new Pool({ concurrency: 1 }).run(() => 1, o)],
+    ['new Semaphore().acquire', () => new Semaphore(1).acquire(o)],
+    ['new RateLimiter', () => new RateLimiter(o)],
+    ['new Subject', () => new Subject(o)],
+    ['new EventBus', () => new EventBus(o)],
+    ['EventBus.on', () => bus.on('a', () => {}, o)],
+    ['EventBus.once', () => bus.once('a', o)],
+    ['EventBus.emitAsync', () => bus.emitAsync('a', 1, o)],
+    ['EventBus.stream', () => bus.stream('a', o)],
+    ['lazy().get', () => lazy(() => 1).get(o)],
+    ['Registry.register', () => new Registry('x').register('a', () => 1, o)],
+    ['Circle.toSVG', () => new Circle().toSVG(o)],
+  ];
+};
+
+describe('an options object that is not an object', () => {
+  for (const [label, value] of bad) {
+    it(`is refused everywhere with InvalidArgumentError when it is ${label}`, async () => {
+      for (const [name, call] of calls(value)) {
+        const error = await failure(call);
+        expect(error, name).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message, name).toMatch(/options must be an options object; received /);
+      }
+    });
+  }
+
+  it('undefined still means the defaults', async () => {
+    await expect(gather([], undefined)).resolves.toEqual([]);
+    await expect(sleep(0, undefined)).resolves.toBeUndefined();
+    expect(new Circle().toSVG(undefined)).toContain('<circle');
+  });
+});
