@@ -1,5 +1,6 @@
 /** bridgeEvents over memory transports (two transports on one hub name play two processes). */
 import { randomUUID } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
@@ -72,22 +73,38 @@ describe('bridgeEvents', () => {
     const got: string[] = [];
     b.on('*', (_, topic) => got.push(topic));
     const control = new AbortController();
-    const remove = vi.spyOn(control.signal, 'removeEventListener');
     const bridgeA = bridgeEvents(a, ta, { prefix: p });
     const bridgeB = bridgeEvents(b, tb, { prefix: p, signal: control.signal });
     await Promise.all([bridgeA.ready, bridgeB.ready]);
     control.abort();
     expect(bridgeB.closed).toBe(true);
-    expect(remove).toHaveBeenCalledTimes(1);
+    expect(getEventListeners(control.signal, 'abort')).toHaveLength(0);
     expect(b.listenerCount('*')).toBe(1);
+    // A third bus hears the next event: by then `b` would have too.
+    const c = new EventBus();
+    const heard: string[] = [];
+    c.on('*', (_, topic) => heard.push(topic));
+    await bridgeEvents(c, await open(), { prefix: p }).ready;
     a.emit('x.y', 1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(
+      () => heard.length === 1,
+      () => `c to hear 1 event, got ${heard.length}`,
+    );
     expect(got).toEqual([]);
 
     const early = bridgeEvents(b, tb, { prefix: p, signal: AbortSignal.abort() });
     expect(early.closed).toBe(true);
     expect(b.listenerCount('*')).toBe(1);
     await bridgeA.close();
+  });
+
+  it('stops watching its signal once closed', async () => {
+    const transport = await open();
+    const { signal } = new AbortController();
+    const bridge = bridgeEvents(new EventBus(), transport, { signal });
+    expect(getEventListeners(signal, 'abort')).toHaveLength(1);
+    await bridge.close();
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   it('is Disposable and AsyncDisposable', async () => {

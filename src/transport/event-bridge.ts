@@ -2,7 +2,8 @@
  * bridgeEvents: an EventBus shared over a Transport, so an event emitted in one process reaches the
  * listeners of the same topics in every other process bridged to the same engine.
  */
-import { checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { onAbort } from '../abort.ts';
+import { checkFunction, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { callErrorHandler } from '../events/error-policy.ts';
 import { EventBus } from '../events/index.ts';
 import { reportToStderr } from '../events/outcome.ts';
@@ -110,7 +111,7 @@ const defaultOnError = (error: unknown, context: EventBridgeErrorContext): void 
 export function bridgeEvents(
   bus: EventBus<any>,
   transport: Transport,
-  options: EventBridgeOptions = {},
+  options?: EventBridgeOptions,
 ): EventBridge {
   if (!(bus instanceof EventBus)) {
     throw new InvalidArgumentError(`bridgeEvents() bus must be an EventBus; received ${describe(bus)}`);
@@ -125,10 +126,8 @@ export function bridgeEvents(
       `bridgeEvents() transport must be a Transport (from openTransport); received ${describe(transport)}`,
     );
   }
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError(`bridgeEvents() options must be an object; received ${describe(options)}`);
-  }
-  return new Bridge(bus, transport, options);
+  checkOptions('bridgeEvents() options', options);
+  return new Bridge(bus, transport, options ?? {});
 }
 
 class Bridge implements EventBridge {
@@ -140,7 +139,7 @@ class Bridge implements EventBridge {
   readonly #topics: readonly string[] | undefined;
   readonly #serializer: Serializer | undefined;
   readonly #onError: (error: unknown, context: EventBridgeErrorContext) => void;
-  readonly #signal: AbortSignal | undefined;
+  #unwatch: (() => void) | undefined;
   readonly #subscriptions: TransportSubscription[] = [];
   readonly #sending = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
@@ -179,10 +178,7 @@ class Bridge implements EventBridge {
     // The transport reports a failed registration to its own onError; `ready` is for those who wait.
     this.ready.catch(() => {});
     this.#link.attach(this.#forward);
-    if (signal !== undefined) {
-      this.#signal = signal;
-      signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
+    if (signal !== undefined) this.#unwatch = onAbort(signal, () => void this.close());
   }
 
   get closed(): boolean {
@@ -191,7 +187,7 @@ class Bridge implements EventBridge {
 
   close(): Promise<void> {
     if (this.#closing === undefined) {
-      this.#signal?.removeEventListener('abort', this.#onAbort);
+      this.#unwatch?.();
       this.#link.detach(this.#forward);
       for (const unsubscribe of this.#subscriptions) unsubscribe();
       this.#subscriptions.length = 0;
@@ -207,10 +203,6 @@ class Bridge implements EventBridge {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-
-  readonly #onAbort = (): void => {
-    void this.close();
-  };
 
   /** Called by the link for each local event, numbered once for all the bridges of the bus. */
   readonly #forward = (topic: string, payload: unknown, seq: number): void => {
