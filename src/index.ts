@@ -133,7 +133,12 @@ export {
 export { type Lazy, lazy, Singleton, type SingletonClass, singleton } from './singleton/index.ts';
 export type { StandardSchemaV1 } from './standard-schema.ts';
 export {
+  bridgeEvents,
   type CloseOptions,
+  type EventBridge,
+  type EventBridgeErrorContext,
+  EventBridgeMessageError,
+  type EventBridgeOptions,
   type Handler,
   jsonSerializer,
   type MessageMeta,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   asCompleted,
+  bridgeEvents,
   Circle,
   EventBus,
   gather,
@@ -58,6 +59,7 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['lazy().get', () => lazy(() => 1).get(o)],
     ['Registry.register', () => new Registry('x').register('a', () => 1, o)],
     ['Circle.toSVG', () => new Circle().toSVG(o)],
+    ['bridgeEvents', () => bridgeEvents(bus, { publish() {}, subscribe() {} } as never, o)],
   ];
 };
 

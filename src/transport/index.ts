@@ -1,4 +1,10 @@
 /** The transport floor: one contract for messages between processes, over memory, NATS or Redis. */
+export {
+  bridgeEvents,
+  type EventBridge,
+  type EventBridgeErrorContext,
+  type EventBridgeOptions,
+} from './event-bridge.ts';
 export { openTransport, type TransportScheme } from './open-transport.ts';
 export { jsonSerializer, type Serializer } from './serializer.ts';
 export type {
@@ -14,6 +20,7 @@ export type {
   TransportSubscription,
 } from './transport.ts';
 export {
+  EventBridgeMessageError,
   NoRespondersError,
   type RemoteErrorInfo,
   RemoteHandlerError,

@@ -169,3 +169,20 @@ export function parseRemoteInfo(text: string): RemoteErrorInfo {
     retryable: value.retryable === true,
   };
 }
+
+/**
+ * A message on an event bridge's subjects is not an event the bridge can deliver (not an envelope, a
+ * malformed topic, a payload that does not decode); it is dropped and nothing else is affected.
+ */
+export class EventBridgeMessageError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string, reason: string, options: { readonly cause?: unknown } = {}) {
+    super(
+      'KEEL_EVENT_BRIDGE_MESSAGE',
+      `Dropped the event message received on ${describe(subject)}: ${reason}`,
+      options,
+    );
+    this.subject = subject;
+  }
+}
