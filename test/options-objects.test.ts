@@ -3,6 +3,7 @@ import {
   asCompleted,
   bridgeEvents,
   Circle,
+  Container,
   EventBus,
   gather,
   InvalidArgumentError,
@@ -16,6 +17,7 @@ import {
   sleep,
   TaskGroup,
   timeout,
+  token,
 } from '../src/index.ts';
 
 /** Runs `call` and returns what it threw or rejected with. */
@@ -59,6 +61,7 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['lazy().get', () => lazy(() => 1).get(o)],
     ['Registry.register', () => new Registry('x').register('a', () => 1, o)],
     ['Circle.toSVG', () => new Circle().toSVG(o)],
+    ['Container.resolveAsync', () => new Container().resolveAsync(token('t'), o)],
     ['bridgeEvents', () => bridgeEvents(bus, { publish() {}, subscribe() {} } as never, o)],
   ];
 };
@@ -78,5 +81,9 @@ describe('an options object that is not an object', () => {
     await expect(gather([], undefined)).resolves.toEqual([]);
     await expect(sleep(0, undefined)).resolves.toBeUndefined();
     expect(new Circle().toSVG(undefined)).toContain('<circle');
+    const T = token<number>('t');
+    await expect(
+      new Container().register(T, { lifetime: 'singleton', factory: () => 1 }).resolveAsync(T, undefined),
+    ).resolves.toBe(1);
   });
 });
