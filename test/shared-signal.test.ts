@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Container, EventBus, lazy, token } from '../src/index.ts';
+import { Container, EventBus, lazy, openTransport, token } from '../src/index.ts';
 
 /** Every operation that watches a caller's signal shares one listener on it, whatever the module. */
 const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
@@ -64,5 +64,29 @@ describe('one long-lived signal shared by many operations', () => {
     expect(new Set(await Promise.all(resolutions))).toEqual(new Set(['built']));
     expect(listeners(signal)).toBe(0);
     await container.dispose();
+  });
+
+  it('Transport: subscriptions and requests on one signal share one listener; none once done', async () => {
+    await using transport = await openTransport('memory://shared-signal');
+    const controller = new AbortController();
+    const { signal } = controller;
+    const subs = Array.from({ length: 100 }, (_, i) => transport.subscribe(`s.${i}`, () => {}, { signal }));
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    transport.subscribe('echo', async (n: unknown) => {
+      await gate;
+      return n;
+    });
+    const replies = Array.from({ length: N }, (_, i) => transport.request('echo', i, { signal }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(listeners(signal)).toBe(1);
+    release();
+    expect(await Promise.all(replies)).toEqual(Array.from({ length: N }, (_, i) => i));
+    expect(listeners(signal)).toBe(1);
+    controller.abort();
+    expect(listeners(signal)).toBe(0);
+    for (const sub of subs) sub();
   });
 });

@@ -2,10 +2,11 @@
  * What every Transport shares: argument checks, encoding, handler calls and replies, request deadlines,
  * and the draining close. An engine supplies only the primitives at the bottom of the class.
  */
+
+import { onAbort, settleWithin } from '../abort.ts';
 import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
 import type { Serializer } from './serializer.ts';
-import { settleWithin } from './settle.ts';
 import { checkSubject } from './subject.ts';
 import type {
   CloseOptions,
@@ -100,6 +101,7 @@ export abstract class BaseTransport implements Transport {
     this.#checkOpen('subscribe');
     const { queue, signal } = options;
     let active = !signal?.aborted;
+    let unwatch: (() => void) | undefined;
     const binding: Binding = active
       ? this.bind(subject, queue, (message) => {
           if (active) this.#dispatch(handler as Handler, message);
@@ -108,7 +110,7 @@ export abstract class BaseTransport implements Transport {
     const subscription: TransportSubscription = Object.assign(
       eventsSubscription(() => {
         active = false;
-        signal?.removeEventListener('abort', subscription);
+        unwatch?.();
         this.#subscriptions.delete(subscription);
         binding.unsubscribe();
       }),
@@ -118,7 +120,7 @@ export abstract class BaseTransport implements Transport {
     binding.ready.catch((error: unknown) => this.report(error, subject));
     if (active) {
       this.#subscriptions.add(subscription);
-      signal?.addEventListener('abort', subscription, { once: true });
+      if (signal !== undefined) unwatch = onAbort(signal, subscription);
     }
     return subscription;
   }
@@ -138,8 +140,8 @@ export abstract class BaseTransport implements Transport {
       () => control.abort(new TransportTimeoutError(subject, timeoutMs, this.connectionState())),
       timeoutMs,
     );
-    const onAbort = () => control.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Many requests may share one caller signal: they share its one listener too.
+    const unwatch = signal === undefined ? undefined : onAbort(signal, () => control.abort(signal.reason));
     const pending = this.sendRequest(subject, data, control.signal);
     this.#requests.set(pending, control);
     try {
@@ -152,7 +154,7 @@ export abstract class BaseTransport implements Transport {
       }
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      unwatch?.();
       this.#requests.delete(pending);
     }
   }

@@ -1,30 +1,5 @@
-/** Small promise helpers for deadlines and aborts that leave no timer or listener behind. */
-
-/**
- * Resolves to true when `promises` have settled, or to false when `ms` pass or `signal` aborts first.
- * Leaves no timer and no listener behind.
- */
-export async function settleWithin(
-  promises: Iterable<Promise<unknown>>,
-  ms: number,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  if (signal?.aborted) return false;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const all = Promise.allSettled(promises).then(() => true);
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    onAbort = () => resolve(false);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([all, late]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
-}
+/** unlessAborted(): wait for a connection unless the caller gives up, closing one that arrives too late. */
+import { onAbort } from '../abort.ts';
 
 /**
  * Awaits `promise` unless `signal` aborts first (then rejects with its reason); a value that arrives
@@ -38,20 +13,21 @@ export function unlessAborted<T>(
   if (signal === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
     let aborted = false;
-    const onAbort = () => {
+    const giveUp = (): void => {
       aborted = true;
       reject(signal.reason);
     };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    let unwatch: (() => void) | undefined;
+    if (signal.aborted) giveUp();
+    else unwatch = onAbort(signal, giveUp);
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch?.();
         if (aborted) Promise.resolve(discard(value)).catch(() => {});
         else resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch?.();
         if (!aborted) reject(error);
       },
     );

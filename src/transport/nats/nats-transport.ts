@@ -1,8 +1,10 @@
 /** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
 import { connect, headers, type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
+import { settleWithin } from '../../abort.ts';
 import { describe, InvalidArgumentError, type KeelError } from '../../errors.ts';
 import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
-import { settleWithin, unlessAborted } from '../settle.ts';
+import { ReplyInbox } from '../reply-inbox.ts';
+import { unlessAborted } from '../settle.ts';
 import { hasWildcard } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import {
@@ -18,27 +20,20 @@ const errorHeader = 'Keel-Error';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-interface Pending {
-  readonly subject: string;
-  readonly settle: (outcome: { reply: ReplyFrame } | { error: Error }) => void;
-}
-
 export class NatsTransport extends BaseTransport {
   readonly kind = 'nats';
   /** The server address, without credentials. */
   readonly server: string;
   readonly #nc: NatsConnection;
   /** Replies to this connection's requests arrive on `<inbox>.<id>`, all through one subscription. */
-  readonly #inbox = `_INBOX.${nuid.next()}`;
-  readonly #pending = new Map<string, Pending>();
-  #nextId = 0;
+  readonly #replies = new ReplyInbox(`_INBOX.${nuid.next()}`);
   #state = 'connected';
 
   constructor(nc: NatsConnection, server: string, options: ResolvedOptions) {
     super(options);
     this.#nc = nc;
     this.server = server;
-    nc.subscribe(`${this.#inbox}.*`, { callback: (error, msg) => this.#onReply(error, msg) });
+    nc.subscribe(`${this.#replies.prefix}.*`, { callback: (error, msg) => this.#onReply(error, msg) });
     // The status stream ends when the connection closes; it has nothing to report after that.
     this.#watch().catch(() => {});
   }
@@ -60,10 +55,8 @@ export class NatsTransport extends BaseTransport {
 
   #onReply(error: Error | null, msg: Msg): void {
     if (error) return;
-    const id = msg.subject.slice(this.#inbox.length + 1);
-    const pending = this.#pending.get(id);
+    const pending = this.#replies.take(msg.subject);
     if (pending === undefined) return; // timed out or aborted earlier: the late reply is dropped
-    this.#pending.delete(id);
     const h = msg.headers;
     if (h?.hasError && h.code === 503) pending.settle({ error: new NoRespondersError(pending.subject) });
     else if (h?.get(errorHeader)) {
@@ -121,33 +114,13 @@ export class NatsTransport extends BaseTransport {
   }
 
   protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
-      const id = this.#nextId.toString(36);
-      const onAbort = () => {
-        this.#pending.delete(id);
-        reject(signal.reason);
-      };
-      this.#pending.set(id, {
-        subject,
-        settle: (outcome) => {
-          signal.removeEventListener('abort', onAbort);
-          if ('reply' in outcome) resolve(outcome.reply);
-          else reject(outcome.error);
-        },
-      });
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        this.#nc.publish(subject, data, { reply: `${this.#inbox}.${id}` });
-      } catch (error) {
-        this.#pending.get(id)?.settle({ error: this.#publishError('request', subject, data, error) });
-        this.#pending.delete(id);
-      }
-    });
+    const { id, replyTo, reply } = this.#replies.open(subject, signal);
+    try {
+      this.#nc.publish(subject, data, { reply: replyTo });
+    } catch (error) {
+      this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
+    }
+    return reply;
   }
 
   protected async shutdown(graceMs: number): Promise<void> {

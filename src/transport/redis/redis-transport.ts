@@ -4,9 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { settleWithin } from '../../abort.ts';
 import { describe, InvalidArgumentError } from '../../errors.ts';
 import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
-import { settleWithin, unlessAborted } from '../settle.ts';
+import { ReplyInbox } from '../reply-inbox.ts';
+import { unlessAborted } from '../settle.ts';
 import { hasWildcard, subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import {
@@ -31,11 +33,6 @@ interface Channel {
   readonly ready: Promise<void>;
 }
 
-interface Pending {
-  readonly subject: string;
-  readonly settle: (outcome: { reply: ReplyFrame } | { error: Error }) => void;
-}
-
 /** Turns a subscription subject into a Redis glob; the local matcher then applies NATS token rules. */
 function toGlob(subject: string): string {
   return subject
@@ -50,11 +47,9 @@ export class RedisTransport extends BaseTransport {
   readonly server: string;
   readonly #cmd: Redis;
   readonly #sub: Redis;
-  readonly #inbox = `_KEEL_INBOX.${randomUUID()}`;
   readonly #channels = new Map<string, Channel>();
   readonly #patterns = new Map<string, Channel>();
-  readonly #pending = new Map<string, Pending>();
-  #nextId = 0;
+  readonly #replies = new ReplyInbox(`_KEEL_INBOX.${randomUUID()}`);
   #lost = false;
   #lastError: Error | undefined;
 
@@ -79,7 +74,7 @@ export class RedisTransport extends BaseTransport {
     });
     sub.on('pmessageBuffer', (pattern: string, channel: Buffer, message: Buffer) => {
       const subject = channel.toString();
-      if (pattern === `${this.#inbox}.*`) this.#onReply(subject, message);
+      if (pattern === `${this.#replies.prefix}.*`) this.#onReply(subject, message);
       else {
         const entry = this.#patterns.get(pattern);
         if (entry) this.#receive(entry, subject, message);
@@ -89,7 +84,7 @@ export class RedisTransport extends BaseTransport {
 
   /** Subscribes to this connection's reply inbox; called once before the transport is handed out. */
   async listenForReplies(): Promise<void> {
-    await this.#sub.psubscribe(`${this.#inbox}.*`);
+    await this.#sub.psubscribe(`${this.#replies.prefix}.*`);
   }
 
   #onConnectionLost(): void {
@@ -133,10 +128,8 @@ export class RedisTransport extends BaseTransport {
   }
 
   #onReply(channel: string, bytes: Buffer): void {
-    const id = channel.slice(this.#inbox.length + 1);
-    const pending = this.#pending.get(id);
+    const pending = this.#replies.take(channel);
     if (pending === undefined) return; // timed out or aborted earlier
-    this.#pending.delete(id);
     let frame: ReturnType<typeof decodeFrame>;
     try {
       frame = decodeFrame(bytes);
@@ -201,35 +194,17 @@ export class RedisTransport extends BaseTransport {
   }
 
   protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
-      const id = this.#nextId.toString(36);
-      const onAbort = () => {
-        this.#pending.delete(id);
-        reject(signal.reason);
-      };
-      const settle = (outcome: { reply: ReplyFrame } | { error: Error }) => {
-        signal.removeEventListener('abort', onAbort);
-        if ('reply' in outcome) resolve(outcome.reply);
-        else reject(outcome.error);
-      };
-      this.#pending.set(id, { subject, settle });
-      signal.addEventListener('abort', onAbort, { once: true });
-      const frame = encodeFrame(FrameKind.request, data, `${this.#inbox}.${id}`);
-      this.#cmd.publish(subject, frame).then(
-        (receivers) => {
-          // PUBLISH answers how many subscribers got the message: none means nobody can reply.
-          if (receivers === 0 && this.#pending.delete(id)) settle({ error: new NoRespondersError(subject) });
-        },
-        (error: unknown) => {
-          if (this.#pending.delete(id)) settle({ error: this.#connectionError('request', error) });
-        },
-      );
-    });
+    const { id, replyTo, reply } = this.#replies.open(subject, signal);
+    this.#cmd.publish(subject, encodeFrame(FrameKind.request, data, replyTo)).then(
+      (receivers) => {
+        // PUBLISH answers how many subscribers got the message: none means nobody can reply.
+        if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
+      },
+      (error: unknown) => {
+        this.#replies.settle(id, { error: this.#connectionError('request', error) });
+      },
+    );
+    return reply;
   }
 
   protected async shutdown(graceMs: number): Promise<void> {

@@ -1,0 +1,70 @@
+/** ReplyInbox: the requests of one connection that wait for their replies on `<inbox>.<id>`. */
+import type { ReplyFrame } from './base-transport.ts';
+
+/** How a waiting request ends: with a reply frame, or with an error. */
+export type Outcome = { readonly reply: ReplyFrame } | { readonly error: Error };
+
+/** A request waiting for its reply. */
+export interface PendingRequest {
+  readonly subject: string;
+  readonly settle: (outcome: Outcome) => void;
+}
+
+/**
+ * Hands out reply addresses under one prefix, so a connection needs a single wildcard subscription for
+ * every reply, and matches each reply (or failure) to the request waiting for it. A reply that arrives
+ * after its request timed out or was aborted finds nobody and is dropped.
+ */
+export class ReplyInbox {
+  readonly prefix: string;
+  readonly #pending = new Map<string, PendingRequest>();
+  #nextId = 0;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /**
+   * Registers a request to `subject`; `signal` (the request's own, aborted at its deadline) abandons it.
+   * Returns the id, the address replies must go to, and the promise of the reply.
+   */
+  open(subject: string, signal: AbortSignal): { id: string; replyTo: string; reply: Promise<ReplyFrame> } {
+    this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
+    const id = this.#nextId.toString(36);
+    const { promise, resolve, reject } = Promise.withResolvers<ReplyFrame>();
+    const onAbort = (): void => {
+      this.#pending.delete(id);
+      reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        subject,
+        settle: (outcome) => {
+          signal.removeEventListener('abort', onAbort);
+          if ('reply' in outcome) resolve(outcome.reply);
+          else reject(outcome.error);
+        },
+      });
+    }
+    return { id, replyTo: `${this.prefix}.${id}`, reply: promise };
+  }
+
+  /** Removes and returns the request a reply on `replySubject` belongs to, if it still waits. */
+  take(replySubject: string): PendingRequest | undefined {
+    const id = replySubject.slice(this.prefix.length + 1);
+    const pending = this.#pending.get(id);
+    if (pending !== undefined) this.#pending.delete(id);
+    return pending;
+  }
+
+  /** Ends the request `id` with `outcome` if it still waits; returns whether it did. */
+  settle(id: string, outcome: Outcome | ((subject: string) => Outcome)): boolean {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return false;
+    this.#pending.delete(id);
+    pending.settle(typeof outcome === 'function' ? outcome(pending.subject) : outcome);
+    return true;
+  }
+}
