@@ -66,4 +66,60 @@ describe('redis transport across a server restart', () => {
     await transport.close({ timeoutMs: 1000 });
     expect(transport.closed).toBe(true);
   });
+
+  it('a subscribe that failed while the server was down does not spoil the subject afterwards', async () => {
+    engine = await startRedis();
+    const subscriber = await openTransport(engine.url, { onError: () => {} });
+    const publisher = await openTransport(engine.url, { onError: () => {} });
+    transports.push(subscriber, publisher);
+    await engine.kill();
+    const failed = subscriber.subscribe('keel.fault.orders', () => {});
+    await expect(failed.ready).rejects.toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
+    await engine.start();
+    const got: unknown[] = [];
+    // The first tries may still meet the reconnecting client; a later one must reach Redis again.
+    await expect
+      .poll(
+        async () => {
+          const attempt = subscriber.subscribe('keel.fault.orders', (n) => {
+            got.push(n);
+          });
+          return attempt.ready.then(
+            () => true,
+            () => {
+              attempt();
+              return false;
+            },
+          );
+        },
+        { timeout: 5000, interval: 200 },
+      )
+      .toBe(true);
+    await publisher.publish('keel.fault.orders', 1);
+    await expect.poll(() => got).toEqual([1]);
+  });
+
+  it('an open abandoned by its signal stops both clients instead of reconnecting forever', async () => {
+    // A TCP server that accepts connections and never answers: the Redis handshake hangs.
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const silent = createServer((socket) => {
+      socket.resume(); // read what the client sends, so its hang-up is seen
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as import('node:net').AddressInfo;
+    try {
+      const opened = openTransport(`redis://127.0.0.1:${port}`, { signal: AbortSignal.timeout(300) });
+      await expect(opened).rejects.toMatchObject({ name: 'TimeoutError' });
+      // Both clients hang up and do not dial again.
+      await expect.poll(() => sockets.size, { timeout: 3000 }).toBe(0);
+      await sleep(1500);
+      expect(sockets.size).toBe(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });

@@ -167,15 +167,18 @@ export class RedisTransport extends BaseTransport {
     let entry = table.get(key);
     if (entry === undefined) {
       const registering = pattern ? this.#sub.psubscribe(key) : this.#sub.subscribe(key);
-      entry = {
+      const created: Channel = {
         locals: new Set(),
         ready: registering.then(
           () => {},
           (error: unknown) => {
+            // Redis never took this subscription: forget the entry, so the next subscribe asks again.
+            if (table.get(key) === created) table.delete(key);
             throw this.#connectionError(`subscribe to ${subject}`, error);
           },
         ),
       };
+      entry = created;
       table.set(key, entry);
     }
     const local: Local = { matches: subjectMatcher(subject), deliver };
@@ -291,9 +294,10 @@ export async function openRedisTransport(url: URL, options?: TransportOptions): 
   try {
     return await unlessAborted(opening, resolved.signal, (late) => late.close());
   } catch (error) {
+    // Failed or abandoned: stop both clients now, or they would go on reconnecting in the background.
+    cmd.disconnect();
+    sub.disconnect();
     if (error !== resolved.signal?.reason) {
-      cmd.disconnect();
-      sub.disconnect();
       throw new TransportConnectionError(`Cannot connect to redis://${server}: ${messageOf(error)}`, {
         cause: error,
       });
