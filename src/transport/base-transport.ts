@@ -179,9 +179,14 @@ export abstract class BaseTransport implements Transport {
 
   async #drain(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    // Requests still waiting get their replies first, with the subscriptions still in place: this very
+    // transport may be the one that answers them.
+    let settled = await settleWithin([...this.#requests.keys()], timeoutMs, signal);
     for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
-    // Handlers still running send their replies; requests still waiting get theirs.
-    const settled = await settleWithin([...this.#handling, ...this.#requests.keys()], timeoutMs, signal);
+    // Handlers still running send their replies.
+    const left = deadline - Date.now();
+    if (settled && this.#handling.size > 0)
+      settled = left > 0 && (await settleWithin([...this.#handling], left, signal));
     if (!settled) {
       for (const control of this.#requests.values()) {
         control.abort(new TransportClosedError('wait for a reply'));

@@ -69,6 +69,22 @@ export function lifecycleContract(ctx: ContractContext): void {
       expect(a.close()).toBe(closing);
     });
 
+    it('close() lets a request that this same transport answers get its reply', async () => {
+      const [a] = await pair();
+      const s = subject();
+      await a.subscribe(s, async (n: number) => {
+        await sleep(20);
+        return n + 1;
+      }).ready;
+      const reply = a.request(s, 1, { timeoutMs: 2000 });
+      const replied = expect(reply).resolves.toBe(2);
+      const started = Date.now();
+      await a.close({ timeoutMs: 2000 });
+      await replied;
+      // The reply came as soon as the handler answered, not at a deadline.
+      expect(Date.now() - started).toBeLessThan(1500);
+    });
+
     it("stops waiting when close()'s signal aborts, then rejects with the reason", async () => {
       const [a, b] = await pair();
       const s = subject();
