@@ -214,11 +214,13 @@ export class Triangle extends Shape {
   }
 
   area(): number {
-    // Heron's formula on the sides scaled by the longest, so the product cannot overflow for large sides.
-    const m = Math.max(this.a, this.b, this.c);
-    const [a, b, c] = [this.a / m, this.b / m, this.c / m];
-    const s = (a + b + c) / 2;
-    return m * m * Math.sqrt(Math.max(0, s * (s - a) * (s - b) * (s - c)));
+    // Heron's formula in Kahan's arrangement (sides sorted, longest first), which stays accurate for
+    // needle-thin triangles, on sides scaled by the longest so that no intermediate product overflows.
+    const [a, b, c] = [this.a, this.b, this.c].sort((x, y) => y - x) as [number, number, number];
+    const x = b / a;
+    const y = c / a;
+    const q = (1 + (x + y)) * (y - (1 - x)) * (y + (1 - x)) * (1 + (x - y));
+    return a * (a * (Math.sqrt(Math.max(0, q)) / 4));
   }
 
   perimeter(): number {

@@ -151,9 +151,16 @@ describe('shape validation', () => {
     );
   });
 
-  it('computes the area of large triangles without overflow', () => {
+  it('computes the area of large triangles without overflow, and of needle-thin ones without losing it', () => {
     const big = new Triangle({ a: 3e150, b: 4e150, c: 5e150 });
     expect(big.area() / 6e300).toBeCloseTo(1, 12);
+    // Its area, about 9.74e307, is representable although the square of a side is not.
+    const huge = new Triangle({ a: 1.5e154, b: 1.5e154, c: 1.5e154 });
+    expect(huge.area() / ((Math.sqrt(3) / 4) * 1.5e154 * 1.5e154)).toBeCloseTo(1, 12);
+    // Closes by 2^-51 of its length: a tiny area, not zero.
+    const thin = new Triangle({ a: 2, b: 1, c: 1 + 2 ** -51 });
+    expect(thin.area()).toBeGreaterThan(0);
+    expect(thin.area()).toBeCloseTo(Math.sqrt(2 ** -51), 10);
   });
 
   it('rejects triangles that break the triangle inequality, degenerate ones included', () => {
