@@ -1,7 +1,7 @@
 /** Asynchronous resolution: shared creations, cycles and captives seen across awaits, and deadlocks foreseen. */
 import { describe } from '../errors.ts';
 import { Context, connect, failure, pathOf, stack } from './context.ts';
-import { attach, type Core, checkOpen, ended, find, keep, locate, track } from './core.ts';
+import { attach, type Core, checkOpen, detachIfIdle, ended, find, keep, locate, track } from './core.ts';
 import {
   CaptiveDependencyError,
   CircularDependencyError,
@@ -145,10 +145,12 @@ export function start(
         throw new ContainerDisposedError(`resolve ${describe(slot.token.name)}`);
       }
       keep(core, slot, value);
+      detachIfIdle(core);
       return value;
     },
     (error: unknown) => {
       settle();
+      detachIfIdle(core);
       throw failure(error, slot, context);
     },
   );

@@ -115,3 +115,15 @@ export function attach(core: Core): void {
     c.parent.children.add(c);
   }
 }
+
+/**
+ * The reverse of `attach`: once a scope holds nothing to dispose, creates nothing and has no attached
+ * child, its parent lets go of it, so a scope that is simply dropped can be collected.
+ */
+export function detachIfIdle(core: Core): void {
+  for (let c: Core = core; c.parent !== undefined && c.attached; c = c.parent) {
+    if (c.entries.length > 0 || (c.inflight?.size ?? 0) > 0 || (c.children?.size ?? 0) > 0) return;
+    c.attached = false;
+    c.parent.children?.delete(c);
+  }
+}
