@@ -83,6 +83,8 @@ export class NatsTransport extends BaseTransport {
           this.report(this.#connectionError(`receive on ${subject}`, error), subject);
           return;
         }
+        // A wide wildcard also matches the reply traffic of every request (`_INBOX.…`): not messages.
+        if (!exact && msg.subject.startsWith('_INBOX.')) return;
         const reply = msg.reply;
         deliver({
           subject: exact ? subject : msg.subject,
