@@ -18,16 +18,6 @@ interface Pool {
 }
 const PoolT = token<Pool>('pool');
 
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 describe('resolveAsync', () => {
   it('runs an async singleton factory once for 100 concurrent first resolutions', async () => {
     let runs = 0;
@@ -210,7 +200,7 @@ describe('resolveAsync', () => {
   it('sees a cycle between two creations started separately, instead of waiting forever', async () => {
     const a = token<unknown>('a');
     const b = token<unknown>('b');
-    const gate = deferred<void>();
+    const gate = Promise.withResolvers<void>();
     const c = new Container()
       .register(a, {
         lifetime: 'singleton',
@@ -309,7 +299,7 @@ describe('resolveAsync', () => {
   });
 
   it("stops the caller's wait on abort, without cancelling the shared creation", async () => {
-    const gate = deferred<Pool>();
+    const gate = Promise.withResolvers<Pool>();
     let runs = 0;
     const c = new Container().register(PoolT, {
       lifetime: 'singleton',

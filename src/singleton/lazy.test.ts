@@ -2,20 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.ts';
 import { lazy } from './lazy.ts';
 
-const deferred = <T>() => {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
-
 describe('lazy()', () => {
   it('runs init once for many concurrent get() calls and shares the result', async () => {
     let calls = 0;
-    const gate = deferred<{ id: number }>();
+    const gate = Promise.withResolvers<{ id: number }>();
     const pool = lazy(() => {
       calls++;
       return gate.promise;
@@ -77,9 +67,9 @@ describe('lazy()', () => {
   });
 
   it('an init in flight during reset() does not bring its value back afterwards', async () => {
-    const gates = [deferred<string>(), deferred<string>()];
+    const gates = [Promise.withResolvers<string>(), Promise.withResolvers<string>()];
     let calls = 0;
-    const value = lazy(() => (gates[calls++] as ReturnType<typeof deferred<string>>).promise);
+    const value = lazy(() => (gates[calls++] as PromiseWithResolvers<string>).promise);
     const old = value.get();
     value.reset();
     const fresh = value.get();
@@ -92,7 +82,7 @@ describe('lazy()', () => {
   });
 
   it('a signal ends one caller’s wait without cancelling the shared init, and its listener is removed', async () => {
-    const gate = deferred<string>();
+    const gate = Promise.withResolvers<string>();
     const value = lazy(() => gate.promise);
     const controller = new AbortController();
     const waiting = value.get({ signal: controller.signal });
