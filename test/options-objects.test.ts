@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   asCompleted,
   bridgeEvents,
@@ -8,6 +8,8 @@ import {
   gather,
   InvalidArgumentError,
   lazy,
+  openQueue,
+  openTransport,
   Pool,
   RateLimiter,
   Registry,
@@ -38,6 +40,13 @@ const bad: readonly [string, unknown][] = [
 ];
 
 /** Every public call that takes an options object, with that object replaced by `value`. */
+const transport = openTransport('memory://options-objects');
+const queue = openQueue('memory://', 'options-objects');
+afterAll(async () => {
+  await (await transport).close();
+  await (await queue).close();
+});
+
 const calls = (value: unknown): [string, () => unknown][] => {
   const o = value as never;
   const bus = new EventBus();
@@ -63,6 +72,13 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Circle.toSVG', () => new Circle().toSVG(o)],
     ['Container.resolveAsync', () => new Container().resolveAsync(token('t'), o)],
     ['bridgeEvents', () => bridgeEvents(bus, { publish() {}, subscribe() {} } as never, o)],
+    ['openTransport', () => openTransport('memory://options-objects', o)],
+    ['Transport.publish', () => transport.then((t) => t.publish('a', 1, o))],
+    ['Transport.subscribe', () => transport.then((t) => t.subscribe('a', () => {}, o))],
+    ['Transport.request', () => transport.then((t) => t.request('a', 1, o))],
+    ['openQueue', () => openQueue('memory://', 'options-objects', o)],
+    ['JobQueue.add', () => queue.then((q) => q.add('job', {}, o))],
+    ['JobQueue.process', () => queue.then((q) => q.process(() => {}, o))],
   ];
 };
 

@@ -1,5 +1,5 @@
 /** Checks and normalizes the options of the job queue contract once, for every implementation. */
-import { checkCount, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { checkCount, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
 import { InvalidJobDataError } from './errors.ts';
 import type { AddOptions, Backoff, CloseOptions, OpenQueueOptions, ProcessOptions } from './types.ts';
@@ -24,12 +24,6 @@ export interface NormalizedOpen {
   readonly maxStalledCount: number;
   readonly prefix: string;
   readonly connectTimeoutMs: number;
-}
-
-function checkObject(name: string, value: unknown): void {
-  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-    throw new InvalidArgumentError(`${name} must be an object; received ${describe(value)}`);
-  }
 }
 
 function checkKeys(name: string, value: object, known: readonly string[]): void {
@@ -81,7 +75,7 @@ function checkBackoff(value: Backoff | undefined): NormalizedAdd['backoff'] {
 }
 
 export function normalizeAdd(options: AddOptions | undefined): NormalizedAdd {
-  checkObject('add options', options);
+  checkOptions('add options', options);
   const o = options ?? {};
   checkKeys('add options', o, addKeys);
   checkSignal('add signal', o.signal);
@@ -124,7 +118,7 @@ export function normalizeProcess(
   if (typeof handler !== 'function') {
     throw new InvalidArgumentError(`process handler must be a function; received ${describe(handler)}`);
   }
-  checkObject('process options', options);
+  checkOptions('process options', options);
   const o = options ?? {};
   checkKeys('process options', o, ['concurrency', 'signal']);
   checkSignal('process signal', o.signal);
@@ -138,7 +132,7 @@ export function normalizeClose(options: CloseOptions | undefined): {
   timeoutMs: number;
   signal: AbortSignal | undefined;
 } {
-  checkObject('close options', options);
+  checkOptions('close options', options);
   const o = options ?? {};
   checkKeys('close options', o, ['timeoutMs', 'signal']);
   checkSignal('close signal', o.signal);
@@ -164,7 +158,7 @@ const openKeys = [
 ];
 
 export function normalizeOpen(options: OpenQueueOptions | undefined): NormalizedOpen {
-  checkObject('openQueue options', options);
+  checkOptions('openQueue options', options);
   const o = options ?? {};
   checkKeys('openQueue options', o, openKeys);
   checkSignal('openQueue signal', o.signal);

@@ -4,7 +4,7 @@
  */
 
 import { onAbort, settleWithin } from '../abort.ts';
-import { checkCount, checkFunction, checkSignal, KeelError } from '../errors.ts';
+import { checkCount, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject } from './subject.ts';
@@ -28,7 +28,7 @@ import {
   TransportTimeoutError,
   toRemoteInfo,
 } from './transport-errors.ts';
-import { checkOptionsObject, checkQueue, type ResolvedOptions } from './transport-options.ts';
+import { checkQueue, type ResolvedOptions } from './transport-options.ts';
 
 /** A reply as it travels back: the encoded value, or the responder's error. */
 export type ReplyFrame =
@@ -76,7 +76,7 @@ export abstract class BaseTransport implements Transport {
       checkSubject('subject', subject, false);
       let signal: AbortSignal | undefined;
       if (options !== undefined) {
-        checkOptionsObject('publish options', options);
+        checkOptions('publish options', options);
         checkSignal('signal', options.signal);
         signal = options.signal;
       }
@@ -95,7 +95,7 @@ export abstract class BaseTransport implements Transport {
   ): TransportSubscription {
     checkSubject('subject', subject, true);
     checkFunction('handler', handler);
-    checkOptionsObject('subscribe options', options);
+    checkOptions('subscribe options', options);
     checkQueue(options.queue);
     checkSignal('signal', options.signal);
     this.#checkOpen('subscribe');
@@ -127,7 +127,7 @@ export abstract class BaseTransport implements Transport {
 
   async request<R = unknown>(subject: string, payload?: unknown, options: RequestOptions = {}): Promise<R> {
     checkSubject('subject', subject, false);
-    checkOptionsObject('request options', options);
+    checkOptions('request options', options);
     const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 5000);
     checkSignal('signal', options.signal);
     this.#checkOpen('request');
@@ -162,7 +162,7 @@ export abstract class BaseTransport implements Transport {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing === undefined) {
       try {
-        checkOptionsObject('close options', options);
+        checkOptions('close options', options);
         checkSignal('signal', options.signal);
         const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
         this.#closing = this.#drain(timeoutMs, options.signal);

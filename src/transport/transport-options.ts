@@ -1,5 +1,12 @@
 /** The options every Transport accepts: checked once, defaults applied once. */
-import { checkCount, checkFunction, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import {
+  checkCount,
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
 import type { TransportErrorHandler, TransportOptions } from './transport.ts';
 
@@ -18,9 +25,7 @@ const defaultOnError: TransportErrorHandler = (error, { subject }) => {
 
 /** Checks the options every engine accepts and applies their defaults. */
 export function resolveOptions(options: TransportOptions | undefined): ResolvedOptions {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new InvalidArgumentError(`transport options must be an object; received ${describe(options)}`);
-  }
+  checkOptions('transport options', options);
   const serializer = options?.serializer ?? jsonSerializer;
   if (
     typeof serializer !== 'object' ||
@@ -56,11 +61,5 @@ export function checkQueue(queue: unknown): void {
     throw new InvalidArgumentError(
       `queue must be a non-empty string without spaces; received ${describe(queue)}`,
     );
-  }
-}
-
-export function checkOptionsObject(name: string, value: unknown): void {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw new InvalidArgumentError(`${name} must be an object; received ${describe(value)}`);
   }
 }
