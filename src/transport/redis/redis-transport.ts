@@ -227,8 +227,14 @@ export class RedisTransport extends BaseTransport {
     };
     const done = await settleWithin([quit(this.#sub), quit(this.#cmd)], graceMs);
     if (!done) {
-      this.#sub.disconnect();
-      this.#cmd.disconnect();
+      // Past the grace: drop the connections, and return once their sockets are gone (ioredis destroys a
+      // socket that has not closed within its disconnectTimeout of 500 ms), so close() leaves nothing behind.
+      const dropping = [this.#sub, this.#cmd].map((client) => {
+        const wasReconnecting = client.status === 'reconnecting';
+        client.disconnect();
+        return wasReconnecting ? Promise.resolve() : ended(client);
+      });
+      await settleWithin(dropping, 1000);
     }
   }
 
