@@ -1,5 +1,6 @@
 /** What the contract's parts share: the setup, the per-test context, and small helpers for waiting. */
 import { createHook } from 'node:async_hooks';
+import { expect } from 'vitest';
 import type { KeelError } from '../../errors.ts';
 import type { Serializer } from '../serializer.ts';
 import type { MessageMeta, Transport, TransportOptions } from '../transport.ts';
@@ -59,7 +60,8 @@ export function timerTracker() {
       const at = lines.findIndex((line) => /at (setTimeout|setInterval) \(node:/.test(line));
       const caller = at < 0 ? '' : (lines[at + 1] ?? '');
       if (caller.includes('vitest') || caller.includes('.contract.ts')) return;
-      live.set(id, caller.trim());
+      // Name the test that started it, so a leak report says where to look.
+      live.set(id, `${caller.trim()} (in "${expect.getState().currentTestName ?? 'a hook'}")`);
     },
     destroy(id) {
       live.delete(id);
