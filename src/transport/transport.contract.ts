@@ -8,7 +8,6 @@ import type { KeelError } from '../errors.ts';
 import {
   type ContractContext,
   openSockets,
-  sleep,
   type TransportContractSetup,
   timerTracker,
 } from './contract/context.contract.ts';
@@ -53,11 +52,13 @@ export function runTransportContract(name: string, setup: TransportContractSetup
       errors.length = 0;
     });
     afterAll(async () => {
-      // Sockets and timers may take a turn of the event loop to be released after close().
-      await sleep(50);
+      // Sockets and timers may take a few turns of the event loop to be released after close(), more on a
+      // loaded machine; a socket that is slow to close is destroyed by the driver within 500 ms.
+      await expect
+        .poll(() => openSockets(), { timeout: 1000, message: 'sockets left open' })
+        .toBeLessThanOrEqual(sockets);
+      await expect.poll(() => timers.live(), { timeout: 1000, message: 'timers left running' }).toEqual([]);
       timers.stop();
-      expect(openSockets(), 'sockets left open').toBeLessThanOrEqual(sockets);
-      expect(timers.live(), 'timers left running').toEqual([]);
     });
 
     const ctx: ContractContext = { open, pair, subject, errors, queueGroups };
