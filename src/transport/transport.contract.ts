@@ -8,6 +8,7 @@ import type { KeelError } from '../errors.ts';
 import {
   type ContractContext,
   openSockets,
+  sleep,
   type TransportContractSetup,
   timerTracker,
 } from './contract/context.contract.ts';
@@ -54,11 +55,11 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     afterAll(async () => {
       // Sockets and timers may take a few turns of the event loop to be released after close(), more on a
       // loaded machine; a socket that is slow to close is destroyed by the driver within 500 ms.
-      await expect
-        .poll(() => openSockets(), { timeout: 1000, message: 'sockets left open' })
-        .toBeLessThanOrEqual(sockets);
-      await expect.poll(() => timers.live(), { timeout: 1000, message: 'timers left running' }).toEqual([]);
+      const deadline = Date.now() + 1000;
+      while ((openSockets() > sockets || timers.live().length > 0) && Date.now() < deadline) await sleep(20);
       timers.stop();
+      expect(openSockets(), 'sockets left open').toBeLessThanOrEqual(sockets);
+      expect(timers.live(), 'timers left running').toEqual([]);
     });
 
     const ctx: ContractContext = { open, pair, subject, errors, queueGroups };
