@@ -1,6 +1,14 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { onAbort, raceAbort, settleWithin } from './abort.ts';
+import {
+  clearLongTimeout,
+  MAX_TIMER_MS,
+  onAbort,
+  raceAbort,
+  setLongTimeout,
+  settleWithin,
+  unrefLongTimeout,
+} from './abort.ts';
 
 const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
 
@@ -91,5 +99,80 @@ describe('settleWithin', () => {
     await expect(aborted).resolves.toBe(false);
     expect(listeners(controller.signal)).toBe(0);
     await expect(settleWithin(never, 10, AbortSignal.abort())).resolves.toBe(false);
+  });
+});
+
+describe('setLongTimeout', () => {
+  it('is a plain timer up to MAX_TIMER_MS', () => {
+    vi.useFakeTimers();
+    const fired = vi.fn();
+    setLongTimeout(fired, 1000);
+    vi.advanceTimersByTime(999);
+    expect(fired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(fired).toHaveBeenCalledTimes(1);
+  });
+
+  it('waits the whole delay past 2³¹−1 ms instead of firing after 1 ms, with one timer pending at a time', () => {
+    vi.useFakeTimers();
+    const fired = vi.fn();
+    const thirtyDays = 30 * 24 * 3600 * 1000;
+    setLongTimeout(fired, thirtyDays);
+    vi.advanceTimersByTime(1);
+    expect(fired).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(MAX_TIMER_MS);
+    expect(fired).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(thirtyDays - MAX_TIMER_MS - 2);
+    expect(fired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(fired).toHaveBeenCalledTimes(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('never fires for Infinity and holds no timer', () => {
+    vi.useFakeTimers();
+    const fired = vi.fn();
+    setLongTimeout(fired, Number.POSITIVE_INFINITY);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('is cancelled by clearLongTimeout, in either form, before and after a re-arm', () => {
+    vi.useFakeTimers();
+    const fired = vi.fn();
+    clearLongTimeout(setLongTimeout(fired, 10));
+    const long = setLongTimeout(fired, 2 ** 32);
+    vi.advanceTimersByTime(MAX_TIMER_MS + 5);
+    clearLongTimeout(long);
+    clearLongTimeout(undefined);
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(2 ** 32);
+    expect(fired).not.toHaveBeenCalled();
+  });
+
+  it('stays unref()ed across re-arms', () => {
+    const long = setLongTimeout(() => {}, 2 ** 32);
+    unrefLongTimeout(long);
+    const inner = (long as unknown as { timer: NodeJS.Timeout }).timer;
+    expect(inner.hasRef()).toBe(false);
+    clearLongTimeout(long);
+    const short = setLongTimeout(() => {}, 10);
+    unrefLongTimeout(short);
+    expect((short as NodeJS.Timeout).hasRef()).toBe(false);
+    clearLongTimeout(short);
+  });
+});
+
+describe('settleWithin with a timeout past 2³¹−1 ms', () => {
+  it('does not give up after 1 ms', async () => {
+    let done!: () => void;
+    const work = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const result = settleWithin(work, 2 ** 31);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    done();
+    await expect(result).resolves.toBe(true);
   });
 });

@@ -87,18 +87,65 @@ export function settleWithin(
   if (signal?.aborted) return Promise.resolve(false);
   const all = work instanceof Promise ? work : Promise.allSettled(work);
   return new Promise((resolve) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: LongTimer | undefined;
     let unwatch: (() => void) | undefined;
     const finish = (settled: boolean): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      clearLongTimeout(timer);
       unwatch?.();
       resolve(settled);
     };
-    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => finish(false), timeoutMs);
+    if (Number.isFinite(timeoutMs)) timer = setLongTimeout(() => finish(false), timeoutMs);
     if (signal !== undefined) unwatch = onAbort(signal, () => finish(false));
     all.then(
       () => finish(true),
       () => finish(true),
     );
   });
+}
+
+/** The longest delay a platform timer holds (2³¹−1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer from `setLongTimeout`: a platform timer, or a chain of them for delays past MAX_TIMER_MS. */
+export type LongTimer = ReturnType<typeof setTimeout> | LongChain;
+
+class LongChain {
+  timer: ReturnType<typeof setTimeout> | undefined;
+  refed = true;
+}
+
+/**
+ * `setTimeout` for any delay. Up to MAX_TIMER_MS it is exactly `setTimeout`; past it, the timer re-arms in
+ * steps until the whole delay has passed, so a 30-day delay waits 30 days instead of firing at once.
+ * Infinity, or a non-finite delay, never fires (returns a timer that holds nothing).
+ */
+export function setLongTimeout(callback: () => void, ms: number): LongTimer {
+  if (ms <= MAX_TIMER_MS) return setTimeout(callback, ms);
+  const chain = new LongChain();
+  if (!Number.isFinite(ms)) return chain;
+  const due = Date.now() + ms;
+  const arm = (): void => {
+    const left = due - Date.now();
+    if (left <= MAX_TIMER_MS) chain.timer = setTimeout(callback, Math.max(0, left));
+    else chain.timer = setTimeout(arm, MAX_TIMER_MS);
+    if (!chain.refed) chain.timer.unref();
+  };
+  arm();
+  return chain;
+}
+
+/** Cancels a timer from `setLongTimeout` (undefined is ignored). */
+export function clearLongTimeout(timer: LongTimer | undefined): void {
+  if (timer instanceof LongChain) {
+    if (timer.timer !== undefined) clearTimeout(timer.timer);
+    timer.timer = undefined;
+  } else if (timer !== undefined) clearTimeout(timer);
+}
+
+/** Lets the process exit while `timer` is pending, like `Timeout.unref()`. */
+export function unrefLongTimeout(timer: LongTimer): void {
+  if (timer instanceof LongChain) {
+    timer.refed = false;
+    timer.timer?.unref();
+  } else timer.unref();
 }

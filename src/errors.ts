@@ -78,9 +78,44 @@ export function checkSignal(name: string, value: unknown): void {
   }
 }
 
-/** Throws InvalidArgumentError unless `value` is an options object or undefined (which means defaults). */
-export function checkOptions(name: string, value: unknown): void {
-  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-    throw new InvalidArgumentError(`${name} must be an options object; received ${describe(value)}`);
+/**
+ * Throws InvalidArgumentError unless `value` is a plain options object or undefined (which means the
+ * defaults). With `known`, every own key must be one of them: a typo such as `maxQueue` for `maxQueued` is
+ * refused by name rather than silently ignored. `label` names the call (`Pool options`,
+ * `Transport.publish() options`), so the message says where the mistake is.
+ */
+export function checkOptions(label: string, value: unknown, known?: readonly string[]): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(`${label} must be an options object; received ${describe(value)}`);
   }
+  if (known === undefined) return;
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const list = known.length === 0 ? 'none' : known.join(', ');
+      throw new InvalidArgumentError(
+        `${label}: unknown option ${JSON.stringify(key)}; known options: ${list}`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws InvalidArgumentError unless `value` is a duration in milliseconds: a finite number ≥ `min`, or
+ * Infinity when allowed (meaning "no limit"). Any finite duration is valid however long; timers longer
+ * than a platform timer can hold are chained by `setLongTimeout`, never wrapped to 1 ms.
+ */
+export function checkDuration(
+  label: string,
+  value: unknown,
+  { min = 0, allowInfinity = true }: { min?: number; allowInfinity?: boolean } = {},
+): number {
+  const ok =
+    typeof value === 'number' &&
+    ((Number.isFinite(value) && value >= min) || (allowInfinity && value === Number.POSITIVE_INFINITY));
+  if (!ok) {
+    const range = `a number of milliseconds ≥ ${min}${allowInfinity ? ' or Infinity' : ''}`;
+    throw new InvalidArgumentError(`${label} must be ${range}; received ${describe(value)}`);
+  }
+  return value;
 }
