@@ -94,7 +94,8 @@ describe('the import check', () => {
   it('fails a circle that runs through type-only imports, inline type imports and type re-exports', async () => {
     const result = await check({
       'container/a.ts': "import type { B } from './b.ts';\nexport interface A { b: B }\n",
-      'container/b.ts': "import { type C, c } from './c.ts';\nexport interface B { c: C }\nexport const b = c;\n",
+      'container/b.ts':
+        "import { type C, c } from './c.ts';\nexport interface B { c: C }\nexport const b = c;\n",
       'container/c.ts': "export type { A as C } from './a.ts';\nexport const c = 1;\n",
     });
     expect(result.code).toBe(1);

@@ -115,7 +115,7 @@ describe('register', () => {
     ).toThrow(/replace must be a boolean; received "yes"/);
     expect(() =>
       c.register(ConfigT, { lifetime: 'singleton', factory: () => new Config() }, null as never),
-    ).toThrow(/options must be an object; received null/);
+    ).toThrow(/Container\.register\(\) options must be an options object; received null/);
   });
 });
 

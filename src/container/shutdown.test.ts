@@ -257,8 +257,12 @@ describe('shutdownOn', () => {
     expect(() => shutdownOn(new Container(), options as never)).toThrow(InvalidArgumentError);
   });
 
-  it('rejects something that is not a Container', () => {
-    expect(() => shutdownOn({} as never)).toThrow(/container must be a Container; received an object/);
-    expect(() => shutdownOn(new Container(), null as never)).toThrow(/options must be an object/);
+  it('rejects a target that is not a Container or another AsyncDisposable, and options that are not an object', () => {
+    expect(() => shutdownOn({} as never)).toThrow(
+      /shutdownOn\(\) target must be a Container or another AsyncDisposable; received an object/,
+    );
+    expect(() => shutdownOn(new Container(), null as never)).toThrow(
+      /shutdownOn\(\) options must be an options object; received null/,
+    );
   });
 });
