@@ -111,4 +111,12 @@ describe('the import check', () => {
     });
     expect(result).toMatchObject({ code: 0 });
   });
+
+  it('finds no circle in the container module of this project, type-only imports included', async () => {
+    const out = await run(process.execPath, [script]).then(
+      ({ stdout }) => stdout,
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(out).not.toMatch(/import circle: [^\n]*src\/container\//);
+  });
 });
