@@ -69,10 +69,23 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /** How an instance is released: the registration's `dispose`, else its own disposal method, else not at all. */
 export function disposerFor(dispose: Disposer | undefined, value: unknown): (() => unknown) | undefined {
-  if (dispose !== undefined) return () => dispose(value);
+  // The closures are made in helpers: a closure made here would cost every call a context, and this runs
+  // for every transient built.
+  if (dispose !== undefined) return releaseWith(dispose, value);
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
   const instance = value as Partial<AsyncDisposable & Disposable>;
-  if (typeof instance[asyncDisposeKey] === 'function') return () => instance[asyncDisposeKey]?.();
-  if (typeof instance[disposeKey] === 'function') return () => instance[disposeKey]?.();
+  if (typeof instance[asyncDisposeKey] === 'function') return callOwn(instance, asyncDisposeKey);
+  if (typeof instance[disposeKey] === 'function') return callOwn(instance, disposeKey);
   return undefined;
+}
+
+function releaseWith(dispose: Disposer, value: unknown): () => unknown {
+  return () => dispose(value);
+}
+
+function callOwn(
+  instance: Partial<AsyncDisposable & Disposable>,
+  key: typeof asyncDisposeKey | typeof disposeKey,
+) {
+  return (): unknown => instance[key]?.();
 }
