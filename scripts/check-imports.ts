@@ -124,7 +124,8 @@ for (const file of files) {
     }
     const target = resolve(dirname(file), spec);
     const to = moduleOf(target);
-    if (!dynamic && !typeOnly) edges.add(target);
+    // Type-only imports count for circles too: a circle of types still ties the modules into one.
+    if (!dynamic) edges.add(target);
     if (isTest(file) || from === 'index.ts') continue;
     if (to !== from && !(allowed[from] ?? []).includes(to)) {
       problems.push(
@@ -145,7 +146,7 @@ for (const file of files) {
   }
 }
 
-// Circles: depth-first search over value imports between non-test files.
+// Circles: depth-first search over static imports (type-only ones included) between non-test files.
 const state = new Map<string, 'open' | 'done'>();
 const stack: string[] = [];
 function visit(file: string): void {

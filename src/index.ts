@@ -40,6 +40,8 @@ export {
   ContainerDisposedError,
   DisposalError,
   type DisposalFailure,
+  DisposalTimeoutError,
+  type DisposeOptions,
   DuplicateProviderError,
   type Lifetime,
   MissingProviderError,

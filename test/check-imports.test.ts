@@ -90,4 +90,33 @@ describe('the import check', () => {
     });
     expect(result).toMatchObject({ code: 0 });
   });
+
+  it('fails a circle that runs through type-only imports, inline type imports and type re-exports', async () => {
+    const result = await check({
+      'container/a.ts': "import type { B } from './b.ts';\nexport interface A { b: B }\n",
+      'container/b.ts':
+        "import { type C, c } from './c.ts';\nexport interface B { c: C }\nexport const b = c;\n",
+      'container/c.ts': "export type { A as C } from './a.ts';\nexport const c = 1;\n",
+    });
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(
+      /import circle: src\/container\/a\.ts -> src\/container\/b\.ts -> src\/container\/c\.ts -> src\/container\/a\.ts/,
+    );
+  });
+
+  it('does not count a dynamic import as part of a circle', async () => {
+    const result = await check({
+      'events/a.ts': "import { b } from './b.ts';\nexport const a = b;\n",
+      'events/b.ts': "export const b = 1;\nexport const load = () => import('./a.ts');\n",
+    });
+    expect(result).toMatchObject({ code: 0 });
+  });
+
+  it('finds no circle in the container module of this project, type-only imports included', async () => {
+    const out = await run(process.execPath, [script]).then(
+      ({ stdout }) => stdout,
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(out).not.toMatch(/import circle: [^\n]*src\/container\//);
+  });
 });

@@ -115,7 +115,7 @@ describe('register', () => {
     ).toThrow(/replace must be a boolean; received "yes"/);
     expect(() =>
       c.register(ConfigT, { lifetime: 'singleton', factory: () => new Config() }, null as never),
-    ).toThrow(/options must be an object; received null/);
+    ).toThrow(/Container\.register\(\) options must be an options object; received null/);
   });
 });
 
@@ -443,4 +443,39 @@ describe('the resolver a factory receives', () => {
     c.createScope().resolve(ConfigT);
     expect(seen).toBe(c);
   });
+});
+
+describe('options of the container calls', () => {
+  const T = token<number>('t');
+  const provider = { lifetime: 'singleton', factory: () => 1 } as const;
+
+  it.each([
+    [[], /Container\.register\(\) options must be an options object; received an array/],
+    [{ replcae: true }, /Container\.register\(\) options: unknown option "replcae"; known options: replace/],
+  ])('register() refuses the options %o', (options, message) => {
+    const c = new Container();
+    expect(() => c.register(T, provider, options as never)).toThrow(message);
+    expect(() => c.register(T, provider, options as never)).toThrow(InvalidArgumentError);
+    expect(c.has(T)).toBe(false);
+  });
+
+  it.each([
+    [[], /Container\.resolveAsync\(\) options must be an options object; received an array/],
+    [
+      { signl: undefined },
+      /Container\.resolveAsync\(\) options: unknown option "signl"; known options: signal/,
+    ],
+  ])(
+    'resolveAsync() refuses the options %o, from the outside and inside a factory',
+    async (options, message) => {
+      const Outer = token<unknown>('outer');
+      const c = new Container()
+        .register(T, provider)
+        .register(Outer, { lifetime: 'transient', factory: (r) => r.resolveAsync(T, options as never) });
+      expect(() => c.resolveAsync(T, options as never)).toThrow(message);
+      const error = await c.resolveAsync(Outer).catch((e: unknown) => e);
+      expect((error as Error).cause).toBeInstanceOf(InvalidArgumentError);
+      expect(((error as Error).cause as Error).message).toMatch(message);
+    },
+  );
 });

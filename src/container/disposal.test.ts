@@ -1,9 +1,11 @@
 import { setTimeout as wait } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../errors.ts';
 import {
   Container,
   ContainerDisposedError,
   DisposalError,
+  DisposalTimeoutError,
   MissingProviderError,
   type Token,
   token,
@@ -373,5 +375,106 @@ describe('scope disposal', () => {
 
   it('a missing token in a scope is still reported as missing', () => {
     expect(() => new Container().createScope().resolve(token('x'))).toThrow(MissingProviderError);
+  });
+});
+
+describe('dispose with a bound', () => {
+  it('rejects past timeoutMs naming what is pending, while the disposal goes on to the end', async () => {
+    const Stuck = token<object>('stuck');
+    const Calm = token<object>('calm');
+    const gate = Promise.withResolvers<void>();
+    const log: string[] = [];
+    const container = new Container()
+      .register(Calm, { lifetime: 'singleton', factory: () => ({}), dispose: () => void log.push('calm') })
+      .register(Stuck, { lifetime: 'singleton', factory: () => ({}), dispose: () => gate.promise });
+    container.resolve(Calm);
+    container.resolve(Stuck);
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const error = await container.dispose({ timeoutMs: 20 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DisposalTimeoutError);
+    expect((error as DisposalTimeoutError).code).toBe('KEEL_CONTAINER_DISPOSAL_TIMEOUT');
+    expect((error as DisposalTimeoutError).pending).toEqual(['stuck', 'calm']);
+    expect((error as Error).message).toBe(
+      'Disposal did not finish within 20 ms; disposers still pending: stuck, calm',
+    );
+    expect(log).toEqual([]);
+    gate.resolve();
+    // A later call joins the same disposal, which finishes.
+    await container.dispose();
+    expect(log).toEqual(['calm']);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+  });
+
+  it('resolves within timeoutMs when disposal is quick, leaving no timer behind', async () => {
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const container = new Container().register(token<object>('thing'), {
+      lifetime: 'singleton',
+      factory: () => ({}),
+    });
+    await container.dispose({ timeoutMs: 60_000 });
+    expect(container.disposed).toBe(true);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+  });
+
+  it('stops waiting when the signal aborts, with its reason; an aborted signal starts nothing', async () => {
+    const gate = Promise.withResolvers<void>();
+    const Stuck = token<object>('stuck');
+    const container = new Container().register(Stuck, {
+      lifetime: 'singleton',
+      factory: () => ({}),
+      dispose: () => gate.promise,
+    });
+    container.resolve(Stuck);
+    const reason = new Error('enough');
+    await expect(container.dispose({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(container.disposed).toBe(false);
+    const controller = new AbortController();
+    const waiting = container.dispose({ signal: controller.signal });
+    expect(container.disposed).toBe(true);
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    gate.resolve();
+    await container.dispose();
+  });
+
+  it.each([
+    [null, /Container\.dispose\(\) options must be an options object; received null/],
+    [[], /Container\.dispose\(\) options must be an options object; received an array/],
+    [
+      { timeout: 5 },
+      /Container\.dispose\(\) options: unknown option "timeout"; known options: timeoutMs, signal/,
+    ],
+    [{ timeoutMs: -1 }, /Container\.dispose\(\) timeoutMs must be a number of milliseconds ≥ 0/],
+    [{ signal: {} }, /Container\.dispose\(\) signal must be an AbortSignal/],
+  ])('refuses the options %o', (options, message) => {
+    const container = new Container();
+    expect(() => container.dispose(options as never)).toThrow(message);
+    expect(() => container.dispose(options as never)).toThrow(InvalidArgumentError);
+    expect(container.disposed).toBe(false);
+  });
+
+  it('takes a timeoutMs past what a platform timer holds without giving up early', async () => {
+    const gate = Promise.withResolvers<void>();
+    const Slow = token<object>('slow');
+    const container = new Container().register(Slow, {
+      lifetime: 'singleton',
+      factory: () => ({}),
+      dispose: () => gate.promise,
+    });
+    container.resolve(Slow);
+    let outcome = 'waiting';
+    const waiting = container.dispose({ timeoutMs: 2 ** 31 }).then(
+      () => {
+        outcome = 'done';
+      },
+      (error: unknown) => {
+        outcome = (error as Error).name;
+      },
+    );
+    await wait(30);
+    expect(outcome).toBe('waiting');
+    gate.resolve();
+    await waiting;
+    expect(outcome).toBe('done');
   });
 });

@@ -225,6 +225,21 @@ export class DisposalError extends KeelError {
   }
 }
 
+/** `dispose({ timeoutMs })` waited longer than allowed; `pending` names the disposers not finished. */
+export class DisposalTimeoutError extends KeelError {
+  readonly pending: readonly string[];
+
+  constructor(timeoutMs: number, pending: readonly string[]) {
+    const names = pending.length === 0 ? 'none reported' : pending.join(', ');
+    super(
+      'KEEL_CONTAINER_DISPOSAL_TIMEOUT',
+      `Disposal did not finish within ${timeoutMs} ms; disposers still pending: ${names}`,
+      { retryable: true },
+    );
+    this.pending = pending;
+  }
+}
+
 /** Graceful shutdown ran past its timeout; `pending` names the disposers that had not finished. */
 export class ShutdownTimeoutError extends KeelError {
   readonly pending: readonly string[];

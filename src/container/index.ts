@@ -1,12 +1,5 @@
 /** The container floor: typed tokens, lifetimes, scopes, ordered disposal and graceful shutdown. */
-export {
-  Container,
-  type Lifetime,
-  type Provider,
-  type RegistrationOptions,
-  type ResolveOptions,
-  type Resolver,
-} from './container.ts';
+export { Container, type DisposeOptions } from './container.ts';
 export {
   AsyncProviderError,
   CaptiveDependencyError,
@@ -14,6 +7,7 @@ export {
   ContainerDisposedError,
   DisposalError,
   type DisposalFailure,
+  DisposalTimeoutError,
   DuplicateProviderError,
   MissingProviderError,
   ProviderFailedError,
@@ -22,5 +16,12 @@ export {
   ShutdownInterruptedError,
   ShutdownTimeoutError,
 } from './errors.ts';
+export type {
+  Lifetime,
+  Provider,
+  RegistrationOptions,
+  ResolveOptions,
+  Resolver,
+} from './provider.ts';
 export { type ShutdownHandle, type ShutdownOptions, shutdownOn } from './shutdown.ts';
 export { type Token, token } from './token.ts';

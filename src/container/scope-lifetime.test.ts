@@ -73,3 +73,28 @@ describe('a scope dropped without being disposed', () => {
     expect(handles.every((h) => h.closed)).toBe(true);
   });
 });
+
+describe('a scope whose own child scope was disposed', () => {
+  it('is collected once dropped, because the disposed child no longer makes its parent hold it', async () => {
+    const Unit = token<{ closed: boolean }>('unit');
+    const root = new Container().register(Unit, {
+      lifetime: 'scoped',
+      factory: () => ({ closed: false }),
+      dispose: (unit) => {
+        unit.closed = true;
+      },
+    });
+    const refs: WeakRef<object>[] = [];
+    const units: { closed: boolean }[] = [];
+    for (let i = 0; i < N; i++) {
+      const request = root.createScope();
+      const unit = request.createScope();
+      units.push(unit.resolve(Unit));
+      await unit.dispose();
+      refs.push(new WeakRef(request));
+    }
+    expect(units.every((u) => u.closed)).toBe(true);
+    expect(await collected(refs)).toBeGreaterThanOrEqual(N - 1);
+    await root.dispose();
+  });
+});

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as wait } from 'node:timers/promises';
@@ -257,8 +258,150 @@ describe('shutdownOn', () => {
     expect(() => shutdownOn(new Container(), options as never)).toThrow(InvalidArgumentError);
   });
 
-  it('rejects something that is not a Container', () => {
-    expect(() => shutdownOn({} as never)).toThrow(/container must be a Container; received an object/);
-    expect(() => shutdownOn(new Container(), null as never)).toThrow(/options must be an object/);
+  it('rejects a target that is not a Container or another AsyncDisposable, and options that are not an object', () => {
+    expect(() => shutdownOn({} as never)).toThrow(
+      /shutdownOn\(\) target must be a Container or another AsyncDisposable; received an object/,
+    );
+    expect(() => shutdownOn(new Container(), null as never)).toThrow(
+      /shutdownOn\(\) options must be an options object; received null/,
+    );
+  });
+});
+
+/** A resource that is not a container: records when it is closed, and can fail or hang doing so. */
+class Gateway implements AsyncDisposable {
+  readonly log: string[];
+  readonly mode: 'ok' | 'fail' | 'hang';
+  constructor(log: string[], mode: 'ok' | 'fail' | 'hang' = 'ok') {
+    this.log = log;
+    this.mode = mode;
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.log.push(`gateway ${this.mode}`);
+    if (this.mode === 'fail') throw new Error('gateway would not close');
+    if (this.mode === 'hang') await new Promise(() => {});
+  }
+}
+
+describe('shutdownOn with a list of AsyncDisposables', () => {
+  const Thing = token<object>('thing');
+
+  function containerLogging(log: string[], name: string, fail = false): Container {
+    const container = new Container().register(Thing, {
+      lifetime: 'singleton',
+      factory: () => ({}),
+      dispose: () => {
+        log.push(name);
+        if (fail) throw new Error(`${name} would not close`);
+      },
+    });
+    container.resolve(Thing);
+    return container;
+  }
+
+  it('closes the targets one after another, first to last, and exits 0', async () => {
+    const log: string[] = [];
+    const codes: number[] = [];
+    const first = containerLogging(log, 'first container');
+    const gateway = new Gateway(log);
+    const last = containerLogging(log, 'last container');
+    const handle = shutdownOn([gateway, first, last], { exit: (c) => codes.push(c), onError: () => {} });
+    expect(await handle.shutdown()).toBe(0);
+    expect(log).toEqual(['gateway ok', 'first container', 'last container']);
+    expect(codes).toEqual([0]);
+    expect(first.disposed && last.disposed).toBe(true);
+  });
+
+  it('goes on past a target that fails, reports each failure, and exits 1', async () => {
+    const log: string[] = [];
+    const errors: unknown[] = [];
+    const codes: number[] = [];
+    const handle = shutdownOn(
+      [new Gateway(log, 'fail'), containerLogging(log, 'broken', true), containerLogging(log, 'fine')],
+      { exit: (c) => codes.push(c), onError: (e) => errors.push(e) },
+    );
+    expect(await handle.shutdown()).toBe(1);
+    expect(log).toEqual(['gateway fail', 'broken', 'fine']);
+    expect(codes).toEqual([1]);
+    expect(errors).toHaveLength(2);
+    expect((errors[0] as Error).message).toBe('gateway would not close');
+    expect(errors[1]).toBeInstanceOf(DisposalError);
+    expect((errors[1] as Error).message).toBe('1 disposer failed: thing: broken would not close');
+  });
+
+  it('bounds the whole sequence by one timeout, naming what was still to close', async () => {
+    const log: string[] = [];
+    const errors: unknown[] = [];
+    const handle = shutdownOn([new Gateway(log, 'hang'), containerLogging(log, 'after')], {
+      timeoutMs: 30,
+      exit: () => {},
+      onError: (e) => errors.push(e),
+    });
+    expect(await handle.shutdown()).toBe(1);
+    expect(log).toEqual(['gateway hang']);
+    const error = errors[0] as ShutdownTimeoutError;
+    expect(error).toBeInstanceOf(ShutdownTimeoutError);
+    expect(error.pending).toEqual(['target 1 (Gateway)', 'thing']);
+  });
+
+  it('rejects an empty list and a member that cannot be closed, naming its place', () => {
+    expect(() => shutdownOn([] as never)).toThrow(
+      'shutdownOn() targets must be a non-empty array; received an empty array',
+    );
+    expect(() => shutdownOn([new Container(), { close() {} }] as never)).toThrow(InvalidArgumentError);
+    expect(() => shutdownOn([new Container(), { close() {} }] as never)).toThrow(
+      /shutdownOn\(\) targets\[1\] must be a Container or another AsyncDisposable; received an object/,
+    );
+  });
+});
+
+describe('shutdownOn options', () => {
+  it.each([
+    [['SIGTERM'], /shutdownOn\(\) options must be an options object; received an array/],
+    [{ timeout: 5 }, /shutdownOn\(\) options: unknown option "timeout"; known options: signals, timeoutMs/],
+  ])('refuses %o', (options, message) => {
+    expect(() => shutdownOn(new Container(), options as never)).toThrow(message);
+    expect(() => shutdownOn(new Container(), options as never)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('shutdownOn without onError', () => {
+  it('reports through the last-resort sink, keeping the stack and the cause', async () => {
+    const Socket = token<object>('socket');
+    const container = new Container().register(Socket, {
+      lifetime: 'singleton',
+      factory: () => ({}),
+      dispose: () => {
+        throw new Error('socket would not close', { cause: new Error('EPIPE') });
+      },
+    });
+    container.resolve(Socket);
+    const published: unknown[] = [];
+    const onMessage = (message: unknown): void => void published.push(message);
+    subscribe('keel:container.unhandled', onMessage);
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const handle = shutdownOn(container, { exit: () => {} });
+      expect(await handle.shutdown()).toBe(1);
+    } finally {
+      process.stderr.write = write;
+      unsubscribe('keel:container.unhandled', onMessage);
+    }
+    const text = written.join('');
+    expect(text).toMatch(
+      /^\[keel container\] shutdown: closing target 1 \(Container\) failed: DisposalError/,
+    );
+    expect(text).toContain('KEEL_CONTAINER_DISPOSAL_FAILED');
+    expect(text).toContain('socket would not close');
+    // The stack, and the cause with its own message.
+    expect(text).toMatch(/\n\s+at /);
+    expect(text).toContain('EPIPE');
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({ module: 'container' });
   });
 });

@@ -1,17 +1,10 @@
 /** Slot: the record resolution reads for one registration (or one scope's instance of a scoped one). */
-import type { Resolver } from './container.ts';
-import type { Core } from './core.ts';
+import { type Kind, type Resolver, SINGLETON } from './provider.ts';
 import type { Token } from './token.ts';
-
-export const SINGLETON = 0;
-export const SCOPED = 1;
-export const TRANSIENT = 2;
-export type Kind = typeof SINGLETON | typeof SCOPED | typeof TRANSIENT;
 
 const AsyncFunction = (async () => {}).constructor;
 export const asyncDisposeKey: typeof Symbol.asyncDispose = Symbol.asyncDispose;
 export const disposeKey: typeof Symbol.dispose = Symbol.dispose;
-export const ignore = (): void => {};
 
 export type Factory = (resolver: Resolver) => unknown;
 export type Disposer = (instance: any) => unknown;
@@ -19,9 +12,9 @@ export type Disposer = (instance: any) => unknown;
 /**
  * One registration, or one scope's instance of a scoped registration. Everything resolution needs is
  * precomputed here, and a built singleton or scoped value is cached on it, so the hot path reads
- * `ready` and `value` and nothing else.
+ * `ready` and `value` and nothing else. `Owner` is the container type; the record does not need to know it.
  */
-export class Slot {
+export class Slot<Owner> {
   ready = false;
   value: unknown = undefined;
   /** Set while the factory runs on the current synchronous stack: meeting it again is a cycle. */
@@ -29,7 +22,7 @@ export class Slot {
   /** The shared creation in flight (singleton and scoped only). */
   pending: Promise<unknown> | undefined = undefined;
   /** Slots whose creation this slot's creation is waiting for (async only), to see a deadlock coming. */
-  waits: Set<Slot> | undefined = undefined;
+  waits: Set<Slot<Owner>> | undefined = undefined;
   /** The factory is known to be asynchronous (declared `async`, or it returned a promise once). */
   async: boolean;
   readonly token: Token<unknown>;
@@ -37,9 +30,9 @@ export class Slot {
   readonly factory: Factory;
   readonly dispose: Disposer | undefined;
   /** The container that keeps the instance: the registering one, or for a scoped instance its scope. */
-  readonly owner: Core;
+  readonly owner: Owner;
   /** The container the provider was registered in. */
-  readonly registrar: Core;
+  readonly registrar: Owner;
   /**
    * A singleton of the root container: it outlives every scope, so it must not depend on a scoped
    * provider. (A singleton registered in a scope lives as long as that scope, like its scoped instances.)
@@ -51,8 +44,8 @@ export class Slot {
     kind: Kind,
     factory: Factory,
     dispose: Disposer | undefined,
-    owner: Core,
-    registrar: Core,
+    owner: Owner,
+    registrar: Owner,
     root: boolean,
   ) {
     this.token = token;
@@ -66,12 +59,6 @@ export class Slot {
   }
 }
 
-/** An instance to dispose when its container is. */
-export interface Entry {
-  readonly token: Token<unknown>;
-  readonly run: () => unknown;
-}
-
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&
@@ -81,12 +68,24 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** How an instance is released: the registration's `dispose`, else its own disposal method, else not at all. */
-export function disposerFor(slot: Slot, value: unknown): (() => unknown) | undefined {
-  const dispose = slot.dispose;
-  if (dispose !== undefined) return () => dispose(value);
+export function disposerFor(dispose: Disposer | undefined, value: unknown): (() => unknown) | undefined {
+  // The closures are made in helpers: a closure made here would cost every call a context, and this runs
+  // for every transient built.
+  if (dispose !== undefined) return releaseWith(dispose, value);
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
   const instance = value as Partial<AsyncDisposable & Disposable>;
-  if (typeof instance[asyncDisposeKey] === 'function') return () => instance[asyncDisposeKey]?.();
-  if (typeof instance[disposeKey] === 'function') return () => instance[disposeKey]?.();
+  if (typeof instance[asyncDisposeKey] === 'function') return callOwn(instance, asyncDisposeKey);
+  if (typeof instance[disposeKey] === 'function') return callOwn(instance, disposeKey);
   return undefined;
+}
+
+function releaseWith(dispose: Disposer, value: unknown): () => unknown {
+  return () => dispose(value);
+}
+
+function callOwn(
+  instance: Partial<AsyncDisposable & Disposable>,
+  key: typeof asyncDisposeKey | typeof disposeKey,
+) {
+  return (): unknown => instance[key]?.();
 }
