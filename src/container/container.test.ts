@@ -459,6 +459,18 @@ describe('options of the container calls', () => {
     expect(c.has(T)).toBe(false);
   });
 
+  it('register() refuses a provider with a misspelt key, naming it and the known ones', () => {
+    const c = new Container();
+    const misspelt = { lifetime: 'singleton', factory: () => 1, dispos: () => {} };
+    expect(() => c.register(T, misspelt as never)).toThrow(
+      new InvalidArgumentError(
+        'Container.register() provider for "t": unknown option "dispos"; known options: lifetime, factory, dispose',
+      ),
+    );
+    expect(() => c.register(T, [] as never)).toThrow(/provider for "t" must be an object; received an array/);
+    expect(c.has(T)).toBe(false);
+  });
+
   it.each([
     [[], /Container\.resolveAsync\(\) options must be an options object; received an array/],
     [

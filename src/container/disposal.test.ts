@@ -402,7 +402,9 @@ describe('dispose with a bound', () => {
     // A later call joins the same disposal, which finishes.
     await container.dispose();
     expect(log).toEqual(['calm']);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
+      timers,
+    );
   });
 
   it('resolves within timeoutMs when disposal is quick, leaving no timer behind', async () => {
@@ -413,7 +415,9 @@ describe('dispose with a bound', () => {
     });
     await container.dispose({ timeoutMs: 60_000 });
     expect(container.disposed).toBe(true);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
+      timers,
+    );
   });
 
   it('stops waiting when the signal aborts, with its reason; an aborted signal starts nothing', async () => {

@@ -75,11 +75,15 @@ export function checkRegistration(token: unknown, provider: unknown, options: un
   return { kind, replace };
 }
 
+const providerKeys = ['lifetime', 'factory', 'dispose'];
+
 function checkProvider(name: string, provider: unknown): Kind {
   const where = `Container.register() provider for ${describe(name)}`;
-  if (provider === null || typeof provider !== 'object') {
+  if (provider === null || typeof provider !== 'object' || Array.isArray(provider)) {
     throw new InvalidArgumentError(`${where} must be an object; received ${describe(provider)}`);
   }
+  // A misspelt key (`dispos`, `lifeTime`) would otherwise be ignored, and a disposer silently never run.
+  checkOptions(where, provider, providerKeys);
   const { lifetime, factory, dispose } = provider as Record<string, unknown>;
   const kind = kinds.get(lifetime);
   if (kind === undefined) {

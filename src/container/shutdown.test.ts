@@ -146,7 +146,9 @@ describe('shutdownOn', () => {
     expect(log).toEqual(['disposed']);
     expect(container.disposed).toBe(true);
     expect(listeners()).toEqual(before);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
+      timers,
+    );
   });
 
   it('can be started by hand, once', async () => {
