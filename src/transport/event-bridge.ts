@@ -6,11 +6,10 @@ import { onAbort } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
-import { checkTopic } from '../events/topics.ts';
 import { decodeEnvelope, type Envelope, encodeEnvelope } from './event-bridge-envelope.ts';
 import { type BusLink, linkOf } from './event-bridge-link.ts';
+import { checkPrefix, checkSerializer, checkTopics } from './event-bridge-options.ts';
 import type { Serializer } from './serializer.ts';
-import { checkSubject } from './subject.ts';
 import type { MessageMeta, Transport, TransportSubscription } from './transport.ts';
 import { EventBridgeMessageError, TransportClosedError, TransportEncodeError } from './transport-errors.ts';
 
@@ -96,27 +95,6 @@ const defaultOnError = (error: unknown, context: EventBridgeErrorContext): void 
   );
 
 /**
- * Subjects a bridge must not use: where engines send replies (NATS `_INBOX.`, Keel's Redis
- * `_KEEL_INBOX.`), and NATS system subjects (`$SYS`, `$JS`, `$SRV`, `$KV`…, every first token starting
- * with `$`). A bridge there would receive replies meant for requesters, or system traffic.
- */
-function checkPrefixNotReserved(prefix: string): void {
-  const first = prefix.split('.', 1)[0] as string;
-  let reserved: string | undefined;
-  if (first.startsWith('_INBOX')) reserved = `under "_INBOX" (where NATS requesters receive their replies)`;
-  else if (first.startsWith('_KEEL_INBOX')) {
-    reserved = `under "_KEEL_INBOX" (where Redis requesters receive their replies)`;
-  } else if (first.startsWith('$')) {
-    reserved = `start with "$" (NATS keeps those subjects for the system: $SYS, $JS, $SRV, $KV…)`;
-  }
-  if (reserved !== undefined) {
-    throw new InvalidArgumentError(
-      `bridgeEvents() prefix must not be ${reserved}; received ${describe(prefix)}`,
-    );
-  }
-}
-
-/**
  * Shares the events of `bus` over `transport`: each local emit (of a shared topic) is published on
  * `<prefix>.<topic>`, and each event another process publishes there is emitted on `bus`, where it
  * reaches the listeners of its topic, of its ancestors and of `"*"` as a local event would.
@@ -171,8 +149,7 @@ class Bridge implements EventBridge {
 
   constructor(bus: EventBus<any>, transport: Transport, options: EventBridgeOptions) {
     const prefix = options.prefix ?? 'keel.events';
-    checkSubject('bridgeEvents() prefix', prefix, false);
-    checkPrefixNotReserved(prefix);
+    checkPrefix(prefix);
     this.prefix = prefix;
     this.#topics = checkTopics(prefix, options.topics);
     this.#serializer = checkSerializer(options.serializer);
@@ -387,42 +364,4 @@ class Bridge implements EventBridge {
       );
     }
   }
-}
-
-function checkTopics(prefix: string, topics: unknown): readonly string[] | undefined {
-  if (topics === undefined) return undefined;
-  if (!Array.isArray(topics) || topics.length === 0) {
-    throw new InvalidArgumentError(
-      `bridgeEvents() topics must be a non-empty array of topics (leave it out to share every topic); received ${describe(topics)}`,
-    );
-  }
-  const checked = topics.map((topic: unknown, i) => {
-    const name = `bridgeEvents() topics[${i}]`;
-    checkTopic(name, topic, false);
-    checkSubject(`${name} (as the subject "${prefix}.<topic>")`, `${prefix}.${topic}`, false);
-    return topic;
-  });
-  // A topic already covered by another in the list (itself, or an ancestor) would only subscribe twice.
-  const covers = (outer: string, inner: string) => inner === outer || inner.startsWith(`${outer}.`);
-  return checked.filter(
-    (topic, i) => !checked.some((other, j) => j !== i && covers(other, topic) && (other !== topic || j < i)),
-  );
-}
-
-function checkSerializer(serializer: unknown): Serializer | undefined {
-  if (serializer === undefined) return undefined;
-  const s = serializer as Partial<Serializer> | null;
-  if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s.encode !== 'function' ||
-    typeof s.decode !== 'function' ||
-    typeof s.name !== 'string' ||
-    s.name === ''
-  ) {
-    throw new InvalidArgumentError(
-      `bridgeEvents() serializer must be an object with a non-empty name, encode(value) and decode(bytes); received ${describe(serializer)}`,
-    );
-  }
-  return s as Serializer;
 }
