@@ -28,7 +28,7 @@ import {
   TransportTimeoutError,
   toRemoteInfo,
 } from './transport-errors.ts';
-import { checkQueue, type ResolvedOptions } from './transport-options.ts';
+import { checkQueue, checkReply, type ResolvedOptions } from './transport-options.ts';
 
 /** A reply as it travels back: the encoded value, or the responder's error. */
 export type ReplyFrame =
@@ -98,13 +98,14 @@ export abstract class BaseTransport implements Transport {
     checkOptions('subscribe options', options);
     checkQueue(options.queue);
     checkSignal('signal', options.signal);
+    const answers = checkReply(options.reply);
     this.#checkOpen('subscribe');
     const { queue, signal } = options;
     let active = !signal?.aborted;
     let unwatch: (() => void) | undefined;
     const binding: Binding = active
       ? this.bind(subject, queue, (message) => {
-          if (active) this.#dispatch(handler as Handler, message);
+          if (active) this.#dispatch(handler as Handler, message, answers);
         })
       : { unsubscribe() {}, ready: Promise.resolve() };
     const subscription: TransportSubscription = Object.assign(
@@ -213,8 +214,11 @@ export abstract class BaseTransport implements Transport {
    * here; one that returns a promise is tracked so close() can wait for it. Never throws: failures go to
    * the requester or to onError.
    */
-  #dispatch(handler: Handler, message: Incoming): void {
-    const { subject, respond } = message;
+  #dispatch(handler: Handler, message: Incoming, answers: boolean): void {
+    const { subject } = message;
+    const isRequest = message.respond !== undefined;
+    // A subscription made with `reply: false` never answers: no reply, not even an error reply.
+    const respond = answers ? message.respond : undefined;
     let payload: unknown;
     try {
       payload = this.serializer.decode(message.data);
@@ -226,7 +230,7 @@ export abstract class BaseTransport implements Transport {
     }
     let result: unknown;
     try {
-      result = handler(payload, { subject, isRequest: respond !== undefined });
+      result = handler(payload, { subject, isRequest });
     } catch (error) {
       this.#failed(subject, respond, error);
       return;

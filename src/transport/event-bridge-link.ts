@@ -1,17 +1,21 @@
 /**
- * What the bridges of one EventBus share: the bus's origin id, the one "*" listener that numbers each
- * local event and hands it to every bridge, the topics being delivered from the transport right now,
- * and the memory of recent remote events that stops a second copy of one event from being delivered.
+ * What the bridges of one EventBus share: the bus's origin id, the one "*" listener that gives each local
+ * event its id and hands it to every bridge, the topics being delivered from the transport right now, and
+ * the memory of recent remote events that stops a second copy of one event from being delivered.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventBus, Subscription } from '../events/index.ts';
 
-/** How many recent event numbers are remembered per origin, and how many origins. */
-const seqsPerOrigin = 256;
-const maxOrigins = 1024;
+/**
+ * How many recent event ids are remembered per origin, and how many origins: past the limit, the origin
+ * seen least recently is forgotten. Together with the bounded length of origins and ids (see
+ * event-bridge-envelope.ts), this bounds what anyone publishing on a bridge's subjects can make it keep.
+ */
+export const idsPerOrigin = 128;
+export const maxTrackedOrigins = 1024;
 
-/** What a bridge gives the link: called with each local event, numbered once for all the bridges. */
-export type Forward = (topic: string, payload: unknown, seq: number) => void;
+/** What a bridge gives the link: called with each local event and its id, made once for all the bridges. */
+export type Forward = (topic: string, payload: unknown, id: string) => void;
 
 export class BusLink {
   /** Identifies this bus on the wire; a bridge drops what its own bus sent. */
@@ -20,8 +24,8 @@ export class BusLink {
   readonly #bridges = new Set<Forward>();
   /** Topics being delivered from a transport, with their nesting depth: not sent back out. */
   readonly #delivering = new Map<string, number>();
-  readonly #seen = new Map<string, Set<number>>();
-  #seq = 0;
+  /** Recent event ids by origin, the origin seen least recently first. */
+  readonly #seen = new Map<string, Set<string>>();
   #listener: Subscription | undefined;
 
   constructor(bus: EventBus<any>) {
@@ -44,19 +48,30 @@ export class BusLink {
   }
 
   /**
-   * Whether the event `seq` of `origin` is new to this bus; records it. Remembers a bounded window, so
-   * copies of one event that arrive close together (over two bridges) are recognised.
+   * Whether the event `id` of `origin` is new to this bus; records it. Only an exact copy of an event
+   * seen recently is refused: ids are random, so nobody can name an event before it is sent, and no
+   * message can make a later event look like a copy.
    */
-  firstSight(origin: string, seq: number): boolean {
-    let seqs = this.#seen.get(origin);
-    if (seqs === undefined) {
-      if (this.#seen.size >= maxOrigins) this.#seen.delete(this.#seen.keys().next().value as string);
-      seqs = new Set();
-      this.#seen.set(origin, seqs);
-    } else if (seqs.has(seq)) return false;
-    seqs.add(seq);
-    if (seqs.size > seqsPerOrigin) seqs.delete(seqs.values().next().value as number);
+  firstSight(origin: string, id: string): boolean {
+    const seen = this.#seen;
+    let ids = seen.get(origin);
+    if (ids === undefined) {
+      if (seen.size >= maxTrackedOrigins) seen.delete(seen.keys().next().value as string);
+      ids = new Set();
+    } else {
+      if (ids.has(id)) return false;
+      // Moved to the end: the map's order is the order in which origins were last seen.
+      seen.delete(origin);
+    }
+    seen.set(origin, ids);
+    ids.add(id);
+    if (ids.size > idsPerOrigin) ids.delete(ids.values().next().value as string);
     return true;
+  }
+
+  /** How many origins the de-duplication memory holds now. */
+  get trackedOrigins(): number {
+    return this.#seen.size;
   }
 
   /** Emits a remote event on the bus; while it runs, no bridge of this bus sends its topic out again. */
@@ -74,8 +89,8 @@ export class BusLink {
 
   #local(payload: unknown, topic: string): void {
     if (this.#delivering.size !== 0 && this.#delivering.has(topic)) return;
-    const seq = ++this.#seq;
-    for (const forward of this.#bridges) forward(topic, payload, seq);
+    const id = randomUUID();
+    for (const forward of this.#bridges) forward(topic, payload, id);
   }
 }
 

@@ -158,6 +158,23 @@ export function runEventBridgeSuite(name: string, setup: EventBridgeSuiteSetup):
       return seen;
     };
 
+    /** Collects the envelopes published under the test's prefix, as a forger on the engine reads them. */
+    const capture = async (): Promise<{ envelopes: Record<string, unknown>[]; stop: () => void }> => {
+      const transport = await open();
+      const envelopes: Record<string, unknown>[] = [];
+      const subscription = transport.subscribe(`${prefix}.>`, (envelope, { subject }) => {
+        if (!subject.startsWith(`${prefix}.zz.`)) envelopes.push(envelope as Record<string, unknown>);
+      });
+      await subscription.ready;
+      return { envelopes, stop: subscription };
+    };
+
+    /** The fields that make a forged envelope a new event rather than a copy of the one it was made from. */
+    const fresh = (): Record<string, unknown> => ({
+      id: randomUUID(),
+      seq: 1000 + Math.floor(Math.random() * 1e9),
+    });
+
     it('delivers events both ways', async () => {
       const [a, b] = [await peer(), await peer()];
       a.bus.emit('shape.created', { id: 1 });
@@ -262,12 +279,13 @@ export function runEventBridgeSuite(name: string, setup: EventBridgeSuiteSetup):
       const [a, b] = [await peer(), await peer()];
       const raw = await open();
       await raw.publish(`${prefix}.shape.created`, 'not an envelope');
-      await raw.publish(`${prefix}.shape.created`, { v: 1, origin: 'x', seq: 1, topic: 'user.created' });
-      await raw.publish(`${prefix}.shape.created`, { v: 1, origin: 'x', seq: 'one', topic: 'shape.created' });
+      await raw.publish(`${prefix}.shape.created`, { v: 2, origin: 'x', id: 'i1', topic: 'user.created' });
+      await raw.publish(`${prefix}.shape.created`, { v: 2, origin: 'x', id: 1, topic: 'shape.created' });
+      await raw.publish(`${prefix}.shape.created`, { v: 1, origin: 'x', seq: 1, topic: 'shape.created' });
       a.bus.emit('shape.created', { id: 5 });
       await until(
-        () => b.got.length === 1 && b.errors.length === 3,
-        () => `1 event and 3 errors, got ${b.got.length} and ${b.errors.length}`,
+        () => b.got.length === 1 && b.errors.length === 4,
+        () => `1 event and 4 errors, got ${b.got.length} and ${b.errors.length}`,
       );
       expect(b.got).toEqual([{ topic: 'shape.created', payload: { id: 5 } }]);
       for (const { error, direction } of b.errors) {
@@ -281,7 +299,133 @@ export function runEventBridgeSuite(name: string, setup: EventBridgeSuiteSetup):
       const messages = b.errors.map(({ error }) => (error as Error).message);
       expect(messages[0]).toMatch(/not an event envelope/);
       expect(messages[1]).toMatch(/topic "user\.created" does not match the subject/);
-      expect(messages[2]).toMatch(/seq must be an integer ≥ 1; received "one"/);
+      expect(messages[2]).toMatch(/id must be a string of 1 to 64 characters; received 1/);
+      expect(messages[3]).toMatch(/event envelope of version 1; this bridge reads version 2/);
+    });
+
+    it('refuses an origin longer than 64 characters as malformed, and delivers nothing of it', async () => {
+      const seen = await capture();
+      const [a, b] = [await peer(), await peer()];
+      a.bus.emit('shape.created', { id: 1 });
+      await until(
+        () => seen.envelopes.length === 1 && b.got.length === 1,
+        () => `1 envelope and 1 event, got ${seen.envelopes.length} and ${b.got.length}`,
+      );
+      const raw = await open();
+      const forged = { ...seen.envelopes[0], origin: 'o'.repeat(65), payload: { id: 2 } };
+      await raw.publish(`${prefix}.shape.created`, forged);
+      await until(
+        () => b.errors.length === 1,
+        () => `1 error, got ${b.errors.length}`,
+      );
+      await settle(a, b);
+      expect(b.got).toEqual([{ topic: 'shape.created', payload: { id: 1 } }]);
+      expect(b.errors[0]?.error).toBeInstanceOf(EventBridgeMessageError);
+      expect(String(b.errors[0]?.error)).toMatch(
+        /origin must be a string of 1 to 64 characters; received "o{57}\.\.\."/,
+      );
+    });
+
+    it("cannot be made to drop a sender's future events by a forger who copies its origin", async () => {
+      const seen = await capture();
+      const [a, b] = [await peer(), await peer()];
+      a.bus.emit('shape.created', { id: 1 });
+      await until(
+        () => seen.envelopes.length === 1 && b.got.length === 1,
+        () => `1 envelope and 1 event, got ${seen.envelopes.length} and ${b.got.length}`,
+      );
+      // Everything a forger can read off the wire, replayed as is and with every counter it might predict.
+      const real = seen.envelopes[0] as Record<string, unknown>;
+      const raw = await open();
+      await raw.publish(`${prefix}.shape.created`, real);
+      const next = typeof real.seq === 'number' ? real.seq : 0;
+      for (let k = 1; k <= 5; k++) {
+        await raw.publish(`${prefix}.shape.created`, {
+          ...real,
+          seq: next + k,
+          id: randomUUID(),
+          payload: { id: -k },
+        });
+      }
+      await raw.publish(`${prefix}.shape.created`, {
+        ...real,
+        seq: 2 ** 53 - 1,
+        id: randomUUID(),
+        payload: { id: -9 },
+      });
+      await until(
+        () => b.got.length === 7,
+        () => `7 events, got ${JSON.stringify(b.got)}`,
+      );
+      a.bus.emit('shape.created', { id: 2 });
+      a.bus.emit('shape.created', { id: 3 });
+      const ids = () => b.got.map((e) => (e.payload as { id: number }).id);
+      await until(
+        () => ids().includes(3),
+        () => `the sender's next events to arrive, got ${JSON.stringify(ids())}`,
+        3000,
+      );
+      await settle(a, b);
+      // The exact replay of a delivered event is a copy: dropped. The forged events are the forger's own.
+      expect(ids().filter((id) => id > 0)).toEqual([1, 2, 3]);
+      expect(b.errors).toEqual([]);
+    });
+
+    it('never answers a request sent to its subjects, and does not deliver it', async () => {
+      const seen = await capture();
+      const [a, b] = [await peer(), await peer()];
+      a.bus.emit('shape.created', { id: 1 });
+      await until(
+        () => seen.envelopes.length === 1 && b.got.length === 1,
+        () => `1 envelope and 1 event, got ${seen.envelopes.length} and ${b.got.length}`,
+      );
+      // Only the bridges may hear the request (this plain subscription would answer it).
+      seen.stop();
+      const raw = await open();
+      const audits: unknown[] = [];
+      await raw.subscribe(`${prefix}.audit.logged`, (payload) => {
+        audits.push(payload);
+      }).ready;
+      const control = new AbortController();
+      let answered: unknown = 'nothing';
+      const request = raw
+        .request(
+          `${prefix}.shape.created`,
+          { ...seen.envelopes[0], payload: { id: 2 }, ...fresh() },
+          {
+            timeoutMs: 60_000,
+            signal: control.signal,
+          },
+        )
+        .then(
+          (reply) => {
+            answered = { reply };
+          },
+          (error: unknown) => {
+            if (error !== control.signal.reason) answered = { error };
+          },
+        );
+      // Sent after the request on the same connection, so it reaches `b` after it; `b`'s answer to it
+      // travels after anything `b` sent back for the request.
+      b.bus.on('shape.deleted', () => b.bus.emit('audit.logged', { what: 'after' }));
+      await raw.publish(`${prefix}.shape.deleted`, {
+        ...seen.envelopes[0],
+        topic: 'shape.deleted',
+        payload: { id: 3 },
+        ...fresh(),
+      });
+      await until(
+        () => audits.length === 1,
+        () => `the audit event, got ${audits.length}`,
+      );
+      expect(answered).toBe('nothing');
+      control.abort();
+      await request;
+      // The request's payload (id 2) never reached the bus.
+      expect(b.got.map((e) => e.topic).sort()).toEqual(['audit.logged', 'shape.created', 'shape.deleted']);
+      expect(b.errors).toHaveLength(1);
+      expect(b.errors[0]?.error).toBeInstanceOf(EventBridgeMessageError);
+      expect(String(b.errors[0]?.error)).toMatch(/it is a request/);
     });
 
     it("reports a payload that fails the receiving bus's schema, and delivers the valid ones", async () => {

@@ -1,14 +1,17 @@
 /** bridgeEvents over memory transports (two transports on one hub name play two processes). */
 import { randomUUID } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { UnhandledReport } from '../diagnostics.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { EventBus } from '../events/index.ts';
 import { runEventBridgeSuite, until } from './event-bridge.contract.ts';
 import { bridgeEvents, type EventBridgeErrorContext } from './event-bridge.ts';
+import { linkOf } from './event-bridge-link.ts';
 import { openTransport } from './open-transport.ts';
 import type { Transport } from './transport.ts';
-import { TransportClosedError, TransportEncodeError } from './transport-errors.ts';
+import { EventBridgeMessageError, TransportClosedError, TransportEncodeError } from './transport-errors.ts';
 
 const hub = `memory://bridge-${randomUUID()}`;
 runEventBridgeSuite('memory', { open: () => openTransport(hub) });
@@ -36,25 +39,50 @@ describe('bridgeEvents', () => {
     expect(() => bridgeEvents(bus, 'nats://x' as unknown as Transport)).toThrow(
       /transport must be a Transport \(from openTransport\); received "nats:\/\/x"/,
     );
-    expect(bad({ prefix: 'a..b' })).toThrow(/option prefix must be .*; received "a\.\.b"/);
+    expect(bad({ prefix: 'a..b' })).toThrow(/^bridgeEvents\(\) prefix must be .*; received "a\.\.b"/);
     expect(bad({ prefix: 'events.>' })).toThrow(InvalidArgumentError);
     expect(bad({ topics: [] })).toThrow(
-      /option topics must be a non-empty array .*; received an array of length 0/,
+      /^bridgeEvents\(\) topics must be a non-empty array .*; received an array of length 0/,
     );
-    expect(bad({ topics: 'shape' })).toThrow(/option topics must be .*; received "shape"/);
-    expect(bad({ topics: ['shape', '*'] })).toThrow(/option topics\[1\] must be a topic that can be emitted/);
+    expect(bad({ topics: 'shape' })).toThrow(/^bridgeEvents\(\) topics must be .*; received "shape"/);
+    expect(bad({ topics: ['shape', '*'] })).toThrow(
+      /^bridgeEvents\(\) topics\[1\] must be a topic that can be emitted/,
+    );
     expect(bad({ topics: ['a b'] })).toThrow(
-      /option topics\[0\] \(as the subject .*\) must be .*"keel\.events\.a b"/,
+      /^bridgeEvents\(\) topics\[0\] \(as the subject .*\) must be .*"keel\.events\.a b"/,
     );
     expect(bad({ serializer: { name: 'x', encode: 1 } })).toThrow(
-      /option serializer must be an object with a non-empty name, encode\(value\) and decode\(bytes\); received an object/,
+      /^bridgeEvents\(\) serializer must be an object with a non-empty name, encode\(value\) and decode\(bytes\); received an object/,
     );
-    expect(bad({ onError: 'log' })).toThrow(
-      'bridgeEvents() option onError must be a function; received "log"',
+    expect(bad({ onError: 'log' })).toThrow('bridgeEvents() onError must be a function; received "log"');
+    expect(bad({ signal: true })).toThrow('bridgeEvents() signal must be an AbortSignal; received true');
+    expect(bad({ prefx: 'x' })).toThrow(
+      'bridgeEvents() options: unknown option "prefx"; known options: prefix, topics, serializer, onError, signal',
     );
-    expect(bad({ signal: true })).toThrow(
-      'bridgeEvents() option signal must be an AbortSignal; received true',
-    );
+    expect(bus.listenerCount()).toBe(0);
+  });
+
+  it('refuses a prefix under the reply inboxes or the NATS system subjects, naming it', async () => {
+    const transport = await open();
+    const bus = new EventBus();
+    for (const prefix of [
+      '_INBOX',
+      '_INBOX.events',
+      '_INBOX_app.events',
+      '_KEEL_INBOX.events',
+      '$SYS',
+      '$SYS.ACCOUNT',
+      '$JS.API',
+      '$SRV.PING',
+      '$KV.events',
+    ]) {
+      const call = () => bridgeEvents(bus, transport, { prefix });
+      expect(call, prefix).toThrow(InvalidArgumentError);
+      expect(call, prefix).toThrow(`received ${JSON.stringify(prefix)}`);
+      expect(call, prefix).toThrow(/^bridgeEvents\(\) prefix must not /);
+    }
+    // Only the first token counts: a dollar or an inbox name further down is an ordinary token.
+    await bridgeEvents(bus, transport, { prefix: 'app.$SYS._INBOX' }).close();
     expect(bus.listenerCount()).toBe(0);
   });
 
@@ -249,19 +277,77 @@ describe('bridgeEvents', () => {
     expect(errors).toEqual([boom]);
   });
 
-  it('writes failures to stderr by default', async () => {
+  it('reports failures through the last-resort sink by default, and when onError throws', async () => {
     const [ta, tb] = [await open(), await open()];
     const p = prefix();
+    const reports: UnhandledReport[] = [];
+    const record = (report: unknown) => reports.push(report as UnhandledReport);
+    const channel = diagnostics.channel('keel:transport.unhandled');
+    channel.subscribe(record);
     const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    await bridgeEvents(new EventBus(), tb, { prefix: p }).ready;
-    await ta.publish(`${p}.shape.created`, 42);
+    try {
+      await bridgeEvents(new EventBus(), tb, { prefix: p }).ready;
+      const thrown = new Error('handler broke');
+      await bridgeEvents(new EventBus(), tb, {
+        prefix: p,
+        onError: () => {
+          throw thrown;
+        },
+      }).ready;
+      await ta.publish(`${p}.shape.created`, 42);
+      await until(
+        () => write.mock.calls.length === 2,
+        () => `2 writes, got ${write.mock.calls.length}`,
+      );
+      const written = write.mock.calls.map(([text]) => String(text));
+      expect(written[0]).toMatch(
+        /^\[keel transport\] Event bridge could not deliver a message on "keel\.unit\.\w+\.shape\.created": EventBridgeMessageError: .*not an event envelope/,
+      );
+      expect(written[0]).toContain("code: 'KEEL_EVENT_BRIDGE_MESSAGE'");
+      expect(written[1]).toMatch(/^\[keel transport\] Event bridge onError threw/);
+      expect(written[1]).toContain('handler broke');
+      expect(reports.map((r) => r.module)).toEqual(['transport', 'transport']);
+      expect(reports[0]?.error).toBeInstanceOf(EventBridgeMessageError);
+      expect(reports[1]?.error).toBeInstanceOf(AggregateError);
+      const [first, second] = (reports[1]?.error as AggregateError | undefined)?.errors ?? [];
+      expect(first).toBe(thrown);
+      expect(second).toBeInstanceOf(EventBridgeMessageError);
+    } finally {
+      write.mockRestore();
+      channel.unsubscribe(record);
+    }
+  });
+
+  it('keeps nothing of a message whose origin is too long', async () => {
+    const [ta, tb] = [await open(), await open()];
+    const p = prefix();
+    const bus = new EventBus();
+    const got: unknown[] = [];
+    bus.on('*', (payload) => got.push(payload));
+    const errors: unknown[] = [];
+    await bridgeEvents(bus, tb, { prefix: p, onError: (error) => errors.push(error) }).ready;
+    const origin = 'o'.repeat(512 * 1024);
+    const common = { origin, topic: 'shape.created', payload: 1 };
+    await ta.publish(`${p}.shape.created`, { v: 1, seq: 1, ...common });
+    await ta.publish(`${p}.shape.created`, { v: 2, id: randomUUID(), ...common });
     await until(
-      () => write.mock.calls.length === 1,
-      () => `1 write, got ${write.mock.calls.length}`,
+      () => errors.length + got.length === 2,
+      () => `2 errors, got ${errors.length} and ${got.length} events`,
     );
-    expect(String(write.mock.calls[0]?.[0])).toMatch(
-      /^\[keel\] Event bridge could not deliver a message on "keel\.unit\.\w+\.shape\.created": EventBridgeMessageError: .*not an event envelope/,
-    );
+    expect(got).toEqual([]);
+    for (const error of errors) expect(error).toBeInstanceOf(EventBridgeMessageError);
+    expect(linkOf(bus).trackedOrigins).toBe(0);
+  });
+
+  it('tracks at most 1024 origins for de-duplication, forgetting the least recently seen first', () => {
+    const link = linkOf(new EventBus());
+    for (let i = 0; i < 1024; i++) expect(link.firstSight(`o${i}`, 'e1')).toBe(true);
+    // `o0` is seen again, so `o1` is now the least recently seen and goes first.
+    expect(link.firstSight('o0', 'e2')).toBe(true);
+    expect(link.firstSight('o1024', 'e1')).toBe(true);
+    expect(link.trackedOrigins).toBe(1024);
+    expect(link.firstSight('o0', 'e1')).toBe(false);
+    expect(link.firstSight('o1', 'e1')).toBe(true);
   });
 
   it('does not send back a remote event that a listener re-emits on the same topic', async () => {

@@ -3,14 +3,13 @@
  * listeners of the same topics in every other process bridged to the same engine.
  */
 import { onAbort } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { callErrorHandler } from '../events/error-policy.ts';
 import { EventBus } from '../events/index.ts';
-import { reportToStderr } from '../events/outcome.ts';
-import { checkTopic } from '../events/topics.ts';
+import { decodeEnvelope, type Envelope, encodeEnvelope } from './event-bridge-envelope.ts';
 import { type BusLink, linkOf } from './event-bridge-link.ts';
+import { checkPrefix, checkSerializer, checkTopics } from './event-bridge-options.ts';
 import type { Serializer } from './serializer.ts';
-import { checkSubject } from './subject.ts';
 import type { MessageMeta, Transport, TransportSubscription } from './transport.ts';
 import { EventBridgeMessageError, TransportClosedError, TransportEncodeError } from './transport-errors.ts';
 
@@ -51,7 +50,7 @@ export interface EventBridgeOptions {
    * Receives the events that could not be sent (encoding, publishing) or delivered (a malformed message,
    * a payload that fails the topic's schema, a listener failure the bus throws under `collect` or
    * `fail-fast`).
-   * @default writes the failure to stderr
+   * @default reports the failure to `reportUnhandled` (the `keel:transport.unhandled` channel, then stderr)
    */
   readonly onError?: ((error: unknown, context: EventBridgeErrorContext) => void) | undefined;
   /** Aborting it closes the bridge. */
@@ -78,17 +77,21 @@ export interface EventBridge extends Disposable, AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** The message as it travels: the payload inline, or encoded by the bridge's serializer. */
-type Envelope =
-  | { v: 1; origin: string; seq: number; topic: string; payload: unknown }
-  | { v: 1; origin: string; seq: number; topic: string; codec: string; data: string };
+const knownOptions: readonly (keyof EventBridgeOptions)[] = [
+  'prefix',
+  'topics',
+  'serializer',
+  'onError',
+  'signal',
+];
 
 const defaultOnError = (error: unknown, context: EventBridgeErrorContext): void =>
-  reportToStderr(
-    error,
+  reportUnhandled(
+    'transport',
     `Event bridge could not ${context.direction === 'outgoing' ? 'send' : 'deliver'} ${
       context.topic === undefined ? `a message on "${context.subject}"` : `"${context.topic}"`
     }`,
+    error,
   );
 
 /**
@@ -126,7 +129,7 @@ export function bridgeEvents(
       `bridgeEvents() transport must be a Transport (from openTransport); received ${describe(transport)}`,
     );
   }
-  checkOptions('bridgeEvents() options', options);
+  checkOptions('bridgeEvents() options', options, knownOptions);
   return new Bridge(bus, transport, options ?? {});
 }
 
@@ -146,13 +149,13 @@ class Bridge implements EventBridge {
 
   constructor(bus: EventBus<any>, transport: Transport, options: EventBridgeOptions) {
     const prefix = options.prefix ?? 'keel.events';
-    checkSubject('bridgeEvents() option prefix', prefix, false);
+    checkPrefix(prefix);
     this.prefix = prefix;
     this.#topics = checkTopics(prefix, options.topics);
     this.#serializer = checkSerializer(options.serializer);
-    if (options.onError !== undefined) checkFunction('bridgeEvents() option onError', options.onError);
+    if (options.onError !== undefined) checkFunction('bridgeEvents() onError', options.onError);
     this.#onError = options.onError ?? defaultOnError;
-    checkSignal('bridgeEvents() option signal', options.signal);
+    checkSignal('bridgeEvents() signal', options.signal);
     this.#transport = transport;
     this.#link = linkOf(bus);
     this.origin = this.#link.origin;
@@ -169,7 +172,11 @@ class Bridge implements EventBridge {
         ? [`${prefix}.>`]
         : this.#topics.flatMap((topic) => [`${prefix}.${topic}`, `${prefix}.${topic}.>`]);
     try {
-      for (const subject of subjects) this.#subscriptions.push(transport.subscribe(subject, receive));
+      // `reply: false`: a request on these subjects (anyone may send one, naming any reply subject) gets
+      // no answer from the bridge, so the bridge can never be made to publish where a sender chooses.
+      for (const subject of subjects) {
+        this.#subscriptions.push(transport.subscribe(subject, receive, { reply: false }));
+      }
     } catch (error) {
       for (const unsubscribe of this.#subscriptions) unsubscribe();
       throw error;
@@ -204,8 +211,8 @@ class Bridge implements EventBridge {
     return this.close();
   }
 
-  /** Called by the link for each local event, numbered once for all the bridges of the bus. */
-  readonly #forward = (topic: string, payload: unknown, seq: number): void => {
+  /** Called by the link for each local event, with its id, made once for all the bridges of the bus. */
+  readonly #forward = (topic: string, payload: unknown, id: string): void => {
     if (!this.#shares(topic)) return;
     const subject = `${this.prefix}.${topic}`;
     const transport = this.#transport;
@@ -217,7 +224,7 @@ class Bridge implements EventBridge {
     }
     let envelope: Envelope;
     const serializer = this.#serializer;
-    if (serializer === undefined) envelope = { v: 1, origin: this.origin, seq, topic, payload };
+    if (serializer === undefined) envelope = { origin: this.origin, id, topic, payload };
     else {
       let data: string;
       try {
@@ -226,11 +233,11 @@ class Bridge implements EventBridge {
         this.#report(new TransportEncodeError(subject, serializer.name, error), 'outgoing', subject, topic);
         return;
       }
-      envelope = { v: 1, origin: this.origin, seq, topic, codec: serializer.name, data };
+      envelope = { origin: this.origin, id, topic, codec: serializer.name, data };
     }
     let published: Promise<void>;
     try {
-      published = transport.publish(subject, envelope);
+      published = transport.publish(subject, encodeEnvelope(envelope));
     } catch (error) {
       // A Transport of another make may throw instead of rejecting.
       this.#report(error, 'outgoing', subject, topic);
@@ -259,42 +266,32 @@ class Bridge implements EventBridge {
     return false;
   }
 
-  #receive(value: unknown, { subject }: MessageMeta): void {
+  #receive(value: unknown, { subject, isRequest }: MessageMeta): void {
     if (this.#closing !== undefined) return;
-    if (typeof value !== 'object' || value === null || (value as { v?: unknown }).v !== 1) {
-      this.#reject(subject, undefined, undefined, 'it is not an event envelope of version 1');
-      return;
-    }
-    const envelope = value as Record<string, unknown>;
-    const { origin, seq, topic } = envelope;
-    if (typeof origin !== 'string' || origin === '') {
+    if (isRequest) {
+      // Events travel as plain messages; a request here comes from something else, and gets no answer.
       this.#reject(
         subject,
         undefined,
         undefined,
-        `its origin must be a non-empty string; received ${describe(origin)}`,
+        'it is a request (it carries a reply subject); a bridge never answers requests',
       );
       return;
     }
+    const decoded = decodeEnvelope(value);
+    if (!decoded.ok) {
+      this.#reject(subject, decoded.topic, decoded.origin, decoded.reason);
+      return;
+    }
+    const { origin, id, topic, codec } = decoded.envelope;
     // The bus's own event, back from the engine (or from another of its bridges): already delivered here.
     if (origin === this.origin) return;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
-      this.#reject(subject, undefined, origin, `its seq must be an integer ≥ 1; received ${describe(seq)}`);
-      return;
-    }
-    try {
-      checkTopic('its topic', topic, false);
-    } catch (error) {
-      this.#reject(subject, undefined, origin, (error as Error).message);
-      return;
-    }
     if (subject !== `${this.prefix}.${topic}`) {
       this.#reject(subject, topic, origin, `its topic ${describe(topic)} does not match the subject`);
       return;
     }
     let payload: unknown;
     const serializer = this.#serializer;
-    const { codec } = envelope;
     if (serializer === undefined) {
       if (codec !== undefined) {
         this.#reject(
@@ -305,7 +302,7 @@ class Bridge implements EventBridge {
         );
         return;
       }
-      payload = envelope.payload;
+      payload = decoded.envelope.payload;
     } else {
       if (codec !== serializer.name) {
         const got = codec === undefined ? 'without a serializer' : `with ${describe(codec)}`;
@@ -317,17 +314,8 @@ class Bridge implements EventBridge {
         );
         return;
       }
-      if (typeof envelope.data !== 'string') {
-        this.#reject(
-          subject,
-          topic,
-          origin,
-          `its data must be base64 text; received ${describe(envelope.data)}`,
-        );
-        return;
-      }
       try {
-        payload = serializer.decode(Buffer.from(envelope.data, 'base64'));
+        payload = serializer.decode(Buffer.from(decoded.envelope.data as string, 'base64'));
       } catch (error) {
         this.#reject(
           subject,
@@ -339,7 +327,7 @@ class Bridge implements EventBridge {
         return;
       }
     }
-    if (!this.#link.firstSight(origin, seq)) return;
+    if (!this.#link.firstSight(origin, id)) return;
     try {
       this.#link.deliver(topic, payload);
     } catch (error) {
@@ -365,44 +353,15 @@ class Bridge implements EventBridge {
     topic: string | undefined,
     origin?: string,
   ): void {
-    callErrorHandler(this.#onError, error, { direction, subject, topic, origin }, 'EventBridge');
+    try {
+      this.#onError(error, { direction, subject, topic, origin });
+    } catch (handlerError) {
+      // Neither failure may vanish, nor stop the delivery of the next message.
+      reportUnhandled(
+        'transport',
+        'Event bridge onError threw',
+        new AggregateError([handlerError, error], 'Event bridge onError threw'),
+      );
+    }
   }
-}
-
-function checkTopics(prefix: string, topics: unknown): readonly string[] | undefined {
-  if (topics === undefined) return undefined;
-  if (!Array.isArray(topics) || topics.length === 0) {
-    throw new InvalidArgumentError(
-      `bridgeEvents() option topics must be a non-empty array of topics (leave it out to share every topic); received ${describe(topics)}`,
-    );
-  }
-  const checked = topics.map((topic: unknown, i) => {
-    const name = `bridgeEvents() option topics[${i}]`;
-    checkTopic(name, topic, false);
-    checkSubject(`${name} (as the subject "${prefix}.<topic>")`, `${prefix}.${topic}`, false);
-    return topic;
-  });
-  // A topic already covered by another in the list (itself, or an ancestor) would only subscribe twice.
-  const covers = (outer: string, inner: string) => inner === outer || inner.startsWith(`${outer}.`);
-  return checked.filter(
-    (topic, i) => !checked.some((other, j) => j !== i && covers(other, topic) && (other !== topic || j < i)),
-  );
-}
-
-function checkSerializer(serializer: unknown): Serializer | undefined {
-  if (serializer === undefined) return undefined;
-  const s = serializer as Partial<Serializer> | null;
-  if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s.encode !== 'function' ||
-    typeof s.decode !== 'function' ||
-    typeof s.name !== 'string' ||
-    s.name === ''
-  ) {
-    throw new InvalidArgumentError(
-      `bridgeEvents() option serializer must be an object with a non-empty name, encode(value) and decode(bytes); received ${describe(serializer)}`,
-    );
-  }
-  return s as Serializer;
 }

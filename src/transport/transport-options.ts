@@ -63,3 +63,13 @@ export function checkQueue(queue: unknown): void {
     );
   }
 }
+
+/** The subscribe option `reply`: whether the handler answers requests (true unless `false`). */
+export function checkReply(reply: unknown): boolean {
+  if (reply !== undefined && typeof reply !== 'boolean') {
+    throw new InvalidArgumentError(
+      `Transport.subscribe() reply must be a boolean; received ${describe(reply)}`,
+    );
+  }
+  return reply !== false;
+}

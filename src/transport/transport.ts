@@ -26,6 +26,13 @@ export interface SubscribeOptions {
   readonly queue?: string | undefined;
   /** Unsubscribes when aborted. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Whether the handler answers requests. With `false`, a request reaches the handler like a message
+   * (`meta.isRequest` is true) and nothing is sent back, whatever the handler returns or throws: for a
+   * listener that must never publish on a reply subject a sender chose.
+   * @default true
+   */
+  readonly reply?: boolean | undefined;
 }
 
 /**
