@@ -3,9 +3,11 @@
  * and the draining close. An engine supplies only the primitives at the bottom of the class.
  */
 
-import { onAbort, settleWithin } from '../abort.ts';
-import { checkCount, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
+import { clearLongTimeout, onAbort, setLongTimeout, settleWithin } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
+import { checkCount, checkFunction, checkOptions, checkSignal, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
+import { DeliveryLimit, defaultConcurrency, defaultMaxPending } from './delivery-limit.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject } from './subject.ts';
 import type {
@@ -19,8 +21,11 @@ import type {
   TransportSubscription,
 } from './transport.ts';
 import {
+  NoRespondersError,
   type RemoteErrorInfo,
   RemoteHandlerError,
+  ReplyTooLargeError,
+  SubscriptionOverflowError,
   TransportClosedError,
   TransportDecodeError,
   TransportEncodeError,
@@ -52,6 +57,11 @@ export interface Binding {
 /** What publish() returns when the engine took the message at once. */
 const sent = Promise.resolve();
 
+const publishKeys = ['signal'] as const;
+const subscribeKeys = ['queue', 'signal', 'concurrency', 'maxPending'] as const;
+const requestKeys = ['timeoutMs', 'signal'] as const;
+const closeKeys = ['timeoutMs', 'signal'] as const;
+
 export abstract class BaseTransport implements Transport {
   abstract readonly kind: string;
   protected readonly serializer: Serializer;
@@ -76,8 +86,8 @@ export abstract class BaseTransport implements Transport {
       checkSubject('subject', subject, false);
       let signal: AbortSignal | undefined;
       if (options !== undefined) {
-        checkOptions('publish options', options);
-        checkSignal('signal', options.signal);
+        checkOptions('Transport.publish() options', options, publishKeys);
+        checkSignal('Transport.publish() signal', options.signal);
         signal = options.signal;
       }
       this.#checkOpen('publish');
@@ -94,28 +104,64 @@ export abstract class BaseTransport implements Transport {
     options: SubscribeOptions = {},
   ): TransportSubscription {
     checkSubject('subject', subject, true);
-    checkFunction('handler', handler);
-    checkOptions('subscribe options', options);
+    checkFunction('Transport.subscribe() handler', handler);
+    checkOptions('Transport.subscribe() options', options, subscribeKeys);
     checkQueue(options.queue);
-    checkSignal('signal', options.signal);
+    checkSignal('Transport.subscribe() signal', options.signal);
+    const concurrency = checkCount(
+      'Transport.subscribe() concurrency',
+      options.concurrency ?? defaultConcurrency,
+      {
+        allowInfinity: true,
+      },
+    );
+    const maxPending = checkCount(
+      'Transport.subscribe() maxPending',
+      options.maxPending ?? defaultMaxPending,
+      {
+        min: 0,
+        allowInfinity: true,
+      },
+    );
     this.#checkOpen('subscribe');
     const { queue, signal } = options;
     let active = !signal?.aborted;
     let unwatch: (() => void) | undefined;
+    const limit = new DeliveryLimit<Incoming>(
+      concurrency,
+      maxPending,
+      (message) => this.#dispatch(handler as Handler, message),
+      (message, firstOfBurst) => {
+        const overflow = new SubscriptionOverflowError(subject, concurrency, maxPending);
+        if (firstOfBurst) this.report(overflow, subject);
+        // A requester learns at once, and may try another member of the group.
+        if (message.respond)
+          this.#reply(message.subject, message.respond, { ok: false, error: toRemoteInfo(overflow) });
+      },
+    );
     const binding: Binding = active
       ? this.bind(subject, queue, (message) => {
-          if (active) this.#dispatch(handler as Handler, message);
+          if (active) limit.offer(message);
         })
       : { unsubscribe() {}, ready: Promise.resolve() };
-    const subscription: TransportSubscription = Object.assign(
-      eventsSubscription(() => {
-        active = false;
-        unwatch?.();
-        this.#subscriptions.delete(subscription);
-        binding.unsubscribe();
-      }),
-      { subject, queue, ready: binding.ready },
-    );
+    const end = eventsSubscription(() => {
+      active = false;
+      unwatch?.();
+      this.#subscriptions.delete(subscription);
+      binding.unsubscribe();
+      // Messages still waiting for a turn are not handled; their requesters hear so now, not at a timeout.
+      for (const message of limit.clear()) {
+        if (message.respond) {
+          const gone = toRemoteInfo(new NoRespondersError(message.subject));
+          this.#reply(message.subject, message.respond, { ok: false, error: gone });
+        }
+      }
+    });
+    const subscription: TransportSubscription = Object.defineProperty(
+      Object.assign(end, { subject, queue, ready: binding.ready }),
+      'dropped',
+      { enumerable: true, get: () => limit.dropped },
+    ) as TransportSubscription;
     // A failed registration reaches onError even when nobody awaits `ready`.
     binding.ready.catch((error: unknown) => this.report(error, subject));
     if (active) {
@@ -127,16 +173,17 @@ export abstract class BaseTransport implements Transport {
 
   async request<R = unknown>(subject: string, payload?: unknown, options: RequestOptions = {}): Promise<R> {
     checkSubject('subject', subject, false);
-    checkOptions('request options', options);
-    const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 5000);
-    checkSignal('signal', options.signal);
+    checkOptions('Transport.request() options', options, requestKeys);
+    const timeoutMs = checkCount('Transport.request() timeoutMs', options.timeoutMs ?? 5000);
+    checkSignal('Transport.request() signal', options.signal);
     this.#checkOpen('request');
     const { signal } = options;
     signal?.throwIfAborted();
     const data = this.#encode(subject, payload);
 
     const control = new AbortController();
-    const timer = setTimeout(
+    // A long timer: a deadline past 2^31-1 ms must not fire after 1 ms as a plain setTimeout would.
+    const timer = setLongTimeout(
       () => control.abort(new TransportTimeoutError(subject, timeoutMs, this.connectionState())),
       timeoutMs,
     );
@@ -146,14 +193,22 @@ export abstract class BaseTransport implements Transport {
     this.#requests.set(pending, control);
     try {
       const reply = await pending;
-      if (!reply.ok) throw new RemoteHandlerError(subject, reply.error);
+      if (!reply.ok) {
+        if (reply.error.code === 'KEEL_TRANSPORT_REPLY_TOO_LARGE') {
+          throw new ReplyTooLargeError(
+            subject,
+            `was too large to send; the responder said: ${reply.error.message}`,
+          );
+        }
+        throw new RemoteHandlerError(subject, reply.error);
+      }
       try {
         return this.serializer.decode(reply.data) as R;
       } catch (error) {
         throw new TransportDecodeError(subject, 'reply', this.serializer.name, error);
       }
     } finally {
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       unwatch?.();
       this.#requests.delete(pending);
     }
@@ -162,9 +217,9 @@ export abstract class BaseTransport implements Transport {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing === undefined) {
       try {
-        checkOptions('close options', options);
-        checkSignal('signal', options.signal);
-        const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
+        checkOptions('Transport.close() options', options, closeKeys);
+        checkSignal('Transport.close() signal', options.signal);
+        const timeoutMs = checkCount('Transport.close() timeoutMs', options.timeoutMs ?? 10_000);
         this.#closing = this.#drain(timeoutMs, options.signal);
       } catch (error) {
         return Promise.reject(error);
@@ -213,7 +268,7 @@ export abstract class BaseTransport implements Transport {
    * here; one that returns a promise is tracked so close() can wait for it. Never throws: failures go to
    * the requester or to onError.
    */
-  #dispatch(handler: Handler, message: Incoming): void {
+  #dispatch(handler: Handler, message: Incoming): Promise<void> | undefined {
     const { subject, respond } = message;
     let payload: unknown;
     try {
@@ -222,18 +277,18 @@ export abstract class BaseTransport implements Transport {
       const failure = new TransportDecodeError(subject, 'message', this.serializer.name, error);
       this.report(failure, subject);
       if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
-      return;
+      return undefined;
     }
     let result: unknown;
     try {
       result = handler(payload, { subject, isRequest: respond !== undefined });
     } catch (error) {
       this.#failed(subject, respond, error);
-      return;
+      return undefined;
     }
     if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
       if (respond) this.#answer(subject, respond, result);
-      return;
+      return undefined;
     }
     const run = Promise.resolve(result).then(
       (value) => {
@@ -243,6 +298,7 @@ export abstract class BaseTransport implements Transport {
     );
     this.#handling.add(run);
     void run.then(() => this.#handling.delete(run));
+    return run;
   }
 
   #failed(subject: string, respond: Incoming['respond'], error: unknown): void {
@@ -267,6 +323,15 @@ export abstract class BaseTransport implements Transport {
       respond(reply);
     } catch (error) {
       this.report(error, subject);
+      // The engine refused the reply's size: a small coded error in its place spares the requester its
+      // whole timeout.
+      if (error instanceof ReplyTooLargeError) {
+        try {
+          respond({ ok: false, error: toRemoteInfo(error) });
+        } catch (again) {
+          this.report(again, subject);
+        }
+      }
     }
   }
 
@@ -276,7 +341,11 @@ export abstract class BaseTransport implements Transport {
     try {
       this.onError(failure, { subject });
     } catch (thrown) {
-      console.error('[keel transport] onError threw', thrown);
+      reportUnhandled(
+        'transport',
+        `onError threw while reporting ${failure.code} on ${describe(subject)}`,
+        thrown,
+      );
     }
   }
 

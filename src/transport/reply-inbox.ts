@@ -59,6 +59,18 @@ export class ReplyInbox {
     return pending;
   }
 
+  /** Ends every request to `subject` still waiting with `outcome()`; returns how many there were. */
+  settleSubject(subject: string, outcome: () => Outcome): number {
+    let count = 0;
+    for (const [id, pending] of this.#pending) {
+      if (pending.subject !== subject) continue;
+      this.#pending.delete(id);
+      pending.settle(outcome());
+      count++;
+    }
+    return count;
+  }
+
   /** Ends the request `id` with `outcome` if it still waits; returns whether it did. */
   settle(id: string, outcome: Outcome | ((subject: string) => Outcome)): boolean {
     const pending = this.#pending.get(id);

@@ -1,4 +1,6 @@
 /** The options every Transport accepts: checked once, defaults applied once. */
+
+import { reportUnhandled } from '../diagnostics.ts';
 import {
   checkCount,
   checkFunction,
@@ -19,13 +21,16 @@ export interface ResolvedOptions {
   readonly connectTimeoutMs: number;
 }
 
+// With no onError given, failures go to the one last-resort sink, with their code and cause.
 const defaultOnError: TransportErrorHandler = (error, { subject }) => {
-  console.error(`[keel transport] ${subject}: ${error.name} [${error.code}]: ${error.message}`);
+  reportUnhandled('transport', `on ${describe(subject)}`, error);
 };
+
+const openKeys = ['serializer', 'onError', 'name', 'signal', 'connectTimeoutMs'] as const;
 
 /** Checks the options every engine accepts and applies their defaults. */
 export function resolveOptions(options: TransportOptions | undefined): ResolvedOptions {
-  checkOptions('transport options', options);
+  checkOptions('openTransport() options', options, openKeys);
   const serializer = options?.serializer ?? jsonSerializer;
   if (
     typeof serializer !== 'object' ||
@@ -35,18 +40,18 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
     typeof serializer.name !== 'string'
   ) {
     throw new InvalidArgumentError(
-      `serializer must be an object with name, encode(value) and decode(bytes); received ${describe(serializer)}`,
+      `openTransport() serializer must be an object with name, encode(value) and decode(bytes); received ${describe(serializer)}`,
     );
   }
-  if (options?.onError !== undefined) checkFunction('onError', options.onError);
+  if (options?.onError !== undefined) checkFunction('openTransport() onError', options.onError);
   // Redis refuses client names with spaces; one rule for every engine.
   if (options?.name !== undefined && (typeof options.name !== 'string' || !/^\S+$/.test(options.name))) {
     throw new InvalidArgumentError(
-      `name must be a non-empty string without spaces; received ${describe(options.name)}`,
+      `openTransport() name must be a non-empty string without spaces; received ${describe(options.name)}`,
     );
   }
-  checkSignal('signal', options?.signal);
-  const connectTimeoutMs = checkCount('connectTimeoutMs', options?.connectTimeoutMs ?? 5000);
+  checkSignal('openTransport() signal', options?.signal);
+  const connectTimeoutMs = checkCount('openTransport() connectTimeoutMs', options?.connectTimeoutMs ?? 5000);
   return {
     serializer,
     onError: options?.onError ?? defaultOnError,
@@ -59,7 +64,7 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
 export function checkQueue(queue: unknown): void {
   if (queue !== undefined && (typeof queue !== 'string' || queue === '' || /[\s\0]/.test(queue))) {
     throw new InvalidArgumentError(
-      `queue must be a non-empty string without spaces; received ${describe(queue)}`,
+      `Transport.subscribe() queue must be a non-empty string without spaces; received ${describe(queue)}`,
     );
   }
 }
