@@ -118,7 +118,8 @@ export interface Transport extends AsyncDisposable {
   /**
    * Sends `payload` to one responder on `subject` and resolves to its decoded reply. The reply's type is
    * the caller's claim; it is not checked. Rejects with TransportTimeoutError, NoRespondersError,
-   * RemoteHandlerError, TransportDecodeError, or `signal.reason` when aborted.
+   * RemoteHandlerError, TransportDecodeError, ReplyTooLargeError, TransportPermissionError (NATS), or
+   * `signal.reason` when aborted.
    */
   request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R>;
   /**
