@@ -5,9 +5,10 @@
 
 import { clearLongTimeout, onAbort, setLongTimeout, settleWithin } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
-import { checkCount, checkFunction, checkOptions, checkSignal, describe, KeelError } from '../errors.ts';
+import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
-import { DeliveryLimit, defaultConcurrency, defaultMaxPending } from './delivery-limit.ts';
+import { DeliveryLimit } from './delivery-limit.ts';
+import { HandlerCalls } from './handler-calls.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject } from './subject.ts';
 import type {
@@ -31,9 +32,14 @@ import {
   TransportEncodeError,
   TransportHandlerError,
   TransportTimeoutError,
-  toRemoteInfo,
 } from './transport-errors.ts';
-import { checkQueue, type ResolvedOptions } from './transport-options.ts';
+import {
+  publishSignal,
+  type ResolvedOptions,
+  resolveClose,
+  resolveRequest,
+  resolveSubscribe,
+} from './transport-options.ts';
 
 /** A reply as it travels back: the encoded value, or the responder's error. */
 export type ReplyFrame =
@@ -57,23 +63,19 @@ export interface Binding {
 /** What publish() returns when the engine took the message at once. */
 const sent = Promise.resolve();
 
-const publishKeys = ['signal'] as const;
-const subscribeKeys = ['queue', 'signal', 'concurrency', 'maxPending'] as const;
-const requestKeys = ['timeoutMs', 'signal'] as const;
-const closeKeys = ['timeoutMs', 'signal'] as const;
-
 export abstract class BaseTransport implements Transport {
   abstract readonly kind: string;
   protected readonly serializer: Serializer;
   protected readonly onError: TransportErrorHandler;
   #closing: Promise<void> | undefined;
   readonly #subscriptions = new Set<TransportSubscription>();
-  readonly #handling = new Set<Promise<void>>();
+  readonly #calls: HandlerCalls;
   readonly #requests = new Map<Promise<unknown>, AbortController>();
 
   constructor(options: ResolvedOptions) {
     this.serializer = options.serializer;
     this.onError = options.onError;
+    this.#calls = new HandlerCalls(this.serializer, (error, subject) => this.report(error, subject));
   }
 
   get closed(): boolean {
@@ -84,12 +86,7 @@ export abstract class BaseTransport implements Transport {
     // Not `async`: on the hot path a settled promise is returned without an extra turn of the queue.
     try {
       checkSubject('subject', subject, false);
-      let signal: AbortSignal | undefined;
-      if (options !== undefined) {
-        checkOptions('Transport.publish() options', options, publishKeys);
-        checkSignal('Transport.publish() signal', options.signal);
-        signal = options.signal;
-      }
+      const signal = publishSignal(options);
       this.#checkOpen('publish');
       signal?.throwIfAborted();
       return this.sendMessage(subject, this.#encode(subject, payload), signal) ?? sent;
@@ -105,38 +102,21 @@ export abstract class BaseTransport implements Transport {
   ): TransportSubscription {
     checkSubject('subject', subject, true);
     checkFunction('Transport.subscribe() handler', handler);
-    checkOptions('Transport.subscribe() options', options, subscribeKeys);
-    checkQueue(options.queue);
-    checkSignal('Transport.subscribe() signal', options.signal);
-    const concurrency = checkCount(
-      'Transport.subscribe() concurrency',
-      options.concurrency ?? defaultConcurrency,
-      {
-        allowInfinity: true,
-      },
-    );
-    const maxPending = checkCount(
-      'Transport.subscribe() maxPending',
-      options.maxPending ?? defaultMaxPending,
-      {
-        min: 0,
-        allowInfinity: true,
-      },
-    );
+    const { queue, signal, concurrency, maxPending } = resolveSubscribe(options);
     this.#checkOpen('subscribe');
-    const { queue, signal } = options;
     let active = !signal?.aborted;
     let unwatch: (() => void) | undefined;
     const limit = new DeliveryLimit<Incoming>(
       concurrency,
       maxPending,
-      (message) => this.#dispatch(handler as Handler, message),
+      (message) => this.#calls.call(handler as Handler, message),
       (message, firstOfBurst) => {
+        // Built only when needed: a flood may drop many messages a millisecond.
+        if (!firstOfBurst && message.respond === undefined) return;
         const overflow = new SubscriptionOverflowError(subject, concurrency, maxPending);
         if (firstOfBurst) this.report(overflow, subject);
         // A requester learns at once, and may try another member of the group.
-        if (message.respond)
-          this.#reply(message.subject, message.respond, { ok: false, error: toRemoteInfo(overflow) });
+        this.#calls.refuse(message, overflow);
       },
     );
     const binding: Binding = active
@@ -151,10 +131,7 @@ export abstract class BaseTransport implements Transport {
       binding.unsubscribe();
       // Messages still waiting for a turn are not handled; their requesters hear so now, not at a timeout.
       for (const message of limit.clear()) {
-        if (message.respond) {
-          const gone = toRemoteInfo(new NoRespondersError(message.subject));
-          this.#reply(message.subject, message.respond, { ok: false, error: gone });
-        }
+        if (message.respond) this.#calls.refuse(message, new NoRespondersError(message.subject));
       }
     });
     const subscription: TransportSubscription = Object.defineProperty(
@@ -171,13 +148,10 @@ export abstract class BaseTransport implements Transport {
     return subscription;
   }
 
-  async request<R = unknown>(subject: string, payload?: unknown, options: RequestOptions = {}): Promise<R> {
+  async request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R> {
     checkSubject('subject', subject, false);
-    checkOptions('Transport.request() options', options, requestKeys);
-    const timeoutMs = checkCount('Transport.request() timeoutMs', options.timeoutMs ?? 5000);
-    checkSignal('Transport.request() signal', options.signal);
+    const { timeoutMs, signal } = resolveRequest(options);
     this.#checkOpen('request');
-    const { signal } = options;
     signal?.throwIfAborted();
     const data = this.#encode(subject, payload);
 
@@ -214,13 +188,11 @@ export abstract class BaseTransport implements Transport {
     }
   }
 
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     if (this.#closing === undefined) {
       try {
-        checkOptions('Transport.close() options', options, closeKeys);
-        checkSignal('Transport.close() signal', options.signal);
-        const timeoutMs = checkCount('Transport.close() timeoutMs', options.timeoutMs ?? 10_000);
-        this.#closing = this.#drain(timeoutMs, options.signal);
+        const { timeoutMs, signal } = resolveClose(options);
+        this.#closing = this.#drain(timeoutMs, signal);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -240,8 +212,8 @@ export abstract class BaseTransport implements Transport {
     for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
     // Handlers still running send their replies.
     const left = deadline - Date.now();
-    if (settled && this.#handling.size > 0)
-      settled = left > 0 && (await settleWithin([...this.#handling], left, signal));
+    if (settled && this.#calls.running.size > 0)
+      settled = left > 0 && (await settleWithin([...this.#calls.running], left, signal));
     if (!settled) {
       for (const control of this.#requests.values()) {
         control.abort(new TransportClosedError('wait for a reply'));
@@ -260,78 +232,6 @@ export abstract class BaseTransport implements Transport {
       return this.serializer.encode(payload);
     } catch (error) {
       throw new TransportEncodeError(subject, this.serializer.name, error);
-    }
-  }
-
-  /**
-   * Decodes, calls the handler and sends the reply. A handler that returns synchronously is finished
-   * here; one that returns a promise is tracked so close() can wait for it. Never throws: failures go to
-   * the requester or to onError.
-   */
-  #dispatch(handler: Handler, message: Incoming): Promise<void> | undefined {
-    const { subject, respond } = message;
-    let payload: unknown;
-    try {
-      payload = this.serializer.decode(message.data);
-    } catch (error) {
-      const failure = new TransportDecodeError(subject, 'message', this.serializer.name, error);
-      this.report(failure, subject);
-      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
-      return undefined;
-    }
-    let result: unknown;
-    try {
-      result = handler(payload, { subject, isRequest: respond !== undefined });
-    } catch (error) {
-      this.#failed(subject, respond, error);
-      return undefined;
-    }
-    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
-      if (respond) this.#answer(subject, respond, result);
-      return undefined;
-    }
-    const run = Promise.resolve(result).then(
-      (value) => {
-        if (respond) this.#answer(subject, respond, value);
-      },
-      (error: unknown) => this.#failed(subject, respond, error),
-    );
-    this.#handling.add(run);
-    void run.then(() => this.#handling.delete(run));
-    return run;
-  }
-
-  #failed(subject: string, respond: Incoming['respond'], error: unknown): void {
-    if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(error) });
-    else this.report(new TransportHandlerError(subject, error), subject);
-  }
-
-  #answer(subject: string, respond: (reply: ReplyFrame) => void, result: unknown): void {
-    let data: Uint8Array;
-    try {
-      data = this.serializer.encode(result);
-    } catch (error) {
-      const failure = new TransportEncodeError(subject, this.serializer.name, error);
-      this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
-      return;
-    }
-    this.#reply(subject, respond, { ok: true, data });
-  }
-
-  #reply(subject: string, respond: (reply: ReplyFrame) => void, reply: ReplyFrame): void {
-    try {
-      respond(reply);
-    } catch (error) {
-      this.report(error, subject);
-      // The engine refused the reply's size: a small coded error in its place spares the requester its
-      // whole timeout.
-      if (error instanceof ReplyTooLargeError) {
-        try {
-          respond({ ok: false, error: toRemoteInfo(error) });
-        } catch (again) {
-          this.report(again, subject);
-        }
-      }
     }
   }
 

@@ -59,11 +59,11 @@ export class ReplyInbox {
     return pending;
   }
 
-  /** Ends every request to `subject` still waiting with `outcome()`; returns how many there were. */
-  settleSubject(subject: string, outcome: () => Outcome): number {
+  /** Ends every waiting request whose subject `matches` with `outcome()`; returns how many there were. */
+  settleWhere(matches: (subject: string) => boolean, outcome: () => Outcome): number {
     let count = 0;
     for (const [id, pending] of this.#pending) {
-      if (pending.subject !== subject) continue;
+      if (!matches(pending.subject)) continue;
       this.#pending.delete(id);
       pending.settle(outcome());
       count++;

@@ -9,8 +9,16 @@ import {
   describe,
   InvalidArgumentError,
 } from '../errors.ts';
+import { defaultConcurrency, defaultMaxPending } from './delivery-limit.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
-import type { TransportErrorHandler, TransportOptions } from './transport.ts';
+import type {
+  CloseOptions,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  TransportErrorHandler,
+  TransportOptions,
+} from './transport.ts';
 
 /** Settings after defaults, shared by every engine. */
 export interface ResolvedOptions {
@@ -59,6 +67,67 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
     signal: options?.signal,
     connectTimeoutMs,
   };
+}
+
+const publishKeys = ['signal'] as const;
+const subscribeKeys = ['queue', 'signal', 'concurrency', 'maxPending'] as const;
+const requestKeys = ['timeoutMs', 'signal'] as const;
+const closeKeys = ['timeoutMs', 'signal'] as const;
+
+/** Checks publish()'s options; returns its signal. */
+export function publishSignal(options: PublishOptions | undefined): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  checkOptions('Transport.publish() options', options, publishKeys);
+  checkSignal('Transport.publish() signal', options.signal);
+  return options.signal;
+}
+
+/** subscribe()'s options after checks and defaults. */
+export interface ResolvedSubscribe {
+  readonly queue: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly concurrency: number;
+  readonly maxPending: number;
+}
+
+export function resolveSubscribe(options: SubscribeOptions | undefined): ResolvedSubscribe {
+  checkOptions('Transport.subscribe() options', options, subscribeKeys);
+  checkQueue(options?.queue);
+  checkSignal('Transport.subscribe() signal', options?.signal);
+  const concurrency = checkCount(
+    'Transport.subscribe() concurrency',
+    options?.concurrency ?? defaultConcurrency,
+    { allowInfinity: true },
+  );
+  const maxPending = checkCount(
+    'Transport.subscribe() maxPending',
+    options?.maxPending ?? defaultMaxPending,
+    {
+      min: 0,
+      allowInfinity: true,
+    },
+  );
+  return { queue: options?.queue, signal: options?.signal, concurrency, maxPending };
+}
+
+/** request()'s or close()'s options after checks and defaults. */
+export interface ResolvedDeadline {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+export function resolveRequest(options: RequestOptions | undefined): ResolvedDeadline {
+  checkOptions('Transport.request() options', options, requestKeys);
+  const timeoutMs = checkCount('Transport.request() timeoutMs', options?.timeoutMs ?? 5000);
+  checkSignal('Transport.request() signal', options?.signal);
+  return { timeoutMs, signal: options?.signal };
+}
+
+export function resolveClose(options: CloseOptions | undefined): ResolvedDeadline {
+  checkOptions('Transport.close() options', options, closeKeys);
+  checkSignal('Transport.close() signal', options?.signal);
+  const timeoutMs = checkCount('Transport.close() timeoutMs', options?.timeoutMs ?? 10_000);
+  return { timeoutMs, signal: options?.signal };
 }
 
 export function checkQueue(queue: unknown): void {

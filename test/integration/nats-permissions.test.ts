@@ -24,6 +24,10 @@ authorization {
         subscribe: { allow: ["allowed.>", "_INBOX.>"] }
       }
     }
+    {
+      user: noinbox, password: secret,
+      permissions: { publish: { allow: ["allowed.>"] }, subscribe: { allow: ["allowed.>"] } }
+    }
     { user: admin, password: secret }
   ]
 }
@@ -34,6 +38,7 @@ describe('nats transport under server permissions', () => {
   let engine: Engine | undefined;
   let limitedUrl = '';
   let adminUrl = '';
+  let noInboxUrl = '';
   const transports: Transport[] = [];
 
   beforeAll(async () => {
@@ -43,6 +48,7 @@ describe('nats transport under server permissions', () => {
     engine = await startNats({ args: ['-c', file] });
     limitedUrl = engine.url.replace('nats://', 'nats://limited:secret@');
     adminUrl = engine.url.replace('nats://', 'nats://admin:secret@');
+    noInboxUrl = engine.url.replace('nats://', 'nats://noinbox:secret@');
   });
 
   afterAll(async () => {
@@ -108,5 +114,17 @@ describe('nats transport under server permissions', () => {
     expect(errors).toEqual([]);
     await admin.subscribe('allowed.rpc', () => 'answer').ready;
     await expect(transport.request('allowed.rpc', 1, { timeoutMs: 5000 })).resolves.toBe('answer');
+  });
+
+  it('without permission for its reply inbox, a request rejects at once with TransportPermissionError', async () => {
+    const { transport, errors } = await open(noInboxUrl);
+    const { transport: admin } = await open(adminUrl);
+    await admin.subscribe('allowed.inbox', () => 'answer').ready;
+    const error = await transport.request('allowed.inbox', 1, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportPermissionError);
+    expect(error).toMatchObject({ retryable: false, operation: 'subscribe' });
+    expect((error as Error).message).toContain('_INBOX.');
+    await expect(transport.request('allowed.inbox', 2, { timeoutMs: 20_000 })).rejects.toBe(error);
+    expect(errors.map((e) => e.error)).toEqual([error]);
   });
 });

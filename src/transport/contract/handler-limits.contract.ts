@@ -132,6 +132,31 @@ export function handlerLimitsContract(ctx: ContractContext): void {
       }
     });
 
+    it('drops what still waits when the subscription ends, answering waiting requests at once', async () => {
+      const [a, b] = await pair();
+      const s = subject();
+      const g = gate();
+      const sub = b.subscribe(s, () => g.enter().then(() => 'served'), { concurrency: 1, maxPending: 1 });
+      await sub.ready;
+      try {
+        const first = a.request(s, 1, { timeoutMs: 10_000 });
+        await expect.poll(() => g.state.started, { timeout: 5000 }).toBe(1);
+        const second = a.request(s, 2, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+        // Requests from one connection arrive in order: once the third is refused, the second waits.
+        const third = await a.request(s, 3, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+        expect(third).toMatchObject({ remoteCode: 'KEEL_TRANSPORT_OVERFLOW' });
+        sub();
+        expect(await second).toBeInstanceOf(RemoteHandlerError);
+        expect(await second).toMatchObject({ remoteCode: 'KEEL_TRANSPORT_NO_RESPONDERS', retryable: true });
+        expect(sub.dropped).toBe(2);
+        g.open();
+        await expect(first).resolves.toBe('served');
+      } finally {
+        g.open();
+      }
+      expect(g.state.started).toBe(1);
+    });
+
     it('lets Infinity lift the bounds, and rejects other bad values, naming them', async () => {
       const [a, b] = await pair();
       const s = subject();

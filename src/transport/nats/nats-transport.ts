@@ -74,9 +74,12 @@ export class NatsTransport extends BaseTransport {
    */
   #publishDenied(error: PermissionViolationError): void {
     const { subject } = error;
-    const failed = this.#replies.settleSubject(subject, () => ({
-      error: new TransportPermissionError('publish', subject, { cause: error }),
-    }));
+    const failed = this.#replies.settleWhere(
+      (waiting) => waiting === subject,
+      () => ({
+        error: new TransportPermissionError('publish', subject, { cause: error }),
+      }),
+    );
     if (failed === 0)
       this.report(new TransportPermissionError('publish', subject, { cause: error }), subject);
   }
@@ -84,8 +87,14 @@ export class NatsTransport extends BaseTransport {
   #onReply(error: Error | null, msg: Msg): void {
     if (error) {
       if (error instanceof PermissionViolationError) {
-        this.#inboxDenied = new TransportPermissionError('subscribe', error.subject, { cause: error });
-        this.report(this.#inboxDenied, error.subject);
+        // No reply can reach this connection: every request fails now, and every later one at once.
+        const denied = new TransportPermissionError('subscribe', error.subject, { cause: error });
+        this.#inboxDenied = denied;
+        this.#replies.settleWhere(
+          () => true,
+          () => ({ error: denied }),
+        );
+        this.report(denied, error.subject);
       }
       return;
     }
