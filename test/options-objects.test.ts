@@ -76,6 +76,7 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Transport.publish', () => transport.then((t) => t.publish('a', 1, o))],
     ['Transport.subscribe', () => transport.then((t) => t.subscribe('a', () => {}, o))],
     ['Transport.request', () => transport.then((t) => t.request('a', 1, o))],
+    ['Transport.close', () => transport.then((t) => t.close(o))],
     ['openQueue', () => openQueue('memory://', 'options-objects', o)],
     ['JobQueue.add', () => queue.then((q) => q.add('job', {}, o))],
     ['JobQueue.process', () => queue.then((q) => q.process(() => {}, o))],

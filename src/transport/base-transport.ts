@@ -3,9 +3,13 @@
  * and the draining close. An engine supplies only the primitives at the bottom of the class.
  */
 
-import { onAbort, settleWithin } from '../abort.ts';
-import { checkCount, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
+import { clearLongTimeout, onAbort, setLongTimeout, settleWithin } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
+import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
+import { DeliveryLimit } from './delivery-limit.ts';
+import type { Binding, Incoming, ReplyFrame } from './engine-types.ts';
+import { HandlerCalls } from './handler-calls.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject } from './subject.ts';
 import type {
@@ -19,35 +23,25 @@ import type {
   TransportSubscription,
 } from './transport.ts';
 import {
-  type RemoteErrorInfo,
+  NoRespondersError,
   RemoteHandlerError,
+  ReplyTooLargeError,
+  SubscriptionOverflowError,
   TransportClosedError,
   TransportDecodeError,
   TransportEncodeError,
   TransportHandlerError,
   TransportTimeoutError,
-  toRemoteInfo,
 } from './transport-errors.ts';
-import { checkQueue, checkReply, type ResolvedOptions } from './transport-options.ts';
+import {
+  publishSignal,
+  type ResolvedOptions,
+  resolveClose,
+  resolveRequest,
+  resolveSubscribe,
+} from './transport-options.ts';
 
-/** A reply as it travels back: the encoded value, or the responder's error. */
-export type ReplyFrame =
-  | { readonly ok: true; readonly data: Uint8Array }
-  | { readonly ok: false; readonly error: RemoteErrorInfo };
-
-/** A message as an engine hands it over, before decoding. */
-export interface Incoming {
-  readonly subject: string;
-  readonly data: Uint8Array;
-  /** Present when the sender awaits a reply; sends it (may throw when the connection is gone). */
-  readonly respond?: ((reply: ReplyFrame) => void) | undefined;
-}
-
-/** An engine-level subscription. */
-export interface Binding {
-  unsubscribe(): void;
-  readonly ready: Promise<void>;
-}
+export type { Binding, Incoming, ReplyFrame };
 
 /** What publish() returns when the engine took the message at once. */
 const sent = Promise.resolve();
@@ -58,12 +52,13 @@ export abstract class BaseTransport implements Transport {
   protected readonly onError: TransportErrorHandler;
   #closing: Promise<void> | undefined;
   readonly #subscriptions = new Set<TransportSubscription>();
-  readonly #handling = new Set<Promise<void>>();
+  readonly #calls: HandlerCalls;
   readonly #requests = new Map<Promise<unknown>, AbortController>();
 
   constructor(options: ResolvedOptions) {
     this.serializer = options.serializer;
     this.onError = options.onError;
+    this.#calls = new HandlerCalls(this.serializer, (error, subject) => this.report(error, subject));
   }
 
   get closed(): boolean {
@@ -74,12 +69,7 @@ export abstract class BaseTransport implements Transport {
     // Not `async`: on the hot path a settled promise is returned without an extra turn of the queue.
     try {
       checkSubject('subject', subject, false);
-      let signal: AbortSignal | undefined;
-      if (options !== undefined) {
-        checkOptions('publish options', options);
-        checkSignal('signal', options.signal);
-        signal = options.signal;
-      }
+      const signal = publishSignal(options);
       this.#checkOpen('publish');
       signal?.throwIfAborted();
       return this.sendMessage(subject, this.#encode(subject, payload), signal) ?? sent;
@@ -94,29 +84,44 @@ export abstract class BaseTransport implements Transport {
     options: SubscribeOptions = {},
   ): TransportSubscription {
     checkSubject('subject', subject, true);
-    checkFunction('handler', handler);
-    checkOptions('subscribe options', options);
-    checkQueue(options.queue);
-    checkSignal('signal', options.signal);
-    const answers = checkReply(options.reply);
+    checkFunction('Transport.subscribe() handler', handler);
+    const { queue, signal, concurrency, maxPending, answers } = resolveSubscribe(options);
     this.#checkOpen('subscribe');
-    const { queue, signal } = options;
     let active = !signal?.aborted;
     let unwatch: (() => void) | undefined;
+    const limit = new DeliveryLimit<Incoming>(
+      concurrency,
+      maxPending,
+      (message) => this.#calls.call(handler as Handler, message, answers),
+      (message, firstOfBurst) => {
+        // Built only when needed: a flood may drop many messages a millisecond.
+        if (!firstOfBurst && message.respond === undefined) return;
+        const overflow = new SubscriptionOverflowError(subject, concurrency, maxPending);
+        if (firstOfBurst) this.report(overflow, subject);
+        // A requester learns at once, and may try another member of the group.
+        if (answers) this.#calls.refuse(message, overflow);
+      },
+    );
     const binding: Binding = active
       ? this.bind(subject, queue, (message) => {
-          if (active) this.#dispatch(handler as Handler, message, answers);
+          if (active) limit.offer(message);
         })
       : { unsubscribe() {}, ready: Promise.resolve() };
-    const subscription: TransportSubscription = Object.assign(
-      eventsSubscription(() => {
-        active = false;
-        unwatch?.();
-        this.#subscriptions.delete(subscription);
-        binding.unsubscribe();
-      }),
-      { subject, queue, ready: binding.ready },
-    );
+    const end = eventsSubscription(() => {
+      active = false;
+      unwatch?.();
+      this.#subscriptions.delete(subscription);
+      binding.unsubscribe();
+      // Messages still waiting for a turn are not handled; their requesters hear so now, not at a timeout.
+      for (const message of limit.clear()) {
+        if (answers && message.respond) this.#calls.refuse(message, new NoRespondersError(message.subject));
+      }
+    });
+    const subscription: TransportSubscription = Object.defineProperty(
+      Object.assign(end, { subject, queue, ready: binding.ready }),
+      'dropped',
+      { enumerable: true, get: () => limit.dropped },
+    ) as TransportSubscription;
     // A failed registration reaches onError even when nobody awaits `ready`.
     binding.ready.catch((error: unknown) => this.report(error, subject));
     if (active) {
@@ -126,18 +131,16 @@ export abstract class BaseTransport implements Transport {
     return subscription;
   }
 
-  async request<R = unknown>(subject: string, payload?: unknown, options: RequestOptions = {}): Promise<R> {
+  async request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R> {
     checkSubject('subject', subject, false);
-    checkOptions('request options', options);
-    const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 5000);
-    checkSignal('signal', options.signal);
+    const { timeoutMs, signal } = resolveRequest(options);
     this.#checkOpen('request');
-    const { signal } = options;
     signal?.throwIfAborted();
     const data = this.#encode(subject, payload);
 
     const control = new AbortController();
-    const timer = setTimeout(
+    // A long timer: a deadline past 2^31-1 ms must not fire after 1 ms as a plain setTimeout would.
+    const timer = setLongTimeout(
       () => control.abort(new TransportTimeoutError(subject, timeoutMs, this.connectionState())),
       timeoutMs,
     );
@@ -147,26 +150,32 @@ export abstract class BaseTransport implements Transport {
     this.#requests.set(pending, control);
     try {
       const reply = await pending;
-      if (!reply.ok) throw new RemoteHandlerError(subject, reply.error);
+      if (!reply.ok) {
+        if (reply.error.code === 'KEEL_TRANSPORT_REPLY_TOO_LARGE') {
+          throw new ReplyTooLargeError(
+            subject,
+            `was too large to send; the responder said: ${reply.error.message}`,
+          );
+        }
+        throw new RemoteHandlerError(subject, reply.error);
+      }
       try {
         return this.serializer.decode(reply.data) as R;
       } catch (error) {
         throw new TransportDecodeError(subject, 'reply', this.serializer.name, error);
       }
     } finally {
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       unwatch?.();
       this.#requests.delete(pending);
     }
   }
 
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     if (this.#closing === undefined) {
       try {
-        checkOptions('close options', options);
-        checkSignal('signal', options.signal);
-        const timeoutMs = checkCount('timeoutMs', options.timeoutMs ?? 10_000);
-        this.#closing = this.#drain(timeoutMs, options.signal);
+        const { timeoutMs, signal } = resolveClose(options);
+        this.#closing = this.#drain(timeoutMs, signal);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -186,8 +195,8 @@ export abstract class BaseTransport implements Transport {
     for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
     // Handlers still running send their replies.
     const left = deadline - Date.now();
-    if (settled && this.#handling.size > 0)
-      settled = left > 0 && (await settleWithin([...this.#handling], left, signal));
+    if (settled && this.#calls.running.size > 0)
+      settled = left > 0 && (await settleWithin([...this.#calls.running], left, signal));
     if (!settled) {
       for (const control of this.#requests.values()) {
         control.abort(new TransportClosedError('wait for a reply'));
@@ -209,78 +218,17 @@ export abstract class BaseTransport implements Transport {
     }
   }
 
-  /**
-   * Decodes, calls the handler and sends the reply. A handler that returns synchronously is finished
-   * here; one that returns a promise is tracked so close() can wait for it. Never throws: failures go to
-   * the requester or to onError.
-   */
-  #dispatch(handler: Handler, message: Incoming, answers: boolean): void {
-    const { subject } = message;
-    const isRequest = message.respond !== undefined;
-    // A subscription made with `reply: false` never answers: no reply, not even an error reply.
-    const respond = answers ? message.respond : undefined;
-    let payload: unknown;
-    try {
-      payload = this.serializer.decode(message.data);
-    } catch (error) {
-      const failure = new TransportDecodeError(subject, 'message', this.serializer.name, error);
-      this.report(failure, subject);
-      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
-      return;
-    }
-    let result: unknown;
-    try {
-      result = handler(payload, { subject, isRequest });
-    } catch (error) {
-      this.#failed(subject, respond, error);
-      return;
-    }
-    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
-      if (respond) this.#answer(subject, respond, result);
-      return;
-    }
-    const run = Promise.resolve(result).then(
-      (value) => {
-        if (respond) this.#answer(subject, respond, value);
-      },
-      (error: unknown) => this.#failed(subject, respond, error),
-    );
-    this.#handling.add(run);
-    void run.then(() => this.#handling.delete(run));
-  }
-
-  #failed(subject: string, respond: Incoming['respond'], error: unknown): void {
-    if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(error) });
-    else this.report(new TransportHandlerError(subject, error), subject);
-  }
-
-  #answer(subject: string, respond: (reply: ReplyFrame) => void, result: unknown): void {
-    let data: Uint8Array;
-    try {
-      data = this.serializer.encode(result);
-    } catch (error) {
-      const failure = new TransportEncodeError(subject, this.serializer.name, error);
-      this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
-      return;
-    }
-    this.#reply(subject, respond, { ok: true, data });
-  }
-
-  #reply(subject: string, respond: (reply: ReplyFrame) => void, reply: ReplyFrame): void {
-    try {
-      respond(reply);
-    } catch (error) {
-      this.report(error, subject);
-    }
-  }
-
   /** Hands an error to onError, never letting onError's own failure escape. */
   protected report(error: unknown, subject: string): void {
     const failure = error instanceof KeelError ? error : new TransportHandlerError(subject, error);
     try {
       this.onError(failure, { subject });
     } catch (thrown) {
-      console.error('[keel transport] onError threw', thrown);
+      reportUnhandled(
+        'transport',
+        `onError threw while reporting ${failure.code} on ${describe(subject)}`,
+        thrown,
+      );
     }
   }
 

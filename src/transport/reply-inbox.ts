@@ -1,5 +1,5 @@
 /** ReplyInbox: the requests of one connection that wait for their replies on `<inbox>.<id>`. */
-import type { ReplyFrame } from './base-transport.ts';
+import type { ReplyFrame } from './engine-types.ts';
 
 /** How a waiting request ends: with a reply frame, or with an error. */
 export type Outcome = { readonly reply: ReplyFrame } | { readonly error: Error };
@@ -57,6 +57,18 @@ export class ReplyInbox {
     const pending = this.#pending.get(id);
     if (pending !== undefined) this.#pending.delete(id);
     return pending;
+  }
+
+  /** Ends every waiting request whose subject `matches` with `outcome()`; returns how many there were. */
+  settleWhere(matches: (subject: string) => boolean, outcome: () => Outcome): number {
+    let count = 0;
+    for (const [id, pending] of this.#pending) {
+      if (!matches(pending.subject)) continue;
+      this.#pending.delete(id);
+      pending.settle(outcome());
+      count++;
+    }
+    return count;
   }
 
   /** Ends the request `id` with `outcome` if it still waits; returns whether it did. */

@@ -83,6 +83,68 @@ export class TransportHandlerError extends KeelError {
   }
 }
 
+/**
+ * The server refused an operation on a subject this connection has no permission for (NATS
+ * `Permissions Violation`). Trying again cannot help until the server's permissions change.
+ */
+export class TransportPermissionError extends KeelError {
+  readonly subject: string;
+  /** What was refused: `publish` (also a request), or `subscribe`. */
+  readonly operation: 'publish' | 'subscribe';
+
+  constructor(
+    operation: 'publish' | 'subscribe',
+    subject: string,
+    options: { readonly cause?: unknown } = {},
+  ) {
+    super(
+      'KEEL_TRANSPORT_PERMISSION',
+      `The server denies this connection permission to ${operation} on ${describe(subject)}`,
+      options,
+    );
+    this.subject = subject;
+    this.operation = operation;
+  }
+}
+
+/**
+ * A responder's reply was larger than the engine accepts (NATS `max_payload`). The responder reports it
+ * to its `onError` and sends this small error in place of the reply, so the requester learns at once.
+ */
+export class ReplyTooLargeError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string, detail: string, options: { readonly cause?: unknown } = {}) {
+    super(
+      'KEEL_TRANSPORT_REPLY_TOO_LARGE',
+      `The reply to the request on ${describe(subject)} ${detail}`,
+      options,
+    );
+    this.subject = subject;
+  }
+}
+
+/**
+ * A subscription had `concurrency` handlers running and `maxPending` messages waiting when more arrived;
+ * those were dropped (and counted in the subscription's `dropped`). Reported once per burst.
+ */
+export class SubscriptionOverflowError extends KeelError {
+  readonly subject: string;
+  readonly concurrency: number;
+  readonly maxPending: number;
+
+  constructor(subject: string, concurrency: number, maxPending: number) {
+    super(
+      'KEEL_TRANSPORT_OVERFLOW',
+      `The subscription to ${describe(subject)} is dropping messages: ${concurrency} handlers are running and ${maxPending} messages wait (its concurrency and maxPending)`,
+      { retryable: true },
+    );
+    this.subject = subject;
+    this.concurrency = concurrency;
+    this.maxPending = maxPending;
+  }
+}
+
 /** What travels back to a requester when the responder failed. */
 export interface RemoteErrorInfo {
   readonly code: string;

@@ -1,4 +1,6 @@
 /** The options every Transport accepts: checked once, defaults applied once. */
+
+import { reportUnhandled } from '../diagnostics.ts';
 import {
   checkCount,
   checkFunction,
@@ -7,8 +9,16 @@ import {
   describe,
   InvalidArgumentError,
 } from '../errors.ts';
+import { defaultConcurrency, defaultMaxPending } from './delivery-limit.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
-import type { TransportErrorHandler, TransportOptions } from './transport.ts';
+import type {
+  CloseOptions,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  TransportErrorHandler,
+  TransportOptions,
+} from './transport.ts';
 
 /** Settings after defaults, shared by every engine. */
 export interface ResolvedOptions {
@@ -19,13 +29,16 @@ export interface ResolvedOptions {
   readonly connectTimeoutMs: number;
 }
 
+// With no onError given, failures go to the one last-resort sink, with their code and cause.
 const defaultOnError: TransportErrorHandler = (error, { subject }) => {
-  console.error(`[keel transport] ${subject}: ${error.name} [${error.code}]: ${error.message}`);
+  reportUnhandled('transport', `on ${describe(subject)}`, error);
 };
+
+const openKeys = ['serializer', 'onError', 'name', 'signal', 'connectTimeoutMs'] as const;
 
 /** Checks the options every engine accepts and applies their defaults. */
 export function resolveOptions(options: TransportOptions | undefined): ResolvedOptions {
-  checkOptions('transport options', options);
+  checkOptions('openTransport() options', options, openKeys);
   const serializer = options?.serializer ?? jsonSerializer;
   if (
     typeof serializer !== 'object' ||
@@ -35,18 +48,18 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
     typeof serializer.name !== 'string'
   ) {
     throw new InvalidArgumentError(
-      `serializer must be an object with name, encode(value) and decode(bytes); received ${describe(serializer)}`,
+      `openTransport() serializer must be an object with name, encode(value) and decode(bytes); received ${describe(serializer)}`,
     );
   }
-  if (options?.onError !== undefined) checkFunction('onError', options.onError);
+  if (options?.onError !== undefined) checkFunction('openTransport() onError', options.onError);
   // Redis refuses client names with spaces; one rule for every engine.
   if (options?.name !== undefined && (typeof options.name !== 'string' || !/^\S+$/.test(options.name))) {
     throw new InvalidArgumentError(
-      `name must be a non-empty string without spaces; received ${describe(options.name)}`,
+      `openTransport() name must be a non-empty string without spaces; received ${describe(options.name)}`,
     );
   }
-  checkSignal('signal', options?.signal);
-  const connectTimeoutMs = checkCount('connectTimeoutMs', options?.connectTimeoutMs ?? 5000);
+  checkSignal('openTransport() signal', options?.signal);
+  const connectTimeoutMs = checkCount('openTransport() connectTimeoutMs', options?.connectTimeoutMs ?? 5000);
   return {
     serializer,
     onError: options?.onError ?? defaultOnError,
@@ -56,10 +69,74 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
   };
 }
 
+const publishKeys = ['signal'] as const;
+const subscribeKeys = ['queue', 'signal', 'concurrency', 'maxPending', 'reply'] as const;
+const requestKeys = ['timeoutMs', 'signal'] as const;
+const closeKeys = ['timeoutMs', 'signal'] as const;
+
+/** Checks publish()'s options; returns its signal. */
+export function publishSignal(options: PublishOptions | undefined): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  checkOptions('Transport.publish() options', options, publishKeys);
+  checkSignal('Transport.publish() signal', options.signal);
+  return options.signal;
+}
+
+/** subscribe()'s options after checks and defaults. */
+export interface ResolvedSubscribe {
+  readonly queue: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly concurrency: number;
+  readonly maxPending: number;
+  /** Whether the handler answers requests (`reply` is not `false`). */
+  readonly answers: boolean;
+}
+
+export function resolveSubscribe(options: SubscribeOptions | undefined): ResolvedSubscribe {
+  checkOptions('Transport.subscribe() options', options, subscribeKeys);
+  checkQueue(options?.queue);
+  checkSignal('Transport.subscribe() signal', options?.signal);
+  const concurrency = checkCount(
+    'Transport.subscribe() concurrency',
+    options?.concurrency ?? defaultConcurrency,
+    { allowInfinity: true },
+  );
+  const maxPending = checkCount(
+    'Transport.subscribe() maxPending',
+    options?.maxPending ?? defaultMaxPending,
+    {
+      min: 0,
+      allowInfinity: true,
+    },
+  );
+  const answers = checkReply(options?.reply);
+  return { queue: options?.queue, signal: options?.signal, concurrency, maxPending, answers };
+}
+
+/** request()'s or close()'s options after checks and defaults. */
+export interface ResolvedDeadline {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+export function resolveRequest(options: RequestOptions | undefined): ResolvedDeadline {
+  checkOptions('Transport.request() options', options, requestKeys);
+  const timeoutMs = checkCount('Transport.request() timeoutMs', options?.timeoutMs ?? 5000);
+  checkSignal('Transport.request() signal', options?.signal);
+  return { timeoutMs, signal: options?.signal };
+}
+
+export function resolveClose(options: CloseOptions | undefined): ResolvedDeadline {
+  checkOptions('Transport.close() options', options, closeKeys);
+  checkSignal('Transport.close() signal', options?.signal);
+  const timeoutMs = checkCount('Transport.close() timeoutMs', options?.timeoutMs ?? 10_000);
+  return { timeoutMs, signal: options?.signal };
+}
+
 export function checkQueue(queue: unknown): void {
   if (queue !== undefined && (typeof queue !== 'string' || queue === '' || /[\s\0]/.test(queue))) {
     throw new InvalidArgumentError(
-      `queue must be a non-empty string without spaces; received ${describe(queue)}`,
+      `Transport.subscribe() queue must be a non-empty string without spaces; received ${describe(queue)}`,
     );
   }
 }

@@ -12,6 +12,7 @@ import {
   type TransportContractSetup,
   timerTracker,
 } from './contract/context.contract.ts';
+import { handlerLimitsContract } from './contract/handler-limits.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
 import { publishSubscribeContract } from './contract/publish-subscribe.contract.ts';
 import { queueGroupsContract } from './contract/queue-groups.contract.ts';
@@ -67,5 +68,6 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     queueGroupsContract(ctx);
     requestReplyContract(ctx);
     lifecycleContract(ctx);
+    handlerLimitsContract(ctx);
   });
 }

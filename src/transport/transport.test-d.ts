@@ -23,6 +23,13 @@ describe('Transport types', () => {
     expectTypeOf(sub).toMatchTypeOf<Disposable>();
     expectTypeOf(sub.ready).toEqualTypeOf<Promise<void>>();
     expectTypeOf(sub).returns.toBeVoid();
+    expectTypeOf(sub.dropped).toEqualTypeOf<number>();
+  });
+
+  it('takes the handler bounds as numbers', () => {
+    transport.subscribe('a', async () => {}, { concurrency: 8, maxPending: Number.POSITIVE_INFINITY });
+    // @ts-expect-error: concurrency is a number
+    transport.subscribe('a', () => {}, { concurrency: 'many' });
   });
 
   it('types the reply by the type the caller claims', () => {

@@ -33,6 +33,19 @@ export interface SubscribeOptions {
    * @default true
    */
   readonly reply?: boolean | undefined;
+  /**
+   * How many handler calls of this subscription may run at once (a handler that returns a promise runs
+   * until it settles). Messages past it wait for a turn, in arrival order. `Infinity` lifts the bound.
+   * @default 64
+   */
+  readonly concurrency?: number | undefined;
+  /**
+   * How many messages may wait for a turn once `concurrency` handlers run. Past it, messages are dropped
+   * and counted in `dropped`, `onError` gets a SubscriptionOverflowError once per burst, and a dropped
+   * request is answered at once with that error. `Infinity` lifts the bound.
+   * @default 10000
+   */
+  readonly maxPending?: number | undefined;
 }
 
 /**
@@ -47,6 +60,8 @@ export interface TransportSubscription extends Subscription {
    * connection from then on reach it. Rejects with a TransportConnectionError if registering failed.
    */
   readonly ready: Promise<void>;
+  /** How many messages this subscription dropped because `concurrency` and `maxPending` were reached. */
+  readonly dropped: number;
 }
 
 export interface PublishOptions {
@@ -80,7 +95,7 @@ export type TransportErrorHandler = (error: KeelError, context: { readonly subje
 export interface TransportOptions {
   /** How payloads become bytes. @default jsonSerializer */
   readonly serializer?: Serializer | undefined;
-  /** Receives failures no caller can see. @default writes one line to console.error */
+  /** Receives failures no caller can see. @default reports them on stderr (and `keel:transport.unhandled`) */
   readonly onError?: TransportErrorHandler | undefined;
   /** A name for the connection, shown by the engine's monitoring (NATS `name`, Redis `CLIENT SETNAME`). */
   readonly name?: string | undefined;
@@ -110,7 +125,8 @@ export interface Transport extends AsyncDisposable {
   /**
    * Sends `payload` to one responder on `subject` and resolves to its decoded reply. The reply's type is
    * the caller's claim; it is not checked. Rejects with TransportTimeoutError, NoRespondersError,
-   * RemoteHandlerError, TransportDecodeError, or `signal.reason` when aborted.
+   * RemoteHandlerError, TransportDecodeError, ReplyTooLargeError, TransportPermissionError (NATS), or
+   * `signal.reason` when aborted.
    */
   request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R>;
   /**

@@ -1,4 +1,5 @@
 /** The NATS transport passes the shared contract against a real nats-server. */
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { openTransport } from '../../src/transport/index.ts';
@@ -18,6 +19,41 @@ describe('nats transport', () => {
 
   it('rejects a path in the URL', async () => {
     await expect(openTransport(`${url}/x`)).rejects.toThrow(/nats:\/\/\[user:pass@\]host\[:port\]/);
+  });
+
+  it('rejects a nats:// URL without a host instead of dialling localhost', async () => {
+    for (const bad of ['nats://', 'nats://:4222', new URL('nats://')]) {
+      const error = await openTransport(bad).catch((e: unknown) => e);
+      expect(error, String(bad)).toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(openTransport('nats://')).rejects.toThrow(
+      /nats:\/\/\[user:pass@\]host\[:port\]; received "nats:\/\/"/,
+    );
+  });
+
+  it('connects under a connectTimeoutMs past 2^31-1 ms instead of failing at once', async () => {
+    await using transport = await openTransport(url, { connectTimeoutMs: 2 ** 31 });
+    await transport.subscribe<number>('keel.nats.long-connect', (n) => n * 2).ready;
+    await expect(transport.request('keel.nats.long-connect', 21)).resolves.toBe(42);
+  });
+
+  it('still gives up at connectTimeoutMs when the server does not answer', async () => {
+    // A listener that accepts the connection but never speaks NATS.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const error = await openTransport(`nats://127.0.0.1:${port}`, { connectTimeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('stops opening when the signal aborts', async () => {

@@ -31,7 +31,62 @@ export function lifecycleContract(ctx: ContractContext): void {
     });
   });
 
+  describe('options', () => {
+    it('refuses unknown option keys, naming the call and the known options', async () => {
+      const [a] = await pair();
+      const s = subject();
+      await expect(a.publish(s, 1, { sigal: undefined } as never)).rejects.toThrow(
+        'Transport.publish() options: unknown option "sigal"; known options: signal',
+      );
+      expect(() => a.subscribe(s, () => {}, { concurency: 2 } as never)).toThrow(
+        'Transport.subscribe() options: unknown option "concurency"; known options: queue, signal, concurrency, maxPending',
+      );
+      await expect(a.request(s, 1, { timeout: 10 } as never)).rejects.toThrow(
+        'Transport.request() options: unknown option "timeout"; known options: timeoutMs, signal',
+      );
+      await expect(a.close({ grace: 10 } as never)).rejects.toThrow(
+        'Transport.close() options: unknown option "grace"; known options: timeoutMs, signal',
+      );
+      expect(a.closed).toBe(false);
+    });
+
+    it('names the call in the message of a bad option', async () => {
+      const [a] = await pair();
+      await expect(a.request('a', 1, { timeoutMs: 0 })).rejects.toThrow(
+        'Transport.request() timeoutMs must be an integer ≥ 1; received 0',
+      );
+      await expect(a.publish('a', 1, { signal: 'x' as never })).rejects.toThrow(
+        'Transport.publish() signal must be an AbortSignal; received "x"',
+      );
+      expect(() => a.subscribe('a', () => {}, { queue: 'a b' })).toThrow(
+        /^Transport\.subscribe\(\) queue must be a non-empty string/,
+      );
+      expect(() => a.subscribe('a', 1 as never)).toThrow('Transport.subscribe() handler must be a function');
+      await expect(a.close({ timeoutMs: 0 })).rejects.toThrow(
+        'Transport.close() timeoutMs must be an integer ≥ 1; received 0',
+      );
+      expect(a.closed).toBe(false);
+    });
+  });
+
   describe('close', () => {
+    it('lets an in-flight request finish under a timeoutMs past 2^31-1 ms', async () => {
+      const [a, b] = await pair();
+      const s = subject();
+      await b.subscribe(s, async () => {
+        await sleep(150);
+        return 'answered';
+      }).ready;
+      const reply = a.request(s, null, { timeoutMs: 5000 });
+      const outcome = reply.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      await sleep(20);
+      await a.close({ timeoutMs: 2 ** 31 });
+      expect(await outcome).toEqual({ value: 'answered' });
+    });
+
     it('lets a running handler finish and deliver its reply before the connection closes', async () => {
       const [a, b] = await pair();
       const s = subject();

@@ -94,6 +94,17 @@ export function requestReplyContract(ctx: ContractContext): void {
       }
     });
 
+    it('waits for the reply under a timeoutMs past 2^31-1 ms instead of timing out at once', async () => {
+      const [a, b] = await pair();
+      const s = subject();
+      await b.subscribe(s, async (n: number) => {
+        await sleep(100);
+        return n + 1;
+      }).ready;
+      await expect(a.request(s, 1, { timeoutMs: 2 ** 31 })).resolves.toBe(2);
+      await expect(a.request(s, 2, { timeoutMs: 2 ** 40 })).resolves.toBe(3);
+    });
+
     it('rejects with the signal reason when aborted, before or while waiting', async () => {
       const [a, b] = await pair();
       const s = subject();

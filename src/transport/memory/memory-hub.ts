@@ -1,5 +1,5 @@
 /** The in-process "server" that memory transports of one name share: routing and queue groups. */
-import type { Incoming } from '../base-transport.ts';
+import type { Incoming } from '../engine-types.ts';
 import { hasWildcard } from '../subject.ts';
 
 export interface HubSubscription {

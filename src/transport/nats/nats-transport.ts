@@ -1,6 +1,13 @@
 /** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
-import { connect, headers, type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
-import { settleWithin } from '../../abort.ts';
+import {
+  connect,
+  headers,
+  type Msg,
+  type NatsConnection,
+  nuid,
+  PermissionViolationError,
+} from '@nats-io/transport-node';
+import { clearLongTimeout, MAX_TIMER_MS, onAbort, setLongTimeout, settleWithin } from '../../abort.ts';
 import { describe, InvalidArgumentError, type KeelError } from '../../errors.ts';
 import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
@@ -11,7 +18,9 @@ import {
   messageOf,
   NoRespondersError,
   parseRemoteInfo,
+  ReplyTooLargeError,
   TransportConnectionError,
+  TransportPermissionError,
 } from '../transport-errors.ts';
 import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
 
@@ -28,6 +37,8 @@ export class NatsTransport extends BaseTransport {
   /** Replies to this connection's requests arrive on `<inbox>.<id>`, all through one subscription. */
   readonly #replies = new ReplyInbox(`_INBOX.${nuid.next()}`);
   #state = 'connected';
+  /** Set when the server refused this connection's reply inbox: no request can get a reply then. */
+  #inboxDenied: TransportPermissionError | undefined;
 
   constructor(nc: NatsConnection, server: string, options: ResolvedOptions) {
     super(options);
@@ -50,11 +61,43 @@ export class NatsTransport extends BaseTransport {
       } else if (status.type === 'reconnecting') this.#state = 'disconnected, reconnecting';
       else if (status.type === 'reconnect') this.#state = 'connected';
       else if (status.type === 'close') this.#state = 'closed';
+      else if (status.type === 'error' && status.error instanceof PermissionViolationError) {
+        // A refused subscription reaches its own callback; a refused publish is known only here.
+        if (status.error.operation === 'publish') this.#publishDenied(status.error);
+      }
     }
   }
 
+  /**
+   * The server refused a publish on a subject (it says so later, on the connection): requests waiting on
+   * that subject fail now instead of at their deadline; a plain publish has no caller left, so onError.
+   */
+  #publishDenied(error: PermissionViolationError): void {
+    const { subject } = error;
+    const failed = this.#replies.settleWhere(
+      (waiting) => waiting === subject,
+      () => ({
+        error: new TransportPermissionError('publish', subject, { cause: error }),
+      }),
+    );
+    if (failed === 0)
+      this.report(new TransportPermissionError('publish', subject, { cause: error }), subject);
+  }
+
   #onReply(error: Error | null, msg: Msg): void {
-    if (error) return;
+    if (error) {
+      if (error instanceof PermissionViolationError) {
+        // No reply can reach this connection: every request fails now, and every later one at once.
+        const denied = new TransportPermissionError('subscribe', error.subject, { cause: error });
+        this.#inboxDenied = denied;
+        this.#replies.settleWhere(
+          () => true,
+          () => ({ error: denied }),
+        );
+        this.report(denied, error.subject);
+      }
+      return;
+    }
     const pending = this.#replies.take(msg.subject);
     if (pending === undefined) return; // timed out or aborted earlier: the late reply is dropped
     const h = msg.headers;
@@ -76,9 +119,18 @@ export class NatsTransport extends BaseTransport {
   protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
     // Without wildcards the subject is known; reading msg.subject would decode it for every message.
     const exact = !hasWildcard(subject);
+    let registered = false;
+    let denied: TransportPermissionError | undefined;
     const sub = this.#nc.subscribe(subject, {
       ...(queue === undefined ? {} : { queue }),
       callback: (error, msg) => {
+        if (error instanceof PermissionViolationError) {
+          // The server refused the subscription (and nats.js ended it). Before `ready` settles, `ready`
+          // rejects with the error (and the transport reports it); later, only onError can hear it.
+          denied = new TransportPermissionError('subscribe', subject, { cause: error });
+          if (registered) this.report(denied, subject);
+          return;
+        }
         if (error) {
           this.report(this.#connectionError(`receive on ${subject}`, error), subject);
           return;
@@ -86,17 +138,25 @@ export class NatsTransport extends BaseTransport {
         // A wide wildcard also matches the reply traffic of every request (`_INBOX.…`): not messages.
         if (!exact && msg.subject.startsWith('_INBOX.')) return;
         const reply = msg.reply;
+        const on = exact ? subject : msg.subject;
         deliver({
-          subject: exact ? subject : msg.subject,
+          subject: on,
           data: msg.data,
-          respond: reply ? (frame) => this.#respond(reply, frame) : undefined,
+          respond: reply ? (frame) => this.#respond(on, reply, frame) : undefined,
         });
       },
     });
-    // The server has the subscription once it answers a ping sent after it.
-    const ready = this.#nc.flush().catch((error: unknown) => {
-      throw this.#connectionError(`subscribe to ${subject}`, error);
-    });
+    // The server has the subscription once it answers a ping sent after it; a refusal arrives before that.
+    const ready = this.#nc.flush().then(
+      () => {
+        registered = true;
+        if (denied !== undefined) throw denied;
+      },
+      (error: unknown) => {
+        registered = true;
+        throw denied ?? this.#connectionError(`subscribe to ${subject}`, error);
+      },
+    );
     return {
       unsubscribe: () => {
         if (!this.#nc.isClosed()) sub.unsubscribe();
@@ -105,18 +165,37 @@ export class NatsTransport extends BaseTransport {
     };
   }
 
-  #respond(replyTo: string, frame: ReplyFrame): void {
-    if (frame.ok) {
-      this.#nc.publish(replyTo, frame.data);
-      return;
+  /** Sends a reply; one over the server's max_payload throws ReplyTooLargeError, so the base sends a small one. */
+  #respond(subject: string, replyTo: string, frame: ReplyFrame): void {
+    let data: Uint8Array;
+    let h: ReturnType<typeof headers> | undefined;
+    if (frame.ok) data = frame.data;
+    else {
+      h = headers();
+      h.set(errorHeader, frame.error.code);
+      data = encoder.encode(JSON.stringify(frame.error));
     }
-    const h = headers();
-    h.set(errorHeader, frame.error.code);
-    this.#nc.publish(replyTo, encoder.encode(JSON.stringify(frame.error)), { headers: h });
+    try {
+      this.#nc.publish(replyTo, data, h === undefined ? undefined : { headers: h });
+    } catch (error) {
+      const limit = this.#nc.info?.max_payload;
+      if ((limit !== undefined && data.byteLength > limit) || /max_payload/.test(messageOf(error))) {
+        throw new ReplyTooLargeError(
+          subject,
+          `is ${data.byteLength} bytes, over the server's max_payload of ${limit ?? 'unknown'} bytes; the requester gets this error instead`,
+          { cause: error },
+        );
+      }
+      throw this.#connectionError(`reply on ${subject}`, error);
+    }
   }
 
   protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
     const { id, replyTo, reply } = this.#replies.open(subject, signal);
+    if (this.#inboxDenied !== undefined) {
+      this.#replies.settle(id, { error: this.#inboxDenied });
+      return reply;
+    }
     try {
       this.#nc.publish(subject, data, { reply: replyTo });
     } catch (error) {
@@ -163,7 +242,8 @@ export class NatsTransport extends BaseTransport {
  */
 export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
   const resolved = resolveOptions(options);
-  if ((url.pathname !== '' && url.pathname !== '/') || url.search) {
+  if (!url.hostname || (url.pathname !== '' && url.pathname !== '/') || url.search) {
+    // Without a host, nats.js would quietly dial localhost.
     throw new InvalidArgumentError(
       `A NATS transport URL is nats://[user:pass@]host[:port]; received ${describe(url.href)}`,
     );
@@ -171,13 +251,14 @@ export async function openNatsTransport(url: URL, options?: TransportOptions): P
   const server = `${url.hostname}:${url.port || '4222'}`;
   const user = decodeURIComponent(url.username);
   const pass = decodeURIComponent(url.password);
-  const { signal } = resolved;
+  const { signal, connectTimeoutMs } = resolved;
   signal?.throwIfAborted();
   const connecting = connect({
     servers: server,
     ...(resolved.name === undefined ? {} : { name: resolved.name }),
     ...(user && pass ? { user, pass } : user ? { token: user } : {}),
-    timeout: resolved.connectTimeoutMs,
+    // nats.js arms a plain timer, which fires after 1 ms past 2^31-1 ms; the bound below is the real one.
+    timeout: Math.min(connectTimeoutMs, MAX_TIMER_MS),
     // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
     reconnect: true,
     maxReconnectAttempts: -1,
@@ -188,6 +269,19 @@ export async function openNatsTransport(url: URL, options?: TransportOptions): P
       cause: error,
     });
   });
-  const nc = await unlessAborted(connecting, signal, (late) => late.close());
-  return new NatsTransport(nc, server, resolved);
+  // Gives up at connectTimeoutMs however long it is, or when the caller's signal aborts.
+  const giveUp = new AbortController();
+  const timer = setLongTimeout(() => {
+    giveUp.abort(
+      new TransportConnectionError(`Cannot connect to nats://${server} within ${connectTimeoutMs} ms`),
+    );
+  }, connectTimeoutMs);
+  const unwatch = signal === undefined ? undefined : onAbort(signal, () => giveUp.abort(signal.reason));
+  try {
+    const nc = await unlessAborted(connecting, giveUp.signal, (late) => late.close());
+    return new NatsTransport(nc, server, resolved);
+  } finally {
+    clearLongTimeout(timer);
+    unwatch?.();
+  }
 }

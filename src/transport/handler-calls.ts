@@ -1,0 +1,107 @@
+/** HandlerCalls: decodes a message, calls its handler and sends the reply, tracking calls still running. */
+import type { Incoming, ReplyFrame } from './engine-types.ts';
+import type { Serializer } from './serializer.ts';
+import type { Handler } from './transport.ts';
+import {
+  ReplyTooLargeError,
+  TransportDecodeError,
+  TransportEncodeError,
+  TransportHandlerError,
+  toRemoteInfo,
+} from './transport-errors.ts';
+
+type Respond = (reply: ReplyFrame) => void;
+
+export class HandlerCalls {
+  /** Calls whose handler returned a promise that has not settled yet; close() waits for them. */
+  readonly running = new Set<Promise<void>>();
+  readonly #serializer: Serializer;
+  readonly #report: (error: unknown, subject: string) => void;
+
+  constructor(serializer: Serializer, report: (error: unknown, subject: string) => void) {
+    this.#serializer = serializer;
+    this.#report = report;
+  }
+
+  /**
+   * Decodes, calls the handler and sends the reply. Returns nothing when the call finished here, or a
+   * promise that resolves once it has (never rejects). Never throws: failures go to the requester or to
+   * onError. With `answers` false (a subscription made with `reply: false`), a request reaches the handler
+   * like a message (`isRequest` still true) and nothing is sent back, not even an error reply.
+   */
+  call(handler: Handler, message: Incoming, answers = true): Promise<void> | undefined {
+    const { subject } = message;
+    const isRequest = message.respond !== undefined;
+    const respond = answers ? message.respond : undefined;
+    let payload: unknown;
+    try {
+      payload = this.#serializer.decode(message.data);
+    } catch (error) {
+      const failure = new TransportDecodeError(subject, 'message', this.#serializer.name, error);
+      this.#report(failure, subject);
+      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
+      return undefined;
+    }
+    let result: unknown;
+    try {
+      result = handler(payload, { subject, isRequest });
+    } catch (error) {
+      this.#failed(subject, respond, error);
+      return undefined;
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
+      if (respond) this.#answer(subject, respond, result);
+      return undefined;
+    }
+    const run = Promise.resolve(result).then(
+      (value) => {
+        if (respond) this.#answer(subject, respond, value);
+      },
+      (error: unknown) => this.#failed(subject, respond, error),
+    );
+    this.running.add(run);
+    void run.then(() => this.running.delete(run));
+    return run;
+  }
+
+  /** Answers a request that will not be handled with `error`, so its caller need not wait for a timeout. */
+  refuse(message: Incoming, error: unknown): void {
+    if (message.respond) {
+      this.#reply(message.subject, message.respond, { ok: false, error: toRemoteInfo(error) });
+    }
+  }
+
+  #failed(subject: string, respond: Respond | undefined, error: unknown): void {
+    if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(error) });
+    else this.#report(new TransportHandlerError(subject, error), subject);
+  }
+
+  #answer(subject: string, respond: Respond, result: unknown): void {
+    let data: Uint8Array;
+    try {
+      data = this.#serializer.encode(result);
+    } catch (error) {
+      const failure = new TransportEncodeError(subject, this.#serializer.name, error);
+      this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
+      return;
+    }
+    this.#reply(subject, respond, { ok: true, data });
+  }
+
+  #reply(subject: string, respond: Respond, reply: ReplyFrame): void {
+    try {
+      respond(reply);
+    } catch (error) {
+      this.#report(error, subject);
+      // The engine refused the reply's size: a small coded error in its place spares the requester its
+      // whole timeout.
+      if (error instanceof ReplyTooLargeError) {
+        try {
+          respond({ ok: false, error: toRemoteInfo(error) });
+        } catch (again) {
+          this.#report(again, subject);
+        }
+      }
+    }
+  }
+}
