@@ -8,6 +8,30 @@ export class TransportConnectionError extends KeelError {
   }
 }
 
+/**
+ * The engine refused the credentials given at open (a wrong password, a disabled user, a password
+ * missing where one is required). Trying again with the same URL cannot help.
+ */
+export class TransportAuthError extends KeelError {
+  constructor(message: string, options: Omit<KeelErrorOptions, 'retryable'> = {}) {
+    super('KEEL_TRANSPORT_AUTH', message, options);
+  }
+}
+
+/**
+ * The engine's access rules deny this user the operation (a Redis ACL `NOPERM`: a command, or a channel
+ * the user may not publish or subscribe to). The message names what was denied; retrying cannot help.
+ */
+export class TransportPermissionError extends KeelError {
+  /** The subject (or subscription pattern) the denied operation was about. */
+  readonly subject: string;
+
+  constructor(subject: string, message: string, options: Omit<KeelErrorOptions, 'retryable'> = {}) {
+    super('KEEL_TRANSPORT_PERMISSION', message, options);
+    this.subject = subject;
+  }
+}
+
 /** No reply arrived within `timeoutMs`. */
 export class TransportTimeoutError extends KeelError {
   readonly subject: string;
