@@ -145,7 +145,8 @@ describe('redis transport publish: settles within the stated bound whatever the 
   it('rejects retryable within the bound while the server is frozen (SIGSTOP), and publishes again once it resumes', async () => {
     const stderr = captureStderr();
     engine = await startRedis();
-    const transport = await openTransport(engine.url, { onError: () => {} });
+    const reported: { code: string; message: string }[] = [];
+    const transport = await openTransport(engine.url, { onError: (error) => reported.push(error) });
     transports.push(transport);
     await transport.publish('keel.fault.frozen', 0);
     process.kill(engine.pid, 'SIGSTOP');
@@ -161,6 +162,11 @@ describe('redis transport publish: settles within the stated bound whatever the 
       expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
       expect(error.message).toMatch(/"keel\.fault\.frozen"/);
     }
+    // Silent for 5 s after a command: the connection is declared lost, once, and re-opened.
+    await expect
+      .poll(() => reported.map((e) => e.code), { timeout: 5000 + slackMs })
+      .toEqual(['KEEL_TRANSPORT_CONNECTION']);
+    expect(reported[0]?.message).toMatch(/Lost the connection/);
     process.kill(engine.pid, 'SIGCONT');
     await expect
       .poll(
