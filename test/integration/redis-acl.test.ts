@@ -85,6 +85,7 @@ describe('redis transport under ACL rules', { timeout: 30_000 }, () => {
 
   it('a wrong password fails the open at once with a non-retryable TransportAuthError saying WRONGPASS', async () => {
     const stderr = captureStderr();
+    const before = openResources();
     const wrong = 'not-the-password';
     // Well before connectTimeoutMs: a refusal is an answer, not something to wait out.
     const outcome = await settledWithin(openTransport(as('keel', wrong), { connectTimeoutMs: 20_000 }), 5000);
@@ -98,6 +99,7 @@ describe('redis transport under ACL rules', { timeout: 30_000 }, () => {
     expect(error.message).toContain('WRONGPASS');
     expect(error.message).not.toContain(wrong);
     await sleep(1200); // the clients do not go on trying, and print nothing
+    expect(openResources().sockets).toBeLessThanOrEqual(before.sockets);
     expect(stderr.text()).not.toContain('[ioredis]');
     expect(stderr.text()).not.toContain(wrong);
   });

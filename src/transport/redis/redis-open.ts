@@ -100,7 +100,12 @@ export async function openRedisTransport(url: URL, options?: TransportOptions): 
   // Failures no caller can receive go to the last-resort sink, unless the user handles them.
   const onError: TransportErrorHandler =
     options?.onError ??
-    ((error, { subject }) => reportUnhandled('transport', `redis://${server} (${subject})`, error));
+    ((error, { subject }) =>
+      reportUnhandled(
+        'transport',
+        subject === server ? `redis://${server}` : `redis://${server}, subject ${describe(subject)}`,
+        error,
+      ));
   const cmd = new Redis(settings);
   const sub = new Redis(settings);
 

@@ -180,15 +180,17 @@ export class RedisTransport extends BaseTransport {
       const timer = setTimeout(() => {
         // An answer that came while the event loop was held up is read in this turn's poll phase, before
         // setImmediate runs: a busy process does not fail a publish that Redis did answer.
-        setImmediate(() =>
+        setImmediate(() => {
+          const state = this.connectionState();
           finish(
             new TransportConnectionError(
-              `Cannot publish to ${describe(subject)} over redis://${this.server} (${this.connectionState()}): ` +
+              `Cannot publish to ${describe(subject)} over redis://${this.server} (${state}): ` +
                 `Redis did not answer within ${PUBLISH_TIMEOUT_MS} ms`,
-              { cause: this.#lastError },
+              // While the connection is up, an error from an earlier outage would mislead.
+              state === 'connected' ? {} : { cause: this.#lastError },
             ),
-          ),
-        );
+          );
+        });
       }, PUBLISH_TIMEOUT_MS);
       // The base class has checked that the signal is not aborted yet.
       const unwatch = signal === undefined ? undefined : onAbort(signal, () => finish(signal.reason));
