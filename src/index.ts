@@ -155,6 +155,7 @@ export {
   type SubscribeOptions,
   SubscriptionOverflowError,
   type Transport,
+  TransportAuthError,
   TransportClosedError,
   TransportConnectionError,
   TransportDecodeError,

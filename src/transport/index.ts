@@ -26,6 +26,7 @@ export {
   RemoteHandlerError,
   ReplyTooLargeError,
   SubscriptionOverflowError,
+  TransportAuthError,
   TransportClosedError,
   TransportConnectionError,
   TransportDecodeError,

@@ -20,7 +20,7 @@ const transports = new Registry('transport')
     const { openRedisTransport } = await loadDriver(
       'redis',
       'ioredis',
-      () => import('./redis/redis-transport.ts'),
+      () => import('./redis/redis-open.ts'),
     );
     return openRedisTransport(url, options);
   });

@@ -8,6 +8,16 @@ export class TransportConnectionError extends KeelError {
   }
 }
 
+/**
+ * The engine refused the credentials given at open (a wrong password, a disabled user, a password
+ * missing where one is required). Trying again with the same URL cannot help.
+ */
+export class TransportAuthError extends KeelError {
+  constructor(message: string, options: Omit<KeelErrorOptions, 'retryable'> = {}) {
+    super('KEEL_TRANSPORT_AUTH', message, options);
+  }
+}
+
 /** No reply arrived within `timeoutMs`. */
 export class TransportTimeoutError extends KeelError {
   readonly subject: string;
@@ -95,12 +105,13 @@ export class TransportPermissionError extends KeelError {
   constructor(
     operation: 'publish' | 'subscribe',
     subject: string,
-    options: { readonly cause?: unknown } = {},
+    options: { readonly cause?: unknown; readonly message?: string } = {},
   ) {
     super(
       'KEEL_TRANSPORT_PERMISSION',
-      `The server denies this connection permission to ${operation} on ${describe(subject)}`,
-      options,
+      options.message ??
+        `The server denies this connection permission to ${operation} on ${describe(subject)}`,
+      { cause: options.cause },
     );
     this.subject = subject;
     this.operation = operation;

@@ -3,14 +3,14 @@
  * `open` returns a new connection to the same engine each time, so messages cross connections.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import type { KeelError } from '../errors.ts';
 import {
+  baselineResources,
   type ContractContext,
-  openSockets,
-  sleep,
+  expectReleased,
+  type ResourceCount,
   type TransportContractSetup,
-  timerTracker,
 } from './contract/context.contract.ts';
 import { handlerLimitsContract } from './contract/handler-limits.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
@@ -27,8 +27,7 @@ export function runTransportContract(name: string, setup: TransportContractSetup
   describe(`Transport contract: ${name}`, () => {
     let opened: Transport[] = [];
     const errors: { error: KeelError; subject: string }[] = [];
-    let sockets = 0;
-    const timers = timerTracker();
+    let before: ResourceCount = { sockets: 0, timers: 0 };
 
     const open = async (options: TransportOptions = {}) => {
       const transport = await setup.open({
@@ -41,9 +40,8 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     const pair = async () => [await open(), await open()] as const;
     const subject = (suffix = 'x') => `keel.contract.${randomUUID()}.${suffix}`;
 
-    beforeAll(() => {
-      sockets = openSockets();
-      timers.start();
+    beforeAll(async () => {
+      before = await baselineResources();
     });
     afterEach(async () => {
       // A transport a test closed already has its outcome checked there.
@@ -53,15 +51,8 @@ export function runTransportContract(name: string, setup: TransportContractSetup
       opened = [];
       errors.length = 0;
     });
-    afterAll(async () => {
-      // Sockets and timers may take a few turns of the event loop to be released after close(), more on a
-      // loaded machine; a socket that is slow to close is destroyed by the driver within 500 ms.
-      const deadline = Date.now() + 1000;
-      while ((openSockets() > sockets || timers.live().length > 0) && Date.now() < deadline) await sleep(20);
-      timers.stop();
-      expect(openSockets(), 'sockets left open').toBeLessThanOrEqual(sockets);
-      expect(timers.live(), 'timers left running').toEqual([]);
-    });
+    // Every transport the suite opened is closed by now: none may leave a socket or a timer running.
+    afterAll(() => expectReleased(before));
 
     const ctx: ContractContext = { open, pair, subject, errors, queueGroups };
     publishSubscribeContract(ctx);

@@ -1,5 +1,4 @@
 /** What the contract's parts share: the setup, the per-test context, and small helpers for waiting. */
-import { createHook } from 'node:async_hooks';
 import { expect } from 'vitest';
 import type { KeelError } from '../../errors.ts';
 import type { Serializer } from '../serializer.ts';
@@ -40,38 +39,57 @@ export function collector<T = unknown>() {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Sockets open right now, to compare before and after the suite. */
-export function openSockets(): number {
-  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWRAP')
-    .length;
+/** Sockets and timers that keep the process alive, counted by kind. */
+export interface ResourceCount {
+  readonly sockets: number;
+  readonly timers: number;
 }
 
 /**
- * Follows the timers the transport and its driver create (not the test runner's, not this suite's own
- * waits), so the suite can prove that none outlives close().
+ * How many sockets and timers keep this process alive right now (what a leak would hold open). Read from
+ * `process.getActiveResourcesInfo()`: no hooks and no stack parsing, so nothing depends on how the
+ * runner or the driver schedule their own work.
  */
-export function timerTracker() {
-  const live = new Map<number, string>();
-  const hook = createHook({
-    init(id, type) {
-      if (type !== 'Timeout') return;
-      const lines = (new Error().stack ?? '').split('\n');
-      // The frame that called setTimeout or setInterval.
-      const at = lines.findIndex((line) => /at (setTimeout|setInterval) \(node:/.test(line));
-      const caller = at < 0 ? '' : (lines[at + 1] ?? '');
-      if (caller.includes('vitest') || caller.includes('.contract.ts')) return;
-      // Name the test that started it, so a leak report says where to look.
-      live.set(id, `${caller.trim()} (in "${expect.getState().currentTestName ?? 'a hook'}")`);
-    },
-    destroy(id) {
-      live.delete(id);
-    },
-  });
+export function activeResources(): ResourceCount {
+  const kinds = process.getActiveResourcesInfo();
   return {
-    start: () => hook.enable(),
-    stop: () => hook.disable(),
-    live: () => [...live.values()],
+    sockets: kinds.filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWRAP').length,
+    timers: kinds.filter((kind) => kind === 'Timeout').length,
   };
+}
+
+/**
+ * The baseline to compare against later: the fewest sockets and timers seen over ~100 ms. The test runner
+ * keeps short-lived timers of its own (reporting, RPC); taking the minimum keeps them out of the baseline,
+ * where they would hide a leaked timer of the same count.
+ */
+export async function baselineResources(): Promise<ResourceCount> {
+  let { sockets, timers } = activeResources();
+  for (let i = 0; i < 10; i++) {
+    await sleep(10);
+    const now = activeResources();
+    sockets = Math.min(sockets, now.sockets);
+    timers = Math.min(timers, now.timers);
+  }
+  return { sockets, timers };
+}
+
+/**
+ * Asserts that no more sockets and timers are alive than in `before`, waiting up to `waitMs` for them to be
+ * released: closing takes a few turns of the event loop (more on a loaded machine), and a socket slow to
+ * close is destroyed by the driver within 500 ms. The wait polls with its own timer, which has fired by the
+ * time each count is taken, so it does not count itself.
+ */
+export async function expectReleased(before: ResourceCount, waitMs = 1000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let now = activeResources();
+  while ((now.sockets > before.sockets || now.timers > before.timers) && Date.now() < deadline) {
+    await sleep(20);
+    now = activeResources();
+  }
+  const detail = `active now: ${process.getActiveResourcesInfo().join(', ')}`;
+  expect(now.sockets, `sockets left open (${detail})`).toBeLessThanOrEqual(before.sockets);
+  expect(now.timers, `timers left running (${detail})`).toBeLessThanOrEqual(before.timers);
 }
 
 /** A serializer that writes bytes no JSON parser accepts, to play a foreign or broken sender. */

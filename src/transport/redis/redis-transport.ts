@@ -3,14 +3,12 @@
  * not, because Redis delivers every message to every subscriber (docs/transport.md).
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { settleWithin } from '../../abort.ts';
-import { describe, InvalidArgumentError } from '../../errors.ts';
+import type { Redis } from 'ioredis';
+import { onAbort, settleWithin } from '../../abort.ts';
+import { describe, type KeelError } from '../../errors.ts';
 import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
-import { unlessAborted } from '../settle.ts';
 import { hasWildcard, subjectMatcher } from '../subject.ts';
-import type { TransportOptions } from '../transport.ts';
 import {
   messageOf,
   NoRespondersError,
@@ -19,8 +17,22 @@ import {
   TransportDecodeError,
   TransportUnsupportedError,
 } from '../transport-errors.ts';
-import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
+import type { ResolvedOptions } from '../transport-options.ts';
 import { decodeFrame, encodeFrame, FrameKind } from './redis-frame.ts';
+import { permissionDenial } from './redis-refusals.ts';
+
+/**
+ * The longest a publish waits for Redis to answer its PUBLISH: while the connection is down (the command
+ * waits for a reconnect) or the server is frozen (it is sent and never answered). Then the publish rejects
+ * with a retryable TransportConnectionError; docs/transport.md states this bound.
+ */
+export const PUBLISH_TIMEOUT_MS = 2000;
+
+/**
+ * A connection that has sent a command and received nothing for this long is treated as lost: ioredis drops
+ * the socket and reconnects (and onError hears of the outage), instead of waiting on a frozen server forever.
+ */
+export const UNANSWERED_MS = 5000;
 
 interface Local {
   readonly matches: (subject: string) => boolean;
@@ -84,7 +96,12 @@ export class RedisTransport extends BaseTransport {
 
   /** Subscribes to this connection's reply inbox; called once before the transport is handed out. */
   async listenForReplies(): Promise<void> {
-    await this.#sub.psubscribe(`${this.#replies.prefix}.*`);
+    const inbox = `${this.#replies.prefix}.*`;
+    try {
+      await this.#sub.psubscribe(inbox);
+    } catch (error) {
+      throw this.#commandError('subscribe to its reply inbox', inbox, error);
+    }
   }
 
   #onConnectionLost(): void {
@@ -123,7 +140,7 @@ export class RedisTransport extends BaseTransport {
       ? encodeFrame(FrameKind.reply, reply.data)
       : encodeFrame(FrameKind.errorReply, new TextEncoder().encode(JSON.stringify(reply.error)));
     this.#cmd.publish(replyTo, frame).catch((error: unknown) => {
-      this.report(this.#connectionError(`reply on ${subject}`, error), subject);
+      this.report(this.#commandError('publish the reply to', replyTo, error), subject);
     });
   }
 
@@ -146,11 +163,42 @@ export class RedisTransport extends BaseTransport {
     } else pending.settle({ reply: { ok: true, data: frame.body } });
   }
 
-  protected async sendMessage(subject: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const sent = this.#cmd.publish(subject, encodeFrame(FrameKind.message, data)).catch((error: unknown) => {
-      throw this.#connectionError('publish', error);
+  /** Resolves once Redis answered the PUBLISH; rejects within PUBLISH_TIMEOUT_MS whatever the server does. */
+  protected sendMessage(subject: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const command = this.#cmd.publish(subject, encodeFrame(FrameKind.message, data));
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unwatch?.();
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      // PUBLISH_TIMEOUT_MS is far below 2^31-1 ms, so a plain timer is exact.
+      const timer = setTimeout(() => {
+        // An answer that came while the event loop was held up is read in this turn's poll phase, before
+        // setImmediate runs: a busy process does not fail a publish that Redis did answer.
+        setImmediate(() => {
+          const state = this.connectionState();
+          finish(
+            new TransportConnectionError(
+              `Cannot publish to ${describe(subject)} over redis://${this.server} (${state}): ` +
+                `Redis did not answer within ${PUBLISH_TIMEOUT_MS} ms`,
+              // While the connection is up, an error from an earlier outage would mislead.
+              state === 'connected' ? {} : { cause: this.#lastError },
+            ),
+          );
+        });
+      }, PUBLISH_TIMEOUT_MS);
+      // The base class has checked that the signal is not aborted yet.
+      const unwatch = signal === undefined ? undefined : onAbort(signal, () => finish(signal.reason));
+      command.then(
+        () => finish(),
+        (error: unknown) => finish(this.#commandError('publish to', subject, error)),
+      );
     });
-    await unlessAborted(sent, signal, () => {});
   }
 
   protected bind(subject: string, queue: string | undefined, deliver: (m: Incoming) => void): Binding {
@@ -174,7 +222,7 @@ export class RedisTransport extends BaseTransport {
           (error: unknown) => {
             // Redis never took this subscription: forget the entry, so the next subscribe asks again.
             if (table.get(key) === created) table.delete(key);
-            throw this.#connectionError(`subscribe to ${subject}`, error);
+            throw this.#commandError('subscribe to', subject, error);
           },
         ),
       };
@@ -204,7 +252,7 @@ export class RedisTransport extends BaseTransport {
         if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
       },
       (error: unknown) => {
-        this.#replies.settle(id, { error: this.#connectionError('request', error) });
+        this.#replies.settle(id, { error: this.#commandError('send a request to', subject, error) });
       },
     );
     return reply;
@@ -243,74 +291,14 @@ export class RedisTransport extends BaseTransport {
     return status === 'ready' ? 'connected' : status;
   }
 
-  #connectionError(operation: string, error: unknown): TransportConnectionError {
-    return new TransportConnectionError(
-      `Cannot ${operation} over redis://${this.server} (${this.connectionState()}): ${messageOf(error)}`,
-      { cause: error },
+  /** An ACL denial is final; anything else that fails a command is the connection's, and retryable. */
+  #commandError(operation: string, subject: string, error: unknown): KeelError {
+    return (
+      permissionDenial(error, this.server, operation, subject) ??
+      new TransportConnectionError(
+        `Cannot ${operation} ${describe(subject)} over redis://${this.server} (${this.connectionState()}): ${messageOf(error)}`,
+        { cause: error },
+      )
     );
-  }
-}
-
-/**
- * Connects to `redis://[user:pass@]host[:port]` with two connections (Redis needs one dedicated to
- * subscriptions). Reconnects without limit and subscribes again after the server comes back; a
- * publish made while the connection is down waits for it up to about 1.5 s, then fails retryable.
- */
-export async function openRedisTransport(url: URL, options?: TransportOptions): Promise<RedisTransport> {
-  const resolved = resolveOptions(options);
-  if (url.search) {
-    throw new InvalidArgumentError(`A Redis transport URL takes no query; received ${describe(url.href)}`);
-  }
-  resolved.signal?.throwIfAborted();
-  const server = `${url.hostname}:${url.port || '6379'}`;
-  const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
-  if (!Number.isInteger(db) || db < 0) {
-    throw new InvalidArgumentError(
-      `A Redis transport URL is redis://[user:pass@]host[:port][/db]; received ${describe(url.href)}`,
-    );
-  }
-  const settings = {
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(url.port || '6379'),
-    db,
-    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-    lazyConnect: true,
-    connectTimeout: resolved.connectTimeoutMs,
-    ...(resolved.name === undefined ? {} : { connectionName: resolved.name }),
-    // Reconnect forever, backing off to one attempt a second.
-    retryStrategy: (times: number) => Math.min(100 * times, 1000),
-    maxRetriesPerRequest: 5,
-    // How long a closing socket may take before it is destroyed.
-    disconnectTimeout: 500,
-    autoResubscribe: true,
-  };
-  const cmd = new Redis(settings);
-  const sub = new Redis(settings);
-  // Until the transport takes over, connection errors are answered by the rejected connect() below.
-  const silence = () => {};
-  cmd.on('error', silence);
-  sub.on('error', silence);
-  const opening = (async () => {
-    await Promise.all([cmd.connect(), sub.connect()]);
-    const transport = new RedisTransport(cmd, sub, server, resolved);
-    await transport.listenForReplies();
-    return transport;
-  })();
-  try {
-    return await unlessAborted(opening, resolved.signal, (late) => late.close());
-  } catch (error) {
-    // Failed or abandoned: stop both clients now, or they would go on reconnecting in the background.
-    cmd.disconnect();
-    sub.disconnect();
-    if (error !== resolved.signal?.reason) {
-      throw new TransportConnectionError(`Cannot connect to redis://${server}: ${messageOf(error)}`, {
-        cause: error,
-      });
-    }
-    throw error;
-  } finally {
-    cmd.off('error', silence);
-    sub.off('error', silence);
   }
 }
