@@ -8,6 +8,7 @@ import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
+import { RELEASE_MS, release } from './redis-connection.ts';
 
 interface Run {
   readonly id: string;
@@ -40,7 +41,7 @@ const toInfo = (job: BullJob, attempt: number): JobInfo => ({
 export class BullmqWorker implements JobWorker {
   readonly #settings: WorkerSettings;
   readonly #worker: Worker;
-  readonly #events = new Emitter<JobEvents>();
+  readonly #events: Emitter<JobEvents>;
   readonly #runs = new Set<Run>();
   /** The attempt each job was on when its handler started; BullMQ counts attempts only after a failure. */
   readonly #started = new WeakMap<BullJob, JobInfo>();
@@ -48,6 +49,7 @@ export class BullmqWorker implements JobWorker {
 
   constructor(handler: JobHandler, settings: WorkerSettings) {
     this.#settings = settings;
+    this.#events = new Emitter(`worker of queue ${describe(settings.queue)}`);
     const { options } = settings;
     // Two parameters on purpose: BullMQ then spares an abort controller of its own per job; the handler's
     // signal is ours, aborted at the close deadline.
@@ -89,8 +91,7 @@ export class BullmqWorker implements JobWorker {
       }
       await ready;
     } catch (error) {
-      await this.#worker.close(true);
-      this.#settings.client.disconnect();
+      await this.#letGo(this.#worker.close(true));
       throw error;
     }
     this.#worker.run().catch((error: unknown) => this.#emit('error', { error }));
@@ -105,7 +106,7 @@ export class BullmqWorker implements JobWorker {
     const queue = this.#settings.queueEvents.has(event);
     if (mine) this.#events.emit(event, payload);
     if (queue) this.#settings.queueEvents.emit(event, payload);
-    // An error nobody listens to, here or on the queue, still surfaces (as a process warning).
+    // An error nobody listens to, here or on the queue, still surfaces (through the last-resort sink).
     if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
   }
 
@@ -150,7 +151,7 @@ export class BullmqWorker implements JobWorker {
   }
 
   async close(options?: CloseOptions): Promise<void> {
-    const { timeoutMs, signal } = normalizeClose(options);
+    const { timeoutMs, signal } = normalizeClose(options, 'JobWorker.close()');
     this.#closing ??= (async () => {
       const closing = this.#worker.close();
       if (!(await settleWithin(closing, timeoutMs, signal))) {
@@ -162,12 +163,26 @@ export class BullmqWorker implements JobWorker {
           for (const run of this.#runs) run.release();
         }
       }
-      await closing;
-      await this.#settings.client.quit().catch(() => this.#settings.client.disconnect());
+      await this.#letGo(closing);
       this.#settings.onClosed(this);
       this.#events.clear();
     })();
     await this.#closing;
+  }
+
+  /**
+   * Waits up to RELEASE_MS for BullMQ's close to finish; past it (Redis down or frozen, a QUIT nobody
+   * answers) drops both connections, which lets BullMQ's close end too, and releases ours. Bounded at
+   * about 3 × RELEASE_MS in all.
+   */
+  async #letGo(closing: Promise<void>): Promise<void> {
+    closing.catch((error: unknown) => this.#emit('error', { error }));
+    if (!(await settleWithin(closing, RELEASE_MS))) {
+      this.#worker.disconnect().catch(() => {});
+      this.#settings.client.disconnect();
+      await settleWithin(closing, RELEASE_MS);
+    }
+    await release(this.#settings.client);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
