@@ -24,7 +24,7 @@ export function eventsAndClose(fresh: Fresh, _open: OpenForTest): void {
       expect((await queue.counts()).completed).toBe(1);
     });
 
-    it("an error nobody listens to goes to the last-resort sink on stderr, naming the queue", async () => {
+    it('an error nobody listens to goes to the last-resort sink on stderr, naming the queue', async () => {
       const queue = await fresh();
       const written: string[] = [];
       const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
