@@ -16,9 +16,9 @@ let stderr: string[] = [];
 beforeEach(() => {
   stderr = [];
   const write = process.stderr.write.bind(process.stderr);
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: never[]) => {
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
     stderr.push(String(chunk));
-    return write(chunk, ...rest);
+    return write(chunk);
   });
 });
 
