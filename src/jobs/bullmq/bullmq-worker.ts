@@ -124,7 +124,15 @@ export class BullmqWorker implements JobWorker {
       attempt: info.attempt,
       attempts: info.attempts,
       progress: async (value: JobProgress) => {
-        await bull.updateProgress(value);
+        // Bounded like every other command, so a handler never hangs on a Redis that does not answer.
+        const timeoutMs = this.#settings.options.commandTimeoutMs;
+        const updating = bull.updateProgress(value);
+        if (!(await settleWithin(updating, timeoutMs))) {
+          throw new QueueConnectionError(
+            `Redis did not answer the progress of job ${describe(info.id)} within ${timeoutMs} ms`,
+          );
+        }
+        await updating;
         this.#emit('progress', { job: info, progress: value });
       },
     };
