@@ -33,7 +33,7 @@ import type {
   ProcessOptions,
 } from '../types.ts';
 import { BullmqWorker } from './bullmq-worker.ts';
-import { connect, RELEASE_MS, release } from './redis-connection.ts';
+import { connect, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 /**
  * Waits for a command up to `timeoutMs`: rejects with the signal's reason when it aborts first, or with a
@@ -120,7 +120,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     // Its own connection, so a burst of adds never delays a worker's lock renewals (and vice versa).
     const client = await connect(this.#target, this.#options.connectTimeoutMs, signal);
     if (this.#closed) {
-      await release(client);
+      await releaseClient(client);
       throw new QueueClosedError(this.name, 'start a worker');
     }
     const worker = new BullmqWorker(handler as JobHandler, {
@@ -168,11 +168,11 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closed = true;
     this.#closing ??= (async () => {
-      // Each step is bounded: a worker by its deadline (see BullmqWorker.close), the queue's own connection
-      // by RELEASE_MS per step, so a Redis that is down or frozen cannot hold close() up.
+      // Each step is bounded: a worker by its deadline and then 2 × RELEASE_MS (see BullmqWorker.close), the
+      // queue's own connection by 2 × RELEASE_MS, so a Redis that is down or frozen cannot hold close() up.
+      // BullMQ's Queue only borrows the connection, so closing it and releasing the connection overlap.
       await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
-      await settleWithin(this.#queue.close(), RELEASE_MS);
-      await release(this.#client);
+      await Promise.all([settleWithin(this.#queue.close(), RELEASE_MS), releaseClient(this.#client)]);
       this.#events.clear();
     })();
     await this.#closing;
@@ -203,7 +203,7 @@ export async function openBullmqQueue(
   try {
     return new BullmqQueue(target, name, normalized, client);
   } catch (error) {
-    await release(client);
+    await releaseClient(client);
     throw error;
   }
 }

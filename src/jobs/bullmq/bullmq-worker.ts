@@ -8,7 +8,7 @@ import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
-import { RELEASE_MS, release } from './redis-connection.ts';
+import { ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 interface Run {
   readonly id: string;
@@ -179,18 +179,18 @@ export class BullmqWorker implements JobWorker {
   }
 
   /**
-   * Waits up to RELEASE_MS for BullMQ's close to finish; past it (Redis down or frozen, a QUIT nobody
-   * answers) drops both connections, which lets BullMQ's close end too, and releases ours. Bounded at
-   * about 3 × RELEASE_MS in all.
+   * Lets go within 2 × RELEASE_MS in all: waits up to RELEASE_MS for BullMQ's close, then releases our
+   * connection in the time left. Past RELEASE_MS (Redis down or frozen, a QUIT nobody answers) it drops
+   * both connections, which lets BullMQ's close end too, and waits up to RELEASE_MS for the sockets.
    */
   async #letGo(closing: Promise<void>): Promise<void> {
     closing.catch((error: unknown) => this.#emit('error', { error }));
-    if (!(await settleWithin(closing, RELEASE_MS))) {
-      this.#worker.disconnect().catch(() => {});
-      this.#settings.client.disconnect();
-      await settleWithin(closing, RELEASE_MS);
-    }
-    await release(this.#settings.client);
+    const { client } = this.#settings;
+    const deadline = Date.now() + 2 * RELEASE_MS;
+    if (await settleWithin(closing, RELEASE_MS)) return releaseClient(client, deadline - Date.now());
+    this.#worker.disconnect().catch(() => {});
+    client.disconnect();
+    await settleWithin([closing, ended(client, RELEASE_MS)], RELEASE_MS);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -70,7 +70,7 @@ export async function connect(target: RedisTarget, timeoutMs: number, signal?: A
     }
     await opening;
   } catch (error) {
-    await release(redis);
+    await releaseClient(redis);
     throw error;
   } finally {
     redis.off('error', onError);
@@ -119,22 +119,23 @@ export async function checkEvictionPolicy(redis: Redis, where: string): Promise<
   if (policy !== undefined && policy !== 'noeviction') throw new EvictionPolicyError(where, policy);
 }
 
-/** Resolves once the client's socket is gone (or at once when it already is), waiting at most RELEASE_MS. */
-export async function ended(redis: Redis): Promise<void> {
+/** Resolves once the client's socket is gone (or at once when it already is), waiting at most `ms`. */
+export async function ended(redis: Redis, ms: number): Promise<void> {
   if (redis.status === 'end') return;
-  await settleWithin(new Promise((resolve) => redis.once('end', resolve)), RELEASE_MS);
+  await settleWithin(new Promise((resolve) => redis.once('end', resolve)), Math.max(0, ms));
 }
 
 /**
- * Lets go of a client in bounded time: QUIT when Redis answers within RELEASE_MS, otherwise (down, frozen)
+ * Lets go of a client within `budgetMs`: QUIT when Redis answers within half of it, otherwise (down, frozen)
  * drop the connection; then wait for the socket to close, so no socket or timer outlives the caller.
  */
-export async function release(redis: Redis): Promise<void> {
+export async function releaseClient(redis: Redis, budgetMs = 2 * RELEASE_MS): Promise<void> {
+  const deadline = Date.now() + budgetMs;
   if (redis.status === 'end') return;
   if (redis.status === 'ready') {
     const quitting = redis.quit().catch(() => {});
-    if (await settleWithin(quitting, RELEASE_MS)) return ended(redis);
+    if (await settleWithin(quitting, budgetMs / 2)) return ended(redis, deadline - Date.now());
   }
   redis.disconnect();
-  await ended(redis);
+  await ended(redis, deadline - Date.now());
 }
