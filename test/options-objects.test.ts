@@ -80,6 +80,8 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['openQueue', () => openQueue('memory://', 'options-objects', o)],
     ['JobQueue.add', () => queue.then((q) => q.add('job', {}, o))],
     ['JobQueue.process', () => queue.then((q) => q.process(() => {}, o))],
+    ['JobQueue.counts', () => queue.then((q) => q.counts(o))],
+    ['JobQueue.close', () => queue.then((q) => q.close(o))],
   ];
 };
 

@@ -1,5 +1,5 @@
-import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Emitter } from './emitter.ts';
 
 interface Events {
@@ -9,7 +9,7 @@ interface Events {
 
 describe('Emitter', () => {
   it('calls listeners in order and stops after unsubscribe; the same function twice is two subscriptions', () => {
-    const emitter = new Emitter<Events>();
+    const emitter = new Emitter<Events>('queue "test"');
     const seen: string[] = [];
     const a = (e: { n: number }) => seen.push(`a${e.n}`);
     const offA = emitter.on('done', a);
@@ -25,7 +25,7 @@ describe('Emitter', () => {
   });
 
   it('reports a throwing listener as an error event and still calls the others', () => {
-    const emitter = new Emitter<Events>();
+    const emitter = new Emitter<Events>('queue "test"');
     const errors: unknown[] = [];
     const seen: number[] = [];
     emitter.on('error', ({ error }) => errors.push(error));
@@ -38,16 +38,63 @@ describe('Emitter', () => {
     expect((errors[0] as Error).message).toBe('bad listener');
   });
 
-  it('turns an error nobody listens to into a process warning, never a throw', async () => {
-    const emitter = new Emitter<Events>();
-    const warned = once(process, 'warning');
-    expect(() => emitter.emit('error', { error: new Error('lost connection') })).not.toThrow();
-    const [warning] = await warned;
-    expect((warning as Error).message).toBe('lost connection');
+  describe('the last resort', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    /** Captures what goes to stderr and to `keel:jobs.unhandled` while `run` runs, printing nothing. */
+    function captured(run: () => void): { stderr: string; reports: unknown[] } {
+      const writes: string[] = [];
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        writes.push(String(chunk));
+        return true;
+      });
+      const warnings: unknown[] = [];
+      const onWarning = (warning: unknown) => warnings.push(warning);
+      process.on('warning', onWarning);
+      const reports: unknown[] = [];
+      const onReport = (message: unknown) => reports.push(message);
+      subscribe('keel:jobs.unhandled', onReport);
+      try {
+        run();
+      } finally {
+        unsubscribe('keel:jobs.unhandled', onReport);
+        process.off('warning', onWarning);
+      }
+      expect(warnings, 'no process warning').toEqual([]);
+      return { stderr: writes.join(''), reports };
+    }
+
+    it("reports an error nobody listens to through reportUnhandled('jobs'), never a throw", () => {
+      const emitter = new Emitter<Events>('queue "test"');
+      const error = new Error('lost connection');
+      const { stderr, reports } = captured(() => {
+        expect(() => emitter.emit('error', { error })).not.toThrow();
+      });
+      expect(stderr).toContain(`[keel jobs] queue "test": error with no 'error' listener:`);
+      expect(stderr).toContain('lost connection');
+      expect(reports).toEqual([
+        { module: 'jobs', context: `queue "test": error with no 'error' listener`, error },
+      ]);
+    });
+
+    it("reports an 'error' listener that throws the same way", () => {
+      const emitter = new Emitter<Events>('queue "test"');
+      const thrown = new Error('listener broke');
+      emitter.on('error', () => {
+        throw thrown;
+      });
+      const { stderr, reports } = captured(() => emitter.emit('error', { error: new Error('first') }));
+      expect(stderr).toContain(`[keel jobs] queue "test": an 'error' listener threw:`);
+      expect(reports).toEqual([
+        { module: 'jobs', context: `queue "test": an 'error' listener threw`, error: thrown },
+      ]);
+    });
   });
 
   it('rejects a listener that is not a function', () => {
-    expect(() => new Emitter<Events>().on('done', 'x' as never)).toThrow(
+    expect(() => new Emitter<Events>('queue "test"').on('done', 'x' as never)).toThrow(
       'listener for done must be a function; received "x"',
     );
   });

@@ -1,4 +1,5 @@
 /** A small typed listener list for job events; a listener that throws never reaches the job or its peers. */
+import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction } from '../errors.ts';
 
 export type Listener<T> = (payload: T) => void;
@@ -12,10 +13,17 @@ interface WithError {
 
 /**
  * Listeners per event name. A listener that throws is reported as an `error` event; an `error` event
- * nobody listens to becomes a process warning, so a failure is never silent and never crashes a worker.
+ * nobody listens to goes to the last-resort sink (`reportUnhandled`, channel `keel:jobs.unhandled`), so a
+ * failure is never silent and never crashes a worker.
  */
 export class Emitter<Events extends WithError> {
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
+  /** Whose events these are, for the last-resort report: `queue "emails"`. */
+  readonly #owner: string;
+
+  constructor(owner: string) {
+    this.#owner = owner;
+  }
 
   on<E extends keyof Events>(event: E, listener: Listener<Events[E]>): Unsubscribe {
     checkFunction(`listener for ${String(event)}`, listener);
@@ -41,14 +49,20 @@ export class Emitter<Events extends WithError> {
   emit<E extends keyof Events>(event: E, payload: Events[E]): void {
     const set = this.#listeners.get(event);
     if (set === undefined || set.size === 0) {
-      if (event === 'error') emitWarning((payload as WithError['error']).error);
+      if (event === 'error') {
+        reportUnhandled(
+          'jobs',
+          `${this.#owner}: error with no 'error' listener`,
+          (payload as WithError['error']).error,
+        );
+      }
       return;
     }
     for (const listener of [...set]) {
       try {
         (listener as Listener<Events[E]>)(payload);
       } catch (error) {
-        if (event === 'error') emitWarning(error);
+        if (event === 'error') reportUnhandled('jobs', `${this.#owner}: an 'error' listener threw`, error);
         else this.emit('error', { error } as Events['error']);
       }
     }
@@ -57,9 +71,4 @@ export class Emitter<Events extends WithError> {
   clear(): void {
     this.#listeners.clear();
   }
-}
-
-function emitWarning(error: unknown): void {
-  const warning = error instanceof Error ? error : new Error(String(error));
-  process.emitWarning(warning);
 }

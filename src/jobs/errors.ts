@@ -59,8 +59,20 @@ export class EvictionPolicyError extends KeelError {
   }
 }
 
+/** Redis refused the URL's credentials (WRONGPASS, NOAUTH); trying again with the same ones cannot help. */
+export class QueueAuthenticationError extends KeelError {
+  constructor(where: string, cause: unknown) {
+    super(
+      'KEEL_JOB_QUEUE_AUTH',
+      `Redis at ${where} refused authentication: ${cause instanceof Error ? cause.message : String(cause)}; ` +
+        'check the user name and password in the queue URL (redis://user:password@host:port)',
+      { cause },
+    );
+  }
+}
+
 /** An optional driver package (bullmq, ioredis) is not installed. */
-export class DriverMissingError extends KeelError {
+export class QueueDriverMissingError extends KeelError {
   constructor(scheme: string, packages: readonly string[], cause: unknown) {
     super(
       'KEEL_JOB_DRIVER_MISSING',

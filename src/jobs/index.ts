@@ -1,18 +1,20 @@
 /** Durable and embedded job queues behind one contract, opened by URL. */
-export type { Listener, Unsubscribe } from './emitter.ts';
+export type { Listener as JobListener, Unsubscribe } from './emitter.ts';
 export {
-  DriverMissingError,
   EvictionPolicyError,
   InvalidJobDataError,
   JobAbortedError,
+  QueueAuthenticationError,
   QueueClosedError,
   QueueConnectionError,
+  QueueDriverMissingError,
 } from './errors.ts';
 export { openQueue, type SchemaInput } from './open-queue.ts';
 export type {
   AddOptions,
   Backoff,
   CloseOptions,
+  CountsOptions,
   Job,
   JobContext,
   JobCounts,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DriverMissingError } from './errors.ts';
+import * as keel from '../index.ts';
+import { QueueDriverMissingError } from './errors.ts';
 import { loadDriver } from './load-driver.ts';
 
 describe('loadDriver', () => {
@@ -10,8 +11,11 @@ describe('loadDriver', () => {
     const error = await loadDriver('redis', ['bullmq', 'ioredis'], () => Promise.reject(missing)).catch(
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(DriverMissingError);
+    expect(error).toBeInstanceOf(QueueDriverMissingError);
     expect(error).toMatchObject({ code: 'KEEL_JOB_DRIVER_MISSING', cause: missing, retryable: false });
+    // The name it is exported under is the name it reports, so logs and `instanceof` agree.
+    expect(error).toMatchObject({ name: 'QueueDriverMissingError' });
+    expect(keel.QueueDriverMissingError).toBe(QueueDriverMissingError);
     expect((error as Error).message).toBe(
       'Queues at redis:// URLs need the packages bullmq and ioredis; install them: npm install bullmq ioredis',
     );

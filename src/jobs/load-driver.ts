@@ -1,5 +1,5 @@
 /** Loads an optional driver module on first use, turning "package not installed" into a clear KeelError. */
-import { DriverMissingError } from './errors.ts';
+import { QueueDriverMissingError } from './errors.ts';
 
 export async function loadDriver<T>(
   scheme: string,
@@ -10,7 +10,7 @@ export async function loadDriver<T>(
     return await load();
   } catch (error) {
     if ((error as { code?: unknown } | null)?.code === 'ERR_MODULE_NOT_FOUND') {
-      throw new DriverMissingError(scheme, packages, error);
+      throw new QueueDriverMissingError(scheme, packages, error);
     }
     throw error;
   }

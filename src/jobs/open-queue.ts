@@ -3,19 +3,23 @@ import { Registry } from '../registry/index.ts';
 import type { SchemaOutput, StandardSchemaV1 } from '../standard-schema.ts';
 import { loadDriver } from './load-driver.ts';
 import { openMemoryQueue } from './memory/memory-queue.ts';
-import { checkQueueName } from './options.ts';
+import { checkQueueName, normalizeOpen } from './options.ts';
+import { parseRedisUrl } from './redis-url.ts';
 import type { JobQueue, OpenQueueOptions } from './types.ts';
 
 /** The input type a Standard Schema accepts. */
 export type SchemaInput<S> = S extends StandardSchemaV1<infer I, unknown> ? I : never;
 
 async function openBullmq(url: URL, name: string, options?: OpenQueueOptions): Promise<JobQueue> {
+  // The URL is read before the driver loads or any socket opens: a bad one is the caller's mistake.
+  const target = parseRedisUrl(url);
+  normalizeOpen(options);
   const driver = await loadDriver(
     url.protocol.slice(0, -1),
     ['bullmq', 'ioredis'],
     () => import('./bullmq/bullmq-queue.ts'),
   );
-  return driver.openBullmqQueue(url, name, options);
+  return driver.openBullmqQueue(target, name, options);
 }
 
 const queues = new Registry('job queue')
@@ -32,8 +36,10 @@ const queues = new Registry('job queue')
  * await queue.add('welcome', { to: 'ada@example.com' }, { jobId: 'welcome-42', attempts: 3 });
  * await queue.process(async (job) => send(job.data), { concurrency: 10 });
  * ```
- * @throws UnknownKindError for another scheme; InvalidArgumentError for a bad name or option;
- *   QueueConnectionError when Redis cannot be reached; EvictionPolicyError when Redis may evict keys.
+ * @throws UnknownKindError for another scheme; InvalidArgumentError for a bad name, option or URL (a
+ *   database the server lacks included); QueueConnectionError when Redis cannot be reached within
+ *   `connectTimeoutMs`; QueueAuthenticationError when Redis refuses the credentials; EvictionPolicyError
+ *   when Redis may evict keys.
  */
 export async function openQueue<S extends StandardSchemaV1>(
   url: string | URL,

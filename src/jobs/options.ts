@@ -1,11 +1,36 @@
 /** Checks and normalizes the options of the job queue contract once, for every implementation. */
-import { checkCount, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { MAX_TIMER_MS } from '../abort.ts';
+import {
+  checkCount,
+  checkDuration,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
 import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
 import { InvalidJobDataError } from './errors.ts';
-import type { AddOptions, Backoff, CloseOptions, OpenQueueOptions, ProcessOptions } from './types.ts';
+import type {
+  AddOptions,
+  Backoff,
+  CloseOptions,
+  CountsOptions,
+  OpenQueueOptions,
+  ProcessOptions,
+} from './types.ts';
 
 /** The highest priority number a job may have (the lowest precedence), as in BullMQ. */
 export const MAX_PRIORITY = 2 ** 21;
+
+/**
+ * The longest `delay` or backoff step, 4 years. BullMQ scores a delayed job as its due time × 4096 in a
+ * double, exact only up to 2^53 (the year 2039); a longer delay would lose the job's place among its peers.
+ * Both queues refuse it alike.
+ */
+export const MAX_DELAY_MS = 4 * 365.25 * 86_400_000;
+
+/** Characters a queue name may use: they are safe in a Redis key, a log line and a URL path. */
+const QUEUE_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
 export interface NormalizedAdd {
   readonly attempts: number;
@@ -24,23 +49,27 @@ export interface NormalizedOpen {
   readonly maxStalledCount: number;
   readonly prefix: string;
   readonly connectTimeoutMs: number;
+  readonly commandTimeoutMs: number;
 }
 
-function checkKeys(name: string, value: object, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new InvalidArgumentError(
-        `${name} has an unknown option ${describe(key)}; known options: ${known.join(', ')}`,
-      );
-    }
+/**
+ * A millisecond option: finite, ≥ `min`, ≤ `max`, rounded up to whole milliseconds (Redis stores integers).
+ * `max` is where a driver would hand the value to a platform timer, or lose precision; past it the value is
+ * refused by name instead of wrapping.
+ */
+function checkMs(label: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const ms = checkDuration(label, value, { min, allowInfinity: false });
+  if (ms > max) {
+    throw new InvalidArgumentError(`${label} must be at most ${max} ms; received ${describe(value)}`);
   }
+  return Math.ceil(ms);
 }
 
-/** Throws unless `name` is a usable queue name: a non-empty string without `:`. */
+/** Throws unless `name` is a usable queue name: 1 to 100 characters from A-Z, a-z, 0-9, ".", "_", "-". */
 export function checkQueueName(name: unknown): string {
-  if (typeof name !== 'string' || name === '' || name.includes(':')) {
+  if (typeof name !== 'string' || !QUEUE_NAME.test(name)) {
     throw new InvalidArgumentError(
-      `queue name must be a non-empty string without ":"; received ${describe(name)}`,
+      'openQueue() queue name must be 1 to 100 characters from A-Z a-z 0-9 . _ -; received ' + describe(name),
     );
   }
   return name;
@@ -48,9 +77,32 @@ export function checkQueueName(name: unknown): string {
 
 export function checkJobName(name: unknown): string {
   if (typeof name !== 'string' || name === '') {
-    throw new InvalidArgumentError(`job name must be a non-empty string; received ${describe(name)}`);
+    throw new InvalidArgumentError(
+      `JobQueue.add() job name must be a non-empty string; received ${describe(name)}`,
+    );
   }
   return name;
+}
+
+/**
+ * Throws unless `jobId` is an id BullMQ accepts, so both queues refuse the same ids: not a string that
+ * `parseInt` gives back unchanged (`"12"`, `"NaN"`; integers are the generated ids), no `:` (a key
+ * separator), not empty.
+ */
+export function checkJobId(jobId: unknown): string {
+  if (
+    typeof jobId !== 'string' ||
+    jobId === '' ||
+    jobId.includes(':') ||
+    /^-?\d+$/.test(jobId) ||
+    `${Number.parseInt(jobId, 10)}` === jobId
+  ) {
+    throw new InvalidArgumentError(
+      'JobQueue.add() jobId must be a non-empty string that is not an integer (nor "NaN") and has no ":"; ' +
+        `received ${describe(jobId)}`,
+    );
+  }
+  return jobId;
 }
 
 const addKeys = ['attempts', 'backoff', 'delay', 'priority', 'jobId', 'signal'];
@@ -58,48 +110,44 @@ const addKeys = ['attempts', 'backoff', 'delay', 'priority', 'jobId', 'signal'];
 function checkBackoff(value: Backoff | undefined): NormalizedAdd['backoff'] {
   if (value === undefined) return undefined;
   if (typeof value === 'number')
-    return { type: 'fixed', delayMs: checkCount('add backoff', value, { min: 0 }) };
+    return { type: 'fixed', delayMs: checkMs('JobQueue.add() backoff', value, 0, MAX_DELAY_MS) };
   if (
     typeof value !== 'object' ||
     value === null ||
     (value.type !== 'fixed' && value.type !== 'exponential')
   ) {
     throw new InvalidArgumentError(
-      `add backoff must be a delay in ms or { type: 'fixed' | 'exponential', delayMs }; received ${describe(value)}` +
+      `JobQueue.add() backoff must be a delay in ms or { type: 'fixed' | 'exponential', delayMs }; received ${describe(value)}` +
         (typeof value === 'object' && value !== null
           ? ` with type ${describe((value as { type?: unknown }).type)}`
           : ''),
     );
   }
-  return { type: value.type, delayMs: checkCount('add backoff.delayMs', value.delayMs, { min: 0 }) };
+  checkOptions('JobQueue.add() backoff', value, ['type', 'delayMs']);
+  return {
+    type: value.type,
+    delayMs: checkMs('JobQueue.add() backoff.delayMs', value.delayMs, 0, MAX_DELAY_MS),
+  };
 }
 
 export function normalizeAdd(options: AddOptions | undefined): NormalizedAdd {
-  checkOptions('add options', options);
+  checkOptions('JobQueue.add() options', options, addKeys);
   const o = options ?? {};
-  checkKeys('add options', o, addKeys);
-  checkSignal('add signal', o.signal);
-  const jobId = o.jobId;
-  if (jobId !== undefined) {
-    if (typeof jobId !== 'string' || jobId === '' || jobId.includes(':') || /^-?\d+$/.test(jobId)) {
-      throw new InvalidArgumentError(
-        `add jobId must be a non-empty string that is not an integer and has no ":"; received ${describe(jobId)}`,
-      );
-    }
-  }
+  checkSignal('JobQueue.add() signal', o.signal);
+  const jobId = o.jobId === undefined ? undefined : checkJobId(o.jobId);
   const priority = o.priority;
   if (
     priority !== undefined &&
     !(typeof priority === 'number' && Number.isInteger(priority) && priority >= 1 && priority <= MAX_PRIORITY)
   ) {
     throw new InvalidArgumentError(
-      `add priority must be an integer from 1 to ${MAX_PRIORITY}; received ${describe(priority)}`,
+      `JobQueue.add() priority must be an integer from 1 to ${MAX_PRIORITY}; received ${describe(priority)}`,
     );
   }
   return {
-    attempts: o.attempts === undefined ? 1 : checkCount('add attempts', o.attempts),
+    attempts: o.attempts === undefined ? 1 : checkCount('JobQueue.add() attempts', o.attempts),
     backoff: checkBackoff(o.backoff),
-    delay: o.delay === undefined ? 0 : checkCount('add delay', o.delay, { min: 0 }),
+    delay: o.delay === undefined ? 0 : checkMs('JobQueue.add() delay', o.delay, 0, MAX_DELAY_MS),
     priority,
     jobId,
   };
@@ -116,31 +164,50 @@ export function normalizeProcess(
   options: ProcessOptions | undefined,
 ): { concurrency: number; signal: AbortSignal | undefined } {
   if (typeof handler !== 'function') {
-    throw new InvalidArgumentError(`process handler must be a function; received ${describe(handler)}`);
+    throw new InvalidArgumentError(
+      `JobQueue.process() handler must be a function; received ${describe(handler)}`,
+    );
   }
-  checkOptions('process options', options);
+  checkOptions('JobQueue.process() options', options, ['concurrency', 'signal']);
   const o = options ?? {};
-  checkKeys('process options', o, ['concurrency', 'signal']);
-  checkSignal('process signal', o.signal);
+  checkSignal('JobQueue.process() signal', o.signal);
   return {
-    concurrency: o.concurrency === undefined ? 1 : checkCount('process concurrency', o.concurrency),
+    concurrency:
+      o.concurrency === undefined ? 1 : checkCount('JobQueue.process() concurrency', o.concurrency),
     signal: o.signal,
   };
 }
 
-export function normalizeClose(options: CloseOptions | undefined): {
+/** `call` names the method for messages: `JobQueue.close()` or `JobWorker.close()`. */
+export function normalizeClose(
+  options: CloseOptions | undefined,
+  call = 'JobQueue.close()',
+): {
   timeoutMs: number;
   signal: AbortSignal | undefined;
 } {
-  checkOptions('close options', options);
+  checkOptions(`${call} options`, options, ['timeoutMs', 'signal']);
   const o = options ?? {};
-  checkKeys('close options', o, ['timeoutMs', 'signal']);
-  checkSignal('close signal', o.signal);
+  checkSignal(`${call} signal`, o.signal);
   return {
     timeoutMs:
       o.timeoutMs === undefined
         ? 30_000
-        : checkCount('close timeoutMs', o.timeoutMs, { min: 0, allowInfinity: true }),
+        : checkDuration(`${call} timeoutMs`, o.timeoutMs, { min: 0, allowInfinity: true }),
+    signal: o.signal,
+  };
+}
+
+/** `timeoutMs` is undefined when not given: the queue's own default applies. */
+export function normalizeCounts(options: CountsOptions | undefined): {
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+} {
+  checkOptions('JobQueue.counts() options', options, ['timeoutMs', 'signal']);
+  const o = options ?? {};
+  checkSignal('JobQueue.counts() signal', o.signal);
+  return {
+    timeoutMs: o.timeoutMs === undefined ? undefined : checkMs('JobQueue.counts() timeoutMs', o.timeoutMs, 1),
     signal: o.signal,
   };
 }
@@ -154,32 +221,40 @@ const openKeys = [
   'maxStalledCount',
   'prefix',
   'connectTimeoutMs',
+  'commandTimeoutMs',
   'signal',
 ];
 
 export function normalizeOpen(options: OpenQueueOptions | undefined): NormalizedOpen {
-  checkOptions('openQueue options', options);
+  checkOptions('openQueue() options', options, openKeys);
   const o = options ?? {};
-  checkKeys('openQueue options', o, openKeys);
-  checkSignal('openQueue signal', o.signal);
-  if (o.schema !== undefined) checkSchema('openQueue schema', o.schema);
+  checkSignal('openQueue() signal', o.signal);
+  if (o.schema !== undefined) checkSchema('openQueue() schema', o.schema);
   if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix === '' || o.prefix.includes(':'))) {
     throw new InvalidArgumentError(
-      `openQueue prefix must be a non-empty string without ":"; received ${describe(o.prefix)}`,
+      `openQueue() prefix must be a non-empty string without ":"; received ${describe(o.prefix)}`,
     );
   }
-  const opt = (name: string, value: number | undefined, fallback: number, min: number) =>
-    value === undefined ? fallback : checkCount(`openQueue ${name}`, value, { min });
-  const lockDurationMs = opt('lockDurationMs', o.lockDurationMs, 10_000, 1000);
+  const count = (name: string, value: number | undefined, fallback: number, min: number) =>
+    value === undefined ? fallback : checkCount(`openQueue() ${name}`, value, { min });
+  // BullMQ arms platform timers with these two (the lock is renewed every half of it).
+  const timer = (name: string, value: number | undefined, fallback: number, min: number) =>
+    value === undefined
+      ? fallback
+      : checkMs(`openQueue() ${name}`, count(name, value, fallback, min), min, MAX_TIMER_MS);
+  // Keel's own waits, on setLongTimeout: any finite length works.
+  const wait = (name: string, value: number | undefined, fallback: number) =>
+    value === undefined ? fallback : checkMs(`openQueue() ${name}`, value, 1);
   return {
     schema: o.schema,
-    keepCompleted: opt('keepCompleted', o.keepCompleted, 1000, 0),
-    keepFailed: opt('keepFailed', o.keepFailed, 10_000, 0),
-    lockDurationMs,
-    stalledIntervalMs: opt('stalledIntervalMs', o.stalledIntervalMs, 5000, 100),
-    maxStalledCount: opt('maxStalledCount', o.maxStalledCount, 2, 0),
+    keepCompleted: count('keepCompleted', o.keepCompleted, 1000, 0),
+    keepFailed: count('keepFailed', o.keepFailed, 10_000, 0),
+    lockDurationMs: timer('lockDurationMs', o.lockDurationMs, 10_000, 1000),
+    stalledIntervalMs: timer('stalledIntervalMs', o.stalledIntervalMs, 5000, 100),
+    maxStalledCount: count('maxStalledCount', o.maxStalledCount, 2, 0),
     prefix: o.prefix ?? 'keel',
-    connectTimeoutMs: opt('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1),
+    connectTimeoutMs: wait('connectTimeoutMs', o.connectTimeoutMs, 10_000),
+    commandTimeoutMs: wait('commandTimeoutMs', o.commandTimeoutMs, 10_000),
   };
 }
 

@@ -2,24 +2,28 @@
 
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { raceAbort } from '../../abort.ts';
+import { settleWithin } from '../../abort.ts';
+import { describe } from '../../errors.ts';
 import type { StandardSchemaV1 } from '../../standard-schema.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
-import { QueueClosedError } from '../errors.ts';
+import { QueueClosedError, QueueConnectionError } from '../errors.ts';
 import {
   checkJobName,
   checkQueueName,
   type NormalizedOpen,
   normalizeAdd,
   normalizeClose,
+  normalizeCounts,
   normalizeOpen,
   normalizeProcess,
   serializeData,
   validateData,
 } from '../options.ts';
+import type { RedisTarget } from '../redis-url.ts';
 import type {
   AddOptions,
   CloseOptions,
+  CountsOptions,
   JobCounts,
   JobEvents,
   JobHandler,
@@ -29,30 +33,50 @@ import type {
   ProcessOptions,
 } from '../types.ts';
 import { BullmqWorker } from './bullmq-worker.ts';
-import { connect, where } from './redis-connection.ts';
+import { connect, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
-/** Waits for `work`, or rejects with the signal's reason when it aborts first (the work may still happen). */
-function abortable<T>(start: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+/**
+ * Waits for a command up to `timeoutMs`: rejects with the signal's reason when it aborts first, or with a
+ * retryable QueueConnectionError when Redis does not answer in time (down, or frozen with the connection
+ * open). Either way the command may still reach Redis later; the caller only stops waiting.
+ */
+async function bounded<T>(
+  start: () => Promise<T>,
+  what: string,
+  where: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  status: () => string,
+): Promise<T> {
   signal?.throwIfAborted();
-  return raceAbort(start(), signal);
+  const work = start();
+  if (!(await settleWithin(work, timeoutMs, signal))) {
+    signal?.throwIfAborted();
+    throw new QueueConnectionError(
+      `Redis at ${where} did not answer ${what} within ${timeoutMs} ms (connection ${status()}); ` +
+        'it may still be carried out once Redis answers',
+    );
+  }
+  return work;
 }
 
 export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly name: string;
-  readonly #url: URL;
+  readonly #target: RedisTarget;
   readonly #options: NormalizedOpen;
   readonly #schema: StandardSchemaV1 | undefined;
   readonly #client: Redis;
   readonly #queue: Queue;
-  readonly #events = new Emitter<JobEvents>();
+  readonly #events: Emitter<JobEvents>;
   readonly #workers = new Set<BullmqWorker>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
   /** Use `openBullmqQueue`, which connects and checks the server first. */
-  constructor(url: URL, name: string, options: NormalizedOpen, client: Redis) {
+  constructor(target: RedisTarget, name: string, options: NormalizedOpen, client: Redis) {
     this.name = name;
-    this.#url = url;
+    this.#events = new Emitter(`queue ${describe(name)}`);
+    this.#target = target;
     this.#options = options;
     this.#schema = options.schema;
     this.#client = client;
@@ -80,7 +104,12 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     if (opts.delay > 0) jobOptions.delay = opts.delay;
     if (opts.priority !== undefined) jobOptions.priority = opts.priority;
     if (opts.jobId !== undefined) jobOptions.jobId = opts.jobId;
-    const job = await abortable(() => this.#queue.add(name, value ?? null, jobOptions), options?.signal);
+    const job = await this.#bounded(
+      () => this.#queue.add(name, value ?? null, jobOptions),
+      `add of job ${describe(name)}`,
+      this.#options.commandTimeoutMs,
+      options?.signal,
+    );
     return job.id as string;
   }
 
@@ -89,9 +118,9 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     if (this.#closed) throw new QueueClosedError(this.name, 'start a worker');
     signal?.throwIfAborted();
     // Its own connection, so a burst of adds never delays a worker's lock renewals (and vice versa).
-    const client = await connect(this.#url, this.#options.connectTimeoutMs, signal);
+    const client = await connect(this.#target, this.#options.connectTimeoutMs, signal);
     if (this.#closed) {
-      client.disconnect();
+      await releaseClient(client);
       throw new QueueClosedError(this.name, 'start a worker');
     }
     const worker = new BullmqWorker(handler as JobHandler, {
@@ -118,10 +147,13 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     return this.#events.on(event, listener);
   }
 
-  async counts(options: { readonly signal?: AbortSignal } = {}): Promise<JobCounts> {
-    const c = await abortable(
+  async counts(options?: CountsOptions): Promise<JobCounts> {
+    const { timeoutMs, signal } = normalizeCounts(options);
+    const c = await this.#bounded(
       () => this.#queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
-      options.signal,
+      'counts',
+      timeoutMs ?? this.#options.commandTimeoutMs,
+      signal,
     );
     return {
       waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
@@ -136,9 +168,11 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closed = true;
     this.#closing ??= (async () => {
+      // Each step is bounded: a worker by its deadline and then 2 × RELEASE_MS (see BullmqWorker.close), the
+      // queue's own connection by 2 × RELEASE_MS, so a Redis that is down or frozen cannot hold close() up.
+      // BullMQ's Queue only borrows the connection, so closing it and releasing the connection overlap.
       await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
-      await this.#queue.close();
-      await this.#client.quit().catch(() => this.#client.disconnect());
+      await Promise.all([settleWithin(this.#queue.close(), RELEASE_MS), releaseClient(this.#client)]);
       this.#events.clear();
     })();
     await this.#closing;
@@ -149,19 +183,27 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   }
 
   toString(): string {
-    return `BullmqQueue(${this.name} at ${where(this.#url)})`;
+    return `BullmqQueue(${this.name} at ${this.#target.where})`;
+  }
+
+  #bounded<T>(start: () => Promise<T>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+    return bounded(start, what, this.#target.where, timeoutMs, signal, () => this.#client.status);
   }
 }
 
-/** Opens a BullMQ queue at a `redis://` or `rediss://` URL, refusing a Redis that may evict keys. */
-export async function openBullmqQueue(url: URL, name: string, options?: OpenQueueOptions): Promise<JobQueue> {
+/** Opens a BullMQ queue at a parsed `redis://` or `rediss://` URL, refusing a Redis that may evict keys. */
+export async function openBullmqQueue(
+  target: RedisTarget,
+  name: string,
+  options?: OpenQueueOptions,
+): Promise<JobQueue> {
   checkQueueName(name);
   const normalized = normalizeOpen(options);
-  const client = await connect(url, normalized.connectTimeoutMs, options?.signal);
+  const client = await connect(target, normalized.connectTimeoutMs, options?.signal);
   try {
-    return new BullmqQueue(url, name, normalized, client);
+    return new BullmqQueue(target, name, normalized, client);
   } catch (error) {
-    client.disconnect();
+    await releaseClient(client);
     throw error;
   }
 }

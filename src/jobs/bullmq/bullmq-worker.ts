@@ -8,6 +8,7 @@ import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
+import { ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 interface Run {
   readonly id: string;
@@ -40,7 +41,7 @@ const toInfo = (job: BullJob, attempt: number): JobInfo => ({
 export class BullmqWorker implements JobWorker {
   readonly #settings: WorkerSettings;
   readonly #worker: Worker;
-  readonly #events = new Emitter<JobEvents>();
+  readonly #events: Emitter<JobEvents>;
   readonly #runs = new Set<Run>();
   /** The attempt each job was on when its handler started; BullMQ counts attempts only after a failure. */
   readonly #started = new WeakMap<BullJob, JobInfo>();
@@ -48,6 +49,7 @@ export class BullmqWorker implements JobWorker {
 
   constructor(handler: JobHandler, settings: WorkerSettings) {
     this.#settings = settings;
+    this.#events = new Emitter(`worker of queue ${describe(settings.queue)}`);
     const { options } = settings;
     // Two parameters on purpose: BullMQ then spares an abort controller of its own per job; the handler's
     // signal is ours, aborted at the close deadline.
@@ -89,8 +91,7 @@ export class BullmqWorker implements JobWorker {
       }
       await ready;
     } catch (error) {
-      await this.#worker.close(true);
-      this.#settings.client.disconnect();
+      await this.#letGo(this.#worker.close(true));
       throw error;
     }
     this.#worker.run().catch((error: unknown) => this.#emit('error', { error }));
@@ -105,7 +106,7 @@ export class BullmqWorker implements JobWorker {
     const queue = this.#settings.queueEvents.has(event);
     if (mine) this.#events.emit(event, payload);
     if (queue) this.#settings.queueEvents.emit(event, payload);
-    // An error nobody listens to, here or on the queue, still surfaces (as a process warning).
+    // An error nobody listens to, here or on the queue, still surfaces (through the last-resort sink).
     if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
   }
 
@@ -123,7 +124,15 @@ export class BullmqWorker implements JobWorker {
       attempt: info.attempt,
       attempts: info.attempts,
       progress: async (value: JobProgress) => {
-        await bull.updateProgress(value);
+        // Bounded like every other command, so a handler never hangs on a Redis that does not answer.
+        const timeoutMs = this.#settings.options.commandTimeoutMs;
+        const updating = bull.updateProgress(value);
+        if (!(await settleWithin(updating, timeoutMs))) {
+          throw new QueueConnectionError(
+            `Redis did not answer the progress of job ${describe(info.id)} within ${timeoutMs} ms`,
+          );
+        }
+        await updating;
         this.#emit('progress', { job: info, progress: value });
       },
     };
@@ -150,7 +159,7 @@ export class BullmqWorker implements JobWorker {
   }
 
   async close(options?: CloseOptions): Promise<void> {
-    const { timeoutMs, signal } = normalizeClose(options);
+    const { timeoutMs, signal } = normalizeClose(options, 'JobWorker.close()');
     this.#closing ??= (async () => {
       const closing = this.#worker.close();
       if (!(await settleWithin(closing, timeoutMs, signal))) {
@@ -162,12 +171,26 @@ export class BullmqWorker implements JobWorker {
           for (const run of this.#runs) run.release();
         }
       }
-      await closing;
-      await this.#settings.client.quit().catch(() => this.#settings.client.disconnect());
+      await this.#letGo(closing);
       this.#settings.onClosed(this);
       this.#events.clear();
     })();
     await this.#closing;
+  }
+
+  /**
+   * Lets go within 2 × RELEASE_MS in all: waits up to RELEASE_MS for BullMQ's close, then releases our
+   * connection in the time left. Past RELEASE_MS (Redis down or frozen, a QUIT nobody answers) it drops
+   * both connections, which lets BullMQ's close end too, and waits up to RELEASE_MS for the sockets.
+   */
+  async #letGo(closing: Promise<void>): Promise<void> {
+    closing.catch((error: unknown) => this.#emit('error', { error }));
+    const { client } = this.#settings;
+    const deadline = Date.now() + 2 * RELEASE_MS;
+    if (await settleWithin(closing, RELEASE_MS)) return releaseClient(client, deadline - Date.now());
+    this.#worker.disconnect().catch(() => {});
+    client.disconnect();
+    await settleWithin([closing, ended(client, RELEASE_MS)], RELEASE_MS);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,49 +1,104 @@
-/** Connects to Redis for a queue and refuses a server that could evict the queue's keys. */
+/** Connects to Redis for a queue, refusing a server that could evict the queue's keys; lets go within bounds. */
 import { Redis } from 'ioredis';
 import { settleWithin } from '../../abort.ts';
-import { EvictionPolicyError, QueueConnectionError } from '../errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
+import { EvictionPolicyError, QueueAuthenticationError, QueueConnectionError } from '../errors.ts';
+import type { RedisTarget } from '../redis-url.ts';
 
-/** `host:port` of a Redis URL, for messages (never the password). */
-export function where(url: URL): string {
-  return `${url.hostname || '127.0.0.1'}:${url.port || '6379'}`;
+/** How long a closing connection gets for each step of letting go (QUIT answered, socket closed). */
+export const RELEASE_MS = 1000;
+
+/** Redis refused the credentials: retrying with the same ones cannot help. */
+function isAuthError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return /^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i.test(message);
 }
 
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 /**
- * Opens a client and waits until Redis answers, up to `timeoutMs`. Commands wait through later outages
- * (`maxRetriesPerRequest: null`, as BullMQ workers need), and ioredis reconnects on its own.
+ * A new client for `target`, not yet connected. Commands wait through later outages
+ * (`maxRetriesPerRequest: null`, as BullMQ workers need) and ioredis reconnects on its own; callers bound
+ * each wait themselves. An `error` listener stays for the client's whole life, so ioredis never prints
+ * "Unhandled error event"; BullMQ forwards the errors to the queue's events while it uses the client.
  */
-export async function connect(url: URL, timeoutMs: number, signal?: AbortSignal): Promise<Redis> {
-  const client = new Redis(url.href, {
+function client(target: RedisTarget): Redis {
+  const redis = new Redis({
+    host: target.host,
+    port: target.port,
+    db: target.db,
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.tls ? { tls: {} } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: null,
     // Reconnect quickly at first, then every 2 s at most, for as long as the client is open.
     retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    // A socket that does not close (a frozen server) is destroyed after this, so no timer outlives close.
+    disconnectTimeout: RELEASE_MS / 2,
   });
+  redis.on('error', () => {});
+  return redis;
+}
+
+/**
+ * Opens a client and waits, up to `timeoutMs` in all, until Redis answers, has database `target.db`, and
+ * keeps the queue's keys (no eviction). Wrong credentials fail at once, without waiting.
+ */
+export async function connect(target: RedisTarget, timeoutMs: number, signal?: AbortSignal): Promise<Redis> {
+  signal?.throwIfAborted();
+  const redis = client(target);
   let lastError: unknown;
+  const refused = Promise.withResolvers<never>();
   const onError = (error: unknown) => {
     lastError = error;
+    if (isAuthError(error)) refused.reject(new QueueAuthenticationError(target.where, error));
   };
-  client.on('error', onError);
-  const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
-  client.connect().catch(onError);
-  const ok = await settleWithin(ready, timeoutMs, signal);
-  if (!ok) {
-    client.disconnect();
-    client.off('error', onError);
-    signal?.throwIfAborted();
-    const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
-    throw new QueueConnectionError(`Could not reach Redis at ${where(url)} within ${timeoutMs} ms${detail}`, {
-      cause: lastError,
-    });
-  }
+  redis.on('error', onError);
+  const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+  redis.connect().catch(onError);
+  const opening = Promise.race([ready, refused.promise]).then(() => checkServer(redis, target));
+  opening.catch(() => {});
   try {
-    await checkEvictionPolicy(client, url);
+    if (!(await settleWithin(opening, timeoutMs, signal))) {
+      signal?.throwIfAborted();
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new QueueConnectionError(
+        `Could not reach Redis at ${target.where} within ${timeoutMs} ms${detail}`,
+        { cause: lastError },
+      );
+    }
+    await opening;
   } catch (error) {
-    client.disconnect();
-    client.off('error', onError);
+    await releaseClient(redis);
     throw error;
+  } finally {
+    redis.off('error', onError);
   }
-  return client;
+  return redis;
+}
+
+async function checkServer(redis: Redis, target: RedisTarget): Promise<void> {
+  if (target.db !== 0) {
+    // ioredis selects the database itself, but only reports a refusal as an `error` event and goes on in
+    // database 0; asking again here turns an index the server lacks into a refusal to open.
+    try {
+      await redis.select(target.db);
+    } catch (error) {
+      if (/DB index is out of range|invalid DB index/i.test(messageOf(error))) {
+        throw new InvalidArgumentError(
+          `openQueue() url: Redis at ${target.where} has no database ${target.db} (it answered ` +
+            `"${messageOf(error)}"); use an index below the server's \`databases\` setting (16 by default)`,
+          { cause: error },
+        );
+      }
+      throw new QueueConnectionError(
+        `Redis at ${target.where} refused SELECT ${target.db}: ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+  }
+  await checkEvictionPolicy(redis, target.where);
 }
 
 /**
@@ -51,15 +106,36 @@ export async function connect(url: URL, timeoutMs: number, signal?: AbortSignal)
  * id counter when memory runs short, and the loss is silent. Read from INFO, which managed services that
  * disable CONFIG still answer.
  */
-export async function checkEvictionPolicy(client: Redis, url: URL): Promise<void> {
+export async function checkEvictionPolicy(redis: Redis, where: string): Promise<void> {
   let info: string;
   try {
-    info = await client.info('memory');
+    info = await redis.info('memory');
   } catch (error) {
-    throw new QueueConnectionError(`Redis at ${where(url)} did not answer INFO memory: ${String(error)}`, {
+    throw new QueueConnectionError(`Redis at ${where} did not answer INFO memory: ${String(error)}`, {
       cause: error,
     });
   }
   const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
-  if (policy !== undefined && policy !== 'noeviction') throw new EvictionPolicyError(where(url), policy);
+  if (policy !== undefined && policy !== 'noeviction') throw new EvictionPolicyError(where, policy);
+}
+
+/** Resolves once the client's socket is gone (or at once when it already is), waiting at most `ms`. */
+export async function ended(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'end') return;
+  await settleWithin(new Promise((resolve) => redis.once('end', resolve)), Math.max(0, ms));
+}
+
+/**
+ * Lets go of a client within `budgetMs`: QUIT when Redis answers within half of it, otherwise (down, frozen)
+ * drop the connection; then wait for the socket to close, so no socket or timer outlives the caller.
+ */
+export async function releaseClient(redis: Redis, budgetMs = 2 * RELEASE_MS): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  if (redis.status === 'end') return;
+  if (redis.status === 'ready') {
+    const quitting = redis.quit().catch(() => {});
+    if (await settleWithin(quitting, budgetMs / 2)) return ended(redis, deadline - Date.now());
+  }
+  redis.disconnect();
+  await ended(redis, deadline - Date.now());
 }

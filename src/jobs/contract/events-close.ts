@@ -1,5 +1,5 @@
 /** JobQueue contract: events and closing workers and queues within a deadline. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JobAbortedError, QueueClosedError } from '../errors.ts';
 import type { Job } from '../types.ts';
 import { completions, type Fresh, next, type OpenForTest, sleep } from './helpers.ts';
@@ -22,6 +22,32 @@ export function eventsAndClose(fresh: Fresh, _open: OpenForTest): void {
       expect(errors).toHaveLength(1);
       expect((errors[0] as Error).message).toBe('listener bug');
       expect((await queue.counts()).completed).toBe(1);
+    });
+
+    it('an error nobody listens to goes to the last-resort sink on stderr, naming the queue', async () => {
+      const queue = await fresh();
+      const written: string[] = [];
+      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      try {
+        queue.on('completed', () => {
+          throw new Error('listener bug nobody hears');
+        });
+        const done = next(queue, 'completed');
+        await queue.process(() => 'fine');
+        await queue.add('n', null);
+        await done;
+        await vi.waitFor(() => expect(written.join('')).toContain('listener bug nobody hears'));
+      } finally {
+        stderr.mockRestore();
+      }
+      const text = written.join('');
+      expect(text).toMatch(
+        /^\[keel jobs\] queue "[^"]+": error with no 'error' listener: Error: listener bug/m,
+      );
+      expect(text).not.toContain('Unhandled error event');
     });
 
     it('stops calling a listener once unsubscribed, also through Symbol.dispose', async () => {

@@ -52,3 +52,15 @@ export const Email: StandardSchemaV1<{ to: string; tries?: number }, { to: strin
     },
   },
 };
+
+/** Queue names both queues refuse alike: outside A-Z a-z 0-9 . _ -, empty, or longer than 100. */
+export const badQueueNames: readonly unknown[] = [
+  '',
+  'a:b',
+  'with space',
+  'emails/eu',
+  'naïve',
+  '{tag}',
+  'x'.repeat(101),
+  42,
+];

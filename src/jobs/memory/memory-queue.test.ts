@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { InvalidArgumentError } from '../../errors.ts';
 import { UnknownKindError } from '../../registry/index.ts';
+import { badQueueNames } from '../contract/helpers.ts';
 import { runJobQueueContract } from '../job-queue.contract.ts';
 import { openQueue } from '../open-queue.ts';
 
@@ -14,11 +16,57 @@ describe('memory queue', () => {
     await expect(openQueue('kafka://x', 'q')).rejects.toBeInstanceOf(UnknownKindError);
     await expect(openQueue('not a url', 'q')).rejects.toThrow('job queue URL must be a valid URL string');
     await expect(openQueue('memory://', 'a:b')).rejects.toThrow(
-      'queue name must be a non-empty string without ":"; received "a:b"',
+      'openQueue() queue name must be 1 to 100 characters from A-Z a-z 0-9 . _ -; received "a:b"',
     );
     await expect(openQueue('memory://', 'q', { keepCompleted: -1 })).rejects.toThrow(
-      'openQueue keepCompleted must be an integer ≥ 0; received -1',
+      'openQueue() keepCompleted must be an integer ≥ 0; received -1',
     );
+  });
+
+  it.each(badQueueNames)('refuses the queue name %j, naming the allowed characters', async (name) => {
+    const error = await openQueue('memory://', name as string).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain(
+      'openQueue() queue name must be 1 to 100 characters from A-Z a-z 0-9 . _ -; received',
+    );
+  });
+
+  it('waits out a delay past 2^31-1 ms on one timer, without waking every millisecond', async () => {
+    const queue = await openQueue('memory://', 'long-delay');
+    let ran = 0;
+    await queue.process(() => {
+      ran++;
+    });
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    await queue.add('n', null, { delay: 30 * 24 * 3600 * 1000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    const afterAdd = armed.mock.calls.length;
+    // Watch for a while on a timer of our own (which the spy also sees once).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const wakeUps = armed.mock.calls.length - afterAdd - 1;
+    armed.mockRestore();
+    expect(wakeUps).toBe(0);
+    expect(ran).toBe(0);
+    expect(await queue.counts()).toMatchObject({ delayed: 1 });
+    await queue.close();
+  });
+
+  it('runs a job delayed 30 days after 30 days, not before', async () => {
+    vi.useFakeTimers();
+    const queue = await openQueue('memory://', 'month');
+    let ran = 0;
+    await queue.process(() => {
+      ran++;
+    });
+    const day = 24 * 3600 * 1000;
+    await queue.add('n', null, { delay: 30 * day });
+    await vi.advanceTimersByTimeAsync(29 * day);
+    expect(ran).toBe(0);
+    expect(await queue.counts()).toMatchObject({ delayed: 1 });
+    await vi.advanceTimersByTimeAsync(day);
+    expect(ran).toBe(1);
+    await queue.close();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('keeps each memory:// queue to itself', async () => {

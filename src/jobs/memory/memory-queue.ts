@@ -1,4 +1,6 @@
 /** The embedded job queue: every job lives in this process, so it runs with no server and dies with it. */
+import { clearLongTimeout, type LongTimer, setLongTimeout } from '../../abort.ts';
+import { describe } from '../../errors.ts';
 import type { StandardSchemaV1 } from '../../standard-schema.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { QueueClosedError } from '../errors.ts';
@@ -9,6 +11,7 @@ import {
   type NormalizedOpen,
   normalizeAdd,
   normalizeClose,
+  normalizeCounts,
   normalizeOpen,
   normalizeProcess,
   serializeData,
@@ -17,6 +20,7 @@ import {
 import type {
   AddOptions,
   CloseOptions,
+  CountsOptions,
   JobCounts,
   JobEvents,
   JobHandler,
@@ -34,7 +38,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly name: string;
   readonly #options: NormalizedOpen;
   readonly #schema: StandardSchemaV1 | undefined;
-  readonly #events = new Emitter<JobEvents>();
+  readonly #events: Emitter<JobEvents>;
   readonly #jobs = new Map<string, JobRecord>();
   /** Jobs without a priority, in arrival order (they run before every prioritized job, as in BullMQ). */
   readonly #plain = new Fifo<JobRecord>();
@@ -52,7 +56,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly #workers = new Set<MemoryWorker>();
   #active = 0;
   #seq = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: LongTimer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -62,6 +66,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   constructor(name: string, options: OpenQueueOptions = {}) {
     this.name = checkQueueName(name);
     this.#options = normalizeOpen(options);
+    this.#events = new Emitter(`queue ${describe(name)}`);
     this.#schema = this.#options.schema;
   }
 
@@ -114,8 +119,8 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     return this.#events.on(event, listener);
   }
 
-  async counts(options: { readonly signal?: AbortSignal } = {}): Promise<JobCounts> {
-    options.signal?.throwIfAborted();
+  async counts(options?: CountsOptions): Promise<JobCounts> {
+    normalizeCounts(options).signal?.throwIfAborted();
     return {
       waiting: this.#plain.length + this.#prioritized.size,
       delayed: this.#delayed.size,
@@ -130,7 +135,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     this.#closed = true;
     this.#closing ??= (async () => {
       await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      clearLongTimeout(this.#timer);
       this.#timer = undefined;
       this.#jobs.clear();
       this.#plain.clear();
@@ -173,11 +178,12 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     const next = this.#delayed.peek();
     const at = next === undefined ? Number.POSITIVE_INFINITY : next.runAt;
     if (at === this.#timerAt) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    clearLongTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = at;
     if (next === undefined) return;
-    this.#timer = setTimeout(() => this.#promote(), Math.max(0, at - Date.now()));
+    // A long timer: a delay past 2^31-1 ms would make a platform timer fire after 1 ms, again and again.
+    this.#timer = setLongTimeout(() => this.#promote(), Math.max(0, at - Date.now()));
   }
 
   #promote(): void {

@@ -1,6 +1,7 @@
 /** A worker of the embedded queue: runs up to `concurrency` handlers at once and closes within a deadline. */
 
 import { settleWithin } from '../../abort.ts';
+import { describe } from '../../errors.ts';
 import { ABORT_GRACE_MS } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError } from '../errors.ts';
@@ -30,7 +31,7 @@ export class MemoryWorker implements JobWorker {
   readonly #queue: string;
   readonly #handler: JobHandler;
   readonly #concurrency: number;
-  readonly #events = new Emitter<JobEvents>();
+  readonly #events: Emitter<JobEvents>;
   readonly #queueEvents: Emitter<JobEvents>;
   readonly #side: QueueSide;
   readonly #runs = new Map<JobRecord, Run>();
@@ -44,6 +45,7 @@ export class MemoryWorker implements JobWorker {
     side: QueueSide,
   ) {
     this.#queue = queue;
+    this.#events = new Emitter(`worker of queue ${describe(queue)}`);
     this.#handler = handler;
     this.#concurrency = concurrency;
     this.#queueEvents = queueEvents;
@@ -64,7 +66,7 @@ export class MemoryWorker implements JobWorker {
     const queue = this.#queueEvents.has(event);
     if (mine) this.#events.emit(event, payload);
     if (queue) this.#queueEvents.emit(event, payload);
-    // An error nobody listens to, here or on the queue, still surfaces (as a process warning).
+    // An error nobody listens to, here or on the queue, still surfaces (through the last-resort sink).
     if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
   }
 
@@ -108,7 +110,7 @@ export class MemoryWorker implements JobWorker {
   }
 
   async close(options?: CloseOptions): Promise<void> {
-    const { timeoutMs, signal } = normalizeClose(options);
+    const { timeoutMs, signal } = normalizeClose(options, 'JobWorker.close()');
     this.#closing ??= (async () => {
       const all = () => Promise.all([...this.#runs.values()].map((r) => r.settled));
       if (!(await settleWithin(all(), timeoutMs, signal))) {

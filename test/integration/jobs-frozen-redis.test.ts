@@ -1,0 +1,183 @@
+/**
+ * A BullMQ queue whose Redis is killed (kill -9) or frozen (SIGSTOP, the connection stays open): every call
+ * settles within its stated bound with a retryable error, close() honours timeoutMs and signal, and after
+ * it nothing of the queue keeps the process alive.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type Engine, startRedis } from '../../scripts/engines.ts';
+import { KeelError } from '../../src/errors.ts';
+import { type JobQueue, openQueue, QueueConnectionError } from '../../src/jobs/index.ts';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+let stderr: string[] = [];
+
+beforeEach(() => {
+  stderr = [];
+  const write = process.stderr.write.bind(process.stderr);
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr.push(String(chunk));
+    return write(chunk);
+  });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  vi.restoreAllMocks();
+  expect(stderr.join('')).not.toContain('Unhandled error event');
+});
+
+/** A private redis-server; resumed (if stopped) and stopped after the test. */
+async function privateRedis(): Promise<Engine> {
+  const engine = await startRedis();
+  cleanups.push(async () => {
+    if (engine.running) process.kill(engine.pid, 'SIGCONT');
+    await engine.stop();
+  });
+  return engine;
+}
+
+/** Settles like `work`, or fails saying what did not settle within `ms` (a generous bound). */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A queue with a worker holding one active job (its handler waits for its signal). */
+async function busyQueue(engine: Engine): Promise<JobQueue> {
+  const queue = await openQueue(engine.url, `frozen-${randomUUID()}`, {
+    connectTimeoutMs: 1000,
+    commandTimeoutMs: 1000,
+  });
+  cleanups.push(() => queue.close({ timeoutMs: 0 }));
+  queue.on('error', () => {});
+  const active = Promise.withResolvers<void>();
+  await queue.process(
+    (_job, { signal }) =>
+      new Promise((_resolve, reject) => {
+        active.resolve();
+        signal.addEventListener('abort', () => reject(signal.reason));
+      }),
+  );
+  await queue.add('hold', null);
+  await within(10_000, 'the job to start', active.promise);
+  return queue;
+}
+
+const faults: [string, (engine: Engine) => Promise<void>][] = [
+  ['killed with kill -9', (engine) => engine.kill()],
+  [
+    'frozen with SIGSTOP',
+    async (engine) => {
+      process.kill(engine.pid, 'SIGSTOP');
+    },
+  ],
+];
+
+describe.each(faults)('a queue whose Redis is %s', { timeout: 60_000 }, (_label, fault) => {
+  it('rejects add and counts with a retryable QueueConnectionError within commandTimeoutMs', async () => {
+    const engine = await privateRedis();
+    const queue = await busyQueue(engine);
+    await fault(engine);
+    const added = await within(
+      10_000,
+      'add()',
+      queue.add('n', 1).catch((e: unknown) => e),
+    );
+    expect(added).toBeInstanceOf(QueueConnectionError);
+    expect(added).toMatchObject({ code: 'KEEL_JOB_QUEUE_CONNECTION', retryable: true });
+    expect((added as Error).message).toMatch(
+      /^Redis at 127\.0\.0\.1:\d+ did not answer add of job "n" within 1000 ms/,
+    );
+    const counted = await within(
+      10_000,
+      'counts()',
+      queue.counts({ timeoutMs: 300 }).catch((e: unknown) => e),
+    );
+    expect(counted).toBeInstanceOf(QueueConnectionError);
+    expect((counted as Error).message).toContain('did not answer counts within 300 ms');
+    const aborted = queue.counts({ signal: AbortSignal.timeout(100), timeoutMs: 60_000 });
+    await expect(within(10_000, 'counts({ signal })', aborted)).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
+  });
+
+  it('close({ timeoutMs: 1000 }) settles within timeoutMs plus the release bound', async () => {
+    const engine = await privateRedis();
+    const queue = await busyQueue(engine);
+    await fault(engine);
+    // Stated bound (docs/jobs.md): timeoutMs + 5 s; the margin is for a loaded machine.
+    await within(15_000, 'close({ timeoutMs: 1000 })', queue.close({ timeoutMs: 1000 }));
+    await expect(queue.add('n', 1)).rejects.toMatchObject({ code: 'KEEL_JOB_QUEUE_CLOSED' });
+  });
+
+  it('close({ signal }) stops waiting for handlers when the signal aborts', async () => {
+    const engine = await privateRedis();
+    const queue = await busyQueue(engine);
+    await fault(engine);
+    const closing = queue.close({ timeoutMs: 600_000, signal: AbortSignal.timeout(200) });
+    await within(15_000, 'close({ signal })', closing);
+  });
+
+  it('process() while Redis is unusable fails retryable within connectTimeoutMs', async () => {
+    const engine = await privateRedis();
+    const queue = await busyQueue(engine);
+    await fault(engine);
+    const error = await within(
+      15_000,
+      'process()',
+      queue.process(() => {}).catch((e: unknown) => e),
+    );
+    expect(error).toBeInstanceOf(KeelError);
+    expect(error).toMatchObject({ retryable: true });
+  });
+
+  it('after close settles, nothing of the queue keeps the process alive', async () => {
+    const engine = await privateRedis();
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'fixtures/jobs-close-exit.ts'), engine.url, `exit-${randomUUID()}`],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const exited = once(child, 'exit');
+    cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    let out = '';
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    const line = (text: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => out.includes(text) && resolve();
+        child.stdout?.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          check();
+        });
+        check();
+      });
+    await within(20_000, 'the child to be ready', line('ready\n'));
+    await fault(engine);
+    child.stdin?.write('close\n');
+    await within(15_000, "the child's close()", line('closed '));
+    const [code] = (await within(10_000, 'the child to exit by itself after close()', exited)) as [
+      number | null,
+    ];
+    expect(code, `child stderr: ${err}`).toBe(0);
+    expect(err).not.toContain('Unhandled error event');
+  });
+});
