@@ -69,7 +69,7 @@ function checkMs(label: string, value: unknown, min: number, max = Number.MAX_SA
 export function checkQueueName(name: unknown): string {
   if (typeof name !== 'string' || !QUEUE_NAME.test(name)) {
     throw new InvalidArgumentError(
-      'openQueue() queue name must be 1 to 100 characters from A-Z a-z 0-9 . _ -; received ' + describe(name),
+      `openQueue() queue name must be 1 to 100 characters from A-Z a-z 0-9 . _ -; received ${describe(name)}`,
     );
   }
   return name;
