@@ -295,12 +295,15 @@ describe('Pool: clear() and onIdle()', () => {
 });
 
 describe('Pool: concurrency at run time', () => {
-  it('raising it starts queued tasks at once', async () => {
+  it('raising it hands the new slots to queued tasks at once; they start a microtask later', async () => {
     const pool = new Pool({ concurrency: 1 });
     const tasks = Array.from({ length: 4 }, () => controllable());
     const results = tasks.map((t) => pool.run(t));
     pool.concurrency = 3;
     expect(pool.concurrency).toBe(3);
+    // The slots are taken now; each task starts from its caller's own continuation, so in its context.
+    expect([pool.pending, pool.size]).toEqual([3, 1]);
+    await Promise.resolve();
     expect(tasks.map((t) => t.started)).toEqual([true, true, true, false]);
     for (const [i, t] of tasks.entries()) t.resolve(i);
     await Promise.all(results);
