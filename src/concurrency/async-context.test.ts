@@ -11,6 +11,12 @@ import { TaskGroup } from './task-group.ts';
 // (a request id, a tenant, a trace) from whoever freed the slot.
 const store = new AsyncLocalStorage<string>();
 
+/** The store seen after an await, so a context lost across the task's own continuation shows too. */
+const storeAfterATick = async (): Promise<string | undefined> => {
+  await Promise.resolve();
+  return store.getStore();
+};
+
 const ticks = async (n = 5): Promise<void> => {
   for (let i = 0; i < n; i++) await Promise.resolve();
 };
@@ -133,11 +139,7 @@ describe('The other primitives keep their callers’ contexts', () => {
 
   it('TaskGroup tasks run in the context of the spawner', async () => {
     const seen = await TaskGroup.run((group) =>
-      Promise.all(
-        ['x', 'y'].map((name) =>
-          store.run(name, () => group.spawn(async () => (await Promise.resolve(), store.getStore()))),
-        ),
-      ),
+      Promise.all(['x', 'y'].map((name) => store.run(name, () => group.spawn(storeAfterATick)))),
     );
     expect(seen).toEqual(['x', 'y']);
   });
@@ -147,7 +149,7 @@ describe('The other primitives keep their callers’ contexts', () => {
       ['one', 'two'].map((name) =>
         store.run(name, () =>
           gather(
-            Array.from({ length: 6 }, () => async () => (await Promise.resolve(), store.getStore())),
+            Array.from({ length: 6 }, () => storeAfterATick),
             { concurrency: 2 },
           ),
         ),

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError, KeelError } from '../errors.ts';
-import { Pool, PoolClearedError, PoolClosedError, PoolFullError } from './pool.ts';
+import { Pool, PoolClearedError, PoolClosedError, PoolCloseTimeoutError, PoolFullError } from './pool.ts';
 import { sleep } from './sleep.ts';
 
 afterEach(() => {
@@ -467,5 +467,95 @@ describe('Pool: limits at the edges', () => {
     await expect(second).rejects.toBe('changed my mind');
     await pool.onIdle();
     expect(later.started).toBe(false);
+  });
+});
+
+describe('Pool: closing with a deadline', () => {
+  it('close() resolves once the aborted tasks settle, within the deadline, leaving no timer', async () => {
+    vi.useFakeTimers();
+    const pool = new Pool({ concurrency: 1 });
+    const task = controllable();
+    const running = pool.run(task);
+    const queued = pool.run(() => 1);
+    const closed = pool.close({ timeoutMs: 1_000 });
+    expect(task.signal?.aborted).toBe(true);
+    await expect(queued).rejects.toBeInstanceOf(PoolClosedError);
+    task.resolve(7);
+    await expect(closed).resolves.toBeUndefined();
+    await expect(running).resolves.toBe(7);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('close() rejects with PoolCloseTimeoutError when a task ignores its abort past the deadline', async () => {
+    vi.useFakeTimers();
+    const pool = new Pool({ concurrency: 2 });
+    const stubborn = controllable();
+    const running = pool.run(stubborn);
+    const closed = pool.close({ timeoutMs: 500 });
+    closed.catch(() => {});
+    await vi.advanceTimersByTimeAsync(499);
+    expect(await isSettled(closed)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await closed.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolCloseTimeoutError);
+    expect(error).toMatchObject({
+      code: 'KEEL_POOL_CLOSE_TIMEOUT',
+      pending: 1,
+      timeoutMs: 500,
+      retryable: true,
+    });
+    expect((error as Error).message).toBe('Pool did not close within 500 ms: 1 aborted task still running');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(pool.closed).toBe(true);
+    await expect(pool.run(() => 1)).rejects.toBeInstanceOf(PoolClosedError);
+    // A later close waits again, and succeeds once the task finally stops.
+    const again = pool.close({ timeoutMs: 500 });
+    stubborn.resolve(1);
+    await expect(again).resolves.toBeUndefined();
+    await running;
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('disposal is bounded by closeTimeoutMs', async () => {
+    vi.useFakeTimers();
+    const stubborn = controllable();
+    const pool = new Pool({ concurrency: 1, closeTimeoutMs: 2 ** 31 + 10 });
+    void pool.run(stubborn);
+    const disposed = pool[Symbol.asyncDispose]();
+    disposed.catch(() => {});
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    expect(await isSettled(disposed)).toBe(false);
+    await vi.advanceTimersByTimeAsync(10);
+    await expect(disposed).rejects.toBeInstanceOf(PoolCloseTimeoutError);
+    expect(vi.getTimerCount()).toBe(0);
+    stubborn.resolve(0);
+  });
+
+  it('close({ signal }) stops waiting on abort with the reason, leaving no listener or timer', async () => {
+    vi.useFakeTimers();
+    const pool = new Pool({ concurrency: 1 });
+    const stubborn = controllable();
+    void pool.run(stubborn);
+    const controller = new AbortController();
+    const closed = pool.close({ timeoutMs: 10_000, signal: controller.signal });
+    controller.abort('enough');
+    await expect(closed).rejects.toBe('enough');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+    stubborn.resolve(0);
+    await pool.onIdle();
+  });
+
+  it('close() on an idle pool resolves at once, and refuses a bad deadline', async () => {
+    const pool = new Pool({ concurrency: 1 });
+    expect(() => pool.close({ timeoutMs: -1 })).toThrow(
+      new InvalidArgumentError(
+        'Pool.close() timeoutMs must be a number of milliseconds ≥ 0 or Infinity; received -1',
+      ),
+    );
+    await expect(pool.close({ timeoutMs: 0 })).resolves.toBeUndefined();
+    expect(() => new Pool({ concurrency: 1, closeTimeoutMs: Number.NaN })).toThrow(
+      'Pool closeTimeoutMs must be a number of milliseconds ≥ 0 or Infinity; received NaN',
+    );
   });
 });
