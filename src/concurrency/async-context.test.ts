@@ -101,8 +101,9 @@ describe('Pool keeps the async context of the caller of run()', () => {
     );
     const third = pool.run(() => 'third');
     await ticks();
-    // This reaction runs after the slot is handed to the second task but before that task starts.
-    void first.then(() => controller.abort(new Error('gone')));
+    // Registered after the pool's own reaction to the first task, so it runs once the slot is handed to
+    // the second task but before that task's continuation starts it.
+    void gate.then(() => controller.abort(new Error('gone')));
     open();
     await expect(second).rejects.toThrow('gone');
     await expect(third).resolves.toBe('third');

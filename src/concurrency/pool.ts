@@ -119,7 +119,7 @@ class Job {
   watch: Watch | undefined;
   state: number;
   /** Resolves the job's gate, handing it a slot; set only for a job that had to queue. */
-  open: (job: Job) => void;
+  open: (value: undefined) => void;
   /** The worker that handed this job its slot, which runs it once the gate opens. */
   execute: (job: Job) => void;
 
@@ -153,12 +153,20 @@ const capture = (resolve: (value: never) => void, reject: (reason: unknown) => v
   job.reject = reject;
 };
 // Likewise for a queued job's gate: the promise its caller's continuation waits on.
-const captureOpen = (resolve: (job: Job) => void): void => {
+const captureOpen = (resolve: (value: undefined) => void): void => {
   (constructing as Job).open = resolve;
 };
+// Jobs whose gates have opened, in the order they opened. A gate has one reaction and opens with a plain
+// value, so the reactions run in that same order: each takes the next job from here. (Opening with the
+// job itself would make every hand-off look the job up for a `then` method.)
+const handed: (Job | undefined)[] = [];
+let handedHead = 0;
 // The gate's continuation, shared by every job: `then` was called inside `run`, so this runs in the async
 // context of run()'s caller — its AsyncLocalStorage values, its trace — not in that of whoever freed the slot.
-const startHanded = (job: Job): void => {
+const startHanded = (): void => {
+  const job = handed[handedHead] as Job;
+  handed[handedHead++] = undefined;
+  if (handedHead === handed.length) handed.length = handedHead = 0;
   job.execute(job);
 };
 
@@ -262,7 +270,7 @@ export class Pool implements AsyncDisposable {
     if (!free) {
       // The gate: the worker that frees a slot resolves it, and the task then starts in this caller's
       // context. A `then` costs a fraction of AsyncLocalStorage.snapshot() or AsyncResource.bind.
-      new Promise<Job>(captureOpen).then(startHanded);
+      new Promise<undefined>(captureOpen).then(startHanded);
       if (this.#tail === undefined) this.#head = job;
       else {
         this.#tail.next = job;
@@ -386,7 +394,8 @@ export class Pool implements AsyncDisposable {
       this.#unlink(head);
       head.state = HANDED;
       head.execute = execute;
-      head.open(head);
+      handed.push(head);
+      head.open(undefined);
     };
     const execute = (current: Job): void => {
       if (current.state === DROPPED) {
