@@ -118,10 +118,11 @@ class Job {
   next: Job | undefined;
   watch: Watch | undefined;
   state: number;
-  /** Resolves the job's gate, handing it a slot; set only for a job that had to queue. */
+  /** Settle the job's gate: opening hands it a slot; failing removes it for good (set when it queues). */
   open: (value: undefined) => void;
+  fail: (reason: unknown) => void;
   /** The worker that handed this job its slot, which runs it once the gate opens. */
-  execute: (job: Job) => void;
+  execute: (job: Job) => Promise<unknown> | undefined;
 
   // Plain assignments rather than field initialisers: this runs once per task on the hot path.
   constructor(fn: Task) {
@@ -133,7 +134,8 @@ class Job {
     this.watch = undefined;
     this.state = QUEUED;
     this.open = noop;
-    this.execute = noop;
+    this.fail = noop;
+    this.execute = noop as (job: Job) => undefined;
   }
 }
 
@@ -153,8 +155,10 @@ const capture = (resolve: (value: never) => void, reject: (reason: unknown) => v
   job.reject = reject;
 };
 // Likewise for a queued job's gate: the promise its caller's continuation waits on.
-const captureOpen = (resolve: (value: undefined) => void): void => {
-  (constructing as Job).open = resolve;
+const captureGate = (open: (value: undefined) => void, fail: (reason: unknown) => void): void => {
+  const job = constructing as Job;
+  job.open = open;
+  job.fail = fail;
 };
 // Jobs whose gates have opened, in the order they opened. A gate has one reaction and opens with a plain
 // value, so the reactions run in that same order: each takes the next job from here. (Opening with the
@@ -163,11 +167,13 @@ const handed: (Job | undefined)[] = [];
 let handedHead = 0;
 // The gate's continuation, shared by every job: `then` was called inside `run`, so this runs in the async
 // context of run()'s caller — its AsyncLocalStorage values, its trace — not in that of whoever freed the slot.
-const startHanded = (): void => {
+// For a task run without a signal, what it returns settles the promise `run` returned (the gate's `then`).
+const startHanded = (): Promise<unknown> | undefined => {
   const job = handed[handedHead] as Job;
   handed[handedHead++] = undefined;
   if (handedHead === handed.length) handed.length = handedHead = 0;
-  job.execute(job);
+  const settled = job.execute(job);
+  return job.watch === undefined ? settled : undefined;
 };
 
 /**
@@ -265,28 +271,42 @@ export class Pool implements AsyncDisposable {
       return Promise.reject(new PoolFullError(this.#maxQueued));
     }
     const job = new Job(fn as Task);
+    if (signal === undefined) {
+      // Without a signal nothing can reject the promise before the task settles, so no promise of our
+      // own is made: a task that starts now hands back its own (settled) promise; a queued one hands back
+      // its gate's `then`, which settles like the task once it has run.
+      if (free) return this.#startWorker(job) as Promise<T>;
+      constructing = job;
+      // The gate: the worker that frees a slot opens it, and the task then starts in this caller's
+      // context. A `then` costs a fraction of AsyncLocalStorage.snapshot() or AsyncResource.bind.
+      const result = new Promise<undefined>(captureGate).then(startHanded) as Promise<T>;
+      constructing = undefined;
+      this.#enqueue(job);
+      return result;
+    }
     constructing = job;
     const promise = new Promise<T>(capture);
     if (!free) {
-      // The gate: the worker that frees a slot resolves it, and the task then starts in this caller's
-      // context. A `then` costs a fraction of AsyncLocalStorage.snapshot() or AsyncResource.bind.
-      new Promise<undefined>(captureOpen).then(startHanded);
-      if (this.#tail === undefined) this.#head = job;
-      else {
-        this.#tail.next = job;
-        job.prev = this.#tail;
-      }
-      this.#tail = job;
-      this.#queued++;
+      // A gate as above; an abort rejects `promise` at once, so this gate is never failed.
+      new Promise<undefined>(captureGate).then(startHanded);
+      this.#enqueue(job);
     }
     constructing = undefined;
-    if (signal !== undefined) {
-      const watch: Watch = { unwatch: undefined, controller: undefined };
-      job.watch = watch;
-      watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
-    }
+    const watch: Watch = { unwatch: undefined, controller: undefined };
+    job.watch = watch;
+    watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
     if (free) this.#startWorker(job);
     return promise;
+  }
+
+  #enqueue(job: Job): void {
+    if (this.#tail === undefined) this.#head = job;
+    else {
+      this.#tail.next = job;
+      job.prev = this.#tail;
+    }
+    this.#tail = job;
+    this.#queued++;
   }
 
   /** Resolves when `run` would accept a task (a free slot or room in the queue); at once if it would now. */
@@ -360,7 +380,7 @@ export class Pool implements AsyncDisposable {
    * it hands the slot to. Its callbacks are made once per worker and reused for every job it runs, so
    * following a task costs one `then` and no fresh closures.
    */
-  #startWorker(first: Job | undefined): void {
+  #startWorker(first: Job | undefined): Promise<unknown> | undefined {
     this.#running++;
     let job: Job | undefined;
     let unwatchPool: (() => void) | undefined;
@@ -397,19 +417,21 @@ export class Pool implements AsyncDisposable {
       handed.push(head);
       head.open(undefined);
     };
-    const execute = (current: Job): void => {
+    const execute = (current: Job): Promise<unknown> | undefined => {
       if (current.state === DROPPED) {
         // Aborted between being handed the slot and starting: it never runs, and the slot goes on.
         next();
-        return;
+        return undefined;
       }
       if (this.#closed && current.state === HANDED) {
         current.state = DROPPED;
-        current.watch?.unwatch?.();
         current.fn = undefined;
-        current.reject(new PoolClosedError());
         next();
-        return;
+        const error = new PoolClosedError();
+        if (current.watch === undefined) return Promise.reject(error);
+        current.watch.unwatch?.();
+        current.reject(error);
+        return undefined;
       }
       current.state = RUNNING;
       job = current;
@@ -433,10 +455,13 @@ export class Pool implements AsyncDisposable {
         // A synchronous throw still settles on a later microtask, like a rejected promise would.
         value = Promise.reject(error);
       }
-      Promise.resolve(value).then(onFulfilled, onRejected);
+      const settled = Promise.resolve(value);
+      settled.then(onFulfilled, onRejected);
+      return settled;
     };
-    if (first === undefined) next();
-    else execute(first);
+    if (first !== undefined) return execute(first);
+    next();
+    return undefined;
   }
 
   #unlink(job: Job): void {
@@ -473,8 +498,11 @@ export class Pool implements AsyncDisposable {
       this.#unlink(job);
       job.state = DROPPED;
       job.fn = undefined;
-      job.watch?.unwatch?.();
-      job.reject(error);
+      if (job.watch === undefined) job.fail(error);
+      else {
+        job.watch.unwatch?.();
+        job.reject(error);
+      }
       job = next;
     }
     if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
