@@ -119,7 +119,7 @@ class Job {
   watch: Watch | undefined;
   state: number;
   /** Settle the job's gate: opening hands it a slot; failing removes it for good (set when it queues). */
-  open: (value: undefined) => void;
+  open: (value: Job) => void;
   fail: (reason: unknown) => void;
   /** The worker that handed this job its slot, which runs it once the gate opens. */
   execute: (job: Job) => Promise<unknown> | undefined;
@@ -155,23 +155,15 @@ const capture = (resolve: (value: never) => void, reject: (reason: unknown) => v
   job.reject = reject;
 };
 // Likewise for a queued job's gate: the promise its caller's continuation waits on.
-const captureGate = (open: (value: undefined) => void, fail: (reason: unknown) => void): void => {
+const captureGate = (open: (value: Job) => void, fail: (reason: unknown) => void): void => {
   const job = constructing as Job;
   job.open = open;
   job.fail = fail;
 };
-// Jobs whose gates have opened, in the order they opened. A gate has one reaction and opens with a plain
-// value, so the reactions run in that same order: each takes the next job from here. (Opening with the
-// job itself would make every hand-off look the job up for a `then` method.)
-const handed: (Job | undefined)[] = [];
-let handedHead = 0;
 // The gate's continuation, shared by every job: `then` was called inside `run`, so this runs in the async
-// context of run()'s caller — its AsyncLocalStorage values, its trace — not in that of whoever freed the slot.
-// For a task run without a signal, what it returns settles the promise `run` returned (the gate's `then`).
-const startHanded = (): Promise<unknown> | undefined => {
-  const job = handed[handedHead] as Job;
-  handed[handedHead++] = undefined;
-  if (handedHead === handed.length) handed.length = handedHead = 0;
+// context of run()'s caller — its AsyncLocalStorage values, its trace — not in that of whoever freed the
+// slot. For a task run without a signal, what it returns settles the promise `run` returned.
+const startHanded = (job: Job): Promise<unknown> | undefined => {
   const settled = job.execute(job);
   return job.watch === undefined ? settled : undefined;
 };
@@ -279,7 +271,7 @@ export class Pool implements AsyncDisposable {
       constructing = job;
       // The gate: the worker that frees a slot opens it, and the task then starts in this caller's
       // context. A `then` costs a fraction of AsyncLocalStorage.snapshot() or AsyncResource.bind.
-      const result = new Promise<undefined>(captureGate).then(startHanded) as Promise<T>;
+      const result = new Promise<Job>(captureGate).then(startHanded) as Promise<T>;
       constructing = undefined;
       this.#enqueue(job);
       return result;
@@ -288,7 +280,7 @@ export class Pool implements AsyncDisposable {
     const promise = new Promise<T>(capture);
     if (!free) {
       // A gate as above; an abort rejects `promise` at once, so this gate is never failed.
-      new Promise<undefined>(captureGate).then(startHanded);
+      new Promise<Job>(captureGate).then(startHanded);
       this.#enqueue(job);
     }
     constructing = undefined;
@@ -414,8 +406,7 @@ export class Pool implements AsyncDisposable {
       this.#unlink(head);
       head.state = HANDED;
       head.execute = execute;
-      handed.push(head);
-      head.open(undefined);
+      head.open(head);
     };
     const execute = (current: Job): Promise<unknown> | undefined => {
       if (current.state === DROPPED) {
