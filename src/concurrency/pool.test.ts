@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { getEventListeners } from 'node:events';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError, KeelError } from '../errors.ts';
 import { Pool, PoolClearedError, PoolClosedError, PoolCloseTimeoutError, PoolFullError } from './pool.ts';
@@ -557,5 +560,30 @@ describe('Pool: closing with a deadline', () => {
     expect(() => new Pool({ concurrency: 1, closeTimeoutMs: Number.NaN })).toThrow(
       'Pool closeTimeoutMs must be a number of milliseconds ≥ 0 or Infinity; received NaN',
     );
+  });
+});
+
+describe('Pool: failures nobody handles', () => {
+  // Node reports an unhandled rejection by exiting with an error; run in a process of its own so the
+  // report is the process's, not the test runner's.
+  const unhandled = (body: string): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const pool = JSON.stringify(pathToFileURL(join(import.meta.dirname, 'pool.ts')).href);
+      const script = `import { Pool } from ${pool};\nconst pool = new Pool({ concurrency: 1 });\n${body}`;
+      execFile(process.execPath, ['--input-type=module', '-e', script], (error, _stdout, stderr) =>
+        resolve({ code: error === null ? 0 : (error.code as number), stderr }),
+      );
+    });
+
+  it.each([
+    ['a task that started at once', `pool.run(() => Promise.reject(new Error('lost')));`],
+    [
+      'a queued task',
+      `pool.run(() => new Promise((r) => setTimeout(r, 5)));\npool.run(() => Promise.reject(new Error('lost')));`,
+    ],
+  ])('still reports the failure of %s whose result is ignored', async (_, body) => {
+    const { code, stderr } = await unhandled(body);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('lost');
   });
 });

@@ -263,11 +263,10 @@ export class Pool implements AsyncDisposable {
       return Promise.reject(new PoolFullError(this.#maxQueued));
     }
     const job = new Job(fn as Task);
-    if (signal === undefined) {
-      // Without a signal nothing can reject the promise before the task settles, so no promise of our
-      // own is made: a task that starts now hands back its own (settled) promise; a queued one hands back
-      // its gate's `then`, which settles like the task once it has run.
-      if (free) return this.#startWorker(job) as Promise<T>;
+    if (signal === undefined && !free) {
+      // Without a signal nothing can reject the promise before the task settles, so a queued task needs
+      // no promise of its own: it hands back its gate's `then`, which settles like the task once it has
+      // run (and, being a promise of its own, still reports a failure nobody handles).
       constructing = job;
       // The gate: the worker that frees a slot opens it, and the task then starts in this caller's
       // context. A `then` costs a fraction of AsyncLocalStorage.snapshot() or AsyncResource.bind.
@@ -284,9 +283,11 @@ export class Pool implements AsyncDisposable {
       this.#enqueue(job);
     }
     constructing = undefined;
-    const watch: Watch = { unwatch: undefined, controller: undefined };
-    job.watch = watch;
-    watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
+    if (signal !== undefined) {
+      const watch: Watch = { unwatch: undefined, controller: undefined };
+      job.watch = watch;
+      watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
+    }
     if (free) this.#startWorker(job);
     return promise;
   }
