@@ -1,7 +1,8 @@
 /**
  * The benchmark harness: every candidate is warmed, then all are measured round by round in a rotating
- * order, and the medians are compared as ratios. Each candidate brings its own loop (`run(n)`), so every
- * library is called from a call site of its own and none inherits another's inline caches.
+ * order, and compared as ratios taken round by round, so a verdict carries its spread. Each candidate
+ * brings its own loop (`run(n)`), so every library is called from a call site of its own and none
+ * inherits another's inline caches.
  */
 import { cpus, totalmem } from 'node:os';
 
@@ -20,12 +21,19 @@ export interface Case {
   readonly baseline?: string;
   /** Keel's candidate, whose ratio against each library is printed too. */
   readonly subject?: string;
-  /** @default 15 */
+  /** Interleaved rounds, each measuring every candidate once; at least 5. @default 15 */
   readonly rounds?: number;
   /** Time one sample should take, in ms. @default 25 */
   readonly sampleMs?: number;
   /** Also measure heap allocated per operation (needs `--expose-gc`). @default false */
   readonly heap?: boolean;
+  /**
+   * What a sample's time is: `wall` (elapsed time), or `cpu` (the process's user + system CPU time,
+   * garbage-collector threads included), which other work on a shared machine disturbs far less. Use
+   * `cpu` only for work that never waits on I/O or timers, or the waits go unmeasured.
+   * @default 'wall'
+   */
+  readonly clock?: 'wall' | 'cpu';
 }
 
 export interface Result {
@@ -33,19 +41,47 @@ export interface Result {
   readonly medianNs: number;
   readonly minNs: number;
   readonly heapBytes: number | undefined;
+  /** Time per operation in each round, in round order, so two candidates compare round by round. */
+  readonly samplesNs: readonly number[];
 }
 
+/** A ratio measured round by round: its median and how far the rounds spread. */
+export interface Spread {
+  /** The median of the per-round ratios. */
+  readonly median: number;
+  /** The interquartile range of the per-round ratios. */
+  readonly q1: number;
+  readonly q3: number;
+  readonly min: number;
+  readonly max: number;
+  /** How many interleaved rounds the ratio was taken over. */
+  readonly runs: number;
+}
+
+/** The fewest interleaved rounds a verdict may rest on. */
+export const MIN_ROUNDS = 5;
+
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
-const median = (xs: number[]): number => {
+const median = (xs: readonly number[]): number => quantile(xs, 0.5);
+
+/** The q-quantile of `xs`, interpolated between the two nearest ranks. */
+function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (at - lo);
+}
+
+const cpuNow = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e3;
 };
 
-async function time(candidate: Candidate, n: number): Promise<number> {
-  const start = now();
+async function time(candidate: Candidate, n: number, clock: () => number = now): Promise<number> {
+  const start = clock();
   await candidate.run(n);
-  return now() - start;
+  return clock() - start;
 }
 
 /** Finds how many operations make one sample last about `sampleMs`, warming the candidate on the way. */
@@ -75,7 +111,11 @@ async function heapPerOp(candidate: Candidate, n: number): Promise<number | unde
 /** Measures one case and returns a result per candidate, in the order given. */
 export async function measure(c: Case): Promise<Result[]> {
   const rounds = c.rounds ?? 15;
+  if (!Number.isInteger(rounds) || rounds < MIN_ROUNDS) {
+    throw new RangeError(`${c.title}: rounds must be an integer ≥ ${MIN_ROUNDS}; received ${rounds}`);
+  }
   const sampleMs = c.sampleMs ?? 25;
+  const clock = c.clock === 'cpu' ? cpuNow : now;
   const sizes = new Map<Candidate, number>();
   // Warm every candidate first (twice over, so later candidates do not meet a colder machine).
   for (let pass = 0; pass < 2; pass++)
@@ -86,14 +126,14 @@ export async function measure(c: Case): Promise<Result[]> {
     for (let i = 0; i < c.candidates.length; i++) {
       const k = c.candidates[(i + round) % c.candidates.length] as Candidate;
       const n = sizes.get(k) as number;
-      samples.get(k)?.push(((await time(k, n)) * 1e6) / n);
+      samples.get(k)?.push(((await time(k, n, clock)) * 1e6) / n);
     }
   }
   const results: Result[] = [];
   for (const k of c.candidates) {
     const xs = samples.get(k) as number[];
     const heapBytes = c.heap ? await heapPerOp(k, Math.min(sizes.get(k) as number, 1_000_000)) : undefined;
-    results.push({ name: k.name, medianNs: median(xs), minNs: Math.min(...xs), heapBytes });
+    results.push({ name: k.name, medianNs: median(xs), minNs: Math.min(...xs), heapBytes, samplesNs: xs });
   }
   return results;
 }
@@ -119,7 +159,13 @@ export function table(c: Case, results: readonly Result[]): string {
   const head = [`candidate`, `median per ${c.unit}`, `best`, `× ${base?.name ?? 'baseline'}`];
   if (subject) head.push(`${subject.name} speed-up`);
   if (heap) head.push(`heap per ${c.unit}`, `heap × ${base?.name}`);
-  const lines = [`#### ${c.title}`, '', `| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
+  const clock = c.clock === 'cpu' ? ' (CPU time)' : '';
+  const lines = [
+    `#### ${c.title}${clock}`,
+    '',
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => ' --- ').join('|')}|`,
+  ];
   for (const r of results) {
     const row = [
       r.name,
@@ -148,18 +194,65 @@ export async function run(c: Case): Promise<Result[]> {
   return results;
 }
 
-/** Prints whether a measured ratio meets its target; never fails the run (machines here are noisy). */
+/**
+ * The ratio of `a` to `b` taken in each interleaved round (both were measured in the same round, so a
+ * disturbance of the machine touches both), with its median and spread.
+ */
+export function spread(results: readonly Result[], a: string, b: string): Spread {
+  const x = results.find((r) => r.name === a);
+  const y = results.find((r) => r.name === b);
+  if (!x || !y) throw new Error(`no result named ${x ? b : a}`);
+  const n = Math.min(x.samplesNs.length, y.samplesNs.length);
+  const ratios = Array.from({ length: n }, (_, i) => (x.samplesNs[i] as number) / (y.samplesNs[i] as number));
+  if (n < MIN_ROUNDS) throw new Error(`${a} / ${b}: ${n} rounds; a spread needs at least ${MIN_ROUNDS}`);
+  return {
+    median: median(ratios),
+    q1: quantile(ratios, 0.25),
+    q3: quantile(ratios, 0.75),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    runs: n,
+  };
+}
+
+/** What a spread shows about a target: met only if the whole interquartile range meets it. */
+export type Verdict = 'met' | 'MISSED' | 'not shown: spread crosses target';
+
+export function verdict(s: Spread, limit: number, direction: 'at most' | 'at least' = 'at most'): Verdict {
+  const meets = (x: number): boolean => (direction === 'at most' ? x <= limit : x >= limit);
+  if (meets(s.q1) && meets(s.q3)) return 'met';
+  if (!meets(s.q1) && !meets(s.q3)) return 'MISSED';
+  return 'not shown: spread crosses target';
+}
+
+const x2 = (r: number): string => `${r.toFixed(2)}×`;
+
+/**
+ * Prints a verdict on a target; never fails the run (machines here are noisy). Given a `Spread` (from
+ * `spread()`), it states the median of the per-round ratios with their interquartile range and full
+ * range, and says "met" only when the whole interquartile range meets the target, "not shown: spread
+ * crosses target" when it straddles it. Given a single number (a ratio of medians, or of heap figures),
+ * it has no spread to show, so it says so and gives no verdict.
+ */
 export function target(
   label: string,
-  ratio: number,
+  ratio: number | Spread,
   limit: number,
   direction: 'at most' | 'at least' = 'at most',
 ): void {
-  const ok = direction === 'at most' ? ratio <= limit : ratio >= limit;
-  console.log(`- ${ok ? 'met' : 'MISSED'}: ${label}: ${ratio.toFixed(2)}× (target ${direction} ${limit}×)`);
+  const goal = `target ${direction} ${limit}×`;
+  if (typeof ratio === 'number') {
+    console.log(`- single figure, no spread: ${label}: ${x2(ratio)} (${goal})`);
+    return;
+  }
+  const s = ratio;
+  console.log(
+    `- ${verdict(s, limit, direction)}: ${label}: median ${x2(s.median)} of ${s.runs} interleaved runs ` +
+      `(IQR ${x2(s.q1)}–${x2(s.q3)}, range ${x2(s.min)}–${x2(s.max)}; ${goal})`,
+  );
 }
 
-/** Median ratio of two named results. */
+/** Median ratio of two named results (a single figure; `spread()` gives the round-by-round ratio). */
 export function ratio(results: readonly Result[], a: string, b: string): number {
   const x = results.find((r) => r.name === a);
   const y = results.find((r) => r.name === b);

@@ -24,7 +24,7 @@ export function asCompleted<T>(
   promises: Iterable<T | PromiseLike<T>>,
   options?: AsCompletedOptions,
 ): AsyncGenerator<Awaited<T>, void, undefined> {
-  checkOptions('asCompleted() options', options);
+  checkOptions('asCompleted() options', options, ['signal']);
   if (typeof (promises as Iterable<unknown> | null)?.[Symbol.iterator] !== 'function') {
     throw new InvalidArgumentError(
       `asCompleted() promises must be an iterable of promises or values; received ${describe(promises)}`,

@@ -49,7 +49,7 @@ export function gather<const T extends readonly Task[]>(
   options?: GatherOptions,
 ): Promise<GatherResults<T> | GatherSettledResults<T>>;
 export function gather(tasks: readonly Task[], options: GatherOptions = {}): Promise<unknown[]> {
-  checkOptions('gather() options', options);
+  checkOptions('gather() options', options, ['concurrency', 'signal', 'settle']);
   if (!Array.isArray(tasks)) {
     throw new InvalidArgumentError(
       `gather() tasks must be an array of functions; received ${describe(tasks)}`,

@@ -11,6 +11,8 @@ export {
   Pool,
   PoolClearedError,
   PoolClosedError,
+  type PoolCloseOptions,
+  PoolCloseTimeoutError,
   PoolFullError,
   type PoolOptions,
   type PoolRunOptions,
@@ -20,5 +22,11 @@ export { RateLimiter, type RateLimiterAcquireOptions, type RateLimiterOptions } 
 export { type RetryOptions, retry } from './retry.ts';
 export { type AcquireOptions, type Permit, Semaphore } from './semaphore.ts';
 export { type SleepOptions, sleep } from './sleep.ts';
-export { TaskGroup, TaskGroupClosedError, type TaskGroupOptions } from './task-group.ts';
+export {
+  TaskGroup,
+  TaskGroupClosedError,
+  type TaskGroupCloseOptions,
+  TaskGroupCloseTimeoutError,
+  type TaskGroupOptions,
+} from './task-group.ts';
 export { TimeoutError, type TimeoutOptions, timeout } from './timeout.ts';

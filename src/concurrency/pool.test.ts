@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { getEventListeners } from 'node:events';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError, KeelError } from '../errors.ts';
-import { Pool, PoolClearedError, PoolClosedError, PoolFullError } from './pool.ts';
+import { Pool, PoolClearedError, PoolClosedError, PoolCloseTimeoutError, PoolFullError } from './pool.ts';
 import { sleep } from './sleep.ts';
 
 afterEach(() => {
@@ -295,12 +298,15 @@ describe('Pool: clear() and onIdle()', () => {
 });
 
 describe('Pool: concurrency at run time', () => {
-  it('raising it starts queued tasks at once', async () => {
+  it('raising it hands the new slots to queued tasks at once; they start a microtask later', async () => {
     const pool = new Pool({ concurrency: 1 });
     const tasks = Array.from({ length: 4 }, () => controllable());
     const results = tasks.map((t) => pool.run(t));
     pool.concurrency = 3;
     expect(pool.concurrency).toBe(3);
+    // The slots are taken now; each task starts from its caller's own continuation, so in its context.
+    expect([pool.pending, pool.size]).toEqual([3, 1]);
+    await Promise.resolve();
     expect(tasks.map((t) => t.started)).toEqual([true, true, true, false]);
     for (const [i, t] of tasks.entries()) t.resolve(i);
     await Promise.all(results);
@@ -464,5 +470,120 @@ describe('Pool: limits at the edges', () => {
     await expect(second).rejects.toBe('changed my mind');
     await pool.onIdle();
     expect(later.started).toBe(false);
+  });
+});
+
+describe('Pool: closing with a deadline', () => {
+  it('close() resolves once the aborted tasks settle, within the deadline, leaving no timer', async () => {
+    vi.useFakeTimers();
+    const pool = new Pool({ concurrency: 1 });
+    const task = controllable();
+    const running = pool.run(task);
+    const queued = pool.run(() => 1);
+    const closed = pool.close({ timeoutMs: 1_000 });
+    expect(task.signal?.aborted).toBe(true);
+    await expect(queued).rejects.toBeInstanceOf(PoolClosedError);
+    task.resolve(7);
+    await expect(closed).resolves.toBeUndefined();
+    await expect(running).resolves.toBe(7);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('close() rejects with PoolCloseTimeoutError when a task ignores its abort past the deadline', async () => {
+    vi.useFakeTimers();
+    const pool = new Pool({ concurrency: 2 });
+    const stubborn = controllable();
+    const running = pool.run(stubborn);
+    const closed = pool.close({ timeoutMs: 500 });
+    closed.catch(() => {});
+    await vi.advanceTimersByTimeAsync(499);
+    expect(await isSettled(closed)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await closed.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolCloseTimeoutError);
+    expect(error).toMatchObject({
+      code: 'KEEL_POOL_CLOSE_TIMEOUT',
+      pending: 1,
+      timeoutMs: 500,
+      retryable: true,
+    });
+    expect((error as Error).message).toBe('Pool did not close within 500 ms: 1 aborted task still running');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(pool.closed).toBe(true);
+    await expect(pool.run(() => 1)).rejects.toBeInstanceOf(PoolClosedError);
+    // A later close waits again, and succeeds once the task finally stops.
+    const again = pool.close({ timeoutMs: 500 });
+    stubborn.resolve(1);
+    await expect(again).resolves.toBeUndefined();
+    await running;
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('disposal is bounded by closeTimeoutMs', async () => {
+    vi.useFakeTimers();
+    const stubborn = controllable();
+    const pool = new Pool({ concurrency: 1, closeTimeoutMs: 2 ** 31 + 10 });
+    void pool.run(stubborn);
+    const disposed = pool[Symbol.asyncDispose]();
+    disposed.catch(() => {});
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    expect(await isSettled(disposed)).toBe(false);
+    await vi.advanceTimersByTimeAsync(10);
+    await expect(disposed).rejects.toBeInstanceOf(PoolCloseTimeoutError);
+    expect(vi.getTimerCount()).toBe(0);
+    stubborn.resolve(0);
+  });
+
+  it('close({ signal }) stops waiting on abort with the reason, leaving no listener or timer', async () => {
+    vi.useFakeTimers();
+    const pool = new Pool({ concurrency: 1 });
+    const stubborn = controllable();
+    void pool.run(stubborn);
+    const controller = new AbortController();
+    const closed = pool.close({ timeoutMs: 10_000, signal: controller.signal });
+    controller.abort('enough');
+    await expect(closed).rejects.toBe('enough');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+    stubborn.resolve(0);
+    await pool.onIdle();
+  });
+
+  it('close() on an idle pool resolves at once, and refuses a bad deadline', async () => {
+    const pool = new Pool({ concurrency: 1 });
+    expect(() => pool.close({ timeoutMs: -1 })).toThrow(
+      new InvalidArgumentError(
+        'Pool.close() timeoutMs must be a number of milliseconds ≥ 0 or Infinity; received -1',
+      ),
+    );
+    await expect(pool.close({ timeoutMs: 0 })).resolves.toBeUndefined();
+    expect(() => new Pool({ concurrency: 1, closeTimeoutMs: Number.NaN })).toThrow(
+      'Pool closeTimeoutMs must be a number of milliseconds ≥ 0 or Infinity; received NaN',
+    );
+  });
+});
+
+describe('Pool: failures nobody handles', () => {
+  // Node reports an unhandled rejection by exiting with an error; run in a process of its own so the
+  // report is the process's, not the test runner's.
+  const unhandled = (body: string): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const pool = JSON.stringify(pathToFileURL(join(import.meta.dirname, 'pool.ts')).href);
+      const script = `import { Pool } from ${pool};\nconst pool = new Pool({ concurrency: 1 });\n${body}`;
+      execFile(process.execPath, ['--input-type=module', '-e', script], (error, _stdout, stderr) =>
+        resolve({ code: error === null ? 0 : (error.code as number), stderr }),
+      );
+    });
+
+  it.each([
+    ['a task that started at once', `pool.run(() => Promise.reject(new Error('lost')));`],
+    [
+      'a queued task',
+      `pool.run(() => new Promise((r) => setTimeout(r, 5)));\npool.run(() => Promise.reject(new Error('lost')));`,
+    ],
+  ])('still reports the failure of %s whose result is ignored', async (_, body) => {
+    const { code, stderr } = await unhandled(body);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('lost');
   });
 });

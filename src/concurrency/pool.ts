@@ -1,7 +1,7 @@
 /** Pool: a long-lived limit on how many tasks run at once, with a bounded queue and backpressure. */
 
-import { onAbort } from '../abort.ts';
-import { checkCount, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
+import { onAbort, settleWithin } from '../abort.ts';
+import { checkCount, checkDuration, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
 import type { Task } from './gather.ts';
 
 export interface PoolOptions {
@@ -13,6 +13,24 @@ export interface PoolOptions {
    * @default Infinity
    */
   readonly maxQueued?: number | undefined;
+  /**
+   * How long disposal (`await using`, `pool[Symbol.asyncDispose]()`) waits for the aborted running tasks
+   * to settle, in milliseconds; past it disposal rejects with `PoolCloseTimeoutError`. `close()` may
+   * give a bound of its own.
+   * @default Infinity
+   */
+  readonly closeTimeoutMs?: number | undefined;
+}
+
+export interface PoolCloseOptions {
+  /**
+   * How long to wait for the running tasks to settle once they are aborted, in milliseconds; past it
+   * `close` rejects with `PoolCloseTimeoutError`.
+   * @default the pool's `closeTimeoutMs`
+   */
+  readonly timeoutMs?: number | undefined;
+  /** Aborting it stops the wait (the pool stays closed) and rejects with its reason. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface PoolRunOptions {
@@ -56,11 +74,40 @@ export class PoolClosedError extends KeelError {
   }
 }
 
+/** Closing the pool ran past its deadline while tasks that ignore their abort were still running. */
+export class PoolCloseTimeoutError extends KeelError {
+  /** The tasks still running when the deadline passed. */
+  readonly pending: number;
+  readonly timeoutMs: number;
+
+  constructor(pending: number, timeoutMs: number) {
+    super(
+      'KEEL_POOL_CLOSE_TIMEOUT',
+      `Pool did not close within ${timeoutMs} ms: ${pending} aborted task${pending === 1 ? '' : 's'} still running`,
+      { retryable: true },
+    );
+    this.pending = pending;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+const OPTIONS = ['concurrency', 'maxQueued', 'closeTimeoutMs'] as const;
+const RUN_OPTIONS = ['signal'] as const;
+const WAIT_OPTIONS = ['signal'] as const;
+const CLOSE_OPTIONS = ['timeoutMs', 'signal'] as const;
+
 /** The extras of a task run with a signal of its own; most tasks have none and skip this allocation. */
 interface Watch {
   unwatch: (() => void) | undefined;
   controller: AbortController | undefined;
 }
+
+// A job's life: waiting in the queue, handed a slot (its caller's continuation has not run yet), running,
+// or dropped (aborted or refused before it started).
+const QUEUED = 0;
+const HANDED = 1;
+const RUNNING = 2;
+const DROPPED = 3;
 
 /** One call to `run`: its task (until started), the promise's settle functions, its place in the queue. */
 class Job {
@@ -70,6 +117,12 @@ class Job {
   prev: Job | undefined;
   next: Job | undefined;
   watch: Watch | undefined;
+  state: number;
+  /** Settle the job's gate: opening hands it a slot; failing removes it for good (set when it queues). */
+  open: (value: Job) => void;
+  fail: (reason: unknown) => void;
+  /** The worker that handed this job its slot, which runs it once the gate opens. */
+  execute: (job: Job) => Promise<unknown> | undefined;
 
   // Plain assignments rather than field initialisers: this runs once per task on the hot path.
   constructor(fn: Task) {
@@ -79,6 +132,10 @@ class Job {
     this.prev = undefined;
     this.next = undefined;
     this.watch = undefined;
+    this.state = QUEUED;
+    this.open = noop;
+    this.fail = noop;
+    this.execute = noop as (job: Job) => undefined;
   }
 }
 
@@ -97,6 +154,19 @@ const capture = (resolve: (value: never) => void, reject: (reason: unknown) => v
   job.resolve = resolve as (value: unknown) => void;
   job.reject = reject;
 };
+// Likewise for a queued job's gate: the promise its caller's continuation waits on.
+const captureGate = (open: (value: Job) => void, fail: (reason: unknown) => void): void => {
+  const job = constructing as Job;
+  job.open = open;
+  job.fail = fail;
+};
+// The gate's continuation, shared by every job: `then` was called inside `run`, so this runs in the async
+// context of run()'s caller — its AsyncLocalStorage values, its trace — not in that of whoever freed the
+// slot. For a task run without a signal, what it returns settles the promise `run` returned.
+const startHanded = (job: Job): Promise<unknown> | undefined => {
+  const settled = job.execute(job);
+  return job.watch === undefined ? settled : undefined;
+};
 
 /**
  * Runs tasks with at most `concurrency` at once; the rest wait in FIFO order.
@@ -106,15 +176,18 @@ const capture = (resolve: (value: never) => void, reject: (reason: unknown) => v
  * const page = await pool.run((signal) => fetch(url, { signal }));
  * ```
  *
- * A task starts at once (synchronously, inside `run`) when a slot is free. Each task receives a signal:
+ * A task starts at once (synchronously, inside `run`) when a slot is free; a queued task starts a microtask
+ * after its slot frees, in the async context of its own caller of `run` (AsyncLocalStorage values hold).
+ * Each task receives a signal:
  * the `signal` given to `run` when there is one, linked to the pool's own; otherwise the pool's signal,
- * which aborts when the pool is disposed. Disposing the pool (`await using`, or
- * `await pool[Symbol.asyncDispose]()`) rejects the queued tasks, aborts the running ones and waits for
- * them to settle.
+ * which aborts when the pool is disposed. Closing the pool (`await pool.close({ timeoutMs })`,
+ * `await using`, or `await pool[Symbol.asyncDispose]()`) rejects the queued tasks, aborts the running
+ * ones and waits for them to settle, up to the deadline.
  */
 export class Pool implements AsyncDisposable {
   #concurrency: number;
   readonly #maxQueued: number;
+  readonly #closeTimeoutMs: number;
   #running = 0;
   #queued = 0;
   #head: Job | undefined = undefined;
@@ -127,7 +200,7 @@ export class Pool implements AsyncDisposable {
   #spaceWaiters = new Set<Waiter>();
 
   constructor(options: PoolOptions) {
-    checkOptions('Pool options', options);
+    checkOptions('Pool options', options, OPTIONS);
     this.#concurrency = checkCount('Pool concurrency', options?.concurrency, { allowInfinity: true });
     this.#maxQueued = checkCount(
       'Pool maxQueued',
@@ -136,6 +209,10 @@ export class Pool implements AsyncDisposable {
         min: 0,
         allowInfinity: true,
       },
+    );
+    this.#closeTimeoutMs = checkDuration(
+      'Pool closeTimeoutMs',
+      options.closeTimeoutMs === undefined ? Number.POSITIVE_INFINITY : options.closeTimeoutMs,
     );
   }
 
@@ -146,7 +223,7 @@ export class Pool implements AsyncDisposable {
 
   set concurrency(value: number) {
     this.#concurrency = checkCount('Pool concurrency', value, { allowInfinity: true });
-    while (this.#running < this.#concurrency && this.#head !== undefined) this.#startWorker();
+    while (this.#running < this.#concurrency && this.#head !== undefined) this.#startWorker(undefined);
   }
 
   /** The most tasks waiting for a slot. */
@@ -174,19 +251,48 @@ export class Pool implements AsyncDisposable {
    * with `PoolClearedError` if `clear()` removes it, with `PoolClosedError` if the pool is disposed first.
    */
   run<T>(fn: Task<T>, options?: PoolRunOptions): Promise<T> {
-    checkOptions('Pool.run() options', options);
+    if (options !== undefined) checkOptions('Pool.run() options', options, RUN_OPTIONS);
     checkFunction('Pool.run() fn', fn);
     const signal = options?.signal;
     checkSignal('Pool.run() signal', signal);
     if (this.#closed) return Promise.reject(new PoolClosedError());
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#running >= this.#concurrency && this.#queued >= this.#maxQueued) {
+    // A queued job exists only while every slot is taken, so a free slot means nobody is waiting for it.
+    const free = this.#running < this.#concurrency;
+    if (!free && this.#queued >= this.#maxQueued) {
       return Promise.reject(new PoolFullError(this.#maxQueued));
     }
     const job = new Job(fn as Task);
+    if (signal === undefined && !free) {
+      // Without a signal nothing can reject the promise before the task settles, so a queued task needs
+      // no promise of its own: it hands back its gate's `then`, which settles like the task once it has
+      // run (and, being a promise of its own, still reports a failure nobody handles).
+      constructing = job;
+      // The gate: the worker that frees a slot opens it, and the task then starts in this caller's
+      // context. A `then` costs a fraction of AsyncLocalStorage.snapshot() or AsyncResource.bind.
+      const result = new Promise<Job>(captureGate).then(startHanded) as Promise<T>;
+      constructing = undefined;
+      this.#enqueue(job);
+      return result;
+    }
     constructing = job;
     const promise = new Promise<T>(capture);
+    if (!free) {
+      // A gate as above; an abort rejects `promise` at once, so this gate is never failed.
+      new Promise<Job>(captureGate).then(startHanded);
+      this.#enqueue(job);
+    }
     constructing = undefined;
+    if (signal !== undefined) {
+      const watch: Watch = { unwatch: undefined, controller: undefined };
+      job.watch = watch;
+      watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
+    }
+    if (free) this.#startWorker(job);
+    return promise;
+  }
+
+  #enqueue(job: Job): void {
     if (this.#tail === undefined) this.#head = job;
     else {
       this.#tail.next = job;
@@ -194,24 +300,17 @@ export class Pool implements AsyncDisposable {
     }
     this.#tail = job;
     this.#queued++;
-    if (signal !== undefined) {
-      const watch: Watch = { unwatch: undefined, controller: undefined };
-      job.watch = watch;
-      watch.unwatch = onAbort(signal, () => this.#abort(job, signal.reason));
-    }
-    if (this.#running < this.#concurrency) this.#startWorker();
-    return promise;
   }
 
   /** Resolves when `run` would accept a task (a free slot or room in the queue); at once if it would now. */
   onSpace(options?: PoolWaitOptions): Promise<void> {
-    checkOptions('Pool.onSpace() options', options);
+    checkOptions('Pool.onSpace() options', options, WAIT_OPTIONS);
     return this.#wait('space', this.#hasSpace(), options?.signal, 'Pool.onSpace() signal');
   }
 
   /** Resolves when nothing is running or queued; at once if that is so now. */
   onIdle(options?: PoolWaitOptions): Promise<void> {
-    checkOptions('Pool.onIdle() options', options);
+    checkOptions('Pool.onIdle() options', options, WAIT_OPTIONS);
     return this.#wait('idle', this.#isIdle(), options?.signal, 'Pool.onIdle() signal');
   }
 
@@ -220,14 +319,45 @@ export class Pool implements AsyncDisposable {
     this.#rejectQueued(PoolClearedError);
   }
 
-  /** Refuses new tasks, rejects the queued ones, aborts the running ones and waits for them to settle. */
-  async [Symbol.asyncDispose](): Promise<void> {
+  /**
+   * Refuses new tasks, rejects the queued ones with `PoolClosedError`, aborts the running ones (with it as
+   * the reason) and waits for them to settle: at most `timeoutMs` (default: the pool's `closeTimeoutMs`),
+   * then rejects with `PoolCloseTimeoutError`. Aborting `signal` stops the wait and rejects with its
+   * reason. Either way the pool stays closed; calling `close` again waits again.
+   */
+  close(options?: PoolCloseOptions): Promise<void> {
+    checkOptions('Pool.close() options', options, CLOSE_OPTIONS);
+    const timeoutMs = checkDuration(
+      'Pool.close() timeoutMs',
+      options?.timeoutMs === undefined ? this.#closeTimeoutMs : options.timeoutMs,
+    );
+    const signal = options?.signal;
+    checkSignal('Pool.close() signal', signal);
     if (!this.#closed) {
       this.#closed = true;
       this.#rejectQueued(PoolClosedError);
       this.#controller.abort(new PoolClosedError());
     }
-    await this.onIdle();
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#isIdle()) return Promise.resolve();
+    return this.#settle(timeoutMs, signal);
+  }
+
+  /** Closes the pool as `close()` does, bounded by the pool's `closeTimeoutMs`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #settle(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    // The idle wait is our own, withdrawn once the deadline or the caller's abort comes first.
+    const stop = new AbortController();
+    const idle = this.onIdle({ signal: stop.signal });
+    idle.catch(noop);
+    const settled = await settleWithin(idle, timeoutMs, signal);
+    stop.abort();
+    if (settled) return;
+    if (signal?.aborted) throw signal.reason;
+    throw new PoolCloseTimeoutError(this.#running, timeoutMs);
   }
 
   #hasSpace(): boolean {
@@ -239,10 +369,11 @@ export class Pool implements AsyncDisposable {
   }
 
   /**
-   * A worker takes queued jobs in order until none is left. Its two callbacks are made once per worker and
-   * reused for every job it runs, so following a task costs one `then` and no fresh closures.
+   * A worker holds one slot and runs jobs in order until none is left: `first` now, then each queued job
+   * it hands the slot to. Its callbacks are made once per worker and reused for every job it runs, so
+   * following a task costs one `then` and no fresh closures.
    */
-  #startWorker(): void {
+  #startWorker(first: Job | undefined): Promise<unknown> | undefined {
     this.#running++;
     let job: Job | undefined;
     let unwatchPool: (() => void) | undefined;
@@ -272,11 +403,34 @@ export class Pool implements AsyncDisposable {
         if (this.#spaceWaiters.size > 0 && this.#hasSpace()) this.#release('space');
         return;
       }
-      job = head;
-      const fn = head.fn as Task;
+      // Hand the slot over; the job starts from its gate, in its own caller's context (see startHanded).
       this.#unlink(head);
+      head.state = HANDED;
+      head.execute = execute;
+      head.open(head);
+    };
+    const execute = (current: Job): Promise<unknown> | undefined => {
+      if (current.state === DROPPED) {
+        // Aborted between being handed the slot and starting: it never runs, and the slot goes on.
+        next();
+        return undefined;
+      }
+      if (this.#closed && current.state === HANDED) {
+        current.state = DROPPED;
+        current.fn = undefined;
+        next();
+        const error = new PoolClosedError();
+        if (current.watch === undefined) return Promise.reject(error);
+        current.watch.unwatch?.();
+        current.reject(error);
+        return undefined;
+      }
+      current.state = RUNNING;
+      job = current;
+      const fn = current.fn as Task;
+      current.fn = undefined;
       let signal = this.#signal;
-      const watch = head.watch;
+      const watch = current.watch;
       if (watch !== undefined) {
         // The caller's signal can abort this one task; the pool's own still reaches it on disposal.
         const controller = new AbortController();
@@ -293,9 +447,13 @@ export class Pool implements AsyncDisposable {
         // A synchronous throw still settles on a later microtask, like a rejected promise would.
         value = Promise.reject(error);
       }
-      Promise.resolve(value).then(onFulfilled, onRejected);
+      const settled = Promise.resolve(value);
+      settled.then(onFulfilled, onRejected);
+      return settled;
     };
+    if (first !== undefined) return execute(first);
     next();
+    return undefined;
   }
 
   #unlink(job: Job): void {
@@ -305,15 +463,20 @@ export class Pool implements AsyncDisposable {
     if (next === undefined) this.#tail = prev;
     else next.prev = prev;
     job.prev = job.next = undefined;
-    job.fn = undefined;
     this.#queued--;
     if (this.#spaceWaiters.size > 0 && this.#hasSpace()) this.#release('space');
   }
 
   #abort(job: Job, reason: unknown): void {
-    if (job.fn !== undefined) {
+    if (job.state === QUEUED) {
       this.#unlink(job);
+      job.state = DROPPED;
+      job.fn = undefined;
       if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');
+    } else if (job.state === HANDED) {
+      // Its worker sees this when the gate opens and hands the slot on instead.
+      job.state = DROPPED;
+      job.fn = undefined;
     } else job.watch?.controller?.abort(reason);
     job.reject(reason);
   }
@@ -325,8 +488,13 @@ export class Pool implements AsyncDisposable {
     while (job !== undefined) {
       const next: Job | undefined = job.next;
       this.#unlink(job);
-      job.watch?.unwatch?.();
-      job.reject(error);
+      job.state = DROPPED;
+      job.fn = undefined;
+      if (job.watch === undefined) job.fail(error);
+      else {
+        job.watch.unwatch?.();
+        job.reject(error);
+      }
       job = next;
     }
     if (this.#idleWaiters.size > 0 && this.#isIdle()) this.#release('idle');

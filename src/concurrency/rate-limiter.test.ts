@@ -98,13 +98,43 @@ describe('RateLimiter', () => {
   it.each([
     [{ limit: 0, interval: 10 }, 'RateLimiter limit must be an integer ≥ 1; received 0'],
     [{ limit: 1, interval: 0 }, 'RateLimiter interval must be a number of milliseconds above 0; received 0'],
-    [
-      { limit: 1, interval: -5 },
-      'RateLimiter interval must be a number of milliseconds from 0 to 2147483647; received -5',
-    ],
+    [{ limit: 1, interval: -5 }, 'RateLimiter interval must be a number of milliseconds ≥ 0; received -5'],
     [{ limit: 1, interval: 10, burst: 0 }, 'RateLimiter burst must be an integer ≥ 1; received 0'],
     [undefined, 'RateLimiter limit must be an integer ≥ 1; received undefined'],
   ])('names a bad option %o', (options, message) => {
     expect(() => new RateLimiter(options as never)).toThrow(new InvalidArgumentError(message));
+  });
+});
+
+describe('RateLimiter: intervals past 2³¹−1 ms', () => {
+  it('makes a waiter wait the whole refill time past 2³¹−1 ms, not 1 ms', async () => {
+    vi.useFakeTimers();
+    const month = 30 * 24 * 60 * 60 * 1000;
+    const limiter = new RateLimiter({ limit: 1, interval: month });
+    expect(limiter.tryAcquire()).toBe(true);
+    let granted = false;
+    const waiting = limiter.acquire().then(() => {
+      granted = true;
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(granted).toBe(false);
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1);
+    expect(granted).toBe(false);
+    await vi.advanceTimersByTimeAsync(month);
+    await waiting;
+    expect(granted).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('clears its long timer when the last waiter gives up', async () => {
+    vi.useFakeTimers();
+    const limiter = new RateLimiter({ limit: 1, interval: 2 ** 33 });
+    limiter.tryAcquire();
+    const controller = new AbortController();
+    const waiting = limiter.acquire({ signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    controller.abort('enough');
+    await expect(waiting).rejects.toBe('enough');
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,8 +1,14 @@
 /** RateLimiter: a token bucket that lets `limit` calls through per `interval`, in FIFO order. */
 
-import { onAbort } from '../abort.ts';
-import { checkCount, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
-import { checkDelay } from './delay.ts';
+import { clearLongTimeout, type LongTimer, onAbort, setLongTimeout } from '../abort.ts';
+import {
+  checkCount,
+  checkDuration,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
 
 export interface RateLimiterOptions {
   /** How many calls each `interval` lets through. */
@@ -43,12 +49,13 @@ export class RateLimiter {
   #tokens: number;
   #refilledAt: number;
   readonly #waiters = new Set<Waiter>();
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #timer: LongTimer | undefined = undefined;
 
   constructor(options: RateLimiterOptions) {
-    checkOptions('RateLimiter options', options);
+    checkOptions('RateLimiter options', options, ['limit', 'interval', 'burst']);
     this.#limit = checkCount('RateLimiter limit', options?.limit);
-    this.#interval = checkDelay('RateLimiter interval', options.interval);
+    // Any finite interval is valid; the wait for a token may then pass 2³¹−1 ms, so it is a long timer.
+    this.#interval = checkDuration('RateLimiter interval', options.interval, { allowInfinity: false });
     if (this.#interval === 0) {
       throw new InvalidArgumentError(
         `RateLimiter interval must be a number of milliseconds above 0; received ${describe(options.interval)}`,
@@ -72,7 +79,7 @@ export class RateLimiter {
 
   /** Resolves once a token is taken for this caller; at once if the bucket has one and nobody waits. */
   acquire(options?: RateLimiterAcquireOptions): Promise<void> {
-    checkOptions('RateLimiter.acquire() options', options);
+    checkOptions('RateLimiter.acquire() options', options, ['signal']);
     const signal = options?.signal;
     checkSignal('RateLimiter.acquire() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -112,7 +119,7 @@ export class RateLimiter {
   #schedule(): void {
     if (this.#timer !== undefined || this.#waiters.size === 0) return;
     const wait = Math.max(1, Math.ceil(((1 - this.#tokens) * this.#interval) / this.#limit));
-    this.#timer = setTimeout(() => {
+    this.#timer = setLongTimeout(() => {
       this.#timer = undefined;
       this.#refill();
       for (const waiter of this.#waiters) {
@@ -128,7 +135,7 @@ export class RateLimiter {
   }
 
   #stopTimer(): void {
-    clearTimeout(this.#timer);
+    clearLongTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

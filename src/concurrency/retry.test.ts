@@ -175,10 +175,11 @@ describe('retry', () => {
 
   it.each([
     [{ attempts: 0 }, 'retry() attempts must be an integer ≥ 1 or Infinity; received 0'],
-    [{ minDelay: -1 }, 'retry() minDelay must be a number of milliseconds from 0 to 2147483647; received -1'],
+    [{ minDelay: -1 }, 'retry() minDelay must be a number of milliseconds ≥ 0; received -1'],
+    [{ maxDelay: Number.NaN }, 'retry() maxDelay must be a number of milliseconds ≥ 0; received NaN'],
     [
-      { maxDelay: Number.NaN },
-      'retry() maxDelay must be a number of milliseconds from 0 to 2147483647; received NaN',
+      { maxDelay: Number.POSITIVE_INFINITY },
+      'retry() maxDelay must be a number of milliseconds ≥ 0; received Infinity',
     ],
     [{ minDelay: 500, maxDelay: 100 }, 'retry() maxDelay must be at least minDelay (500); received 100'],
     [{ factor: 0.5 }, 'retry() factor must be a finite number ≥ 1; received 0.5'],
@@ -191,5 +192,29 @@ describe('retry', () => {
 
   it('names a bad fn', () => {
     expect(() => retry(undefined as never)).toThrow('retry() fn must be a function; received undefined');
+  });
+});
+
+describe('retry: delays past 2³¹−1 ms', () => {
+  it('waits the whole of a backoff past 2³¹−1 ms before the next try', async () => {
+    vi.useFakeTimers();
+    const day = 24 * 60 * 60 * 1000;
+    let tries = 0;
+    const result = retry(
+      () => {
+        tries++;
+        if (tries === 1) throw new Error('once');
+        return 'second';
+      },
+      { minDelay: 30 * day, maxDelay: 30 * day, jitter: false },
+    );
+    await vi.advanceTimersByTimeAsync(10);
+    expect(tries).toBe(1);
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1);
+    expect(tries).toBe(1);
+    await vi.advanceTimersByTimeAsync(30 * day);
+    await expect(result).resolves.toBe('second');
+    expect(tries).toBe(2);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -3,13 +3,13 @@
 import { onAbort } from '../abort.ts';
 import {
   checkCount,
+  checkDuration,
   checkFunction,
   checkOptions,
   checkSignal,
   describe,
   InvalidArgumentError,
 } from '../errors.ts';
-import { checkDelay } from './delay.ts';
 import { sleep } from './sleep.ts';
 
 export interface RetryOptions {
@@ -61,13 +61,31 @@ export function retry<T>(
   fn: (signal: AbortSignal, attempt: number) => T | PromiseLike<T>,
   options: RetryOptions = {},
 ): Promise<Awaited<T>> {
-  checkOptions('retry() options', options);
+  checkOptions('retry() options', options, [
+    'attempts',
+    'minDelay',
+    'maxDelay',
+    'factor',
+    'jitter',
+    'retryIf',
+    'signal',
+  ]);
   checkFunction('retry() fn', fn);
   const attempts = checkCount('retry() attempts', options.attempts === undefined ? 3 : options.attempts, {
     allowInfinity: true,
   });
-  const minDelay = checkDelay('retry() minDelay', options.minDelay === undefined ? 100 : options.minDelay);
-  const maxDelay = checkDelay('retry() maxDelay', options.maxDelay === undefined ? 30_000 : options.maxDelay);
+  // Any finite delay is valid: sleep() chains timers past 2³¹−1 ms rather than letting one wrap to 1 ms.
+  const finite = { allowInfinity: false };
+  const minDelay = checkDuration(
+    'retry() minDelay',
+    options.minDelay === undefined ? 100 : options.minDelay,
+    finite,
+  );
+  const maxDelay = checkDuration(
+    'retry() maxDelay',
+    options.maxDelay === undefined ? 30_000 : options.maxDelay,
+    finite,
+  );
   if (maxDelay < minDelay) {
     throw new InvalidArgumentError(
       `retry() maxDelay must be at least minDelay (${minDelay}); received ${describe(maxDelay)}`,

@@ -55,7 +55,7 @@ export class Semaphore {
 
   /** Resolves with a permit once one is free and every earlier caller has had theirs. */
   acquire(options?: AcquireOptions): Promise<Permit> {
-    checkOptions('Semaphore.acquire() options', options);
+    checkOptions('Semaphore.acquire() options', options, ['signal']);
     const signal = options?.signal;
     checkSignal('Semaphore.acquire() signal', signal);
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -45,11 +45,38 @@ describe('sleep', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it.each([-1, Number.NaN, 2 ** 31, undefined, '10'])('rejects a delay of %o', (ms) => {
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY, undefined, '10'])('rejects a delay of %o', (ms) => {
     expect(() => sleep(ms as number)).toThrow(InvalidArgumentError);
     expect(() => sleep(ms as number)).toThrow(
-      /^sleep\(\) ms must be a number of milliseconds from 0 to 2147483647/,
+      /^sleep\(\) ms must be a number of milliseconds ≥ 0; received /,
     );
+  });
+
+  it('waits the whole of a delay past 2³¹−1 ms rather than firing after 1 ms', async () => {
+    vi.useFakeTimers();
+    const ms = 2 ** 31 + 5_000;
+    let done = false;
+    const slept = sleep(ms).then(() => {
+      done = true;
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(ms);
+    await slept;
+    expect(done).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('clears every timer of a long delay on abort', async () => {
+    vi.useFakeTimers();
+    const controller = new AbortController();
+    const slept = sleep(2 ** 32, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    controller.abort('stop');
+    await expect(slept).rejects.toBe('stop');
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('accepts zero and the longest delay a timer can hold', async () => {

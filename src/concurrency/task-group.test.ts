@@ -1,9 +1,13 @@
 import { getEventListeners } from 'node:events';
 import { setTimeout as wait } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../errors.ts';
 import { sleep } from './sleep.ts';
-import { TaskGroup, TaskGroupClosedError } from './task-group.ts';
+import { TaskGroup, TaskGroupClosedError, TaskGroupCloseTimeoutError } from './task-group.ts';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 /** A task that runs until its signal aborts, then rejects the way the signal's users do. */
 const untilAborted =
@@ -324,5 +328,113 @@ describe('TaskGroup: closing', () => {
     resolve();
     await disposed;
     expect(refused).toBeInstanceOf(TaskGroupClosedError);
+  });
+});
+
+describe('TaskGroup: closing with a deadline', () => {
+  /** A task that ignores its signal and ends only when the test says so. */
+  const stubborn = () => {
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    let signal: AbortSignal | undefined;
+    const task = (s: AbortSignal) => {
+      signal = s;
+      return promise;
+    };
+    return { task, resolve, reject, signal: () => signal };
+  };
+
+  it('close({ timeoutMs }) resolves when the tasks finish in time, leaving no timer', async () => {
+    vi.useFakeTimers();
+    const group = new TaskGroup();
+    const slow = stubborn();
+    const result = group.spawn(slow.task);
+    const closed = group.close({ timeoutMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(999);
+    slow.resolve('done');
+    await expect(closed).resolves.toBeUndefined();
+    await expect(result).resolves.toBe('done');
+    expect(slow.signal()?.aborted).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('past the deadline aborts the stragglers, closes and rejects with TaskGroupCloseTimeoutError', async () => {
+    vi.useFakeTimers();
+    const group = new TaskGroup();
+    const slow = stubborn();
+    const result = group.spawn(slow.task);
+    result.catch(() => {});
+    const closed = group.close({ timeoutMs: 500 });
+    closed.catch(() => {});
+    await vi.advanceTimersByTimeAsync(500);
+    const error = await closed.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskGroupCloseTimeoutError);
+    expect(error).toMatchObject({ code: 'KEEL_TASK_GROUP_CLOSE_TIMEOUT', pending: 1, timeoutMs: 500 });
+    expect((error as Error).message).toBe(
+      'TaskGroup did not close within 500 ms; aborted 1 task still running',
+    );
+    expect(slow.signal()?.aborted).toBe(true);
+    expect(slow.signal()?.reason).toBe(error);
+    expect(group.closed).toBe(true);
+    expect(() => group.spawn(() => 1)).toThrow(TaskGroupClosedError);
+    expect(vi.getTimerCount()).toBe(0);
+    // A straggler's late failure is handled, never unhandled.
+    slow.reject(new Error('late'));
+    await Promise.resolve();
+  });
+
+  it('carries earlier failures as the cause of the timeout error', async () => {
+    vi.useFakeTimers();
+    const group = new TaskGroup();
+    const slow = stubborn();
+    void group.spawn(slow.task).catch(() => {});
+    void group.spawn(() => Promise.reject(new Error('first'))).catch(() => {});
+    const closed = group.close({ timeoutMs: 100 });
+    closed.catch(() => {});
+    await vi.advanceTimersByTimeAsync(100);
+    const error = (await closed.catch((e: unknown) => e)) as TaskGroupCloseTimeoutError;
+    expect(error).toBeInstanceOf(TaskGroupCloseTimeoutError);
+    expect(error.cause).toBeInstanceOf(AggregateError);
+    expect((error.cause as AggregateError).errors.map((e: Error) => e.message)).toEqual(['first']);
+  });
+
+  it('TaskGroup.run and await using are bounded by closeTimeoutMs', async () => {
+    vi.useFakeTimers();
+    const slow = stubborn();
+    const run = TaskGroup.run(
+      (group) => {
+        void group.spawn(slow.task).catch(() => {});
+        return 'body';
+      },
+      { closeTimeoutMs: 2 ** 31 + 5 },
+    );
+    run.catch(() => {});
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    expect(slow.signal()?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(5);
+    await expect(run).rejects.toBeInstanceOf(TaskGroupCloseTimeoutError);
+    expect(vi.getTimerCount()).toBe(0);
+
+    const other = stubborn();
+    const scope = async () => {
+      await using group = new TaskGroup({ closeTimeoutMs: 50 });
+      void group.spawn(other.task).catch(() => {});
+    };
+    const ended = scope();
+    ended.catch(() => {});
+    await vi.advanceTimersByTimeAsync(50);
+    await expect(ended).rejects.toBeInstanceOf(TaskGroupCloseTimeoutError);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('close({ signal }) aborts the stragglers with the reason and rejects with it, leaving no listener', async () => {
+    const group = new TaskGroup();
+    const slow = stubborn();
+    void group.spawn(slow.task).catch(() => {});
+    const controller = new AbortController();
+    const closed = group.close({ signal: controller.signal });
+    controller.abort('stop waiting');
+    await expect(closed).rejects.toBe('stop waiting');
+    expect(slow.signal()?.reason).toBe('stop waiting');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -106,13 +106,49 @@ describe('timeout', () => {
     expect(() => timeout('x' as never, 10)).toThrow(
       new InvalidArgumentError('timeout() fn must be a function; received "x"'),
     );
-    for (const ms of [-1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '5']) {
+    for (const ms of [-1, Number.NaN, Number.NEGATIVE_INFINITY, '5']) {
       expect(() => timeout(() => 1, ms as number)).toThrow(
-        /^timeout\(\) ms must be a number of milliseconds from 0 to 2147483647; received /,
+        /^timeout\(\) ms must be a number of milliseconds ≥ 0 or Infinity; received /,
       );
     }
     expect(() => timeout(() => 1, 1, { signal: 3 as never })).toThrow(
       'timeout() signal must be an AbortSignal; received 3',
     );
+  });
+});
+
+describe('timeout: deadlines past 2³¹−1 ms', () => {
+  it('keeps a deadline past 2³¹−1 ms instead of firing after 1 ms, and clears it when fn settles', async () => {
+    vi.useFakeTimers();
+    const ms = 2 ** 31 + 1_000;
+    let signal: AbortSignal | undefined;
+    const result = timeout((s) => {
+      signal = s;
+      return sleep(2 ** 31 - 1).then(() => 'in time');
+    }, ms);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(signal?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1);
+    await expect(result).resolves.toBe('in time');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('fires a deadline past 2³¹−1 ms only once it has passed', async () => {
+    vi.useFakeTimers();
+    const ms = 2 ** 31 + 1_000;
+    const result = timeout(() => new Promise(() => {}), ms);
+    result.catch(() => {});
+    await vi.advanceTimersByTimeAsync(ms - 1);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(result).rejects.toBeInstanceOf(TimeoutError);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('with Infinity sets no deadline and no timer', async () => {
+    vi.useFakeTimers();
+    const result = timeout(() => 'done', Number.POSITIVE_INFINITY);
+    expect(vi.getTimerCount()).toBe(0);
+    await expect(result).resolves.toBe('done');
   });
 });

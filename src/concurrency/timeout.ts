@@ -1,8 +1,7 @@
 /** timeout(): a deadline that stops the work (its signal aborts) rather than abandoning it. */
 
-import { onAbort } from '../abort.ts';
-import { checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
-import { checkDelay } from './delay.ts';
+import { clearLongTimeout, type LongTimer, onAbort, setLongTimeout } from '../abort.ts';
+import { checkDuration, checkFunction, checkOptions, checkSignal, KeelError } from '../errors.ts';
 
 /** The work did not finish before its deadline. Retryable: the same call may well succeed next time. */
 export class TimeoutError extends KeelError {
@@ -34,9 +33,10 @@ export function timeout<T>(
   ms: number,
   options?: TimeoutOptions,
 ): Promise<Awaited<T>> {
-  checkOptions('timeout() options', options);
+  checkOptions('timeout() options', options, ['signal']);
   checkFunction('timeout() fn', fn);
-  checkDelay('timeout() ms', ms);
+  // Infinity means no deadline; a finite one past 2³¹−1 ms is chained by setLongTimeout, never cut short.
+  checkDuration('timeout() ms', ms);
   const signal = options?.signal;
   checkSignal('timeout() signal', signal);
   if (signal?.aborted) return Promise.reject(signal.reason);
@@ -48,12 +48,14 @@ export function timeout<T>(
     const stop = (reason: unknown): void => {
       if (over) return;
       over = true;
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       unwatch?.();
       controller.abort(reason);
       reject(reason);
     };
-    const timer = setTimeout(() => stop(new TimeoutError(ms)), ms);
+    const timer: LongTimer | undefined = Number.isFinite(ms)
+      ? setLongTimeout(() => stop(new TimeoutError(ms)), ms)
+      : undefined;
     if (signal !== undefined) unwatch = onAbort(signal, () => stop(signal.reason));
 
     let value: T | PromiseLike<T>;
@@ -66,14 +68,14 @@ export function timeout<T>(
       (result) => {
         if (over) return;
         over = true;
-        clearTimeout(timer);
+        clearLongTimeout(timer);
         unwatch?.();
         resolve(result);
       },
       (error: unknown) => {
         if (over) return;
         over = true;
-        clearTimeout(timer);
+        clearLongTimeout(timer);
         unwatch?.();
         reject(error);
       },
