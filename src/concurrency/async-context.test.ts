@@ -107,6 +107,7 @@ describe('Pool keeps the async context of the caller of run()', () => {
     open();
     await expect(second).rejects.toThrow('gone');
     await expect(third).resolves.toBe('third');
+    await expect(first).resolves.toBeUndefined();
     expect(ran).toBe(false);
     expect(pool.pending).toBe(0);
   });
