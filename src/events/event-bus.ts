@@ -217,6 +217,26 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   emit<K extends EmitTopic<Events>>(topic: K, ...payload: PayloadArgs<Events[K & keyof Events]>): void;
   emit(topic: string, payload?: unknown): void {
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
+    const sole = node.sole;
+    if (sole !== undefined) {
+      // The list is read before the call: a `once` listener leaves it as it runs.
+      const list = node.dispatch;
+      let result: unknown;
+      try {
+        result = sole(payload, topic);
+      } catch (error) {
+        const round = new Round(this.#policy, list, topic, this.#owner);
+        round.fail(0, error);
+        round.finish();
+        return;
+      }
+      if (result !== undefined && isThenable(result)) {
+        const round = new Round(this.#policy, list, topic, this.#owner);
+        round.watch(0, result);
+        round.finish();
+      }
+      return;
+    }
     if (node.schema !== undefined) payload = this.#validate(node, payload);
     const list = node.dispatch;
     let round: Round<Entry> | undefined;
@@ -300,7 +320,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     checkSchema(`EventBus.define() schema for "${topic}"`, schema);
     if (node.schema !== undefined) throw new DuplicateSchemaError(topic);
-    node.schema = schema;
+    this.#tree.define(node, schema);
     return this;
   }
 
