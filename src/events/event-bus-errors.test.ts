@@ -296,3 +296,86 @@ describe('emitAsync with a signal', () => {
     );
   });
 });
+
+// A topic whose dispatch is a single listener takes a shorter path; it must keep every rule of the long one.
+describe('a topic reaching exactly one listener', () => {
+  it.each([
+    ['isolate', undefined],
+    ['collect', AggregateError],
+    ['fail-fast', Error],
+  ] as const)('%s: a throw follows the policy', (errors, thrown) => {
+    const { bus, failures, throws } = setup(errors);
+    const bad = throws('only', new Error('only'));
+    bus.on('job', bad);
+    let caught: unknown;
+    try {
+      bus.emit('job.done', 1);
+    } catch (error) {
+      caught = error;
+    }
+    if (thrown === undefined) {
+      expect(caught).toBeUndefined();
+      expect(failures).toEqual([[new Error('only'), { topic: 'job.done', listener: bad }]]);
+    } else {
+      expect(caught).toBeInstanceOf(thrown);
+      expect(failures).toEqual([]);
+      if (errors === 'collect') {
+        expect((caught as AggregateError).errors).toEqual([new Error('only')]);
+        expect((caught as AggregateError).message).toBe('1 of 1 listeners of "job.done" failed');
+      } else expect(caught).toEqual(new Error('only'));
+    }
+  });
+
+  it('a once listener that throws is reported with the listener it was given as, and runs once', () => {
+    const { bus, failures, ran, throws } = setup();
+    const bad = throws('once', new Error('once'));
+    bus.on('job.done', bad, { once: true });
+    bus.emit('job.done', 1);
+    bus.emit('job.done', 2);
+    expect(ran).toEqual(['once']);
+    expect(failures).toEqual([[new Error('once'), { topic: 'job.done', listener: bad }]]);
+    expect(bus.listenerCount('job.done')).toBe(0);
+  });
+
+  it('a rejection after emit returned goes to onError', async () => {
+    const { bus, failures, rejects } = setup('fail-fast');
+    const bad = rejects('r', new Error('late'), 2);
+    bus.on('*', bad);
+    expect(() => bus.emit('job.failed', 1)).not.toThrow();
+    await later(20);
+    expect(failures).toEqual([[new Error('late'), { topic: 'job.failed', listener: bad }]]);
+  });
+
+  it('a schema defined after subscribing still validates, and its output reaches the listener', () => {
+    const { bus } = setup();
+    const seen: unknown[] = [];
+    bus.on('job.done', (n) => {
+      seen.push(n);
+    });
+    bus.emit('job.done', 1);
+    bus.define('job.done', {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (value) =>
+          typeof value === 'number' && value > 0
+            ? { value: value * 10 }
+            : { issues: [{ message: 'positive' }] },
+      },
+    });
+    bus.emit('job.done', 2);
+    expect(() => bus.emit('job.done', -1)).toThrow(/positive/);
+    expect(seen).toEqual([1, 20]);
+  });
+
+  it('a second subscription on an ancestor joins the next emit', () => {
+    const { bus, ran, ok } = setup();
+    bus.on('job.done', ok('topic'));
+    bus.emit('job.done', 1);
+    const off = bus.on('job', ok('ancestor'));
+    bus.emit('job.done', 2);
+    off();
+    bus.emit('job.done', 3);
+    expect(ran).toEqual(['topic', 'topic', 'ancestor', 'topic']);
+  });
+});
