@@ -1,5 +1,7 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { UnhandledReport } from '../diagnostics.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import { EventBus, type ListenerErrorContext } from './event-bus.ts';
 
@@ -377,5 +379,76 @@ describe('a topic reaching exactly one listener', () => {
     off();
     bus.emit('job.done', 3);
     expect(ran).toEqual(['topic', 'topic', 'ancestor', 'topic']);
+  });
+});
+
+describe('the last-resort sink', () => {
+  /** Collects what reaches `keel:events.unhandled` while `body` runs. */
+  async function unhandledReports(body: () => Promise<void> | void): Promise<UnhandledReport[]> {
+    const reports: UnhandledReport[] = [];
+    const onReport = (message: unknown): void => {
+      reports.push(message as UnhandledReport);
+    };
+    subscribe('keel:events.unhandled', onReport);
+    try {
+      await body();
+    } finally {
+      unsubscribe('keel:events.unhandled', onReport);
+    }
+    return reports;
+  }
+
+  it('a listener failure with no onError is published on keel:events.unhandled and written in the one format', async () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const failure = Object.assign(new Error('sync boom', { cause: new Error('disk full') }), {
+      code: 'E_TEST',
+    });
+    const reports = await unhandledReports(async () => {
+      const bus = new EventBus<Events>();
+      bus.on('job.failed', () => {
+        throw failure;
+      });
+      bus.on('job', async () => {
+        throw new Error('async boom');
+      });
+      bus.emit('job.failed', 1);
+      await tick();
+    });
+    expect(reports).toEqual([
+      { module: 'events', context: 'EventBus listener of "job.failed" failed', error: failure },
+      {
+        module: 'events',
+        context: 'EventBus listener of "job.failed" failed',
+        error: new Error('async boom'),
+      },
+    ]);
+    const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+    expect(text).toMatch(/^\[keel events\] EventBus listener of "job\.failed" failed: Error: sync boom/);
+    expect(text).toMatch(/code: 'E_TEST'/);
+    expect(text).toMatch(/\[cause\]: Error: disk full/);
+  });
+
+  it('an onError that throws sends both failures to keel:events.unhandled, the handler’s first', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const handlerError = new Error('handler broke');
+    const listenerError = new Error('listener broke');
+    const reports = await unhandledReports(() => {
+      const bus = new EventBus<Events>({
+        onError: () => {
+          throw handlerError;
+        },
+      });
+      bus.on('job.done', () => {
+        throw listenerError;
+      });
+      bus.emit('job.done', 1);
+    });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ module: 'events', context: 'EventBus onError threw' });
+    expect((reports[0] as UnhandledReport).error).toBeInstanceOf(AggregateError);
+    expect(((reports[0] as UnhandledReport).error as AggregateError).errors).toEqual([
+      handlerError,
+      listenerError,
+    ]);
   });
 });

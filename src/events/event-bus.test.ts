@@ -507,6 +507,8 @@ describe('EventBus options', () => {
 
 describe('EventBus leak guard', () => {
   it('warns once per topic past maxListeners, naming the topic and the count', async () => {
+    // A process warning, as node:events does; Node's own printing of it is captured here, not shown.
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const warnings: Error[] = [];
     const onWarning = (warning: Error): void => {
       warnings.push(warning);
@@ -538,6 +540,9 @@ describe('EventBus leak guard', () => {
         expect.stringMatching(/3 listeners on topic "user"/),
       ]);
       expect(warnings[0]).toMatchObject({ name: 'MaxListenersExceededWarning', code: 'KEEL_MAX_LISTENERS' });
+      // Nothing else was written: a warning is not a failure for the last-resort sink.
+      const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+      expect(text).not.toMatch(/\[keel/);
     } finally {
       process.off('warning', onWarning);
     }

@@ -4,6 +4,7 @@
  * built when subscriptions change, so an emit only walks an array.
  */
 import { onAbort } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
 import {
   checkCount,
   checkFunction,
@@ -24,7 +25,6 @@ import {
 } from './error-policy.ts';
 import { AsyncSchemaError, DuplicateSchemaError, InvalidPayloadError } from './event-errors.ts';
 import { EventStream, type OverflowPolicy, type StreamOptions } from './event-stream.ts';
-import { reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
 import { Entry, type Fn, type TopicNode, TopicTree } from './topic-tree.ts';
 import {
@@ -56,7 +56,7 @@ export interface EventBusOptions<Events = Record<string, unknown>> {
   /**
    * Receives each failure under `isolate`, and under every policy the failures that arrive after `emit`
    * returned (a promise a listener returned, rejecting later).
-   * @default writes the failure and its topic to stderr
+   * @default the last-resort sink: published on `keel:events.unhandled`, then written to stderr with the topic
    */
   readonly onError?: ((error: unknown, context: ListenerErrorContext<Events>) => void) | undefined;
   /**
@@ -96,7 +96,7 @@ type Handler = (error: unknown, context: ListenerErrorContext<any>) => void;
 
 const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
 const defaultOnError: Handler = (error, { topic }) =>
-  reportToStderr(error, `EventBus listener of "${topic}" failed`);
+  reportUnhandled('events', `EventBus listener of "${topic}" failed`, error);
 
 /**
  * A typed event bus over dotted topics. `Events` maps each topic that may be emitted to its payload type;
