@@ -95,6 +95,12 @@ export interface OnceOptions {
 type Handler = (error: unknown, context: ListenerErrorContext<any>) => void;
 
 const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
+
+// The keys each call knows; any other key is refused, so a misspelt option never passes silently.
+const busKeys = ['errors', 'onError', 'maxListeners'] as const satisfies readonly (keyof EventBusOptions)[];
+const onKeys = ['signal', 'once'] as const satisfies readonly (keyof OnOptions)[];
+const signalKeys = ['signal'] as const satisfies readonly (keyof OnceOptions & keyof EmitAsyncOptions)[];
+const streamKeys = ['signal', 'bufferSize', 'overflow'] as const satisfies readonly (keyof StreamOptions)[];
 const defaultOnError: Handler = (error, { topic }) =>
   reportUnhandled('events', `EventBus listener of "${topic}" failed`, error);
 
@@ -123,9 +129,9 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   #listeners = 0;
 
   constructor(options: EventBusOptions<Events> = {}) {
-    checkOptions('EventBus options', options);
-    this.#policy = checkErrorPolicy('EventBus option errors', options.errors ?? 'isolate');
-    if (options.onError !== undefined) checkFunction('EventBus option onError', options.onError);
+    checkOptions('EventBus options', options, busKeys);
+    this.#policy = checkErrorPolicy('EventBus errors', options.errors ?? 'isolate');
+    if (options.onError !== undefined) checkFunction('EventBus onError', options.onError);
     const onError = (options.onError as Handler | undefined) ?? defaultOnError;
     this.#onError = onError;
     this.#owner = {
@@ -135,7 +141,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
       },
       label: (round) => `listeners of "${round.topic}"`,
     };
-    this.#maxListeners = checkCount('EventBus option maxListeners', options.maxListeners ?? 100, {
+    this.#maxListeners = checkCount('EventBus maxListeners', options.maxListeners ?? 100, {
       allowInfinity: true,
     });
   }
@@ -146,7 +152,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   on<T extends Topic<Events>>(topic: T, listener: Listener<Events, T>, options?: OnOptions): Subscription;
   on(topic: string, listener: (...args: any[]) => unknown, options?: OnOptions): Subscription {
-    checkOptions('EventBus.on() options', options);
+    checkOptions('EventBus.on() options', options, onKeys);
     return this.#subscribe(this.#tree.nodes[topic] ?? this.#tree.listenNode(topic), listener, options);
   }
 
@@ -155,11 +161,9 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     const entry = new Entry(listener, node);
     if (options !== undefined) {
       const { signal, once } = options;
-      checkSignal('EventBus.on() option signal', signal);
+      checkSignal('EventBus.on() signal', signal);
       if (once !== undefined && typeof once !== 'boolean') {
-        throw new InvalidArgumentError(
-          `EventBus.on() option once must be a boolean; received ${describe(once)}`,
-        );
+        throw new InvalidArgumentError(`EventBus.on() once must be a boolean; received ${describe(once)}`);
       }
       if (signal?.aborted) return subscription(() => {});
       if (once === true) {
@@ -184,9 +188,9 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   /** Resolves with the payload of the next event on `topic` (or below it). */
   once<T extends Topic<Events>>(topic: T, options?: OnceOptions): Promise<Payload<Events, T>>;
   once(topic: string, options: OnceOptions = {}): Promise<unknown> {
-    checkOptions('EventBus.once() options', options);
+    checkOptions('EventBus.once() options', options, signalKeys);
     const { signal } = options;
-    checkSignal('EventBus.once() option signal', signal);
+    checkSignal('EventBus.once() signal', signal);
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
@@ -267,12 +271,12 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     ...args: EmitAsyncArgs<Events[K & keyof Events]>
   ): Promise<void>;
   emitAsync(topic: string, payload?: unknown, options?: EmitAsyncOptions): Promise<void> {
-    checkOptions('EventBus.emitAsync() options', options);
+    checkOptions('EventBus.emitAsync() options', options, signalKeys);
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       signal = options.signal;
-      checkSignal('EventBus.emitAsync() option signal', signal);
+      checkSignal('EventBus.emitAsync() signal', signal);
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
     if (node.schema === undefined) return this.#deliverAsync(node, topic, payload, signal);
@@ -288,15 +292,15 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   stream<T extends Topic<Events>>(topic: T, options?: StreamOptions): EventStream<Payload<Events, T>>;
   stream(topic: string, options: StreamOptions = {}): EventStream<any> {
-    checkOptions('EventBus.stream() options', options);
+    checkOptions('EventBus.stream() options', options, streamKeys);
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     const { signal } = options;
-    checkSignal('EventBus.stream() option signal', signal);
-    const size = checkCount('EventBus.stream() option bufferSize', options.bufferSize ?? 1024);
+    checkSignal('EventBus.stream() signal', signal);
+    const size = checkCount('EventBus.stream() bufferSize', options.bufferSize ?? 1024);
     const overflow = options.overflow ?? 'error';
     if (!overflows.includes(overflow)) {
       throw new InvalidArgumentError(
-        `EventBus.stream() option overflow must be one of ${overflows.map((p) => `'${p}'`).join(', ')}; received ${describe(overflow)}`,
+        `EventBus.stream() overflow must be one of ${overflows.map((p) => `'${p}'`).join(', ')}; received ${describe(overflow)}`,
       );
     }
     return new EventStream(

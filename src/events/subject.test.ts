@@ -23,6 +23,14 @@ function watchUnhandled(): () => unknown[] {
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+describe('Subject options', () => {
+  it('refuses an unknown option, naming it and the known ones', () => {
+    expect(() => new Subject({ onerror: () => {} } as never)).toThrow(
+      'Subject options: unknown option "onerror"; known options: onError',
+    );
+  });
+});
+
 describe('Subject: the classic demo', () => {
   it('notifies an attached observer with the message', async () => {
     const log: string[] = [];

@@ -34,7 +34,7 @@ export class Subject<T> {
   readonly #owner: RoundOwner<Observer<T>>;
 
   constructor(options: SubjectOptions<T> = {}) {
-    checkOptions('Subject options', options);
+    checkOptions('Subject options', options, ['onError']);
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidArgumentError(
         `Subject onError must be a function; received ${describe(options.onError)}`,
