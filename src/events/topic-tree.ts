@@ -27,6 +27,10 @@ export class Entry {
   }
 }
 
+/** The call of a list's only entry, or undefined for a list of any other length. */
+const soleCall = (list: readonly Entry[]): Fn | undefined =>
+  list.length === 1 ? (list[0] as Entry).call : undefined;
+
 /**
  * One topic of the tree. `dispatch` is its own entries, then its parent's dispatch (so its ancestors'
  * and finally `"*"`'s): rebuilt on every subscription change below an ancestor, never on emit. Arrays are
@@ -50,7 +54,7 @@ export class TopicNode {
     this.topic = topic;
     this.parent = parent;
     this.dispatch = parent === undefined ? EMPTY : parent.dispatch;
-    this.sole = parent === undefined ? undefined : soleCall(this.dispatch);
+    this.sole = soleCall(this.dispatch);
   }
 
   /** A node with no listener, no schema and no child is only a cached lookup, safe to forget. */
@@ -58,10 +62,6 @@ export class TopicNode {
     return this.own.length === 0 && this.schema === undefined && this.children.length === 0;
   }
 }
-
-/** The call of a list's only entry, or undefined for a list of any other length. */
-const soleCall = (list: readonly Entry[]): Fn | undefined =>
-  list.length === 1 ? (list[0] as Entry).call : undefined;
 
 /**
  * The topic → node table. A Map lookup costs more than the rest of an emit to one listener, so this is
