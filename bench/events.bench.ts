@@ -115,8 +115,14 @@ const libraries = [
   'emittery (async only)',
 ];
 
-function fastestLibrary(results: Awaited<ReturnType<typeof run>>): string {
-  return libraries.reduce((best, name) => (ratio(results, name, best) < 1 ? name : best));
+type Results = Awaited<ReturnType<typeof run>>;
+
+function fastest(results: Results, names: readonly string[]): string {
+  return names.reduce((best, name) => (ratio(results, name, best) < 1 ? name : best));
+}
+
+function fastestLibrary(results: Results): string {
+  return fastest(results, libraries);
 }
 
 export default async function (): Promise<void> {
@@ -169,7 +175,8 @@ export default async function (): Promise<void> {
     ],
   });
 
-  await manyTopicsCase();
+  const rotation = await manyTopicsCase();
+  const levels = await threeLevelsCase();
   const subscribe = await subscribeCase();
   const async = await emitAsyncCase();
 
@@ -191,6 +198,16 @@ export default async function (): Promise<void> {
     ratio(parent, 'keel through parent', 'keel flat (10 on the topic)'),
     1.2,
   );
+  target(
+    `100 topics in rotation: keel vs fastest library (${fastest(rotation, rotationLibraries)})`,
+    ratio(rotation, 'keel EventBus', fastest(rotation, rotationLibraries)),
+    1,
+  );
+  target(
+    `three levels (order.item.added): keel vs fastest library (${fastest(levels, levelLibraries)})`,
+    ratio(levels, 'keel EventBus', fastest(levels, levelLibraries)),
+    1,
+  );
   target('subscribe + unsubscribe: keel vs node:events', ratio(subscribe, 'keel EventBus', 'node:events'), 1);
   target(
     'emitAsync to 10 async listeners: emittery vs keel (speed-up)',
@@ -201,7 +218,9 @@ export default async function (): Promise<void> {
   if (sink === 0) console.log('(no listener ran)');
 }
 
-/** Not a target: shows the topic lookup when one call site emits many different topics. */
+const rotationLibraries = ['node:events', 'eventemitter3', 'mitt'];
+
+/** The topic lookup when one call site emits many different topics, as an application does. */
 async function manyTopicsCase() {
   const topics = Array.from({ length: 100 }, (_, i) => `topic.${i}`);
   const bus = new EventBus<Record<string, Tick>>();
@@ -223,8 +242,8 @@ async function manyTopicsCase() {
   const each = (emit: (topic: string) => void) => (n: number) => {
     for (let i = 0; i < n; i++) emit(topics[i % 100] as string);
   };
-  await run({
-    title: 'emit to 1 listener, 100 topics in rotation from one call site (no target)',
+  return run({
+    title: 'emit to 1 listener, 100 topics in rotation from one call site',
     unit: 'emit',
     baseline: 'node:events',
     subject: 'keel EventBus',
@@ -351,6 +370,103 @@ async function emitAsyncCase() {
         name: 'eventemitter2',
         run: async (n) => {
           for (let i = 0; i < n; i++) await ee2.emitAsync('tick', payload);
+        },
+      },
+    ],
+  });
+}
+
+const levelLibraries = ['node:events', 'eventemitter3', 'mitt', 'eventemitter2', 'rxjs Subject'];
+
+/**
+ * One listener on each level of `order.item.added`: one keel emit reaches all three (the topic, then
+ * `order.item`, then `order`); a flat emitter has no hierarchy, so it emits once per level, in that order.
+ */
+async function threeLevelsCase() {
+  const levels = ['order.item.added', 'order.item', 'order'] as const;
+  const bus = new EventBus<Events>();
+  for (const [i, f] of listeners(3).entries()) bus.on(levels[i] as (typeof levels)[number], f);
+  const node = new EventEmitter();
+  const ee3 = new EventEmitter3();
+  const m = mitt<Record<string, Tick>>();
+  const ee2 = new EventEmitter2();
+  const rx = levels.map(() => new RxSubject<Tick>());
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] as string;
+    const [a, b, c, d, e] = listeners(5) as [
+      (p: Tick) => void,
+      (p: Tick) => void,
+      (p: Tick) => void,
+      (p: Tick) => void,
+      (p: Tick) => void,
+    ];
+    node.on(level, a);
+    ee3.on(level, b);
+    m.on(level, c);
+    ee2.on(level, d);
+    rx[i]?.subscribe(e);
+  }
+  const [rx0, rx1, rx2] = rx as [RxSubject<Tick>, RxSubject<Tick>, RxSubject<Tick>];
+  return run({
+    title: 'emit to a three-level topic, one listener per level (order.item.added → order.item → order)',
+    unit: 'event (3 listeners)',
+    baseline: 'node:events',
+    subject: 'keel EventBus',
+    candidates: [
+      {
+        name: 'node:events',
+        run: (n) => {
+          for (let i = 0; i < n; i++) {
+            node.emit('order.item.added', payload);
+            node.emit('order.item', payload);
+            node.emit('order', payload);
+          }
+        },
+      },
+      {
+        name: 'keel EventBus',
+        run: (n) => {
+          for (let i = 0; i < n; i++) bus.emit('order.item.added', payload);
+        },
+      },
+      {
+        name: 'eventemitter3',
+        run: (n) => {
+          for (let i = 0; i < n; i++) {
+            ee3.emit('order.item.added', payload);
+            ee3.emit('order.item', payload);
+            ee3.emit('order', payload);
+          }
+        },
+      },
+      {
+        name: 'mitt',
+        run: (n) => {
+          for (let i = 0; i < n; i++) {
+            m.emit('order.item.added', payload);
+            m.emit('order.item', payload);
+            m.emit('order', payload);
+          }
+        },
+      },
+      {
+        name: 'eventemitter2',
+        run: (n) => {
+          for (let i = 0; i < n; i++) {
+            ee2.emit('order.item.added', payload);
+            ee2.emit('order.item', payload);
+            ee2.emit('order', payload);
+          }
+        },
+      },
+      {
+        name: 'rxjs Subject',
+        run: (n) => {
+          for (let i = 0; i < n; i++) {
+            rx0.next(payload);
+            rx1.next(payload);
+            rx2.next(payload);
+          }
         },
       },
     ],

@@ -66,6 +66,7 @@ export {
 } from './container/index.ts';
 export { InvalidArgumentError, KeelError, type KeelErrorCode, type KeelErrorOptions } from './errors.ts';
 export {
+  type Ancestors,
   AsyncSchemaError,
   DuplicateSchemaError,
   type EmitAsyncArgs,
@@ -84,6 +85,7 @@ export {
   type OverflowPolicy,
   type Payload,
   type PayloadArgs,
+  type Reached,
   type StreamOptions,
   StreamOverflowError,
   Subject,
@@ -140,7 +142,7 @@ export {
   type TriangleDimensions,
 } from './shapes/index.ts';
 export { type Lazy, lazy, Singleton, type SingletonClass, singleton } from './singleton/index.ts';
-export type { StandardSchemaV1 } from './standard-schema.ts';
+export type { SchemaOutput, StandardSchemaV1 } from './standard-schema.ts';
 export {
   bridgeEvents,
   type CloseOptions,

@@ -16,6 +16,7 @@ import {
   retry,
   Semaphore,
   Subject,
+  shutdownOn,
   sleep,
   TaskGroup,
   timeout,
@@ -82,7 +83,53 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['JobQueue.process', () => queue.then((q) => q.process(() => {}, o))],
     ['JobQueue.counts', () => queue.then((q) => q.counts(o))],
     ['JobQueue.close', () => queue.then((q) => q.close(o))],
+    ['new TaskGroup', () => new TaskGroup(o)],
+    [
+      'Container.register',
+      () => new Container().register(token('r'), { lifetime: 'transient', factory: () => 1 }, o),
+    ],
+    ['Container.dispose', () => new Container().dispose(o)],
+    ['shutdownOn', () => shutdownOn(new Container(), o)],
   ];
+};
+
+/** The label each call's messages start with: the call, as a user wrote it. */
+const labels: Record<string, RegExp> = {
+  gather: /^gather\(\) options/,
+  retry: /^retry\(\) options/,
+  timeout: /^timeout\(\) options/,
+  sleep: /^sleep\(\) options/,
+  asCompleted: /^asCompleted\(\) options/,
+  'TaskGroup.run': /^TaskGroup(\.run\(\))? options/,
+  'new Pool': /^Pool options/,
+  'Pool.run': /^Pool\.run\(\) options/,
+  'new Semaphore().acquire': /^Semaphore\.acquire\(\) options/,
+  'new RateLimiter': /^RateLimiter options/,
+  'new Subject': /^Subject options/,
+  'new EventBus': /^EventBus options/,
+  'EventBus.on': /^EventBus\.on\(\) options/,
+  'EventBus.once': /^EventBus\.once\(\) options/,
+  'EventBus.emitAsync': /^EventBus\.emitAsync\(\) options/,
+  'EventBus.stream': /^EventBus\.stream\(\) options/,
+  'lazy().get': /^lazy\(\)\.get\(\) options/,
+  'Registry.register': /^Registry\.register\(\) options/,
+  'Circle.toSVG': /^Circle\.toSVG\(\) options/,
+  'Container.resolveAsync': /^Container\.resolveAsync\(\) options/,
+  bridgeEvents: /^bridgeEvents\(\) options/,
+  openTransport: /^openTransport\(\) options/,
+  'Transport.publish': /^Transport\.publish\(\) options/,
+  'Transport.subscribe': /^Transport\.subscribe\(\) options/,
+  'Transport.request': /^Transport\.request\(\) options/,
+  'Transport.close': /^Transport\.close\(\) options/,
+  openQueue: /^openQueue\(\) options/,
+  'JobQueue.add': /^JobQueue\.add\(\) options/,
+  'JobQueue.process': /^JobQueue\.process\(\) options/,
+  'JobQueue.counts': /^JobQueue\.counts\(\) options/,
+  'JobQueue.close': /^JobQueue\.close\(\) options/,
+  'new TaskGroup': /^TaskGroup options/,
+  'Container.register': /^Container\.register\(\) options/,
+  'Container.dispose': /^Container\.dispose\(\) options/,
+  shutdownOn: /^shutdownOn\(\) options/,
 };
 
 describe('an options object that is not an object', () => {
@@ -96,6 +143,13 @@ describe('an options object that is not an object', () => {
     });
   }
 
+  it('names the call in the message', async () => {
+    for (const [name, call] of calls(null)) {
+      expect(labels[name], `a label for ${name}`).toBeDefined();
+      expect(((await failure(call)) as Error).message, name).toMatch(labels[name] as RegExp);
+    }
+  });
+
   it('undefined still means the defaults', async () => {
     await expect(gather([], undefined)).resolves.toEqual([]);
     await expect(sleep(0, undefined)).resolves.toBeUndefined();
@@ -104,5 +158,26 @@ describe('an options object that is not an object', () => {
     await expect(
       new Container().register(T, { lifetime: 'singleton', factory: () => 1 }).resolveAsync(T, undefined),
     ).resolves.toBe(1);
+  });
+});
+
+describe('an options object with a key the call does not know', () => {
+  it('is refused everywhere, naming the call, the key and the known options', async () => {
+    for (const [name, call] of calls({ maxQueue: 5 })) {
+      const error = await failure(call);
+      expect(error, name).toBeInstanceOf(InvalidArgumentError);
+      const message = (error as Error).message;
+      expect(message, name).toMatch(labels[name] as RegExp);
+      expect(message, name).toMatch(/: unknown option "maxQueue"; known options: \S/);
+    }
+  });
+
+  it('a typo of a real option no longer switches its feature off silently', () => {
+    expect(() => new Pool({ concurrency: 1, maxQueue: 5 } as never)).toThrow(
+      /Pool options: unknown option "maxQueue"; known options: .*maxQueued/,
+    );
+    expect(() => new EventBus({ error: 'collect' } as never)).toThrow(
+      /EventBus options: unknown option "error"; known options: .*errors/,
+    );
   });
 });

@@ -3,8 +3,8 @@
  * that throws, or whose promise rejects) reach someone, whether the round is synchronous or awaited.
  */
 import { onAbort } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
 import { describe, InvalidArgumentError } from '../errors.ts';
-import { reportToStderr } from './outcome.ts';
 
 /**
  * - `isolate`: every failure goes to the error handler as it happens; the other listeners still run.
@@ -26,8 +26,8 @@ export function checkErrorPolicy(name: string, value: unknown): ErrorPolicy {
 }
 
 /**
- * Calls a user's error handler; if the handler itself throws, both failures go to stderr rather than
- * stopping the round or vanishing.
+ * Calls a user's error handler; if the handler itself throws, both failures go to the last-resort sink
+ * rather than stopping the round or vanishing.
  */
 export function callErrorHandler<C>(
   handler: (error: unknown, context: C) => void,
@@ -38,7 +38,11 @@ export function callErrorHandler<C>(
   try {
     handler(error, context);
   } catch (handlerError) {
-    reportToStderr(new AggregateError([handlerError, error], `${owner} onError threw`), owner);
+    reportUnhandled(
+      'events',
+      `${owner} onError threw`,
+      new AggregateError([handlerError, error], `${owner} onError threw while handling a failure`),
+    );
   }
 }
 

@@ -1,5 +1,7 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { UnhandledReport } from '../diagnostics.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import { EventBus, type ListenerErrorContext } from './event-bus.ts';
 
@@ -206,15 +208,27 @@ describe("errors: 'fail-fast'", () => {
   });
 
   it('emitAsync rejects at the first rejection without waiting; later failures go to onError', async () => {
-    const { bus, failures, ran, rejects, resolves } = setup('fail-fast');
-    bus.on('job.done', resolves('slow', 40));
+    const { bus, failures, ran, rejects } = setup('fail-fast');
+    // Gates instead of delays: the slow listeners cannot settle before the test opens them, so a
+    // rejection that arrives while they are shut proves that nothing waited for them.
+    const slow = Promise.withResolvers<void>();
+    const late = Promise.withResolvers<void>();
+    bus.on('job.done', async () => {
+      await slow.promise;
+      ran.push('slow settled');
+    });
     bus.on('job.done', rejects('fast', 'fast', 2));
-    bus.on('job.done', rejects('later', 'later', 10));
-    const started = performance.now();
+    bus.on('job.done', async () => {
+      await late.promise;
+      throw 'later';
+    });
     await expect(bus.emitAsync('job.done', 1)).rejects.toBe('fast');
-    expect(performance.now() - started).toBeLessThan(35);
     expect(ran).not.toContain('slow settled');
-    await later(50);
+    late.resolve();
+    slow.resolve();
+    await tick();
+    await tick();
+    expect(ran).toContain('slow settled');
     expect(failures.map(([error]) => error)).toEqual(['later']);
   });
 });
@@ -294,5 +308,159 @@ describe('emitAsync with a signal', () => {
     expect(() => bus.emitAsync('job.done', 1, { signal: 'x' as never })).toThrow(
       /signal must be an AbortSignal/,
     );
+  });
+});
+
+// A topic whose dispatch is a single listener takes a shorter path; it must keep every rule of the long one.
+describe('a topic reaching exactly one listener', () => {
+  it.each([
+    ['isolate', undefined],
+    ['collect', AggregateError],
+    ['fail-fast', Error],
+  ] as const)('%s: a throw follows the policy', (errors, thrown) => {
+    const { bus, failures, throws } = setup(errors);
+    const bad = throws('only', new Error('only'));
+    bus.on('job', bad);
+    let caught: unknown;
+    try {
+      bus.emit('job.done', 1);
+    } catch (error) {
+      caught = error;
+    }
+    if (thrown === undefined) {
+      expect(caught).toBeUndefined();
+      expect(failures).toEqual([[new Error('only'), { topic: 'job.done', listener: bad }]]);
+    } else {
+      expect(caught).toBeInstanceOf(thrown);
+      expect(failures).toEqual([]);
+      if (errors === 'collect') {
+        expect((caught as AggregateError).errors).toEqual([new Error('only')]);
+        expect((caught as AggregateError).message).toBe('1 of 1 listeners of "job.done" failed');
+      } else expect(caught).toEqual(new Error('only'));
+    }
+  });
+
+  it('a once listener that throws is reported with the listener it was given as, and runs once', () => {
+    const { bus, failures, ran, throws } = setup();
+    const bad = throws('once', new Error('once'));
+    bus.on('job.done', bad, { once: true });
+    bus.emit('job.done', 1);
+    bus.emit('job.done', 2);
+    expect(ran).toEqual(['once']);
+    expect(failures).toEqual([[new Error('once'), { topic: 'job.done', listener: bad }]]);
+    expect(bus.listenerCount('job.done')).toBe(0);
+  });
+
+  it('a rejection after emit returned goes to onError', async () => {
+    const { bus, failures, rejects } = setup('fail-fast');
+    const bad = rejects('r', new Error('late'), 2);
+    bus.on('*', bad);
+    expect(() => bus.emit('job.failed', 1)).not.toThrow();
+    await later(20);
+    expect(failures).toEqual([[new Error('late'), { topic: 'job.failed', listener: bad }]]);
+  });
+
+  it('a schema defined after subscribing still validates, and its output reaches the listener', () => {
+    const { bus } = setup();
+    const seen: unknown[] = [];
+    bus.on('job.done', (n) => {
+      seen.push(n);
+    });
+    bus.emit('job.done', 1);
+    bus.define('job.done', {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (value) =>
+          typeof value === 'number' && value > 0
+            ? { value: value * 10 }
+            : { issues: [{ message: 'positive' }] },
+      },
+    });
+    bus.emit('job.done', 2);
+    expect(() => bus.emit('job.done', -1)).toThrow(/positive/);
+    expect(seen).toEqual([1, 20]);
+  });
+
+  it('a second subscription on an ancestor joins the next emit', () => {
+    const { bus, ran, ok } = setup();
+    bus.on('job.done', ok('topic'));
+    bus.emit('job.done', 1);
+    const off = bus.on('job', ok('ancestor'));
+    bus.emit('job.done', 2);
+    off();
+    bus.emit('job.done', 3);
+    expect(ran).toEqual(['topic', 'topic', 'ancestor', 'topic']);
+  });
+});
+
+describe('the last-resort sink', () => {
+  /** Collects what reaches `keel:events.unhandled` while `body` runs. */
+  async function unhandledReports(body: () => Promise<void> | void): Promise<UnhandledReport[]> {
+    const reports: UnhandledReport[] = [];
+    const onReport = (message: unknown): void => {
+      reports.push(message as UnhandledReport);
+    };
+    subscribe('keel:events.unhandled', onReport);
+    try {
+      await body();
+    } finally {
+      unsubscribe('keel:events.unhandled', onReport);
+    }
+    return reports;
+  }
+
+  it('a listener failure with no onError is published on keel:events.unhandled and written in the one format', async () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const failure = Object.assign(new Error('sync boom', { cause: new Error('disk full') }), {
+      code: 'E_TEST',
+    });
+    const reports = await unhandledReports(async () => {
+      const bus = new EventBus<Events>();
+      bus.on('job.failed', () => {
+        throw failure;
+      });
+      bus.on('job', async () => {
+        throw new Error('async boom');
+      });
+      bus.emit('job.failed', 1);
+      await tick();
+    });
+    expect(reports).toEqual([
+      { module: 'events', context: 'EventBus listener of "job.failed" failed', error: failure },
+      {
+        module: 'events',
+        context: 'EventBus listener of "job.failed" failed',
+        error: new Error('async boom'),
+      },
+    ]);
+    const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+    expect(text).toMatch(/^\[keel events\] EventBus listener of "job\.failed" failed: Error: sync boom/);
+    expect(text).toMatch(/code: 'E_TEST'/);
+    expect(text).toMatch(/\[cause\]: Error: disk full/);
+  });
+
+  it('an onError that throws sends both failures to keel:events.unhandled, the handler’s first', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const handlerError = new Error('handler broke');
+    const listenerError = new Error('listener broke');
+    const reports = await unhandledReports(() => {
+      const bus = new EventBus<Events>({
+        onError: () => {
+          throw handlerError;
+        },
+      });
+      bus.on('job.done', () => {
+        throw listenerError;
+      });
+      bus.emit('job.done', 1);
+    });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ module: 'events', context: 'EventBus onError threw' });
+    expect((reports[0] as UnhandledReport).error).toBeInstanceOf(AggregateError);
+    expect(((reports[0] as UnhandledReport).error as AggregateError).errors).toEqual([
+      handlerError,
+      listenerError,
+    ]);
   });
 });

@@ -503,10 +503,38 @@ describe('EventBus options', () => {
     );
     expect(() => new EventBus({ maxListeners: 1.5 })).toThrow(InvalidArgumentError);
   });
+
+  it('refuses an unknown option in every call, naming the call, the key and the known keys', async () => {
+    expect(() => new EventBus({ error: 'collect' } as never)).toThrow(
+      'EventBus options: unknown option "error"; known options: errors, onError, maxListeners',
+    );
+    const bus = new EventBus<Events>();
+    expect(() => bus.on('tick', () => {}, { onece: true } as never)).toThrow(
+      'EventBus.on() options: unknown option "onece"; known options: signal, once',
+    );
+    expect(() => bus.once('tick', { timeout: 5 } as never)).toThrow(
+      'EventBus.once() options: unknown option "timeout"; known options: signal',
+    );
+    expect(() => bus.emitAsync('tick', 1, { errors: 'collect' } as never)).toThrow(
+      'EventBus.emitAsync() options: unknown option "errors"; known options: signal',
+    );
+    expect(() => bus.stream('tick', { buffer: 1 } as never)).toThrow(
+      'EventBus.stream() options: unknown option "buffer"; known options: signal, bufferSize, overflow',
+    );
+    expect(() => bus.on('tick', () => {}, { once: 1 } as never)).toThrow(
+      'EventBus.on() once must be a boolean; received 1',
+    );
+    expect(() => bus.once('tick', { signal: 1 } as never)).toThrow(/^EventBus\.once\(\) signal must be/);
+    expect(() => bus.stream('tick', { bufferSize: 0 })).toThrow(/^EventBus\.stream\(\) bufferSize must be/);
+    // Nothing was subscribed by the refused calls.
+    expect(bus.listenerCount()).toBe(0);
+  });
 });
 
 describe('EventBus leak guard', () => {
   it('warns once per topic past maxListeners, naming the topic and the count', async () => {
+    // A process warning, as node:events does; Node's own printing of it is captured here, not shown.
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const warnings: Error[] = [];
     const onWarning = (warning: Error): void => {
       warnings.push(warning);
@@ -538,6 +566,9 @@ describe('EventBus leak guard', () => {
         expect.stringMatching(/3 listeners on topic "user"/),
       ]);
       expect(warnings[0]).toMatchObject({ name: 'MaxListenersExceededWarning', code: 'KEEL_MAX_LISTENERS' });
+      // Nothing else was written: a warning is not a failure for the last-resort sink.
+      const text = write.mock.calls.map(([chunk]) => String(chunk)).join('');
+      expect(text).not.toMatch(/\[keel/);
     } finally {
       process.off('warning', onWarning);
     }

@@ -4,6 +4,7 @@
  * built when subscriptions change, so an emit only walks an array.
  */
 import { onAbort } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
 import {
   checkCount,
   checkFunction,
@@ -24,7 +25,6 @@ import {
 } from './error-policy.ts';
 import { AsyncSchemaError, DuplicateSchemaError, InvalidPayloadError } from './event-errors.ts';
 import { EventStream, type OverflowPolicy, type StreamOptions } from './event-stream.ts';
-import { reportToStderr } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
 import { Entry, type Fn, type TopicNode, TopicTree } from './topic-tree.ts';
 import {
@@ -56,7 +56,7 @@ export interface EventBusOptions<Events = Record<string, unknown>> {
   /**
    * Receives each failure under `isolate`, and under every policy the failures that arrive after `emit`
    * returned (a promise a listener returned, rejecting later).
-   * @default writes the failure and its topic to stderr
+   * @default the last-resort sink: published on `keel:events.unhandled`, then written to stderr with the topic
    */
   readonly onError?: ((error: unknown, context: ListenerErrorContext<Events>) => void) | undefined;
   /**
@@ -95,8 +95,14 @@ export interface OnceOptions {
 type Handler = (error: unknown, context: ListenerErrorContext<any>) => void;
 
 const overflows: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
+
+// The keys each call knows; any other key is refused, so a misspelt option never passes silently.
+const busKeys = ['errors', 'onError', 'maxListeners'] as const satisfies readonly (keyof EventBusOptions)[];
+const onKeys = ['signal', 'once'] as const satisfies readonly (keyof OnOptions)[];
+const signalKeys = ['signal'] as const satisfies readonly (keyof OnceOptions & keyof EmitAsyncOptions)[];
+const streamKeys = ['signal', 'bufferSize', 'overflow'] as const satisfies readonly (keyof StreamOptions)[];
 const defaultOnError: Handler = (error, { topic }) =>
-  reportToStderr(error, `EventBus listener of "${topic}" failed`);
+  reportUnhandled('events', `EventBus listener of "${topic}" failed`, error);
 
 /**
  * A typed event bus over dotted topics. `Events` maps each topic that may be emitted to its payload type;
@@ -123,9 +129,9 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   #listeners = 0;
 
   constructor(options: EventBusOptions<Events> = {}) {
-    checkOptions('EventBus options', options);
-    this.#policy = checkErrorPolicy('EventBus option errors', options.errors ?? 'isolate');
-    if (options.onError !== undefined) checkFunction('EventBus option onError', options.onError);
+    checkOptions('EventBus options', options, busKeys);
+    this.#policy = checkErrorPolicy('EventBus errors', options.errors ?? 'isolate');
+    if (options.onError !== undefined) checkFunction('EventBus onError', options.onError);
     const onError = (options.onError as Handler | undefined) ?? defaultOnError;
     this.#onError = onError;
     this.#owner = {
@@ -135,7 +141,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
       },
       label: (round) => `listeners of "${round.topic}"`,
     };
-    this.#maxListeners = checkCount('EventBus option maxListeners', options.maxListeners ?? 100, {
+    this.#maxListeners = checkCount('EventBus maxListeners', options.maxListeners ?? 100, {
       allowInfinity: true,
     });
   }
@@ -146,7 +152,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   on<T extends Topic<Events>>(topic: T, listener: Listener<Events, T>, options?: OnOptions): Subscription;
   on(topic: string, listener: (...args: any[]) => unknown, options?: OnOptions): Subscription {
-    checkOptions('EventBus.on() options', options);
+    checkOptions('EventBus.on() options', options, onKeys);
     return this.#subscribe(this.#tree.nodes[topic] ?? this.#tree.listenNode(topic), listener, options);
   }
 
@@ -155,11 +161,9 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     const entry = new Entry(listener, node);
     if (options !== undefined) {
       const { signal, once } = options;
-      checkSignal('EventBus.on() option signal', signal);
+      checkSignal('EventBus.on() signal', signal);
       if (once !== undefined && typeof once !== 'boolean') {
-        throw new InvalidArgumentError(
-          `EventBus.on() option once must be a boolean; received ${describe(once)}`,
-        );
+        throw new InvalidArgumentError(`EventBus.on() once must be a boolean; received ${describe(once)}`);
       }
       if (signal?.aborted) return subscription(() => {});
       if (once === true) {
@@ -184,9 +188,9 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   /** Resolves with the payload of the next event on `topic` (or below it). */
   once<T extends Topic<Events>>(topic: T, options?: OnceOptions): Promise<Payload<Events, T>>;
   once(topic: string, options: OnceOptions = {}): Promise<unknown> {
-    checkOptions('EventBus.once() options', options);
+    checkOptions('EventBus.once() options', options, signalKeys);
     const { signal } = options;
-    checkSignal('EventBus.once() option signal', signal);
+    checkSignal('EventBus.once() signal', signal);
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
@@ -217,6 +221,26 @@ export class EventBus<Events extends object = Record<string, unknown>> {
   emit<K extends EmitTopic<Events>>(topic: K, ...payload: PayloadArgs<Events[K & keyof Events]>): void;
   emit(topic: string, payload?: unknown): void {
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
+    const sole = node.sole;
+    if (sole !== undefined) {
+      // The list is read before the call: a `once` listener leaves it as it runs.
+      const list = node.dispatch;
+      let result: unknown;
+      try {
+        result = sole(payload, topic);
+      } catch (error) {
+        const round = new Round(this.#policy, list, topic, this.#owner);
+        round.fail(0, error);
+        round.finish();
+        return;
+      }
+      if (result !== undefined && isThenable(result)) {
+        const round = new Round(this.#policy, list, topic, this.#owner);
+        round.watch(0, result);
+        round.finish();
+      }
+      return;
+    }
     if (node.schema !== undefined) payload = this.#validate(node, payload);
     const list = node.dispatch;
     let round: Round<Entry> | undefined;
@@ -247,12 +271,12 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     ...args: EmitAsyncArgs<Events[K & keyof Events]>
   ): Promise<void>;
   emitAsync(topic: string, payload?: unknown, options?: EmitAsyncOptions): Promise<void> {
-    checkOptions('EventBus.emitAsync() options', options);
+    checkOptions('EventBus.emitAsync() options', options, signalKeys);
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       signal = options.signal;
-      checkSignal('EventBus.emitAsync() option signal', signal);
+      checkSignal('EventBus.emitAsync() signal', signal);
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
     if (node.schema === undefined) return this.#deliverAsync(node, topic, payload, signal);
@@ -268,15 +292,15 @@ export class EventBus<Events extends object = Record<string, unknown>> {
    */
   stream<T extends Topic<Events>>(topic: T, options?: StreamOptions): EventStream<Payload<Events, T>>;
   stream(topic: string, options: StreamOptions = {}): EventStream<any> {
-    checkOptions('EventBus.stream() options', options);
+    checkOptions('EventBus.stream() options', options, streamKeys);
     const node = this.#tree.nodes[topic] ?? this.#tree.listenNode(topic);
     const { signal } = options;
-    checkSignal('EventBus.stream() option signal', signal);
-    const size = checkCount('EventBus.stream() option bufferSize', options.bufferSize ?? 1024);
+    checkSignal('EventBus.stream() signal', signal);
+    const size = checkCount('EventBus.stream() bufferSize', options.bufferSize ?? 1024);
     const overflow = options.overflow ?? 'error';
     if (!overflows.includes(overflow)) {
       throw new InvalidArgumentError(
-        `EventBus.stream() option overflow must be one of ${overflows.map((p) => `'${p}'`).join(', ')}; received ${describe(overflow)}`,
+        `EventBus.stream() overflow must be one of ${overflows.map((p) => `'${p}'`).join(', ')}; received ${describe(overflow)}`,
       );
     }
     return new EventStream(
@@ -300,7 +324,7 @@ export class EventBus<Events extends object = Record<string, unknown>> {
     const node = this.#tree.nodes[topic] ?? this.#tree.emitNode(topic);
     checkSchema(`EventBus.define() schema for "${topic}"`, schema);
     if (node.schema !== undefined) throw new DuplicateSchemaError(topic);
-    node.schema = schema;
+    this.#tree.define(node, schema);
     return this;
   }
 

@@ -1,16 +1,8 @@
 /**
- * How failures of listeners and observers reach someone: the default stderr reporter, and a promise that
- * reports its rejection to stderr if nobody reads it, so a failure is never silent and never an
- * unhandled rejection.
+ * How failures of observers reach someone: a promise that hands its rejection to a reporter if nobody
+ * reads it, so a failure is never silent and never an unhandled rejection. (The events module's own
+ * reports go to the last-resort sink, `reportUnhandled` in diagnostics.ts.)
  */
-import { inspect } from 'node:util';
-
-/** Writes a failure that no handler took to stderr, with its context. */
-export function reportToStderr(error: unknown, context: string): void {
-  // inspect() shows causes and an AggregateError's inner errors, which `stack` alone would hide.
-  process.stderr.write(`[keel] ${context}: ${inspect(error, { depth: 4 })}\n`);
-}
-
 /**
  * A promise that notes whether anyone subscribed to it. Built with `Promise`'s own species, so the
  * promises derived from it are ordinary ones.

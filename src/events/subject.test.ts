@@ -1,4 +1,6 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { UnhandledReport } from '../diagnostics.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Observer, Subject } from './subject.ts';
 
@@ -20,6 +22,14 @@ function watchUnhandled(): () => unknown[] {
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('Subject options', () => {
+  it('refuses an unknown option, naming it and the known ones', () => {
+    expect(() => new Subject({ onerror: () => {} } as never)).toThrow(
+      'Subject options: unknown option "onerror"; known options: onError',
+    );
+  });
+});
 
 describe('Subject: the classic demo', () => {
   it('notifies an attached observer with the message', async () => {
@@ -262,6 +272,46 @@ describe('Subject: failures', () => {
     expect(stopWatching()).toEqual([]);
     expect(write).toHaveBeenCalledTimes(1);
     expect(String(write.mock.calls[0]?.[0])).toMatch(/nobody listens/);
+  });
+
+  it('failures nobody awaits and a throwing onError reach keel:events.unhandled', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const reports: UnhandledReport[] = [];
+    const onReport = (message: unknown): void => {
+      reports.push(message as UnhandledReport);
+    };
+    subscribe('keel:events.unhandled', onReport);
+    try {
+      const unread = new Subject<string>();
+      unread.attach({
+        update: () => {
+          throw new Error('nobody listens');
+        },
+      });
+      void unread.notify('m');
+      const handled = new Subject<string>({
+        onError: () => {
+          throw new Error('handler broke');
+        },
+      });
+      handled.attach({
+        update: () => {
+          throw new Error('observer broke');
+        },
+      });
+      await handled.notify('m');
+      await nextTurn();
+      await nextTurn();
+    } finally {
+      unsubscribe('keel:events.unhandled', onReport);
+    }
+    expect(reports.map(({ module, context }) => [module, context])).toEqual([
+      ['events', 'Subject onError threw'],
+      ['events', 'Subject.notify() failures nobody awaited'],
+    ]);
+    expect(((reports[1] as UnhandledReport).error as AggregateError).errors).toEqual([
+      new Error('nobody listens'),
+    ]);
   });
 
   it('a failure that is awaited is not also written to stderr', async () => {

@@ -1,7 +1,8 @@
 /** Subject and Observer: the classic Observer pattern, safe against throwing, async and re-entrant observers. */
+import { reportUnhandled } from '../diagnostics.ts';
 import { checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { callErrorHandler, isThenable, Round, type RoundOwner, settledRound } from './error-policy.ts';
-import { reportIfUnobserved, reportToStderr } from './outcome.ts';
+import { reportIfUnobserved } from './outcome.ts';
 import { type Subscription, subscription } from './subscription.ts';
 
 /** Anything with an `update` method; an `update` may return a promise, which `notify` waits for. */
@@ -33,7 +34,7 @@ export class Subject<T> {
   readonly #owner: RoundOwner<Observer<T>>;
 
   constructor(options: SubjectOptions<T> = {}) {
-    checkOptions('Subject options', options);
+    checkOptions('Subject options', options, ['onError']);
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new InvalidArgumentError(
         `Subject onError must be a function; received ${describe(options.onError)}`,
@@ -44,7 +45,7 @@ export class Subject<T> {
     this.#owner = {
       // A collecting round waits for every observer, so only an isolating one reports.
       report: (error, round, index) => {
-        if (onError === undefined) reportToStderr(error, 'Subject');
+        if (onError === undefined) reportUnhandled('events', 'Subject observer failed', error);
         else callErrorHandler(onError, error, round.targets[index] as Observer<T>, 'Subject');
       },
       label: () => 'observers',
@@ -86,8 +87,8 @@ export class Subject<T> {
   /**
    * Calls `update(message)` on every observer, in attach order, now. The promise resolves when every
    * asynchronous update has settled. Failures go to `onError` if given; otherwise the promise rejects with
-   * an AggregateError of all of them, in attach order (and if nobody reads that promise, the error is
-   * written to stderr rather than lost).
+   * an AggregateError of all of them, in attach order (and if nobody reads that promise, the error goes
+   * to the last-resort sink, `keel:events.unhandled` and stderr, rather than being lost).
    */
   notify(message: T): Promise<void> {
     const observers = this.#observers;
@@ -105,7 +106,7 @@ export class Subject<T> {
     const outcome = round.finishAsync();
     return onError === undefined
       ? reportIfUnobserved(outcome, (error) =>
-          reportToStderr(error, 'Subject.notify failures nobody awaited'),
+          reportUnhandled('events', 'Subject.notify() failures nobody awaited', error),
         )
       : outcome;
   }

@@ -27,6 +27,10 @@ export class Entry {
   }
 }
 
+/** The call of a list's only entry, or undefined for a list of any other length. */
+const soleCall = (list: readonly Entry[]): Fn | undefined =>
+  list.length === 1 ? (list[0] as Entry).call : undefined;
+
 /**
  * One topic of the tree. `dispatch` is its own entries, then its parent's dispatch (so its ancestors'
  * and finally `"*"`'s): rebuilt on every subscription change below an ancestor, never on emit. Arrays are
@@ -38,6 +42,11 @@ export class TopicNode {
   children: TopicNode[] = [];
   own: readonly Entry[] = EMPTY;
   dispatch: readonly Entry[];
+  /**
+   * The one call to make when `dispatch` holds exactly one entry and no schema is defined: the common case
+   * takes one load from the node instead of walking a list.
+   */
+  sole: Fn | undefined;
   schema: StandardSchemaV1 | undefined = undefined;
   warned = false;
 
@@ -45,6 +54,7 @@ export class TopicNode {
     this.topic = topic;
     this.parent = parent;
     this.dispatch = parent === undefined ? EMPTY : parent.dispatch;
+    this.sole = soleCall(this.dispatch);
   }
 
   /** A node with no listener, no schema and no child is only a cached lookup, safe to forget. */
@@ -108,6 +118,12 @@ export class TopicTree {
     this.#rebuild(node);
   }
 
+  /** Gives a node its schema; from now on every emit to it goes through the validating path. */
+  define(node: TopicNode, schema: StandardSchemaV1): void {
+    node.schema = schema;
+    node.sole = undefined;
+  }
+
   #create(topic: string): TopicNode {
     if (this.#count >= this.#sweepAt) this.#sweep();
     return this.#node(topic);
@@ -155,7 +171,9 @@ export class TopicTree {
   #rebuild(node: TopicNode): void {
     const inherited = node.parent === undefined ? EMPTY : node.parent.dispatch;
     const own = node.own;
-    node.dispatch = own.length === 0 ? inherited : inherited.length === 0 ? own : own.concat(inherited);
+    const dispatch = own.length === 0 ? inherited : inherited.length === 0 ? own : own.concat(inherited);
+    node.dispatch = dispatch;
+    node.sole = node.schema === undefined ? soleCall(dispatch) : undefined;
     const children = node.children;
     for (let i = 0; i < children.length; i++) this.#rebuild(children[i] as TopicNode);
   }

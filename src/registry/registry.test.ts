@@ -103,6 +103,16 @@ describe('Registry', () => {
   });
 });
 
+describe('Registry.register() options', () => {
+  it('refuses an unknown option, naming the call, the key and the known keys, and registers nothing', () => {
+    const registry = new Registry('codec');
+    expect(() => registry.register('json', () => 1, { shema: {} } as never)).toThrow(
+      'Registry.register() options: unknown option "shema"; known options: schema',
+    );
+    expect(registry.has('json')).toBe(false);
+  });
+});
+
 describe('Registry with schemas', () => {
   it('validates the options and passes the schema’s output (defaults filled) to the factory', () => {
     const servers = new Registry('server').register('http', (options: { port: number }) => options.port, {

@@ -87,7 +87,7 @@ export class Registry<F extends Record<string, Factory> = {}> {
     factory: G,
     options: RegisterOptions = {},
   ): Registry<F & { [K in N]: G }> {
-    checkOptions('register() options', options);
+    checkOptions('Registry.register() options', options, ['schema']);
     if (typeof name !== 'string' || name === '') {
       throw new InvalidArgumentError(
         `${this.label} name must be a non-empty string; received ${describe(name)}`,

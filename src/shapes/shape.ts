@@ -1,5 +1,5 @@
 /** Shape and its three kinds: validated dimensions, geometry, and an SVG rendering. */
-import { checkOptions, describe, KeelError } from '../errors.ts';
+import { checkOptions, describe, InvalidArgumentError, KeelError } from '../errors.ts';
 
 /** Thrown for a dimension that is not a positive finite number, or a triangle that cannot close. */
 export class InvalidShapeError extends KeelError {
@@ -19,6 +19,20 @@ export interface SvgOptions {
   readonly fill?: string;
   /** @default 'black' */
   readonly stroke?: string;
+}
+
+const svgKeys = ['fill', 'stroke'] as const satisfies readonly (keyof SvgOptions)[];
+
+/** Refuses unknown keys and colours that are not strings, naming the call (`Circle.toSVG()`). */
+function checkSvgOptions(call: string, options: SvgOptions | undefined): void {
+  checkOptions(`${call} options`, options, svgKeys);
+  if (options === undefined) return;
+  for (const key of svgKeys) {
+    const value: unknown = options[key];
+    if (value !== undefined && typeof value !== 'string') {
+      throw new InvalidArgumentError(`${call} ${key} must be a string; received ${describe(value)}`);
+    }
+  }
 }
 
 /** Rounds away binary noise (0.30000000000000004) so SVG numbers stay short and stable. */
@@ -123,7 +137,7 @@ export class Circle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
-    checkOptions('toSVG() options', options);
+    checkSvgOptions('Circle.toSVG()', options);
     const r = this.radius;
     return svg(2 * r, 2 * r, `<circle cx="${n(r)}" cy="${n(r)}" r="${n(r)}" ${this.style(options)}/>`);
   }
@@ -163,7 +177,7 @@ export class Rectangle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
-    checkOptions('toSVG() options', options);
+    checkSvgOptions('Rectangle.toSVG()', options);
     const { width: w, height: h } = this;
     return svg(w, h, `<rect x="0" y="0" width="${n(w)}" height="${n(h)}" ${this.style(options)}/>`);
   }
@@ -228,7 +242,7 @@ export class Triangle extends Shape {
   }
 
   toSVG(options?: SvgOptions): string {
-    checkOptions('toSVG() options', options);
+    checkSvgOptions('Triangle.toSVG()', options);
     // Side c lies on the baseline from (0, 0) to (c, 0); the apex follows from the law of cosines.
     const { a, b, c } = this;
     const x = (b * b + c * c - a * a) / (2 * c);

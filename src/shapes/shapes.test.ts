@@ -174,6 +174,21 @@ describe('shape validation', () => {
   });
 });
 
+describe('toSVG options', () => {
+  it.each([
+    ['Circle', new Circle()],
+    ['Rectangle', new Rectangle()],
+    ['Triangle', new Triangle()],
+  ] as const)('%s.toSVG() refuses an unknown option and a colour that is not a string', (name, shape) => {
+    expect(() => shape.toSVG({ color: 'red' } as never)).toThrow(
+      `${name}.toSVG() options: unknown option "color"; known options: fill, stroke`,
+    );
+    expect(() => shape.toSVG({ fill: 1 } as never)).toThrow(
+      `${name}.toSVG() fill must be a string; received 1`,
+    );
+  });
+});
+
 describe('toSVG', () => {
   it('renders a standalone SVG sized to the shape', () => {
     expect(new Circle({ radius: 2 }).toSVG()).toBe(

@@ -118,6 +118,15 @@ describe('lazy()', () => {
     expect(calls).toBe(0);
   });
 
+  it('refuses an unknown option of get(), naming it and the known ones, without running init', () => {
+    let calls = 0;
+    const value = lazy(() => ++calls);
+    expect(() => value.get({ timeoutMs: 5 } as never)).toThrow(
+      'lazy().get() options: unknown option "timeoutMs"; known options: signal',
+    );
+    expect(calls).toBe(0);
+  });
+
   it('rejects bad arguments with a clear error', () => {
     expect(() => lazy('not a function' as never)).toThrow(InvalidArgumentError);
     expect(() => lazy(() => 1).get({ signal: {} as AbortSignal })).toThrow(/signal must be an AbortSignal/);

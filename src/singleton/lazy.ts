@@ -55,7 +55,7 @@ export function lazy<T>(init: () => T | PromiseLike<T>): Lazy<T> {
 
   return {
     get(options = {}) {
-      checkOptions('lazy().get() options', options);
+      checkOptions('lazy().get() options', options, ['signal']);
       const { signal } = options;
       checkSignal('lazy().get() signal', signal);
       if (initialized) return Promise.resolve(value as T);
