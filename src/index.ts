@@ -119,6 +119,7 @@ export {
   QueueConnectionError,
   QueueDriverMissingError,
   type SchemaInput,
+  type Unsubscribe,
 } from './jobs/index.ts';
 export {
   DuplicateKindError,

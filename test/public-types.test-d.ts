@@ -1,11 +1,14 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type {
   Ancestors,
+  JobListener,
+  JobQueue,
   Reached,
   SchemaInput,
   SchemaOutput,
   StandardSchemaV1,
   Subscription,
+  Unsubscribe,
 } from '../src/index.ts';
 import { EventBus } from '../src/index.ts';
 
@@ -25,5 +28,11 @@ describe('public type names', () => {
     type Events = { 'order.item.added': number; 'order.paid': string };
     expectTypeOf<Ancestors<'order.item.added'>>().toEqualTypeOf<'order' | 'order.item'>();
     expectTypeOf<Reached<Events, 'order.item'>>().toEqualTypeOf<'order.item.added'>();
+  });
+
+  it('JobQueue.on() takes a JobListener and returns the exported Unsubscribe', () => {
+    type On = JobQueue['on'];
+    expectTypeOf<ReturnType<On>>().toEqualTypeOf<Unsubscribe>();
+    expectTypeOf<JobListener<{ readonly error: unknown }>>().toBeFunction();
   });
 });
