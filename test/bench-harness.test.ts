@@ -1,7 +1,8 @@
-/** The benchmark harness's verdict arithmetic, on hand-made results (no timing is measured here). */
+/** The benchmark harness: its verdict arithmetic on hand-made results, and how it sizes its samples. */
 import { describe, expect, it, vi } from 'vitest';
 import {
   MIN_ROUNDS,
+  measure,
   type Result,
   ratio,
   type Spread,
@@ -28,6 +29,29 @@ const quartiles = (q1: number, q3: number): Spread => ({
   min: q1 / 2,
   max: q3 * 2,
   runs: 9,
+});
+
+describe('measure', () => {
+  it('does not size its samples from one paused timing', async () => {
+    // The kept calibration pass (the second) starts with one operation; pausing that one call stands for
+    // the process losing its core. A sample sized from it would hold a handful of operations.
+    const sizes: number[] = [];
+    let oneOpCalls = 0;
+    let sink = 0;
+    const candidate = {
+      name: 'paused once',
+      run: (n: number) => {
+        sizes.push(n);
+        if (n === 1 && ++oneOpCalls === 2) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+        for (let i = 0; i < n; i++) sink += Math.sqrt(i);
+      },
+    };
+    await measure({ title: 'pause', unit: 'op', candidates: [candidate], rounds: 5, sampleMs: 4 });
+    expect(oneOpCalls).toBeGreaterThanOrEqual(2);
+    // The five measured rounds are the last five calls; each must hold far more than a handful.
+    for (const n of sizes.slice(-5)) expect(n).toBeGreaterThan(100);
+    expect(sink).toBeGreaterThan(0);
+  });
 });
 
 describe('spread', () => {
