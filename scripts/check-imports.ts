@@ -48,6 +48,8 @@ const allowed: Record<string, readonly string[]> = {
     'abort.ts',
     'diagnostics.ts',
     'standard-schema.ts',
+    'singleton',
+    'container',
     'registry',
     'concurrency',
     'events',
