@@ -11,7 +11,7 @@ import { type CancelReason, cancelSubject, decodeCancel, encodeCancel } from './
 import { DeliveryLimit } from './delivery-limit.ts';
 import type { Binding, Incoming, ReplyFrame, SentRequest } from './engine-types.ts';
 import { HandlerCalls, type Received } from './handler-calls.ts';
-import { type MessageHeaders, readHeaders, requestHeaders } from './headers.ts';
+import { type MessageHeaders, noHeaders, readHeaders } from './headers.ts';
 import { RequestCall } from './request-call.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject, hasWildcard } from './subject.ts';
@@ -163,12 +163,7 @@ export abstract class BaseTransport implements Transport {
     );
     // Many requests may share one caller signal: they share its one listener too.
     const unwatch = signal === undefined ? undefined : onAbort(signal, () => control.abort(signal.reason));
-    const { reply: pending, key } = this.sendRequest(
-      subject,
-      data,
-      control.signal,
-      requestHeaders(headers, timeoutMs),
-    );
+    const { reply: pending, key } = this.sendRequest(subject, data, control.signal, timeoutMs, headers);
     this.#requests.set(pending, control);
     try {
       let reply: ReplyFrame;
@@ -239,8 +234,14 @@ export abstract class BaseTransport implements Transport {
 
   /** A received request: its deadline from the sender's budget, registered where cancels find it. */
   #track(message: Incoming, inFlight: Map<string, RequestCall> | undefined): Received {
-    const { headers, timeoutMs } = readHeaders(message.headers);
-    const call = new RequestCall(message.subject, message.key ?? '', headers, timeoutMs, inFlight);
+    let headers = noHeaders;
+    let budget = message.timeoutMs;
+    if (message.headers !== undefined) {
+      const read = readHeaders(message.headers);
+      headers = read.headers;
+      budget ??= read.timeoutMs;
+    }
+    const call = new RequestCall(message.subject, message.key ?? '', headers, budget, inFlight);
     return { ...message, call };
   }
 
@@ -321,15 +322,17 @@ export abstract class BaseTransport implements Transport {
     deliver: (m: Incoming) => void,
   ): Binding;
   /**
-   * Sends a request with `headers` to one responder; `reply` resolves to its reply. When `signal` aborts,
-   * must stop waiting, free what it holds for the request, and reject with `signal.reason`. `key` is what
-   * the responder receives as `Incoming.key`.
+   * Sends a request to one responder, with its budget (`timeoutMs`, which the responder receives as
+   * `Incoming.timeoutMs` or as the `keel-timeout` header) and the caller's `headers`; `reply` resolves to
+   * its reply. When `signal` aborts, must stop waiting, free what it holds for the request, and reject
+   * with `signal.reason`. `key` is what the responder receives as `Incoming.key`.
    */
   protected abstract sendRequest(
     subject: string,
     data: Uint8Array,
     signal: AbortSignal,
-    headers: MessageHeaders,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
   ): SentRequest;
   /**
    * Flushes and closes the connection (subscriptions are already gone); after `graceMs` it must close

@@ -20,6 +20,8 @@ export interface Incoming {
    * reply address). Present whenever `respond` is.
    */
   readonly key?: string | undefined;
+  /** For a request: the budget its sender gave, in ms, when the engine carries it outside the headers. */
+  readonly timeoutMs?: number | undefined;
 }
 
 /** A request on its way: the reply to come, and the key its responder knows it by. */

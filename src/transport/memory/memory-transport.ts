@@ -72,7 +72,8 @@ export class MemoryTransport extends BaseTransport {
     subject: string,
     data: Uint8Array,
     signal: AbortSignal,
-    headers: MessageHeaders,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
   ): SentRequest {
     this.#requests = (this.#requests + 1) % Number.MAX_SAFE_INTEGER;
     const key = this.#keyPrefix + this.#requests.toString(36);
@@ -99,7 +100,7 @@ export class MemoryTransport extends BaseTransport {
         signal.removeEventListener('abort', onAbort);
         resolve(reply);
       };
-      const message = { subject, data, headers, respond, key };
+      const message = { subject, data, headers, respond, key, timeoutMs };
       for (const target of targets) deliverLater(target, message);
     });
     return { reply, key };

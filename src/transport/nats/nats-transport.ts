@@ -45,6 +45,19 @@ function toNats(record: MessageHeaders): MsgHdrs {
   return h;
 }
 
+/**
+ * The budget a Keel requester put in its reply address, `<inbox>.<id>_<ms>`: carried there rather than in
+ * a header, because a NATS message with headers costs the client about half again as much CPU per request
+ * (measured: ~28 µs without, ~46 µs with a single header, both ends in one process), and most requests
+ * need no other header. Any other reply address has no budget.
+ */
+function budgetOf(reply: string): number | undefined {
+  const at = reply.lastIndexOf('_');
+  if (at <= reply.lastIndexOf('.')) return undefined;
+  const digits = reply.slice(at + 1);
+  return /^\d{1,16}$/.test(digits) ? Number(digits) : undefined;
+}
+
 /** NATS message headers as Keel's: the first value of each name. */
 function fromNats(h: MsgHdrs): MessageHeaders {
   const record = Object.create(null) as Record<string, string>;
@@ -173,6 +186,7 @@ export class NatsTransport extends BaseTransport {
           headers: h === undefined ? undefined : fromNats(h),
           respond: reply ? (frame) => this.#respond(on, reply, frame) : undefined,
           key: reply || undefined,
+          timeoutMs: reply ? budgetOf(reply) : undefined,
         });
       },
     });
@@ -224,15 +238,20 @@ export class NatsTransport extends BaseTransport {
     subject: string,
     data: Uint8Array,
     signal: AbortSignal,
-    headers: MessageHeaders,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
   ): SentRequest {
-    const { id, replyTo, reply } = this.#replies.open(subject, signal);
+    const { id, replyTo, reply } = this.#replies.open(subject, signal, `_${timeoutMs}`);
     if (this.#inboxDenied !== undefined) {
       this.#replies.settle(id, { error: this.#inboxDenied });
       return { reply, key: replyTo };
     }
     try {
-      this.#nc.publish(subject, data, { reply: replyTo, headers: toNats(headers) });
+      this.#nc.publish(
+        subject,
+        data,
+        headers === undefined ? { reply: replyTo } : { reply: replyTo, headers: toNats(headers) },
+      );
     } catch (error) {
       this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
     }

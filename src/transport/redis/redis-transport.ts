@@ -13,7 +13,7 @@ import {
   type ReplyFrame,
   type SentRequest,
 } from '../base-transport.ts';
-import type { MessageHeaders } from '../headers.ts';
+import { type MessageHeaders, requestHeaders } from '../headers.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
 import { hasWildcard, subjectMatcher } from '../subject.ts';
 import {
@@ -262,10 +262,12 @@ export class RedisTransport extends BaseTransport {
     subject: string,
     data: Uint8Array,
     signal: AbortSignal,
-    headers: MessageHeaders,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
   ): SentRequest {
     const { id, replyTo, reply } = this.#replies.open(subject, signal);
-    this.#cmd.publish(subject, encodeFrame(FrameKind.request, data, replyTo, headers)).then(
+    const frame = encodeFrame(FrameKind.request, data, replyTo, requestHeaders(headers, timeoutMs));
+    this.#cmd.publish(subject, frame).then(
       (receivers) => {
         // PUBLISH answers how many subscribers got the message: none means nobody can reply.
         if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
