@@ -224,9 +224,12 @@ export abstract class BaseTransport implements Transport {
     if (settled && this.#calls.running.size > 0)
       settled = left > 0 && (await settleWithin([...this.#calls.running], left, signal));
     if (!settled) {
+      const abandoned = [...this.#requests.keys()];
       for (const control of this.#requests.values()) {
         control.abort(new TransportClosedError('wait for a reply'));
       }
+      // Each abandoned request sends its cancel as it rejects: let them, before the connection goes.
+      await Promise.allSettled(abandoned);
     }
     await this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
     signal?.throwIfAborted();
