@@ -116,12 +116,19 @@ export abstract class BaseTransport implements Transport {
     const wide = hasWildcard(subject) && !subject.startsWith('_INBOX.');
     // Bound before the subscription itself, so once `ready` resolves the engine has both.
     const cancels = active && inFlight !== undefined ? this.#bindCancels(subject, inFlight) : undefined;
-    const binding: Binding = active
-      ? this.bind(subject, queue, (message) => {
-          if (!active || (wide && message.subject.startsWith('_INBOX.'))) return;
-          limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
-        })
-      : { unsubscribe() {}, ready: Promise.resolve() };
+    let binding: Binding;
+    try {
+      binding = active
+        ? this.bind(subject, queue, (message) => {
+            if (!active || (wide && message.subject.startsWith('_INBOX.'))) return;
+            limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
+          })
+        : { unsubscribe() {}, ready: Promise.resolve() };
+    } catch (error) {
+      // The engine refused the subscription (a queue group over Redis): its cancel listener goes too.
+      cancels?.unsubscribe();
+      throw error;
+    }
     const end = eventsSubscription(() => {
       active = false;
       unwatch?.();
