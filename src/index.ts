@@ -157,6 +157,7 @@ export {
   type Serializer,
   type SubscribeOptions,
   SubscriptionOverflowError,
+  type TlsOptions,
   type Transport,
   TransportAuthError,
   TransportClosedError,
@@ -171,5 +172,6 @@ export {
   type TransportScheme,
   type TransportSubscription,
   TransportTimeoutError,
+  TransportTlsError,
   TransportUnsupportedError,
 } from './transport/index.ts';

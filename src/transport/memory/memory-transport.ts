@@ -1,6 +1,7 @@
 /** The embedded Transport: every transport opened on `memory://name` in this process shares one hub. */
 import { describe, InvalidArgumentError } from '../../errors.ts';
 import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import { resolveConnection } from '../connection-options.ts';
 import { subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import { NoRespondersError } from '../transport-errors.ts';
@@ -92,6 +93,7 @@ export class MemoryTransport extends BaseTransport {
 /** Opens a memory transport for `memory://` or `memory://name`. */
 export function openMemoryTransport(url: URL, options?: TransportOptions): MemoryTransport {
   const resolved = resolveOptions(options);
+  resolveConnection('memory', url, options);
   if (
     url.username ||
     url.password ||
