@@ -27,8 +27,10 @@ export interface TestPki {
   readonly server: Pair;
   /** A client certificate signed by the same CA (for servers that verify clients). */
   readonly client: Pair;
-  /** Another CA that signed nothing here: trusting only it, no server verifies. */
+  /** Another CA: trusting only it, no server here verifies. */
   readonly otherCa: string;
+  /** A client certificate signed by the other CA, which no server here trusts. */
+  readonly strangerClient: Pair;
   remove(): void;
 }
 
@@ -57,7 +59,7 @@ function selfSignedCa(dir: string, name: string): void {
 }
 
 /** A key and a certificate signed by the CA `ca` with the given X.509 v3 extensions. */
-function signed(dir: string, name: string, subject: string, extensions: string): Pair {
+function signed(dir: string, name: string, subject: string, extensions: string, ca = 'keel-test-ca'): Pair {
   openssl(dir, [
     'req',
     '-newkey',
@@ -77,9 +79,9 @@ function signed(dir: string, name: string, subject: string, extensions: string):
     '-in',
     `${name}.csr`,
     '-CA',
-    'keel-test-ca.pem',
+    `${ca}.pem`,
     '-CAkey',
-    'keel-test-ca.key',
+    `${ca}.key`,
     '-CAcreateserial',
     '-out',
     `${name}.pem`,
@@ -106,6 +108,13 @@ export function makePki(): TestPki {
       'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth',
     );
     const client = signed(dir, 'client', '/CN=keel-client', 'extendedKeyUsage=clientAuth');
+    const strangerClient = signed(
+      dir,
+      'stranger',
+      '/CN=keel-stranger',
+      'extendedKeyUsage=clientAuth',
+      'keel-other-ca',
+    );
     const caFile = join(dir, 'keel-test-ca.pem');
     return {
       dir,
@@ -113,6 +122,7 @@ export function makePki(): TestPki {
       caFile,
       server,
       client,
+      strangerClient,
       otherCa: readFileSync(join(dir, 'keel-other-ca.pem'), 'utf8'),
       remove: () => rmSync(dir, { recursive: true, force: true }),
     };

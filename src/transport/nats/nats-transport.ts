@@ -36,6 +36,7 @@ import {
   TransportTlsError,
 } from '../transport-errors.ts';
 import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
+import { refusedClientCertificate } from './client-cert-probe.ts';
 
 /** Header that marks a reply as the responder's error; the body is then a JSON RemoteErrorInfo. */
 const errorHeader = 'Keel-Error';
@@ -272,22 +273,20 @@ function natsAuth(url: URL, server: string, secure: ConnectionSettings): Partial
   return {};
 }
 
-/** Which credentials the server refused, for the message (never their values). */
-function authSource(url: URL, secure: ConnectionSettings): string {
-  if (secure.creds !== undefined) return 'the credentials (creds/credsFile)';
-  if (secure.token !== undefined) return 'the token option';
-  if (url.password !== '') return 'the user name and password in the URL';
-  if (url.username !== '') return 'the token in the URL';
-  return 'no credentials (the server requires some)';
+/** What the server refused, for the message (never the credentials' values). */
+function refusal(where: string, url: URL, secure: ConnectionSettings): string {
+  if (secure.creds !== undefined) return `NATS at ${where} refused the credentials (creds/credsFile)`;
+  if (secure.token !== undefined) return `NATS at ${where} refused the token option`;
+  if (url.password !== '') return `NATS at ${where} refused the user name and password in the URL`;
+  if (url.username !== '') return `NATS at ${where} refused the token in the URL`;
+  return `NATS at ${where} requires credentials and none were given (URL user:pass or token, token, creds, credsFile)`;
 }
 
 /** nats.js's reason for a failed first connect, as a Keel error: refusals no retry cures are not retryable. */
 function openError(error: unknown, where: string, url: URL, secure: ConnectionSettings): KeelError {
   const message = messageOf(error);
   if (error instanceof AuthorizationError || /authorization violation|authentication/i.test(message)) {
-    return new TransportAuthError(`NATS at ${where} refused ${authSource(url, secure)}: ${message}`, {
-      cause: error,
-    });
+    return new TransportAuthError(`${refusal(where, url, secure)}: ${message}`, { cause: error });
   }
   const tls = tlsRefusal(error, where);
   if (tls !== undefined) return tls;
@@ -327,23 +326,6 @@ export async function openNatsTransport(url: URL, options?: TransportOptions): P
   const where = `${tls === undefined ? 'nats' : 'tls'}://${server}`;
   const { signal, connectTimeoutMs } = resolved;
   signal?.throwIfAborted();
-  const connecting = connect({
-    servers: server,
-    ...(resolved.name === undefined ? {} : { name: resolved.name }),
-    ...auth,
-    // nats.js passes these on to tls.connect (Buffers and CA lists included), over its own defaults.
-    ...(tls === undefined ? {} : { tls: { ...tls } as unknown as NatsTlsOptions }),
-    // nats.js arms a plain timer, which fires after 1 ms past 2^31-1 ms; the bound below is the real one.
-    timeout: Math.min(connectTimeoutMs, MAX_TIMER_MS),
-    // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
-    reconnect: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    reconnectJitter: 100,
-    reconnectJitterTLS: 100,
-  }).catch((error: unknown) => {
-    throw openError(error, where, url, secure);
-  });
   // Gives up at connectTimeoutMs however long it is, or when the caller's signal aborts.
   const giveUp = new AbortController();
   const timer = setLongTimeout(() => {
@@ -351,6 +333,30 @@ export async function openNatsTransport(url: URL, options?: TransportOptions): P
   }, connectTimeoutMs);
   const unwatch = signal === undefined ? undefined : onAbort(signal, () => giveUp.abort(signal.reason));
   try {
+    if (tls !== undefined) {
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(url.port || '4222');
+      const probe = refusedClientCertificate(host, port, tls, where, giveUp.signal);
+      const refused = await unlessAborted(probe, giveUp.signal, () => {});
+      if (refused !== undefined) throw refused;
+    }
+    const connecting = connect({
+      servers: server,
+      ...(resolved.name === undefined ? {} : { name: resolved.name }),
+      ...auth,
+      // nats.js passes these on to tls.connect (Buffers and CA lists included), over its own defaults.
+      ...(tls === undefined ? {} : { tls: { ...tls } as unknown as NatsTlsOptions }),
+      // nats.js arms a plain timer, which fires after 1 ms past 2^31-1 ms; the bound above is the real one.
+      timeout: Math.min(connectTimeoutMs, MAX_TIMER_MS),
+      // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      reconnectJitterTLS: 100,
+    }).catch((error: unknown) => {
+      throw openError(error, where, url, secure);
+    });
     const nc = await unlessAborted(connecting, giveUp.signal, (late) => late.close());
     return new NatsTransport(nc, server, resolved);
   } finally {
