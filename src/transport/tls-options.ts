@@ -161,7 +161,10 @@ function tlsHint(code: string): string {
   if (verifyCodes.has(code) || code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return "the server's certificate does not verify: trust the CA that signed it (tls.ca), and connect by a name the certificate carries (or set tls.servername)";
   }
-  if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE/.test(code)) {
+  if (code.endsWith('CERTIFICATE_REQUIRED')) {
+    return 'the server requires a client certificate: set tls.cert and tls.key';
+  }
+  if (/BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE/.test(code)) {
     return 'the server refused the client certificate: check tls.cert and tls.key, and that the server trusts their CA';
   }
   if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER|UNEXPECTED_EOF/.test(code)) {
@@ -176,7 +179,9 @@ export function tlsRefusal(error: unknown, where: string): TransportTlsError | u
   const failure = tlsFailure(error);
   if (failure === undefined) return undefined;
   const code = String((failure as { code?: unknown }).code);
-  return new TransportTlsError(`TLS with ${where} failed (${code}: ${failure.message}): ${tlsHint(code)}`, {
+  // OpenSSL's messages may end in a line break; one line reads better in logs.
+  const detail = failure.message.replace(/\s+/g, ' ').trim();
+  return new TransportTlsError(`TLS with ${where} failed (${code}: ${detail}): ${tlsHint(code)}`, {
     cause: error,
   });
 }
