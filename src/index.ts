@@ -112,6 +112,7 @@ export {
   QueueClosedError,
   QueueConnectionError,
   QueueDriverMissingError,
+  QueueTlsError,
   type SchemaInput,
 } from './jobs/index.ts';
 export {

@@ -174,14 +174,21 @@ function tlsHint(code: string): string {
   return 'the TLS handshake failed';
 }
 
-/** A TransportTlsError for `error` when TLS is what failed (the message names the code and what to check). */
-export function tlsRefusal(error: unknown, where: string): TransportTlsError | undefined {
+/**
+ * `(CODE: what OpenSSL said): what to check` when TLS is what failed behind `error`, else undefined; the
+ * transport's and the queue's TLS errors both carry it.
+ */
+export function tlsFailureDetail(error: unknown): string | undefined {
   const failure = tlsFailure(error);
   if (failure === undefined) return undefined;
   const code = String((failure as { code?: unknown }).code);
   // OpenSSL's messages may end in a line break; one line reads better in logs.
-  const detail = failure.message.replace(/\s+/g, ' ').trim();
-  return new TransportTlsError(`TLS with ${where} failed (${code}: ${detail}): ${tlsHint(code)}`, {
-    cause: error,
-  });
+  return `(${code}: ${failure.message.replace(/\s+/g, ' ').trim()}): ${tlsHint(code)}`;
+}
+
+/** A TransportTlsError for `error` when TLS is what failed (the message names the code and what to check). */
+export function tlsRefusal(error: unknown, where: string): TransportTlsError | undefined {
+  const detail = tlsFailureDetail(error);
+  if (detail === undefined) return undefined;
+  return new TransportTlsError(`TLS with ${where} failed ${detail}`, { cause: error });
 }
