@@ -30,7 +30,10 @@ async function oneJob(url: string, options: OpenQueueOptions<undefined>): Promis
   }
 }
 
-async function refusal(url: string, options: OpenQueueOptions<undefined> = {}): Promise<Error & { code?: string }> {
+async function refusal(
+  url: string,
+  options: OpenQueueOptions<undefined> = {},
+): Promise<Error & { code?: string }> {
   const outcome = await settledWithin(openQueue(url, 'q', { connectTimeoutMs: 30_000, ...options }), 8000);
   expect(outcome, 'the open settled long before its 30 s connectTimeoutMs').not.toBe('pending');
   if (outcome === 'pending' || !('error' in outcome)) throw new Error('expected the open to fail');
