@@ -64,6 +64,11 @@ describe('nats transport over TLS', { timeout: 60_000 }, () => {
     await roundTrip(server.url.replace('tls://', 'nats://'), { tls: { ca: pki.ca } });
   });
 
+  it('verifies the certificate against servername when the URL names the host otherwise', async () => {
+    // The certificate names 127.0.0.1 and localhost; the URL's IP address is checked as localhost here.
+    await roundTrip(server.url, { tls: { ca: pki.ca, servername: 'localhost' } });
+  });
+
   it('connects with a client certificate to a server that verifies clients', async () => {
     await roundTrip(mutual.url, { tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key } });
   });
