@@ -106,11 +106,16 @@ export function resolveConnection(
   return { tls, token, creds };
 }
 
-/** The URL as messages may show it: the password, if any, replaced. */
-export function shownUrl(url: URL): string {
-  if (url.password === '') return url.href;
+/**
+ * The URL as messages may show it: the password, if any, replaced; with `userIsToken` (NATS, where a user
+ * name alone is a token) a lone user name too.
+ */
+export function shownUrl(url: URL, userIsToken = false): string {
+  const hideUser = userIsToken && url.password === '' && url.username !== '';
+  if (url.password === '' && !hideUser) return url.href;
   const copy = new URL(url.href);
-  copy.password = '***';
+  if (hideUser) copy.username = '***';
+  else copy.password = '***';
   return copy.href;
 }
 

@@ -183,13 +183,18 @@ describe('nats transport with user and password, and tokens', { timeout: 60_000 
     }
   });
 
-  it('never shows the password of a URL it refuses', async () => {
+  it('never shows the password or token of a URL it refuses', async () => {
     const error = await openTransport(`nats://keel:${password}@127.0.0.1:${tokens.port}/x`).catch(
       (e: unknown) => e,
     );
     expect(error).toMatchObject({ code: 'KEEL_INVALID_ARGUMENT' });
     expect((error as Error).message).not.toContain(password);
     expect((error as Error).message).not.toContain(encodeURIComponent(password));
+    const tokenError = await openTransport(`nats://${token}@127.0.0.1:${tokens.port}/x`).catch(
+      (e: unknown) => e,
+    );
+    expect(tokenError).toMatchObject({ code: 'KEEL_INVALID_ARGUMENT' });
+    expect((tokenError as Error).message).not.toContain(token);
   });
 
   it('connects with a token in the URL or in the token option', async () => {

@@ -316,7 +316,7 @@ export async function openNatsTransport(url: URL, options?: TransportOptions): P
   if (!url.hostname || (url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) {
     // Without a host, nats.js would quietly dial localhost.
     throw new InvalidArgumentError(
-      `A NATS transport URL is nats://[token@]host[:port] (tls:// for TLS), or with a user and password nats://[user:pass@]host[:port]; received ${describe(shownUrl(url))}`,
+      `A NATS transport URL is nats://[token@]host[:port] (tls:// for TLS), or with a user and password nats://[user:pass@]host[:port]; received ${describe(shownUrl(url, true))}`,
     );
   }
   const server = `${url.hostname}:${url.port || '4222'}`;
