@@ -285,7 +285,10 @@ function refusal(where: string, url: URL, secure: ConnectionSettings): string {
 /** nats.js's reason for a failed first connect, as a Keel error: refusals no retry cures are not retryable. */
 function openError(error: unknown, where: string, url: URL, secure: ConnectionSettings): KeelError {
   const message = messageOf(error);
-  if (error instanceof AuthorizationError || /authorization violation|user authentication (expired|revoked)/i.test(message)) {
+  if (
+    error instanceof AuthorizationError ||
+    /authorization violation|user authentication (expired|revoked)/i.test(message)
+  ) {
     return new TransportAuthError(`${refusal(where, url, secure)}: ${message}`, { cause: error });
   }
   const tls = tlsRefusal(error, where);
