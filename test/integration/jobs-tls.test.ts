@@ -62,7 +62,7 @@ describe('a bullmq queue over TLS', { timeout: 60_000 }, () => {
     await server?.stop();
     await guarded?.stop();
     pki?.remove();
-  });
+  }, 30_000);
 
   it('runs jobs over rediss:// with a trusted CA, and over redis:// with the tls option', async () => {
     await oneJob(server.url, { tls: { ca: pki.ca } });

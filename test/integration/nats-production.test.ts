@@ -48,12 +48,12 @@ describe('nats transport over TLS', { timeout: 60_000 }, () => {
     pki = makePki();
     server = await startTlsNats(pki);
     mutual = await startTlsNats(pki, { verifyClients: true });
-  });
+  }, 30_000);
   afterAll(async () => {
     await server?.stop();
     await mutual?.stop();
     pki?.remove();
-  });
+  }, 30_000);
 
   it('connects with tls:// and a trusted CA, as PEM text or bytes, and carries requests', async () => {
     await roundTrip(server.url, { tls: { ca: pki.ca } });
@@ -139,12 +139,12 @@ describe('nats transport with user and password, and tokens', { timeout: 60_000 
     pki = makePki();
     users = await startTlsNats(pki, { args: ['--user', 'keel', '--pass', password] });
     tokens = await startNats({ args: ['--auth', token] });
-  });
+  }, 30_000);
   afterAll(async () => {
     await users?.stop();
     await tokens?.stop();
     pki?.remove();
-  });
+  }, 30_000);
 
   const withUser = (user: string, pass: string) =>
     users.url.replace('tls://', `tls://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@`);
@@ -230,11 +230,11 @@ describe('nats transport with credentials files (operator mode)', { timeout: 60_
     const config = join(dir, 'nats.conf');
     writeFileSync(config, operator.serverConfig);
     engine = await startNats({ args: ['-c', config] });
-  });
+  }, 30_000);
   afterAll(async () => {
     await engine?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 30_000);
 
   it('connects with a credentials file the operator signed, by path or by contents', async () => {
     const user = operator.user('keel-service');

@@ -59,7 +59,7 @@ describe('redis transport over TLS', { timeout: 60_000 }, () => {
     await mutual?.stop();
     await guarded?.stop();
     pki?.remove();
-  });
+  }, 30_000);
 
   it('connects with rediss:// and a trusted CA and carries requests', async () => {
     await roundTrip(server.url, { tls: { ca: pki.ca } });
