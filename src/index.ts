@@ -118,6 +118,7 @@ export {
   QueueClosedError,
   QueueConnectionError,
   QueueDriverMissingError,
+  QueueTlsError,
   type SchemaInput,
   type Unsubscribe,
 } from './jobs/index.ts';
@@ -169,6 +170,7 @@ export {
   type Serializer,
   type SubscribeOptions,
   SubscriptionOverflowError,
+  type TlsOptions,
   type Transport,
   TransportAuthError,
   TransportClosedError,
@@ -183,5 +185,6 @@ export {
   type TransportScheme,
   type TransportSubscription,
   TransportTimeoutError,
+  TransportTlsError,
   TransportUnsupportedError,
 } from './transport/index.ts';

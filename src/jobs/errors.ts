@@ -81,3 +81,13 @@ export class QueueDriverMissingError extends KeelError {
     );
   }
 }
+
+/**
+ * The TLS handshake with Redis failed: its certificate does not verify or does not name the host, it
+ * refused the client certificate, or it does not speak TLS. Trying again with the same settings cannot help.
+ */
+export class QueueTlsError extends KeelError {
+  constructor(where: string, detail: string, cause: unknown) {
+    super('KEEL_JOB_QUEUE_TLS', `TLS with Redis at ${where} failed ${detail}`, { cause });
+  }
+}

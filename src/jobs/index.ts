@@ -8,6 +8,7 @@ export {
   QueueClosedError,
   QueueConnectionError,
   QueueDriverMissingError,
+  QueueTlsError,
 } from './errors.ts';
 export { openQueue, type SchemaInput } from './open-queue.ts';
 export type {

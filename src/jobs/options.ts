@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
 } from '../errors.ts';
 import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
+import { resolveTls, type TlsSettings } from '../transport/tls-options.ts';
 import { InvalidJobDataError } from './errors.ts';
 import type {
   AddOptions,
@@ -50,6 +51,8 @@ export interface NormalizedOpen {
   readonly prefix: string;
   readonly connectTimeoutMs: number;
   readonly commandTimeoutMs: number;
+  /** tls.connect settings from the `tls` option, or undefined. */
+  readonly tls: TlsSettings | undefined;
 }
 
 /**
@@ -223,6 +226,7 @@ const openKeys = [
   'connectTimeoutMs',
   'commandTimeoutMs',
   'signal',
+  'tls',
 ];
 
 export function normalizeOpen(options: OpenQueueOptions | undefined): NormalizedOpen {
@@ -255,6 +259,7 @@ export function normalizeOpen(options: OpenQueueOptions | undefined): Normalized
     prefix: o.prefix ?? 'keel',
     connectTimeoutMs: wait('connectTimeoutMs', o.connectTimeoutMs, 10_000),
     commandTimeoutMs: wait('commandTimeoutMs', o.commandTimeoutMs, 10_000),
+    tls: resolveTls('openQueue() tls', o.tls),
   };
 }
 

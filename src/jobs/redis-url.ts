@@ -1,5 +1,6 @@
 /** Reads a queue's `redis://` / `rediss://` URL into connection settings, refusing what ioredis would misread. */
 import { describe, InvalidArgumentError } from '../errors.ts';
+import type { TlsSettings } from '../transport/tls-options.ts';
 
 /** Where and how a queue connects to Redis; built from the URL once, before any connection. */
 export interface RedisTarget {
@@ -9,6 +10,8 @@ export interface RedisTarget {
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly tls: boolean;
+  /** Settings for tls.connect when `tls` (from openQueue's `tls` option); Node's root CAs when absent. */
+  readonly tlsSettings?: TlsSettings | undefined;
   /** `host:port`, for messages (never the credentials). */
   readonly where: string;
 }
@@ -63,4 +66,9 @@ export function parseRedisUrl(url: URL): RedisTarget {
     tls: url.protocol === 'rediss:',
     where,
   };
+}
+
+/** The target with openQueue's `tls` option applied: given settings turn TLS on, for redis:// too. */
+export function withTls(target: RedisTarget, tls: TlsSettings | undefined): RedisTarget {
+  return tls === undefined ? target : { ...target, tls: true, tlsSettings: tls };
 }

@@ -1,5 +1,6 @@
 /** The JobQueue contract that every queue implementation (memory, bullmq) fulfils. */
 import type { StandardSchemaV1 } from '../standard-schema.ts';
+import type { TlsOptions } from '../transport/tls-options.ts';
 import type { Listener, Unsubscribe } from './emitter.ts';
 
 /** How long to wait before retrying a failed attempt. */
@@ -173,4 +174,10 @@ export interface OpenQueueOptions<S extends StandardSchemaV1 | undefined = Stand
    */
   readonly commandTimeoutMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * bullmq only: connect over TLS with these settings (CAs, a client certificate; PEM contents, not file
+   * paths). A `rediss://` URL uses TLS without it, trusting Node's root certificates. @default no TLS,
+   * unless the URL is `rediss://`
+   */
+  readonly tls?: TlsOptions;
 }

@@ -7,6 +7,7 @@ export {
 } from './event-bridge.ts';
 export { openTransport, type TransportScheme } from './open-transport.ts';
 export { jsonSerializer, type Serializer } from './serializer.ts';
+export type { Pem, TlsOptions } from './tls-options.ts';
 export type {
   CloseOptions,
   Handler,
@@ -40,5 +41,6 @@ export {
   TransportHandlerError,
   TransportPermissionError,
   TransportTimeoutError,
+  TransportTlsError,
   TransportUnsupportedError,
 } from './transport-errors.ts';

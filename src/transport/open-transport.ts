@@ -23,6 +23,23 @@ const transports = new Registry('transport')
       () => import('./redis/redis-open.ts'),
     );
     return openRedisTransport(url, options);
+  })
+  // TLS URLs: NATS's own spelling (as its tools write it) and Redis's; the same engines, over TLS.
+  .register('tls', async (url: URL, options?: TransportOptions): Promise<Transport> => {
+    const { openNatsTransport } = await loadDriver(
+      'tls',
+      '@nats-io/transport-node',
+      () => import('./nats/nats-transport.ts'),
+    );
+    return openNatsTransport(url, options);
+  })
+  .register('rediss', async (url: URL, options?: TransportOptions): Promise<Transport> => {
+    const { openRedisTransport } = await loadDriver(
+      'rediss',
+      'ioredis',
+      () => import('./redis/redis-open.ts'),
+    );
+    return openRedisTransport(url, options);
   });
 
 /** The URL schemes openTransport understands. */
@@ -30,9 +47,12 @@ export type TransportScheme = ReturnType<typeof transports.names>[number];
 
 /**
  * Opens a transport for `url`: `memory://` (in this process; `memory://name` shares a hub with every
- * transport of that name), `nats://host:port` or `redis://host:port[/db]`. Resolves once connected.
+ * transport of that name), `nats://host:port` or `redis://host:port[/db]`; `tls://host:port` (NATS) and
+ * `rediss://host:port[/db]` connect over TLS (the `tls` option sets CAs and a client certificate; see
+ * docs/transport.md, "Production connections"). Resolves once connected.
  * @throws UnknownKindError for another scheme; TransportConnectionError when the engine cannot be reached;
- * TransportDriverMissingError when the driver package is not installed.
+ * TransportDriverMissingError when the driver package is not installed; TransportAuthError when the server
+ * refuses the credentials; TransportTlsError when the TLS handshake fails.
  */
 export async function openTransport(url: string | URL, options?: TransportOptions): Promise<Transport> {
   const { kind, url: parsed } = transports.resolveUrl(url);

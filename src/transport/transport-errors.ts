@@ -18,6 +18,17 @@ export class TransportAuthError extends KeelError {
   }
 }
 
+/**
+ * The TLS handshake with the engine failed: its certificate does not verify against the trusted CAs or
+ * does not name the host, it refused the client certificate, it does not speak TLS, or the PEM material
+ * given in `tls` does not load. Trying again with the same settings cannot help.
+ */
+export class TransportTlsError extends KeelError {
+  constructor(message: string, options: Omit<KeelErrorOptions, 'retryable'> = {}) {
+    super('KEEL_TRANSPORT_TLS', message, options);
+  }
+}
+
 /** No reply arrived within `timeoutMs`. */
 export class TransportTimeoutError extends KeelError {
   readonly subject: string;

@@ -35,7 +35,18 @@ const defaultOnError: TransportErrorHandler = (error, { subject }) => {
   reportUnhandled('transport', `on ${describe(subject)}`, error);
 };
 
-const openKeys = ['serializer', 'onError', 'name', 'signal', 'connectTimeoutMs'] as const;
+const openKeys = [
+  'serializer',
+  'onError',
+  'name',
+  'signal',
+  'connectTimeoutMs',
+  // Checked by each engine (connection-options.ts): which of them applies depends on the engine.
+  'tls',
+  'token',
+  'credsFile',
+  'creds',
+] as const;
 
 /** Checks the options every engine accepts and applies their defaults. */
 export function resolveOptions(options: TransportOptions | undefined): ResolvedOptions {

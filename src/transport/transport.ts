@@ -3,6 +3,7 @@ import type { KeelError } from '../errors.ts';
 import type { Subscription } from '../events/index.ts';
 import type { MessageHeaders } from './headers.ts';
 import type { Serializer } from './serializer.ts';
+import type { TlsOptions } from './tls-options.ts';
 
 export type { MessageHeaders };
 
@@ -147,6 +148,17 @@ export interface TransportOptions {
   readonly signal?: AbortSignal | undefined;
   /** How long `openTransport` waits for the first connection (NATS, Redis). @default 5000 */
   readonly connectTimeoutMs?: number | undefined;
+  /**
+   * Connect over TLS with these settings (NATS, Redis). `tls://` (NATS) and `rediss://` (Redis) URLs use
+   * TLS without it, trusting Node's root certificates. @default no TLS, unless the URL's scheme asks for it
+   */
+  readonly tls?: TlsOptions | undefined;
+  /** NATS only: the server's authorization token (also `nats://TOKEN@host`). */
+  readonly token?: string | undefined;
+  /** NATS only: the path of a credentials file (a user JWT and its nkey seed), read at open. */
+  readonly credsFile?: string | undefined;
+  /** NATS only: the contents of a credentials file, when it does not live on disk. */
+  readonly creds?: string | Uint8Array | undefined;
 }
 
 /**

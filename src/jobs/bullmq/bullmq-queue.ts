@@ -19,7 +19,7 @@ import {
   serializeData,
   validateData,
 } from '../options.ts';
-import type { RedisTarget } from '../redis-url.ts';
+import { type RedisTarget, withTls } from '../redis-url.ts';
 import type {
   AddOptions,
   CloseOptions,
@@ -199,9 +199,10 @@ export async function openBullmqQueue(
 ): Promise<JobQueue> {
   checkQueueName(name);
   const normalized = normalizeOpen(options);
-  const client = await connect(target, normalized.connectTimeoutMs, options?.signal);
+  const secured = withTls(target, normalized.tls);
+  const client = await connect(secured, normalized.connectTimeoutMs, options?.signal);
   try {
-    return new BullmqQueue(target, name, normalized, client);
+    return new BullmqQueue(secured, name, normalized, client);
   } catch (error) {
     await releaseClient(client);
     throw error;

@@ -2,7 +2,13 @@
 import { Redis } from 'ioredis';
 import { settleWithin } from '../../abort.ts';
 import { InvalidArgumentError } from '../../errors.ts';
-import { EvictionPolicyError, QueueAuthenticationError, QueueConnectionError } from '../errors.ts';
+import { tlsFailureDetail } from '../../transport/tls-options.ts';
+import {
+  EvictionPolicyError,
+  QueueAuthenticationError,
+  QueueConnectionError,
+  QueueTlsError,
+} from '../errors.ts';
 import type { RedisTarget } from '../redis-url.ts';
 
 /** How long a closing connection gets for each step of letting go (QUIT answered, socket closed). */
@@ -29,7 +35,8 @@ function client(target: RedisTarget): Redis {
     db: target.db,
     ...(target.username === undefined ? {} : { username: target.username }),
     ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.tls ? { tls: {} } : {}),
+    // ioredis hands these to tls.connect; a copy per client, as ioredis keeps its own.
+    ...(target.tls ? { tls: { rejectUnauthorized: true, ...target.tlsSettings } } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: null,
     // Reconnect quickly at first, then every 2 s at most, for as long as the client is open.
@@ -53,6 +60,9 @@ export async function connect(target: RedisTarget, timeoutMs: number, signal?: A
   const onError = (error: unknown) => {
     lastError = error;
     if (isAuthError(error)) refused.reject(new QueueAuthenticationError(target.where, error));
+    // A handshake that failed fails the same way on every reconnect: say so now, not at the deadline.
+    const tls = target.tls ? tlsFailureDetail(error) : undefined;
+    if (tls !== undefined) refused.reject(new QueueTlsError(target.where, tls, error));
   };
   redis.on('error', onError);
   const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));

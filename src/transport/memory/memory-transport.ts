@@ -7,6 +7,7 @@ import {
   type ReplyFrame,
   type SentRequest,
 } from '../base-transport.ts';
+import { resolveConnection } from '../connection-options.ts';
 import type { MessageHeaders } from '../headers.ts';
 import { subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
@@ -119,6 +120,7 @@ export class MemoryTransport extends BaseTransport {
 /** Opens a memory transport for `memory://` or `memory://name`. */
 export function openMemoryTransport(url: URL, options?: TransportOptions): MemoryTransport {
   const resolved = resolveOptions(options);
+  resolveConnection('memory', url, options);
   if (
     url.username ||
     url.password ||

@@ -1,10 +1,14 @@
 /** The NATS Transport over nats.js: core pub/sub, queue groups, and request/reply on a shared inbox. */
 import {
+  AuthorizationError,
+  type ConnectionOptions,
   connect,
+  credsAuthenticator,
   headers,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
+  type TlsOptions as NatsTlsOptions,
   nuid,
   PermissionViolationError,
 } from '@nats-io/transport-node';
@@ -18,20 +22,30 @@ import {
   type SentRequest,
 } from '../base-transport.ts';
 import { CANCEL_PREFIX } from '../cancel-message.ts';
+import {
+  type ConnectionSettings,
+  resolveConnection,
+  shownUrl,
+  urlCredential,
+} from '../connection-options.ts';
 import type { MessageHeaders } from '../headers.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
 import { unlessAborted } from '../settle.ts';
 import { hasWildcard } from '../subject.ts';
+import { tlsRefusal } from '../tls-options.ts';
 import type { TransportOptions } from '../transport.ts';
 import {
   messageOf,
   NoRespondersError,
   parseRemoteInfo,
   ReplyTooLargeError,
+  TransportAuthError,
   TransportConnectionError,
   TransportPermissionError,
+  TransportTlsError,
 } from '../transport-errors.ts';
 import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
+import { refusedClientCertificate } from './client-cert-probe.ts';
 
 /** Header that marks a reply as the responder's error; the body is then a JSON RemoteErrorInfo. */
 const errorHeader = 'Keel-Error';
@@ -290,48 +304,116 @@ export class NatsTransport extends BaseTransport {
   }
 }
 
+/** The connection's credentials, from the URL and the options; two sources for one server are refused. */
+function natsAuth(url: URL, server: string, secure: ConnectionSettings): Partial<ConnectionOptions> {
+  const user = urlCredential(url, 'username', 'NATS', server);
+  const pass = urlCredential(url, 'password', 'NATS', server);
+  const inUrl = user !== '' || pass !== '';
+  if (inUrl && (secure.token !== undefined || secure.creds !== undefined)) {
+    throw new InvalidArgumentError(
+      `openTransport() for ${server}: give credentials in the URL or in the ${secure.token === undefined ? 'creds/credsFile' : 'token'} option, not both`,
+    );
+  }
+  if (user === '' && pass !== '') {
+    throw new InvalidArgumentError(
+      `A NATS transport URL with a password needs a user name (nats://user:pass@host); received one for ${server} without`,
+    );
+  }
+  if (secure.creds !== undefined) return { authenticator: credsAuthenticator(secure.creds) };
+  if (secure.token !== undefined) return { token: secure.token };
+  if (user !== '' && pass !== '') return { user, pass };
+  // `nats://secret@host`: the one part before the host is a token, as in the NATS tools.
+  if (user !== '') return { token: user };
+  return {};
+}
+
+/** What the server refused, for the message (never the credentials' values). */
+function refusal(where: string, url: URL, secure: ConnectionSettings): string {
+  if (secure.creds !== undefined) return `NATS at ${where} refused the credentials (creds/credsFile)`;
+  if (secure.token !== undefined) return `NATS at ${where} refused the token option`;
+  if (url.password !== '') return `NATS at ${where} refused the user name and password in the URL`;
+  if (url.username !== '') return `NATS at ${where} refused the token in the URL`;
+  return `NATS at ${where} requires credentials and none were given (URL user:pass or token, token, creds, credsFile)`;
+}
+
+/** nats.js's reason for a failed first connect, as a Keel error: refusals no retry cures are not retryable. */
+function openError(error: unknown, where: string, url: URL, secure: ConnectionSettings): KeelError {
+  const message = messageOf(error);
+  if (
+    error instanceof AuthorizationError ||
+    /authorization violation|user authentication (expired|revoked)/i.test(message)
+  ) {
+    return new TransportAuthError(`${refusal(where, url, secure)}: ${message}`, { cause: error });
+  }
+  const tls = tlsRefusal(error, where);
+  if (tls !== undefined) return tls;
+  if (/does not support 'tls'/.test(message)) {
+    return new TransportTlsError(
+      `TLS with ${where} failed: the server does not offer TLS, and the connection asks for it (tls:// or the tls option)`,
+      { cause: error },
+    );
+  }
+  if (/tls.*not available|tls required/i.test(message)) {
+    return new TransportTlsError(
+      `TLS with ${where} failed: the server requires TLS (use tls:// or the tls option): ${message}`,
+      { cause: error },
+    );
+  }
+  return new TransportConnectionError(`Cannot connect to ${where}: ${message}`, { cause: error });
+}
+
 /**
- * Connects to `nats://[user:pass@|token@]host[:port]`. Reconnects without limit after the server goes
- * away; publishes made meanwhile are buffered by nats.js and sent on reconnect.
+ * Connects to `nats://[user:pass@|token@]host[:port]`, or `tls://…` for TLS (as the NATS tools write it).
+ * Reconnects without limit after the server goes away; publishes made meanwhile are buffered by nats.js
+ * and sent on reconnect.
  */
 export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
   const resolved = resolveOptions(options);
-  if (!url.hostname || (url.pathname !== '' && url.pathname !== '/') || url.search) {
+  const secure = resolveConnection('nats', url, options);
+  if (!url.hostname || (url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) {
     // Without a host, nats.js would quietly dial localhost.
     throw new InvalidArgumentError(
-      `A NATS transport URL is nats://[user:pass@]host[:port]; received ${describe(url.href)}`,
+      `A NATS transport URL is nats://[token@]host[:port] (tls:// for TLS), or with a user and password nats://[user:pass@]host[:port]; received ${describe(shownUrl(url, true))}`,
     );
   }
   const server = `${url.hostname}:${url.port || '4222'}`;
-  const user = decodeURIComponent(url.username);
-  const pass = decodeURIComponent(url.password);
+  const auth = natsAuth(url, server, secure);
+  // `tls://` asks for TLS by itself; the `tls` option gives its settings (and asks for it on nats://).
+  const tls = secure.tls ?? (url.protocol === 'tls:' ? { rejectUnauthorized: true } : undefined);
+  const where = `${tls === undefined ? 'nats' : 'tls'}://${server}`;
   const { signal, connectTimeoutMs } = resolved;
   signal?.throwIfAborted();
-  const connecting = connect({
-    servers: server,
-    ...(resolved.name === undefined ? {} : { name: resolved.name }),
-    ...(user && pass ? { user, pass } : user ? { token: user } : {}),
-    // nats.js arms a plain timer, which fires after 1 ms past 2^31-1 ms; the bound below is the real one.
-    timeout: Math.min(connectTimeoutMs, MAX_TIMER_MS),
-    // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
-    reconnect: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    reconnectJitter: 100,
-  }).catch((error: unknown) => {
-    throw new TransportConnectionError(`Cannot connect to nats://${server}: ${messageOf(error)}`, {
-      cause: error,
-    });
-  });
   // Gives up at connectTimeoutMs however long it is, or when the caller's signal aborts.
   const giveUp = new AbortController();
   const timer = setLongTimeout(() => {
-    giveUp.abort(
-      new TransportConnectionError(`Cannot connect to nats://${server} within ${connectTimeoutMs} ms`),
-    );
+    giveUp.abort(new TransportConnectionError(`Cannot connect to ${where} within ${connectTimeoutMs} ms`));
   }, connectTimeoutMs);
   const unwatch = signal === undefined ? undefined : onAbort(signal, () => giveUp.abort(signal.reason));
   try {
+    if (tls !== undefined) {
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(url.port || '4222');
+      const probe = refusedClientCertificate(host, port, tls, where, giveUp.signal);
+      const refused = await unlessAborted(probe, giveUp.signal, () => {});
+      if (refused !== undefined) throw refused;
+    }
+    const connecting = connect({
+      servers: server,
+      ...(resolved.name === undefined ? {} : { name: resolved.name }),
+      ...auth,
+      // nats.js passes these on to tls.connect (Buffers and CA lists included), over its own defaults.
+      ...(tls === undefined ? {} : { tls: { ...tls } as unknown as NatsTlsOptions }),
+      // nats.js arms a plain timer, which fires after 1 ms past 2^31-1 ms; the bound above is the real one.
+      timeout: Math.min(connectTimeoutMs, MAX_TIMER_MS),
+      // Reconnect forever, trying every 250 ms (plus up to 100 ms of jitter, so clients do not stampede).
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      reconnectJitterTLS: 100,
+    }).catch((error: unknown) => {
+      throw openError(error, where, url, secure);
+    });
     const nc = await unlessAborted(connecting, giveUp.signal, (late) => late.close());
     return new NatsTransport(nc, server, resolved);
   } finally {

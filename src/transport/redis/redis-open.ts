@@ -3,53 +3,37 @@ import { Redis } from 'ioredis';
 import { clearLongTimeout, MAX_TIMER_MS, onAbort, setLongTimeout, settleWithin } from '../../abort.ts';
 import { reportUnhandled } from '../../diagnostics.ts';
 import { describe, InvalidArgumentError, KeelError } from '../../errors.ts';
+import { resolveConnection, shownUrl, urlCredential } from '../connection-options.ts';
+import { type TlsSettings, tlsRefusal } from '../tls-options.ts';
 import type { TransportErrorHandler, TransportOptions } from '../transport.ts';
 import { messageOf, TransportConnectionError } from '../transport-errors.ts';
 import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
 import { credentialRefusal } from './redis-refusals.ts';
 import { RedisTransport, UNANSWERED_MS } from './redis-transport.ts';
 
-/** The URL as messages may show it: the password, if any, replaced. */
-function shown(url: URL): string {
-  if (url.password === '') return url.href;
-  const copy = new URL(url.href);
-  copy.password = '***';
-  return copy.href;
-}
-
-/** Percent-decodes a URL's user name or password; a bad `%` escape is the caller's mistake. */
-function credential(url: URL, part: 'username' | 'password', server: string): string {
-  try {
-    return decodeURIComponent(url[part]);
-  } catch (error) {
-    // Never echo the value: it may be (part of) a password.
-    throw new InvalidArgumentError(
-      `The ${part === 'username' ? 'user name' : 'password'} in the Redis transport URL for ${server} is not ` +
-        'valid percent-encoding: a "%" must be followed by two hex digits (write a literal "%" as "%25")',
-      { cause: error },
-    );
-  }
-}
-
 /** The ioredis settings shared by both connections, from the URL and the options. */
-function redisSettings(url: URL, options: ResolvedOptions, server: string) {
+function redisSettings(url: URL, options: ResolvedOptions, server: string, tls: TlsSettings | undefined) {
   if (url.search) {
-    throw new InvalidArgumentError(`A Redis transport URL takes no query; received ${describe(shown(url))}`);
+    throw new InvalidArgumentError(
+      `A Redis transport URL takes no query; received ${describe(shownUrl(url))}`,
+    );
   }
   const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
   if (!Number.isInteger(db) || db < 0) {
     throw new InvalidArgumentError(
-      `A Redis transport URL is redis://[user:pass@]host[:port][/db]; received ${describe(shown(url))}`,
+      `A Redis transport URL is redis://[user:pass@]host[:port][/db]; received ${describe(shownUrl(url))}`,
     );
   }
-  const username = credential(url, 'username', server);
-  const password = credential(url, 'password', server);
+  const username = urlCredential(url, 'username', 'Redis', server);
+  const password = urlCredential(url, 'password', 'Redis', server);
   return {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: Number(url.port || '6379'),
     db,
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
+    // ioredis hands these to tls.connect as they are; a fresh object per client, as it keeps its own.
+    ...(tls === undefined ? {} : { tls: { ...tls } }),
     lazyConnect: true,
     // Bounds each TCP connect, the reconnects' included. The whole open has its own deadline (a
     // setLongTimeout), so a value past what a platform timer holds is only clamped here, never wrapped.
@@ -87,14 +71,18 @@ function drop(client: Redis): Promise<void> {
 }
 
 /**
- * Connects to `redis://[user:pass@]host[:port][/db]` with two connections (Redis needs one dedicated to
+ * Connects to `redis://[user:pass@]host[:port][/db]` (`rediss://` or the `tls` option for TLS) with two connections (Redis needs one dedicated to
  * subscriptions). `connectTimeoutMs` bounds the whole open: both TCP connects, authentication, SELECT and
  * the subscription to the reply inbox. Reconnects without limit afterwards and subscribes again.
  */
 export async function openRedisTransport(url: URL, options?: TransportOptions): Promise<RedisTransport> {
   const resolved = resolveOptions(options);
+  const { tls: given } = resolveConnection('redis', url, options);
   const server = `${url.hostname}:${url.port || '6379'}`;
-  const settings = redisSettings(url, resolved, server);
+  // `rediss://` asks for TLS by itself; the `tls` option gives its settings (and asks for it on redis://).
+  const tls = given ?? (url.protocol === 'rediss:' ? { rejectUnauthorized: true } : undefined);
+  const scheme = tls === undefined ? 'redis' : 'rediss';
+  const settings = redisSettings(url, resolved, server, tls);
   const { signal, connectTimeoutMs } = resolved;
   signal?.throwIfAborted();
   // Failures no caller can receive go to the last-resort sink, unless the user handles them.
@@ -116,7 +104,7 @@ export async function openRedisTransport(url: URL, options?: TransportOptions): 
     // clients that are given up, so ioredis never prints an "Unhandled error event" for them.
     const onClientError = (error: unknown): void => {
       lastError = error;
-      const refused = credentialRefusal(error, server);
+      const refused = credentialRefusal(error, server) ?? tlsRefusal(error, `${scheme}://${server}`);
       if (refused !== undefined) fail(refused);
     };
     const fail = (error: unknown): void => {
@@ -136,7 +124,7 @@ export async function openRedisTransport(url: URL, options?: TransportOptions): 
           : messageOf(lastError);
       fail(
         new TransportConnectionError(
-          `Cannot connect to redis://${server} within ${connectTimeoutMs} ms (${state}): ${detail}`,
+          `Cannot connect to ${scheme}://${server} within ${connectTimeoutMs} ms (${state}): ${detail}`,
           { cause: lastError },
         ),
       );
@@ -166,7 +154,8 @@ export async function openRedisTransport(url: URL, options?: TransportOptions): 
       const reason = lastError ?? error;
       fail(
         credentialRefusal(reason, server) ??
-          new TransportConnectionError(`Cannot connect to redis://${server}: ${messageOf(reason)}`, {
+          tlsRefusal(reason, `${scheme}://${server}`) ??
+          new TransportConnectionError(`Cannot connect to ${scheme}://${server}: ${messageOf(reason)}`, {
             cause: reason,
           }),
       );
