@@ -51,10 +51,11 @@ import type {
   RetryFailedOptions,
 } from './types.ts';
 
-/** A job checked and ready for the engine: `data` is the schema's output and serializes as JSON. */
+/** A job checked and ready for the engine: `data` is the schema's output, `json` its serialized form. */
 export interface EngineJob {
   readonly name: string;
   readonly data: unknown;
+  readonly json: string;
   readonly options: NormalizedAdd;
 }
 
@@ -175,7 +176,8 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
     const off = this.#events.on(event, listener);
-    if (event !== 'error' && !this.#closed) this.#watch();
+    // The stream from every process opens for the first listener; a failure to open it is an `error` event.
+    if (event !== 'error' && !this.#closed) this.#watch().catch((error: unknown) => this.emitError(error));
     return off;
   }
 
@@ -326,9 +328,10 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     this.#events.emit(event, payload);
   }
 
-  /** Whether anyone listens to `event` on this queue: the engine may skip reading what nobody hears. */
-  protected listens(event: keyof JobEvents): boolean {
-    return this.#events.has(event);
+  /** Whether anyone here hears `event` about job `id`: the engine may skip reading what nobody hears. */
+  protected wants(event: 'completed' | 'failed' | 'progress', id: string): boolean {
+    if (this.#local.has(id)) return event !== 'progress' && this.#waiters.has(id);
+    return this.#events.has(event) || (event !== 'progress' && this.#waiters.has(id));
   }
 
   readonly #hooks: WorkerHooks = {
@@ -372,8 +375,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
 
   async #prepare(name: string, data: unknown, options: NormalizedAdd): Promise<EngineJob> {
     const value = await validateData(this.#schema, this.name, name, data);
-    // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
-    return { name, data: JSON.parse(serializeData(name, value)), options };
+    return { name, data: value, json: serializeData(name, value), options };
   }
 
   // ---- Engine primitives -------------------------------------------------------------------------------

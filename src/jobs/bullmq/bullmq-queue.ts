@@ -244,9 +244,11 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     this.#queueEvents = { events, client };
     events.on('error', (error) => this.emitError(error));
     events.on('completed', ({ jobId, returnvalue }) => {
+      if (!this.wants('completed', jobId)) return;
       this.#remote(jobId, (job) => this.emitRemote('completed', { job, result: returnvalue }));
     });
     events.on('failed', ({ jobId, failedReason }) => {
+      if (!this.wants('failed', jobId)) return;
       this.#remote(jobId, (job, code) => {
         const failure: JobFailure =
           code === null ? { message: failedReason } : { code, message: failedReason };
@@ -258,7 +260,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       });
     });
     events.on('progress', ({ jobId, data }) => {
-      if (!this.listens('progress')) return;
+      if (!this.wants('progress', jobId)) return;
       this.#remote(jobId, (job) => this.emitRemote('progress', { job, progress: data as JobProgress }));
     });
     events.run().catch((error: unknown) => this.emitError(error));

@@ -56,13 +56,14 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return ids;
   }
 
-  #addOne({ name, data, options }: EngineJob): string {
+  #addOne({ name, json, options }: EngineJob): string {
     if (options.jobId !== undefined && this.#jobs.has(options.jobId)) return options.jobId;
     const seq = ++this.#seq;
     const job: JobRecord = {
       id: options.jobId ?? String(seq),
       name,
-      data,
+      // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
+      data: JSON.parse(json),
       options,
       seq,
       createdAt: Date.now(),
