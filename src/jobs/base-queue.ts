@@ -212,6 +212,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     }
     set.add(resolve);
     let poll: ReturnType<typeof setTimeout> | undefined;
+    let waiting = true;
     try {
       // Listen first, then read: a job that ends between the two is seen by one or the other.
       await this.#watch();
@@ -221,7 +222,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
         if (job.state === 'completed') resolve({ ok: true, result: job.result });
         else if (job.state === 'failed') {
           resolve({ ok: false, failure: job.error ?? { message: 'failed' } });
-        } else if (Number.isFinite(this.resultPollMs)) {
+        } else if (waiting && Number.isFinite(this.resultPollMs)) {
           // A backstop for an event lost to a reconnect: read the state again now and then.
           poll = setTimeout(() => read().catch(() => {}), this.resultPollMs);
         }
@@ -235,6 +236,8 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
       if (outcome.ok) return outcome.result as R;
       throw new JobFailedError(this.name, id, outcome.failure);
     } finally {
+      // A read still in flight must not arm another poll once the wait is over.
+      waiting = false;
       clearTimeout(poll);
       set.delete(resolve);
       if (set.size === 0) this.#waiters.delete(id);
