@@ -80,7 +80,8 @@ export type Removal = 'removed' | 'missing' | 'active';
 /** How a job ended, as `result()` waits for it. */
 type Outcome =
   | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly failure: JobFailure };
+  | { readonly ok: false; readonly failure: JobFailure }
+  | { readonly ok: 'closed' };
 
 /** How many job ids a queue remembers as run by its own workers, to skip their echo from the event stream. */
 const RECENT_LOCAL = 10_000;
@@ -95,6 +96,8 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   readonly #local = new Map<string, true>();
   readonly #waiters = new Map<string, Set<(outcome: Outcome) => void>>();
   #watching: Promise<void> | undefined;
+  /** Aborted at close: stops a stream that is still opening. */
+  readonly #stop = new AbortController();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -177,7 +180,11 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
     const off = this.#events.on(event, listener);
     // The stream from every process opens for the first listener; a failure to open it is an `error` event.
-    if (event !== 'error' && !this.#closed) this.#watch().catch((error: unknown) => this.emitError(error));
+    if (event !== 'error' && !this.#closed) {
+      this.#watch().catch((error: unknown) => {
+        if (!this.#closed) this.emitError(error);
+      });
+    }
     return off;
   }
 
@@ -233,6 +240,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
         throw new JobWaitTimeoutError(this.name, id, timeoutMs);
       }
       const outcome = await promise;
+      if (outcome.ok === 'closed') throw new QueueClosedError(this.name, 'wait for a job');
       if (outcome.ok) return outcome.result as R;
       throw new JobFailedError(this.name, id, outcome.failure);
     } finally {
@@ -300,6 +308,10 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     this.#closed = true;
     this.#closing ??= (async () => {
       await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
+      // Waits still pending end now; a stream still opening stops (its connection is let go).
+      for (const waiters of this.#waiters.values()) for (const resolve of waiters) resolve({ ok: 'closed' });
+      this.#stop.abort(new QueueClosedError(this.name, 'listen'));
+      await this.#watching?.catch(() => {});
       await this.shutdown();
       this.#events.clear();
       this.#local.clear();
@@ -369,7 +381,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
 
   /** Starts hearing events from every process, once; later calls share the first. */
   #watch(): Promise<void> {
-    this.#watching ??= this.watch().catch((error: unknown) => {
+    this.#watching ??= this.watch(this.#stop.signal).catch((error: unknown) => {
       this.#watching = undefined;
       throw error;
     });
@@ -409,7 +421,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   /** Ids of failed jobs, oldest first, at most `limit`. */
   protected abstract failedIds(limit: number): Promise<string[]>;
   /** Starts delivering events from every process through `emitRemote`; resolves once it hears them. */
-  protected abstract watch(): Promise<void>;
+  protected abstract watch(signal: AbortSignal): Promise<void>;
   /** Lets go of the engine's own resources; the workers are closed already. */
   protected abstract shutdown(): Promise<void>;
 }

@@ -230,9 +230,9 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return jobs.filter(Boolean).map((job) => job.id as string);
   }
 
-  protected async watch(): Promise<void> {
-    const client = await connect(this.#target, this.options.connectTimeoutMs);
-    if (this.closed) {
+  protected async watch(signal: AbortSignal): Promise<void> {
+    const client = await connect(this.#target, this.options.connectTimeoutMs, signal);
+    if (signal.aborted) {
       await releaseClient(client);
       return;
     }
@@ -265,7 +265,12 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     });
     events.run().catch((error: unknown) => this.emitError(error));
     const ready = events.waitUntilReady();
-    if (!(await settleWithin(ready, this.options.connectTimeoutMs))) {
+    if (!(await settleWithin(ready, this.options.connectTimeoutMs, signal))) {
+      // Closing: shutdown() lets go of the stream.
+      if (signal.aborted) return;
+      // Let go now: the next listener opens the stream afresh.
+      this.#queueEvents = undefined;
+      await this.#closeEvents({ events, client });
       throw new QueueConnectionError(
         `The event stream of queue ${describe(this.name)} was not ready within ${this.options.connectTimeoutMs} ms`,
       );

@@ -134,6 +134,18 @@ export function inspectAndManage(fresh: Fresh, _open: OpenForTest): void {
     });
   });
 
+  describe('result at close', () => {
+    it('rejects a pending wait with QueueClosedError when the queue closes', async () => {
+      const queue = await fresh();
+      const id = await queue.add('n', null);
+      const waiting = queue.result(id, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+      await sleep(50);
+      await queue.close();
+      expect(await waiting).toMatchObject({ code: 'KEEL_JOB_QUEUE_CLOSED' });
+      await expect(queue.result(id)).rejects.toMatchObject({ code: 'KEEL_JOB_QUEUE_CLOSED' });
+    });
+  });
+
   describe('remove and cancel', () => {
     it('removes a job that is not running, and refuses one that is', async () => {
       const queue = await fresh();

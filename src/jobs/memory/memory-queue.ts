@@ -174,7 +174,7 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return [...this.#failed].slice(0, limit);
   }
 
-  protected async watch(): Promise<void> {
+  protected async watch(_signal: AbortSignal): Promise<void> {
     // Every worker of an embedded queue is this object's own: their events reach it directly.
   }
 
