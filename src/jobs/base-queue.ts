@@ -226,8 +226,6 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     let poll: ReturnType<typeof setTimeout> | undefined;
     let waiting = true;
     try {
-      // Listen first, then read: a job that ends between the two is seen by one or the other.
-      await this.#watch();
       const read = async (): Promise<void> => {
         const job = await this.findJob(id);
         if (job === undefined) throw new JobNotFoundError(this.name, id);
@@ -239,12 +237,29 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
           poll = setTimeout(() => read().catch(() => {}), this.resultPollMs);
         }
       };
-      await read();
-      if (!(await settleWithin(promise, timeoutMs, signal))) {
+      // Listen first, then read: a job that ends between the two is seen by one or the other. The whole
+      // wait, opening the stream included, is bounded by timeoutMs.
+      const setup = (async () => {
+        await this.#watch();
+        await read();
+        return new Promise<never>(() => {});
+      })();
+      const ended = Promise.race([promise, setup]);
+      ended.catch(() => {});
+      if (!(await settleWithin(ended, timeoutMs, signal))) {
         signal?.throwIfAborted();
         throw new JobWaitTimeoutError(this.name, id, timeoutMs);
       }
-      const outcome = await promise;
+      let outcome: Outcome;
+      try {
+        outcome = await ended;
+      } catch (error) {
+        // A read cut short by close() is the close, not a failure of its own.
+        if (this.#closed && !(error instanceof JobNotFoundError)) {
+          throw new QueueClosedError(this.name, 'wait for a job');
+        }
+        throw error;
+      }
       if (outcome.ok === 'closed') throw new QueueClosedError(this.name, 'wait for a job');
       if (outcome.ok) return outcome.result as R;
       throw new JobFailedError(this.name, id, outcome.failure);
