@@ -6,6 +6,7 @@ import { afterEach, describe } from 'vitest';
 import { addAndProcess } from './contract/add-process.ts';
 import { eventsAndClose } from './contract/events-close.ts';
 import type { OpenForTest } from './contract/helpers.ts';
+import { inspectAndManage } from './contract/inspect-manage.ts';
 import { retriesAndDelays } from './contract/retries-delays.ts';
 import { validation } from './contract/validation.ts';
 import type { JobQueue, OpenQueueOptions } from './types.ts';
@@ -28,5 +29,6 @@ export function runJobQueueContract(label: string, open: OpenForTest): void {
     retriesAndDelays(fresh, open);
     validation(fresh, open);
     eventsAndClose(fresh, open);
+    inspectAndManage(fresh, open);
   });
 }
