@@ -92,6 +92,7 @@ export {
   type Backoff,
   type CloseOptions as QueueCloseOptions,
   type CountsOptions as QueueCountsOptions,
+  CronParserMissingError,
   EvictionPolicyError,
   InvalidJobDataError,
   type Job,
@@ -112,6 +113,9 @@ export {
   QueueClosedError,
   QueueConnectionError,
   QueueDriverMissingError,
+  type Rhythm,
+  type ScheduleInfo,
+  type ScheduleOptions,
   type SchemaInput,
 } from './jobs/index.ts';
 export {

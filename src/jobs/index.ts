@@ -1,6 +1,7 @@
 /** Durable and embedded job queues behind one contract, opened by URL. */
 export type { Listener as JobListener, Unsubscribe } from './emitter.ts';
 export {
+  CronParserMissingError,
   EvictionPolicyError,
   InvalidJobDataError,
   JobAbortedError,
@@ -10,6 +11,7 @@ export {
   QueueDriverMissingError,
 } from './errors.ts';
 export { openQueue, type SchemaInput } from './open-queue.ts';
+export type { Rhythm, ScheduleInfo, ScheduleOptions } from './schedules.ts';
 export type {
   AddOptions,
   Backoff,

@@ -7,6 +7,7 @@ import { addAndProcess } from './contract/add-process.ts';
 import { eventsAndClose } from './contract/events-close.ts';
 import type { OpenForTest } from './contract/helpers.ts';
 import { retriesAndDelays } from './contract/retries-delays.ts';
+import { schedules } from './contract/schedules.ts';
 import { validation } from './contract/validation.ts';
 import type { JobQueue, OpenQueueOptions } from './types.ts';
 
@@ -28,5 +29,6 @@ export function runJobQueueContract(label: string, open: OpenForTest): void {
     retriesAndDelays(fresh, open);
     validation(fresh, open);
     eventsAndClose(fresh, open);
+    schedules(fresh, open);
   });
 }

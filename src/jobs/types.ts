@@ -1,6 +1,7 @@
 /** The JobQueue contract that every queue implementation (memory, bullmq) fulfils. */
 import type { StandardSchemaV1 } from '../standard-schema.ts';
 import type { Listener, Unsubscribe } from './emitter.ts';
+import type { Rhythm, ScheduleInfo, ScheduleOptions } from './schedules.ts';
 
 /** How long to wait before retrying a failed attempt. */
 export type Backoff =
@@ -142,6 +143,15 @@ export interface JobQueue<In = unknown, Out = In> extends AsyncDisposable {
   counts(options?: CountsOptions): Promise<JobCounts>;
   /** Closes every worker this queue started (see `JobWorker.close`), then the queue itself. */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * Adds a job named `name` with `data` on `rhythm`; scheduling an id again replaces that schedule. Every
+   * process may schedule the same id: each run adds one job (see docs/jobs.md, Schedules).
+   */
+  schedule(id: string, rhythm: Rhythm, name: string, data: In, options?: ScheduleOptions): Promise<void>;
+  /** Removes a schedule; resolves to false when none had that id. */
+  unschedule(id: string): Promise<boolean>;
+  /** The schedules, soonest next run first. */
+  schedules(): Promise<ScheduleInfo[]>;
 }
 
 export interface OpenQueueOptions<S extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined> {

@@ -20,6 +20,7 @@ import {
   validateData,
 } from '../options.ts';
 import type { RedisTarget } from '../redis-url.ts';
+import type { Rhythm, ScheduleInfo, ScheduleOptions } from '../schedules.ts';
 import type {
   AddOptions,
   CloseOptions,
@@ -32,6 +33,7 @@ import type {
   OpenQueueOptions,
   ProcessOptions,
 } from '../types.ts';
+import { BullmqScheduler } from './bullmq-scheduler.ts';
 import { BullmqWorker } from './bullmq-worker.ts';
 import { connect, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
@@ -71,6 +73,7 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly #workers = new Set<BullmqWorker>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #scheduler: BullmqScheduler;
 
   /** Use `openBullmqQueue`, which connects and checks the server first. */
   constructor(target: RedisTarget, name: string, options: NormalizedOpen, client: Redis) {
@@ -89,6 +92,29 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
       },
     });
     this.#queue.on('error', (error) => this.#events.emit('error', { error }));
+    this.#scheduler = new BullmqScheduler({
+      queue: this.#queue,
+      name,
+      closed: () => this.#closed,
+      check: async (job, data) => {
+        const value = await validateData(this.#schema, this.name, job, data);
+        serializeData(job, value);
+        return value;
+      },
+      bounded: (start, what, signal) => this.#bounded(start, what, this.#options.commandTimeoutMs, signal),
+    });
+  }
+
+  schedule(id: string, rhythm: Rhythm, name: string, data: In, options?: ScheduleOptions): Promise<void> {
+    return this.#scheduler.schedule(id, rhythm, name, data, options);
+  }
+
+  unschedule(id: string): Promise<boolean> {
+    return this.#scheduler.unschedule(id);
+  }
+
+  schedules(): Promise<ScheduleInfo[]> {
+    return this.#scheduler.list();
   }
 
   async add(name: string, data: In, options?: AddOptions): Promise<string> {

@@ -17,6 +17,7 @@ import {
   serializeData,
   validateData,
 } from '../options.ts';
+import type { Rhythm, ScheduleInfo, ScheduleOptions } from '../schedules.ts';
 import type {
   AddOptions,
   CloseOptions,
@@ -31,6 +32,7 @@ import type {
 } from '../types.ts';
 import { Fifo } from './fifo.ts';
 import type { JobRecord } from './job-record.ts';
+import { MemoryScheduler } from './memory-scheduler.ts';
 import { MemoryWorker } from './memory-worker.ts';
 import { MinHeap } from './min-heap.ts';
 
@@ -62,12 +64,33 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   #closing: Promise<void> | undefined;
   #pumping = false;
   #pumpAgain = false;
+  readonly #scheduler: MemoryScheduler;
 
   constructor(name: string, options: OpenQueueOptions = {}) {
     this.name = checkQueueName(name);
     this.#options = normalizeOpen(options);
     this.#events = new Emitter(`queue ${describe(name)}`);
     this.#schema = this.#options.schema;
+    this.#scheduler = new MemoryScheduler({
+      queue: this.name,
+      check: async (job, data) => {
+        serializeData(job, await validateData(this.#schema, this.name, job, data));
+      },
+      add: (job, data, opts) => this.add(job, data as In, opts),
+      error: (error) => this.#events.emit('error', { error }),
+    });
+  }
+
+  schedule(id: string, rhythm: Rhythm, name: string, data: In, options?: ScheduleOptions): Promise<void> {
+    return this.#scheduler.schedule(id, rhythm, name, data, options);
+  }
+
+  async unschedule(id: string): Promise<boolean> {
+    return this.#scheduler.unschedule(id);
+  }
+
+  async schedules(): Promise<ScheduleInfo[]> {
+    return this.#scheduler.list();
   }
 
   async add(name: string, data: In, options?: AddOptions): Promise<string> {
@@ -133,6 +156,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs, signal } = normalizeClose(options);
     this.#closed = true;
+    this.#scheduler.close();
     this.#closing ??= (async () => {
       await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
       clearLongTimeout(this.#timer);
