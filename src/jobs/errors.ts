@@ -1,5 +1,6 @@
 /** The errors the job queues throw, each with a stable code listed in docs/errors.md. */
 import { describe, KeelError, type KeelErrorOptions } from '../errors.ts';
+import { DriverMissingError } from '../load-driver.ts';
 import { formatIssues, type StandardIssue } from '../standard-schema.ts';
 
 /** A job's data failed the queue's schema; the job was not added. */
@@ -72,12 +73,13 @@ export class QueueAuthenticationError extends KeelError {
 }
 
 /** An optional driver package (bullmq, ioredis) is not installed. */
-export class QueueDriverMissingError extends KeelError {
+export class QueueDriverMissingError extends DriverMissingError {
   constructor(scheme: string, packages: readonly string[], cause: unknown) {
     super(
       'KEEL_JOB_DRIVER_MISSING',
       `Queues at ${scheme}:// URLs need the packages ${packages.join(' and ')}; install them: npm install ${packages.join(' ')}`,
-      { cause },
+      packages,
+      cause,
     );
   }
 }

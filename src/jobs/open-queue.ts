@@ -1,7 +1,9 @@
 /** openQueue: picks the queue implementation by URL scheme through a Registry; drivers load on first use. */
+
+import { loadDriver } from '../load-driver.ts';
 import { Registry } from '../registry/index.ts';
 import type { SchemaOutput, StandardSchemaV1 } from '../standard-schema.ts';
-import { loadDriver } from './load-driver.ts';
+import { QueueDriverMissingError } from './errors.ts';
 import { openMemoryQueue } from './memory/memory-queue.ts';
 import { checkQueueName, normalizeOpen } from './options.ts';
 import { parseRedisUrl } from './redis-url.ts';
@@ -14,10 +16,11 @@ async function openBullmq(url: URL, name: string, options?: OpenQueueOptions): P
   // The URL is read before the driver loads or any socket opens: a bad one is the caller's mistake.
   const target = parseRedisUrl(url);
   normalizeOpen(options);
+  const packages = ['bullmq', 'ioredis'];
   const driver = await loadDriver(
-    url.protocol.slice(0, -1),
-    ['bullmq', 'ioredis'],
+    packages,
     () => import('./bullmq/bullmq-queue.ts'),
+    (cause) => new QueueDriverMissingError(url.protocol.slice(0, -1), packages, cause),
   );
   return driver.openBullmqQueue(target, name, options);
 }

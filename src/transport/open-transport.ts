@@ -1,7 +1,13 @@
 /** openTransport(url): the engine is chosen by the URL's scheme through a Registry. */
+
+import { loadDriver } from '../load-driver.ts';
 import { Registry } from '../registry/index.ts';
-import { loadDriver } from './load-driver.ts';
 import type { Transport, TransportOptions } from './transport.ts';
+import { TransportDriverMissingError } from './transport-errors.ts';
+
+/** Loads an engine's folder; a missing driver package becomes an error that says what to install. */
+const load = <M>(scheme: string, driver: string, importer: () => Promise<M>): Promise<M> =>
+  loadDriver([driver], importer, (cause) => new TransportDriverMissingError(scheme, driver, cause));
 
 const transports = new Registry('transport')
   .register('memory', async (url: URL, options?: TransportOptions): Promise<Transport> => {
@@ -9,7 +15,7 @@ const transports = new Registry('transport')
     return openMemoryTransport(url, options);
   })
   .register('nats', async (url: URL, options?: TransportOptions): Promise<Transport> => {
-    const { openNatsTransport } = await loadDriver(
+    const { openNatsTransport } = await load(
       'nats',
       '@nats-io/transport-node',
       () => import('./nats/nats-transport.ts'),
@@ -17,11 +23,7 @@ const transports = new Registry('transport')
     return openNatsTransport(url, options);
   })
   .register('redis', async (url: URL, options?: TransportOptions): Promise<Transport> => {
-    const { openRedisTransport } = await loadDriver(
-      'redis',
-      'ioredis',
-      () => import('./redis/redis-open.ts'),
-    );
+    const { openRedisTransport } = await load('redis', 'ioredis', () => import('./redis/redis-open.ts'));
     return openRedisTransport(url, options);
   });
 

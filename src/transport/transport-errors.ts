@@ -1,5 +1,6 @@
 /** The errors a Transport raises; each has a stable `KEEL_TRANSPORT_*` code listed in docs/errors.md. */
 import { describe, KeelError, type KeelErrorOptions } from '../errors.ts';
+import { DriverMissingError } from '../load-driver.ts';
 
 /** The connection to the engine failed or was lost; the same call may succeed once it is back. */
 export class TransportConnectionError extends KeelError {
@@ -191,14 +192,15 @@ export class TransportUnsupportedError extends KeelError {
 }
 
 /** The driver package for a transport URL is not installed. */
-export class TransportDriverMissingError extends KeelError {
+export class TransportDriverMissingError extends DriverMissingError {
   readonly driver: string;
 
   constructor(scheme: string, driver: string, cause: unknown) {
     super(
       'KEEL_TRANSPORT_DRIVER_MISSING',
       `The ${scheme}:// transport needs the ${driver} package: npm install ${driver}`,
-      { cause },
+      [driver],
+      cause,
     );
     this.driver = driver;
   }
