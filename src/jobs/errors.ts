@@ -85,13 +85,14 @@ export class QueueDriverMissingError extends DriverMissingError {
 }
 
 /** A cron schedule needs the optional package cron-parser, which is not installed. */
-export class CronParserMissingError extends KeelError {
+export class CronParserMissingError extends DriverMissingError {
   constructor(cause: unknown) {
     super(
       'KEEL_JOB_CRON_PARSER_MISSING',
       'Cron schedules need the package cron-parser (a dependency of bullmq, optional for memory:// queues); ' +
         'install it: npm install cron-parser',
-      { cause },
+      ['cron-parser'],
+      cause,
     );
   }
 }

@@ -11,7 +11,6 @@ export {
   QueueDriverMissingError,
 } from './errors.ts';
 export { openQueue, type SchemaInput } from './open-queue.ts';
-export type { Rhythm, ScheduleInfo, ScheduleOptions } from './schedules.ts';
 export type {
   AddOptions,
   Backoff,
@@ -28,4 +27,7 @@ export type {
   JobWorker,
   OpenQueueOptions,
   ProcessOptions,
+  Rhythm,
+  ScheduleInfo,
+  ScheduleOptions,
 } from './types.ts';

@@ -1,28 +1,9 @@
 /** Schedules (a job added on a rhythm): their types, their checks, and the lazily loaded cron parser. */
 import { checkDuration, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import { loadDriver } from '../load-driver.ts';
 import { CronParserMissingError } from './errors.ts';
 import { checkJobName, MAX_DELAY_MS, normalizeAdd } from './options.ts';
-import type { AddOptions } from './types.ts';
-
-/**
- * When a schedule adds its job: `{ every: ms }` (the first job at once, then one every `every` ms), or
- * `{ cron, tz? }`, a cron expression of 5 fields (minute first) or 6 (second first), read in the time zone
- * `tz` (an IANA name such as `Europe/Paris`; UTC by default).
- */
-export type Rhythm = { readonly every: number } | { readonly cron: string; readonly tz?: string };
-
-/** Options of the jobs a schedule adds, and a signal for the `schedule` call itself. */
-export type ScheduleOptions = Pick<AddOptions, 'attempts' | 'backoff' | 'priority' | 'signal'>;
-
-/** A schedule as `JobQueue.schedules()` lists it. */
-export interface ScheduleInfo {
-  readonly id: string;
-  readonly rhythm: Rhythm;
-  /** The name of the jobs it adds. */
-  readonly name: string;
-  /** When it adds its next job; undefined when no further run is due. */
-  readonly next: Date | undefined;
-}
+import type { Rhythm, ScheduleOptions } from './types.ts';
 
 /** A schedule id: 1 to 100 characters from A-Z a-z 0-9 . _ - (safe in a Redis key and a job id). */
 const SCHEDULE_ID = /^[A-Za-z0-9._-]{1,100}$/;
@@ -132,16 +113,15 @@ let parser: Promise<CronParser> | undefined;
 
 /** Loads cron-parser on the first cron schedule, so a queue that never uses cron never loads it. */
 export function loadCronParser(): Promise<CronParser> {
-  parser ??= import('cron-parser').then(
-    (module) => module.CronExpressionParser as unknown as CronParser,
-    (error: unknown) => {
-      parser = undefined;
-      if ((error as { code?: unknown } | null)?.code === 'ERR_MODULE_NOT_FOUND') {
-        throw new CronParserMissingError(error);
-      }
-      throw error;
-    },
-  );
+  parser ??= loadDriver(
+    ['cron-parser'],
+    async () => (await import('cron-parser')).CronExpressionParser as unknown as CronParser,
+    (cause) => new CronParserMissingError(cause),
+  ).catch((error: unknown) => {
+    // Not cached: a package installed meanwhile is found on the next try.
+    parser = undefined;
+    throw error;
+  });
   return parser;
 }
 

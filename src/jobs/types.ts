@@ -1,7 +1,6 @@
 /** The JobQueue contract that every queue implementation (memory, bullmq) fulfils. */
 import type { StandardSchemaV1 } from '../standard-schema.ts';
 import type { Listener, Unsubscribe } from './emitter.ts';
-import type { Rhythm, ScheduleInfo, ScheduleOptions } from './schedules.ts';
 
 /** How long to wait before retrying a failed attempt. */
 export type Backoff =
@@ -183,4 +182,24 @@ export interface OpenQueueOptions<S extends StandardSchemaV1 | undefined = Stand
    */
   readonly commandTimeoutMs?: number;
   readonly signal?: AbortSignal;
+}
+
+/**
+ * When a schedule adds its job: `{ every: ms }` (the first job at once, then one every `every` ms), or
+ * `{ cron, tz? }`, a cron expression of 5 fields (minute first) or 6 (second first), read in the time zone
+ * `tz` (an IANA name such as `Europe/Paris`; UTC by default).
+ */
+export type Rhythm = { readonly every: number } | { readonly cron: string; readonly tz?: string };
+
+/** Options of the jobs a schedule adds, and a signal for the `schedule` call itself. */
+export type ScheduleOptions = Pick<AddOptions, 'attempts' | 'backoff' | 'priority' | 'signal'>;
+
+/** A schedule as `JobQueue.schedules()` lists it. */
+export interface ScheduleInfo {
+  readonly id: string;
+  readonly rhythm: Rhythm;
+  /** The name of the jobs it adds. */
+  readonly name: string;
+  /** When it adds its next job; undefined when no further run is due. */
+  readonly next: Date | undefined;
 }

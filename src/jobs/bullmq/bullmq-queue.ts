@@ -20,7 +20,6 @@ import {
   validateData,
 } from '../options.ts';
 import type { RedisTarget } from '../redis-url.ts';
-import type { Rhythm, ScheduleInfo, ScheduleOptions } from '../schedules.ts';
 import type {
   AddOptions,
   CloseOptions,
@@ -32,6 +31,9 @@ import type {
   JobWorker,
   OpenQueueOptions,
   ProcessOptions,
+  Rhythm,
+  ScheduleInfo,
+  ScheduleOptions,
 } from '../types.ts';
 import { BullmqScheduler } from './bullmq-scheduler.ts';
 import { BullmqWorker } from './bullmq-worker.ts';

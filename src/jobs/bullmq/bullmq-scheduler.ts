@@ -5,14 +5,8 @@
 import type { JobSchedulerTemplateOptions, Queue, RepeatOptions } from 'bullmq';
 import { describe } from '../../errors.ts';
 import { QueueClosedError } from '../errors.ts';
-import {
-  checkScheduleId,
-  nextCronRun,
-  normalizeSchedule,
-  type Rhythm,
-  type ScheduleInfo,
-  type ScheduleOptions,
-} from '../schedules.ts';
+import { checkScheduleId, nextCronRun, normalizeSchedule } from '../schedules.ts';
+import type { Rhythm, ScheduleInfo, ScheduleOptions } from '../types.ts';
 
 /** What the scheduler needs from its queue. */
 export interface BullmqSchedulerHost {

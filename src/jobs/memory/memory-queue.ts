@@ -17,7 +17,6 @@ import {
   serializeData,
   validateData,
 } from '../options.ts';
-import type { Rhythm, ScheduleInfo, ScheduleOptions } from '../schedules.ts';
 import type {
   AddOptions,
   CloseOptions,
@@ -29,6 +28,9 @@ import type {
   JobWorker,
   OpenQueueOptions,
   ProcessOptions,
+  Rhythm,
+  ScheduleInfo,
+  ScheduleOptions,
 } from '../types.ts';
 import { Fifo } from './fifo.ts';
 import type { JobRecord } from './job-record.ts';

@@ -5,12 +5,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TIMER_MS } from '../../abort.ts';
 import type { StandardSchemaV1 } from '../../standard-schema.ts';
 import { openQueue } from '../open-queue.ts';
-import type { JobQueue } from '../types.ts';
+import type { JobQueue, OpenQueueOptions } from '../types.ts';
 
 const run = promisify(execFile);
 const queues: JobQueue<any, any>[] = [];
-const open = async <T = unknown>(options?: Parameters<typeof openQueue>[2]) => {
-  const queue = await openQueue<T>('memory://', 'scheduled', options);
+const open = async (options?: OpenQueueOptions): Promise<JobQueue<any, any>> => {
+  const queue = await openQueue('memory://', 'scheduled', options);
   queues.push(queue);
   return queue;
 };

@@ -10,11 +10,8 @@ import {
   nextCronRunWith,
   normalizeSchedule,
   publicRhythm,
-  type Rhythm,
-  type ScheduleInfo,
-  type ScheduleOptions,
 } from '../schedules.ts';
-import type { AddOptions } from '../types.ts';
+import type { AddOptions, Rhythm, ScheduleInfo, ScheduleOptions } from '../types.ts';
 
 /** What the scheduler needs from its queue. */
 export interface MemorySchedulerHost {
