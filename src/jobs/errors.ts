@@ -9,14 +9,19 @@ export class InvalidJobDataError extends KeelError {
   readonly jobName: string;
   readonly issues: ReadonlyArray<StandardIssue>;
 
-  constructor(queue: string, jobName: string, issues: ReadonlyArray<StandardIssue>) {
+  constructor(queue: string, jobName: string, issues: ReadonlyArray<StandardIssue>, at?: string) {
     super(
       'KEEL_JOB_INVALID_DATA',
-      `Job ${describe(jobName)} was not added to queue ${describe(queue)}: its data fails the queue's schema: ${formatIssues(issues)}`,
+      `${at === undefined ? '' : `${at}: `}Job ${describe(jobName)} was not added to queue ${describe(queue)}: its data fails the queue's schema: ${formatIssues(issues)}`,
     );
     this.queue = queue;
     this.jobName = jobName;
     this.issues = issues;
+  }
+
+  /** The same refusal, naming where it was found (`JobQueue.addBulk() jobs[3]`). */
+  at(where: string): InvalidJobDataError {
+    return new InvalidJobDataError(this.queue, this.jobName, this.issues, where);
   }
 }
 
@@ -95,4 +100,73 @@ export class CronParserMissingError extends DriverMissingError {
       cause,
     );
   }
+}
+
+/** How a job's failure is kept: its message, and its code when the error had a string one. */
+export interface JobFailure {
+  readonly code?: string;
+  readonly message: string;
+}
+
+/** The failure of a job, as `result()` reports it in any process: the cause's code and message. */
+export class JobFailedError extends KeelError {
+  readonly queue: string;
+  readonly jobId: string;
+  /** The code of the error the handler threw (KEEL_JOB_CANCELLED when cancelled), when it had one. */
+  readonly causeCode: string | undefined;
+
+  constructor(queue: string, jobId: string, failure: JobFailure) {
+    super(
+      'KEEL_JOB_FAILED',
+      `Job ${describe(jobId)} of queue ${describe(queue)} failed: ${failure.message}`,
+      {
+        cause: failure,
+      },
+    );
+    this.queue = queue;
+    this.jobId = jobId;
+    this.causeCode = failure.code;
+  }
+}
+
+/** The queue holds no job with this id (never added, removed, or forgotten beyond `keepCompleted`). */
+export class JobNotFoundError extends KeelError {
+  constructor(queue: string, jobId: string) {
+    super('KEEL_JOB_NOT_FOUND', `Queue ${describe(queue)} holds no job ${describe(jobId)}`);
+  }
+}
+
+/** `result()` waited its `timeoutMs` and the job had not finished; it may still finish later. */
+export class JobWaitTimeoutError extends KeelError {
+  constructor(queue: string, jobId: string, timeoutMs: number) {
+    super(
+      'KEEL_JOB_WAIT_TIMEOUT',
+      `Job ${describe(jobId)} of queue ${describe(queue)} did not finish within ${timeoutMs} ms`,
+      { retryable: true },
+    );
+  }
+}
+
+/** `remove()` met a job that is running; `cancel()` stops it instead. */
+export class JobActiveError extends KeelError {
+  constructor(queue: string, jobId: string) {
+    super(
+      'KEEL_JOB_ACTIVE',
+      `Cannot remove job ${describe(jobId)} of queue ${describe(queue)}: it is running; use cancel() to stop it`,
+    );
+  }
+}
+
+/** The reason a cancelled job's handler signal carries; the job fails with this code, and is not retried. */
+export class JobCancelledError extends KeelError {
+  constructor(queue: string, jobId: string) {
+    super('KEEL_JOB_CANCELLED', `Job ${describe(jobId)} of queue ${describe(queue)} was cancelled`);
+  }
+}
+
+/** The failure a thrown value leaves on its job: its message, and its code when it is a string. */
+export function failureOf(error: unknown): JobFailure {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === 'string' ? { code, message } : { message };
 }

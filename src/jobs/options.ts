@@ -11,12 +11,17 @@ import {
 import { checkSchema, type StandardSchemaV1 } from '../standard-schema.ts';
 import { InvalidJobDataError } from './errors.ts';
 import type {
+  AddBulkOptions,
   AddOptions,
   Backoff,
   CloseOptions,
   CountsOptions,
+  JobState,
+  JobsOptions,
   OpenQueueOptions,
   ProcessOptions,
+  ResultOptions,
+  RetryFailedOptions,
 } from './types.ts';
 
 /** The highest priority number a job may have (the lowest precedence), as in BullMQ. */
@@ -47,6 +52,7 @@ export interface NormalizedOpen {
   readonly lockDurationMs: number;
   readonly stalledIntervalMs: number;
   readonly maxStalledCount: number;
+  readonly limit: { readonly max: number; readonly durationMs: number } | undefined;
   readonly prefix: string;
   readonly connectTimeoutMs: number;
   readonly commandTimeoutMs: number;
@@ -212,6 +218,21 @@ export function normalizeCounts(options: CountsOptions | undefined): {
   };
 }
 
+function checkLimit(limit: OpenQueueOptions['limit']): NormalizedOpen['limit'] {
+  if (limit === undefined) return undefined;
+  checkOptions('openQueue() limit', limit, ['max', 'durationMs']);
+  if (limit.max === undefined || limit.durationMs === undefined) {
+    throw new InvalidArgumentError(
+      `openQueue() limit needs both max and durationMs; received ${limit.max === undefined ? 'no max' : 'no durationMs'}`,
+    );
+  }
+  return {
+    max: checkCount('openQueue() limit.max', limit.max),
+    // BullMQ arms a platform timer with it.
+    durationMs: checkMs('openQueue() limit.durationMs', limit.durationMs, 1, MAX_TIMER_MS),
+  };
+}
+
 const openKeys = [
   'schema',
   'keepCompleted',
@@ -219,6 +240,7 @@ const openKeys = [
   'lockDurationMs',
   'stalledIntervalMs',
   'maxStalledCount',
+  'limit',
   'prefix',
   'connectTimeoutMs',
   'commandTimeoutMs',
@@ -252,6 +274,7 @@ export function normalizeOpen(options: OpenQueueOptions | undefined): Normalized
     lockDurationMs: timer('lockDurationMs', o.lockDurationMs, 10_000, 1000),
     stalledIntervalMs: timer('stalledIntervalMs', o.stalledIntervalMs, 5000, 100),
     maxStalledCount: count('maxStalledCount', o.maxStalledCount, 2, 0),
+    limit: checkLimit(o.limit),
     prefix: o.prefix ?? 'keel',
     connectTimeoutMs: wait('connectTimeoutMs', o.connectTimeoutMs, 10_000),
     commandTimeoutMs: wait('commandTimeoutMs', o.commandTimeoutMs, 10_000),
@@ -303,4 +326,68 @@ export function checkResult(jobName: string, result: unknown): void {
       { cause: error },
     );
   }
+}
+
+/** Throws unless `id` can name a job: a non-empty string of at most 1000 characters. */
+export function checkId(call: string, id: unknown): string {
+  if (typeof id !== 'string' || id === '' || id.length > 1000) {
+    throw new InvalidArgumentError(
+      `${call} id must be a non-empty string of at most 1000 characters; received ${describe(id)}`,
+    );
+  }
+  return id;
+}
+
+const states: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed', 'paused'];
+
+/** The most jobs one `jobs()` call lists. */
+export const MAX_LIST = 1000;
+
+export function normalizeJobs(options: JobsOptions | undefined): {
+  state: JobState;
+  limit: number;
+  offset: number;
+} {
+  if (options === undefined) {
+    throw new InvalidArgumentError(`JobQueue.jobs() options must name a state, one of ${states.join(', ')}`);
+  }
+  checkOptions('JobQueue.jobs() options', options, ['state', 'limit', 'offset']);
+  if (!states.includes(options.state)) {
+    throw new InvalidArgumentError(
+      `JobQueue.jobs() state must be one of ${states.join(', ')}; received ${describe(options.state)}`,
+    );
+  }
+  const limit = options.limit === undefined ? 100 : checkCount('JobQueue.jobs() limit', options.limit);
+  if (limit > MAX_LIST) {
+    throw new InvalidArgumentError(
+      `JobQueue.jobs() limit must be at most ${MAX_LIST}; received ${describe(options.limit)}`,
+    );
+  }
+  const offset =
+    options.offset === undefined ? 0 : checkCount('JobQueue.jobs() offset', options.offset, { min: 0 });
+  return { state: options.state, limit, offset };
+}
+
+export function normalizeResult(options: ResultOptions | undefined): {
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+} {
+  checkOptions('JobQueue.result() options', options, ['timeoutMs', 'signal']);
+  const o = options ?? {};
+  checkSignal('JobQueue.result() signal', o.signal);
+  return {
+    timeoutMs: o.timeoutMs === undefined ? 30_000 : checkMs('JobQueue.result() timeoutMs', o.timeoutMs, 0),
+    signal: o.signal,
+  };
+}
+
+export function normalizeAddBulkOptions(options: AddBulkOptions | undefined): AbortSignal | undefined {
+  checkOptions('JobQueue.addBulk() options', options, ['signal']);
+  checkSignal('JobQueue.addBulk() signal', options?.signal);
+  return options?.signal;
+}
+
+export function normalizeRetryFailed(options: RetryFailedOptions | undefined): number {
+  checkOptions('JobQueue.retryFailed() options', options, ['limit']);
+  return options?.limit === undefined ? 1000 : checkCount('JobQueue.retryFailed() limit', options.limit);
 }

@@ -118,10 +118,78 @@ export interface JobCounts {
   readonly failed: number;
 }
 
+/** Where a job stands. `paused`: waiting while its queue is paused. */
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'paused';
+
+/** A job seen from outside, as `getJob` and `jobs` return it. */
+export interface JobDetails<Data = unknown> {
+  readonly id: string;
+  readonly name: string;
+  readonly data: Data;
+  readonly state: JobState;
+  /** The number of the latest attempt that started: 0 before the first run. */
+  readonly attempt: number;
+  /** The `attempts` the job was added with. */
+  readonly attempts: number;
+  /** The last progress its handler reported; 0 when none. */
+  readonly progress: JobProgress;
+  /** What the handler returned, once the job completed. */
+  readonly result?: unknown;
+  /** Why the job failed, once it failed for good: the error's `code` when it had a string one. */
+  readonly error?: { readonly code?: string; readonly message: string };
+  /** When the job was added, in ms since the epoch. */
+  readonly createdAt: number;
+  /** When the job completed or failed for good, in ms since the epoch. */
+  readonly finishedAt?: number;
+}
+
+export interface JobsOptions {
+  /** Which jobs to list. */
+  readonly state: JobState;
+  /** At most this many, from 1 to 1000. @default 100 */
+  readonly limit?: number;
+  /** Skips this many first. @default 0 */
+  readonly offset?: number;
+}
+
+export interface ResultOptions {
+  /** How long to wait for the job to finish before rejecting with JobWaitTimeoutError. @default 30000 */
+  readonly timeoutMs?: number;
+  /** Aborting it stops the wait (not the job). */
+  readonly signal?: AbortSignal;
+}
+
+/** One job of `addBulk`. */
+export interface BulkJob<In = unknown> {
+  readonly name: string;
+  readonly data: In;
+  /** As `add` takes them, but without `signal` (the whole call has one). */
+  readonly options?: Omit<AddOptions, 'signal'>;
+}
+
+export interface AddBulkOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface RetryFailedOptions {
+  /** Requeues at most this many failed jobs, oldest first. @default 1000 */
+  readonly limit?: number;
+}
+
+/** A per-queue rate limit: at most `max` jobs start in each window of `durationMs`, across all workers. */
+export interface QueueRateLimit {
+  readonly max: number;
+  readonly durationMs: number;
+}
+
 /** A running worker, started by `JobQueue.process`. */
 export interface JobWorker extends AsyncDisposable {
-  /** Events of the jobs this worker runs. */
+  /** Events of the jobs this worker runs (not other workers'): the errors are the handler's own. */
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe;
+  /** Stops this worker taking new jobs; its active jobs run on. Other workers are not affected. */
+  pause(): Promise<void>;
+  /** Lets this worker take jobs again after `pause()`. */
+  resume(): Promise<void>;
   /** Stops taking jobs, lets active ones finish up to `timeoutMs`, then aborts their handlers' signals. */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -134,9 +202,47 @@ export interface JobQueue<In = unknown, Out = In> extends AsyncDisposable {
   readonly name: string;
   /** Adds a job; resolves to its id (the existing job's id when `jobId` names a job the queue holds). */
   add(name: string, data: In, options?: AddOptions): Promise<string>;
+  /**
+   * Adds many jobs at once, all or none (one MULTI on Redis); resolves to their ids in order. Every entry is
+   * checked first: one bad entry adds nothing, and the error names its index.
+   */
+  addBulk(jobs: readonly BulkJob<In>[], options?: AddBulkOptions): Promise<string[]>;
+  /** The job with this id, or `undefined` when the queue holds none. */
+  getJob(id: string): Promise<JobDetails<Out> | undefined>;
+  /** Lists jobs in one state, `limit` at a time. */
+  jobs(options: JobsOptions): Promise<JobDetails<Out>[]>;
+  /**
+   * Waits for the job to finish, whichever process runs it: resolves with its handler's return value, or
+   * rejects with JobFailedError once it failed for good. Rejects with JobNotFoundError when the queue
+   * holds no such job, JobWaitTimeoutError past `timeoutMs`.
+   */
+  result<R = unknown>(id: string, options?: ResultOptions): Promise<R>;
+  /**
+   * Removes a job that is not running; resolves `false` when there was none. Rejects with JobActiveError
+   * when the job is running (see `cancel`).
+   */
+  remove(id: string): Promise<boolean>;
+  /**
+   * Cancels a job: one not running is removed; a running one has its handler's signal aborted (with a
+   * JobCancelledError), wherever its worker runs, and ends failed with code KEEL_JOB_CANCELLED, not retried.
+   * Resolves `false` when the queue holds no such job, or it already finished.
+   */
+  cancel(id: string): Promise<boolean>;
+  /** Pauses the whole queue: no worker, in any process, takes a job until `resume()`; active jobs run on. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Requeues a failed job for one more round of attempts; resolves `false` when no failed job has this id. */
+  retry(id: string): Promise<boolean>;
+  /** Requeues failed jobs, oldest first, up to `limit`; resolves to how many. */
+  retryFailed(options?: RetryFailedOptions): Promise<number>;
   /** Starts a worker; resolves once it is taking jobs. */
   process<R>(handler: JobHandler<Out, R>, options?: ProcessOptions): Promise<JobWorker>;
-  /** Events of the jobs run by every worker this queue object started. */
+  /**
+   * Events of the jobs of this queue, whichever worker runs them, in this process or any other (on Redis
+   * through BullMQ's event stream, opened on the first listener). Jobs run by this object's own workers
+   * come with the handler's own error; from elsewhere a failure arrives as a JobFailedError carrying its
+   * code and message, and only when it is final (`willRetry: false`).
+   */
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe;
   /** Jobs in each state; on Redis it settles within `timeoutMs` (see CountsOptions). */
   counts(options?: CountsOptions): Promise<JobCounts>;
@@ -169,6 +275,8 @@ export interface OpenQueueOptions<S extends StandardSchemaV1 | undefined = Stand
   readonly stalledIntervalMs?: number;
   /** bullmq only: how many times a job may lose its lock before it fails. @default 2 */
   readonly maxStalledCount?: number;
+  /** At most `max` jobs start per `durationMs`, across every worker of the queue. @default none */
+  readonly limit?: QueueRateLimit;
   /** bullmq only: prefix of every Redis key. @default 'keel' */
   readonly prefix?: string;
   /**

@@ -1,43 +1,34 @@
 /** The durable job queue on Redis through BullMQ: jobs outlive processes, and workers anywhere compete. */
 
-import { type JobsOptions, Queue } from 'bullmq';
+import { type Job as BullJob, type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
-import type { StandardSchemaV1 } from '../../standard-schema.ts';
-import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
-import { QueueClosedError, QueueConnectionError } from '../errors.ts';
 import {
-  checkJobName,
-  checkQueueName,
-  type NormalizedOpen,
-  normalizeAdd,
-  normalizeClose,
-  normalizeCounts,
-  normalizeOpen,
-  normalizeProcess,
-  serializeData,
-  validateData,
-} from '../options.ts';
+  BaseQueue,
+  type EngineJob,
+  type EngineWorker,
+  type Removal,
+  type WorkerHooks,
+} from '../base-queue.ts';
+import { JobFailedError, type JobFailure, QueueConnectionError } from '../errors.ts';
+import { checkQueueName, type NormalizedAdd, type NormalizedOpen, normalizeOpen } from '../options.ts';
 import type { RedisTarget } from '../redis-url.ts';
+import type { NormalizedRhythm } from '../schedules.ts';
 import type {
-  AddOptions,
-  CloseOptions,
-  CountsOptions,
   JobCounts,
-  JobEvents,
+  JobDetails,
   JobHandler,
+  JobInfo,
+  JobProgress,
   JobQueue,
-  JobWorker,
+  JobState,
   OpenQueueOptions,
-  ProcessOptions,
-  Rhythm,
   ScheduleInfo,
-  ScheduleOptions,
 } from '../types.ts';
 import { BullmqScheduler } from './bullmq-scheduler.ts';
-import { BullmqWorker } from './bullmq-worker.ts';
-import { connect, RELEASE_MS, releaseClient } from './redis-connection.ts';
+import { BullmqWorker, CODE_FIELD, cancelChannel } from './bullmq-worker.ts';
+import { connect, ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 /**
  * Waits for a command up to `timeoutMs`: rejects with the signal's reason when it aborts first, or with a
@@ -64,26 +55,18 @@ async function bounded<T>(
   return work;
 }
 
-export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
-  readonly name: string;
+export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   readonly #target: RedisTarget;
-  readonly #options: NormalizedOpen;
-  readonly #schema: StandardSchemaV1 | undefined;
   readonly #client: Redis;
   readonly #queue: Queue;
-  readonly #events: Emitter<JobEvents>;
-  readonly #workers = new Set<BullmqWorker>();
-  #closed = false;
-  #closing: Promise<void> | undefined;
   readonly #scheduler: BullmqScheduler;
+  /** The stream of events from every process, opened for the first listener (or `result()` wait). */
+  #queueEvents: { readonly events: QueueEvents; readonly client: Redis } | undefined;
 
   /** Use `openBullmqQueue`, which connects and checks the server first. */
   constructor(target: RedisTarget, name: string, options: NormalizedOpen, client: Redis) {
-    this.name = name;
-    this.#events = new Emitter(`queue ${describe(name)}`);
+    super(name, options);
     this.#target = target;
-    this.#options = options;
-    this.#schema = options.schema;
     this.#client = client;
     this.#queue = new Queue(name, {
       connection: client,
@@ -93,94 +76,90 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
         removeOnFail: { count: options.keepFailed },
       },
     });
-    this.#queue.on('error', (error) => this.#events.emit('error', { error }));
+    this.#queue.on('error', (error) => this.emitError(error));
     this.#scheduler = new BullmqScheduler({
       queue: this.#queue,
-      name,
-      closed: () => this.#closed,
-      check: async (job, data) => {
-        const value = await validateData(this.#schema, this.name, job, data);
-        serializeData(job, value);
-        return value;
-      },
-      bounded: (start, what, signal) => this.#bounded(start, what, this.#options.commandTimeoutMs, signal),
+      jobOptions: (job) => jobOptions(job.options),
+      bounded: (start, what, signal) => this.#bounded(start, what, this.options.commandTimeoutMs, signal),
     });
   }
 
-  schedule(id: string, rhythm: Rhythm, name: string, data: In, options?: ScheduleOptions): Promise<void> {
-    return this.#scheduler.schedule(id, rhythm, name, data, options);
+  protected upsertSchedule(id: string, rhythm: NormalizedRhythm, job: EngineJob, signal?: AbortSignal) {
+    return this.#scheduler.upsert(id, rhythm, job, signal);
   }
 
-  unschedule(id: string): Promise<boolean> {
-    return this.#scheduler.unschedule(id);
+  protected removeSchedule(id: string): Promise<boolean> {
+    return this.#scheduler.remove(id);
   }
 
-  schedules(): Promise<ScheduleInfo[]> {
+  protected listSchedules(): Promise<ScheduleInfo[]> {
     return this.#scheduler.list();
   }
 
-  async add(name: string, data: In, options?: AddOptions): Promise<string> {
-    checkJobName(name);
-    const opts = normalizeAdd(options);
-    if (this.#closed) throw new QueueClosedError(this.name, 'add a job');
-    options?.signal?.throwIfAborted();
-    const value = await validateData(this.#schema, this.name, name, data);
-    serializeData(name, value);
-    const jobOptions: JobsOptions = { attempts: opts.attempts };
-    if (opts.backoff !== undefined)
-      jobOptions.backoff = { type: opts.backoff.type, delay: opts.backoff.delayMs };
-    if (opts.delay > 0) jobOptions.delay = opts.delay;
-    if (opts.priority !== undefined) jobOptions.priority = opts.priority;
-    if (opts.jobId !== undefined) jobOptions.jobId = opts.jobId;
-    const job = await this.#bounded(
-      () => this.#queue.add(name, value ?? null, jobOptions),
-      `add of job ${describe(name)}`,
-      this.#options.commandTimeoutMs,
-      options?.signal,
-    );
-    return job.id as string;
+  protected override get resultPollMs(): number {
+    return 1000;
   }
 
-  async process<R>(handler: JobHandler<Out, R>, options?: ProcessOptions): Promise<JobWorker> {
-    const { concurrency, signal } = normalizeProcess(handler, options);
-    if (this.#closed) throw new QueueClosedError(this.name, 'start a worker');
-    signal?.throwIfAborted();
-    // Its own connection, so a burst of adds never delays a worker's lock renewals (and vice versa).
-    const client = await connect(this.#target, this.#options.connectTimeoutMs, signal);
-    if (this.#closed) {
-      await releaseClient(client);
-      throw new QueueClosedError(this.name, 'start a worker');
+  protected async addJobs(jobs: readonly EngineJob[], signal: AbortSignal | undefined): Promise<string[]> {
+    if (jobs.length === 1) {
+      const [{ name, data, options }] = jobs as [EngineJob];
+      const job = await this.#bounded(
+        () => this.#queue.add(name, data ?? null, jobOptions(options)),
+        `add of job ${describe(name)}`,
+        this.options.commandTimeoutMs,
+        signal,
+      );
+      return [job.id as string];
     }
-    const worker = new BullmqWorker(handler as JobHandler, {
-      queue: this.name,
-      client,
-      options: this.#options,
-      concurrency,
-      queueEvents: this.#events,
-      onClosed: (w) => {
-        this.#workers.delete(w);
-      },
-    });
-    this.#workers.add(worker);
+    // One MULTI: every job is added, or none.
+    const added = await this.#bounded(
+      () =>
+        this.#queue.addBulk(
+          jobs.map(({ name, data, options }) => ({ name, data: data ?? null, opts: jobOptions(options) })),
+        ),
+      `addBulk of ${jobs.length} jobs`,
+      this.options.commandTimeoutMs,
+      signal,
+    );
+    return added.map((job) => job.id as string);
+  }
+
+  protected async startWorker(
+    handler: JobHandler,
+    concurrency: number,
+    hooks: WorkerHooks,
+    signal: AbortSignal | undefined,
+  ): Promise<EngineWorker> {
+    // Its own connections, so a burst of adds never delays a worker's lock renewals (and vice versa); the
+    // second hears cancellations.
+    const client = await connect(this.#target, this.options.connectTimeoutMs, signal);
+    let listener: Redis;
     try {
-      await worker.start(signal);
+      listener = await connect(this.#target, this.options.connectTimeoutMs, signal);
     } catch (error) {
-      this.#workers.delete(worker);
+      await releaseClient(client);
       throw error;
     }
+    const worker = new BullmqWorker(handler, {
+      queue: this.name,
+      client,
+      listener,
+      options: this.options,
+      concurrency,
+      hooks,
+    });
+    await worker.start(signal);
     return worker;
   }
 
-  on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
-    return this.#events.on(event, listener);
-  }
-
-  async counts(options?: CountsOptions): Promise<JobCounts> {
-    const { timeoutMs, signal } = normalizeCounts(options);
+  protected async countJobs(
+    timeoutMs: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<JobCounts> {
     const c = await this.#bounded(
       () => this.#queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
       'counts',
-      timeoutMs ?? this.#options.commandTimeoutMs,
+      timeoutMs ?? this.options.commandTimeoutMs,
       signal,
     );
     return {
@@ -192,31 +171,224 @@ export class BullmqQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     };
   }
 
-  async close(options?: CloseOptions): Promise<void> {
-    const { timeoutMs, signal } = normalizeClose(options);
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      // Each step is bounded: a worker by its deadline and then 2 × RELEASE_MS (see BullmqWorker.close), the
-      // queue's own connection by 2 × RELEASE_MS, so a Redis that is down or frozen cannot hold close() up.
-      // BullMQ's Queue only borrows the connection, so closing it and releasing the connection overlap.
-      await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
-      await Promise.all([settleWithin(this.#queue.close(), RELEASE_MS), releaseClient(this.#client)]);
-      this.#events.clear();
-    })();
-    await this.#closing;
+  protected async findJob(id: string): Promise<JobDetails | undefined> {
+    const job = await this.#command(() => this.#queue.getJob(id) as Promise<BullJob | undefined>, 'getJob');
+    if (job === undefined || job === null) return undefined;
+    const [state, paused, code] = await this.#command(
+      () =>
+        Promise.all([job.getState(), this.#queue.isPaused(), this.#client.hget(this.#key(id), CODE_FIELD)]),
+      'getJob',
+    );
+    const mapped = stateOf(state, paused);
+    return mapped === undefined ? undefined : detailsOf(job, mapped, code);
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  protected async listJobs(state: JobState, offset: number, limit: number): Promise<JobDetails[]> {
+    const paused = await this.#command(() => this.#queue.isPaused(), 'jobs');
+    if ((state === 'paused') !== paused && (state === 'paused' || state === 'waiting')) return [];
+    const types: ('waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed')[] =
+      state === 'waiting' || state === 'paused' ? ['waiting', 'prioritized'] : [state];
+    const found = (await this.#command(
+      () => this.#queue.getJobs(types, offset, offset + limit - 1, true),
+      'jobs',
+    )) as BullJob[];
+    const seen = new Set<string>();
+    const jobs = found.filter((job) => job && !seen.has(job.id as string) && seen.add(job.id as string));
+    const codes =
+      state === 'failed'
+        ? await this.#command(
+            () => Promise.all(jobs.map((job) => this.#client.hget(this.#key(job.id as string), CODE_FIELD))),
+            'jobs',
+          )
+        : [];
+    return jobs.slice(0, limit).map((job, i) => detailsOf(job, state, codes[i] ?? null));
   }
 
-  toString(): string {
+  protected async removeJob(id: string): Promise<Removal> {
+    const state = await this.#command(() => this.#queue.getJobState(id), 'remove');
+    if (state === 'unknown') return 'missing';
+    if (state === 'active') return 'active';
+    const removed = await this.#command(() => this.#queue.remove(id), 'remove');
+    // 0: the job is locked, so a worker took it meanwhile (or it went already).
+    if (removed === 1) return 'removed';
+    return (await this.#command(() => this.#queue.getJobState(id), 'remove')) === 'unknown'
+      ? 'missing'
+      : 'active';
+  }
+
+  protected async cancelActive(id: string): Promise<boolean> {
+    // Every worker of the queue, in every process, listens on this channel; the one running the job aborts it.
+    const heard = await this.#command(
+      () => this.#client.publish(cancelChannel(this.options.prefix, this.name), id),
+      'cancel',
+    );
+    return heard > 0;
+  }
+
+  protected async setPaused(paused: boolean): Promise<void> {
+    await this.#command(
+      () => (paused ? this.#queue.pause() : this.#queue.resume()),
+      paused ? 'pause' : 'resume',
+    );
+  }
+
+  protected async retryJob(id: string): Promise<boolean> {
+    const job = await this.#command(() => this.#queue.getJob(id) as Promise<BullJob | undefined>, 'retry');
+    if (!job) return false;
+    if ((await this.#command(() => job.getState(), 'retry')) !== 'failed') return false;
+    await this.#command(async () => {
+      await this.#client.hdel(this.#key(id), CODE_FIELD);
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    }, 'retry');
+    return true;
+  }
+
+  protected async failedIds(limit: number): Promise<string[]> {
+    const jobs = (await this.#command(
+      () => this.#queue.getJobs(['failed'], 0, limit - 1, true),
+      'retryFailed',
+    )) as BullJob[];
+    return jobs.filter(Boolean).map((job) => job.id as string);
+  }
+
+  protected async watch(): Promise<void> {
+    const client = await connect(this.#target, this.options.connectTimeoutMs);
+    if (this.closed) {
+      await releaseClient(client);
+      return;
+    }
+    const events = new QueueEvents(this.name, {
+      connection: client,
+      prefix: this.options.prefix,
+      autorun: false,
+    });
+    this.#queueEvents = { events, client };
+    events.on('error', (error) => this.emitError(error));
+    events.on('completed', ({ jobId, returnvalue }) => {
+      this.#remote(jobId, (job) => this.emitRemote('completed', { job, result: returnvalue }));
+    });
+    events.on('failed', ({ jobId, failedReason }) => {
+      this.#remote(jobId, (job, code) => {
+        const failure: JobFailure =
+          code === null ? { message: failedReason } : { code, message: failedReason };
+        this.emitRemote('failed', {
+          job,
+          error: new JobFailedError(this.name, jobId, failure),
+          willRetry: false,
+        });
+      });
+    });
+    events.on('progress', ({ jobId, data }) => {
+      if (!this.listens('progress')) return;
+      this.#remote(jobId, (job) => this.emitRemote('progress', { job, progress: data as JobProgress }));
+    });
+    events.run().catch((error: unknown) => this.emitError(error));
+    const ready = events.waitUntilReady();
+    if (!(await settleWithin(ready, this.options.connectTimeoutMs))) {
+      throw new QueueConnectionError(
+        `The event stream of queue ${describe(this.name)} was not ready within ${this.options.connectTimeoutMs} ms`,
+      );
+    }
+    await ready;
+    // The stream is read with a blocking command: give it a moment to be issued, so what follows is heard.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  /** Reads the job's name and attempt for an event from the stream, then hands them on. */
+  #remote(id: string, deliver: (job: JobInfo, code: string | null) => void): void {
+    this.#client
+      .hmget(this.#key(id), 'name', 'ats', 'opts', CODE_FIELD)
+      .then(([name, ats, opts, code]) => {
+        let attempts = 1;
+        try {
+          attempts = (JSON.parse(opts ?? '{}') as { attempts?: number }).attempts ?? 1;
+        } catch {}
+        deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, code ?? null);
+      })
+      .catch((error: unknown) => this.emitError(error));
+  }
+
+  protected async shutdown(): Promise<void> {
+    // Each step is bounded by 2 × RELEASE_MS, so a Redis that is down or frozen cannot hold close() up.
+    // BullMQ's Queue only borrows the connection, so closing it and releasing the connection overlap.
+    const watched = this.#queueEvents;
+    this.#queueEvents = undefined;
+    await Promise.all([
+      settleWithin(this.#queue.close(), RELEASE_MS),
+      releaseClient(this.#client),
+      watched && this.#closeEvents(watched),
+    ]);
+  }
+
+  async #closeEvents({ events, client }: { events: QueueEvents; client: Redis }): Promise<void> {
+    const closing = events.close();
+    closing.catch(() => {});
+    if (await settleWithin(closing, RELEASE_MS)) return releaseClient(client, RELEASE_MS);
+    client.disconnect();
+    await settleWithin([closing, ended(client, RELEASE_MS)], RELEASE_MS);
+  }
+
+  override toString(): string {
     return `BullmqQueue(${this.name} at ${this.#target.where})`;
+  }
+
+  #key(id: string): string {
+    return `${this.options.prefix}:${this.name}:${id}`;
+  }
+
+  #command<T>(start: () => Promise<T>, what: string): Promise<T> {
+    return this.#bounded(start, what, this.options.commandTimeoutMs);
   }
 
   #bounded<T>(start: () => Promise<T>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<T> {
     return bounded(start, what, this.#target.where, timeoutMs, signal, () => this.#client.status);
   }
+}
+
+function jobOptions(opts: NormalizedAdd): JobsOptions {
+  const options: JobsOptions = { attempts: opts.attempts };
+  if (opts.backoff !== undefined) options.backoff = { type: opts.backoff.type, delay: opts.backoff.delayMs };
+  if (opts.delay > 0) options.delay = opts.delay;
+  if (opts.priority !== undefined) options.priority = opts.priority;
+  if (opts.jobId !== undefined) options.jobId = opts.jobId;
+  return options;
+}
+
+/** BullMQ's state names in the contract's words; undefined for a job that is gone. */
+function stateOf(state: string, paused: boolean): JobState | undefined {
+  switch (state) {
+    case 'completed':
+    case 'failed':
+    case 'delayed':
+    case 'active':
+      return state;
+    case 'waiting':
+    case 'prioritized':
+    case 'waiting-children':
+    case 'paused':
+      return paused ? 'paused' : 'waiting';
+    default:
+      return undefined;
+  }
+}
+
+function detailsOf(job: BullJob, state: JobState, code: string | null): JobDetails {
+  return {
+    id: job.id as string,
+    name: job.name,
+    data: job.data,
+    state,
+    attempt: job.attemptsStarted ?? 0,
+    attempts: job.opts.attempts ?? 1,
+    progress: (job.progress ?? 0) as JobProgress,
+    ...(state === 'completed' && { result: job.returnvalue }),
+    ...(state === 'failed' && {
+      error: code === null ? { message: job.failedReason } : { code, message: job.failedReason },
+    }),
+    createdAt: job.timestamp,
+    ...(job.finishedOn !== undefined &&
+      (state === 'completed' || state === 'failed') && { finishedAt: job.finishedOn }),
+  };
 }
 
 /** Opens a BullMQ queue at a parsed `redis://` or `rediss://` URL, refusing a Redis that may evict keys. */

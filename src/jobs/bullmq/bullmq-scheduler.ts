@@ -2,20 +2,18 @@
  * Schedules on Redis through BullMQ's job schedulers: the schedule lives in Redis, and each run is one job
  * whose id is the schedule and the run's time, so any number of processes upserting it add one job a run.
  */
-import type { JobSchedulerTemplateOptions, Queue, RepeatOptions } from 'bullmq';
+import type { JobSchedulerTemplateOptions, JobsOptions, Queue, RepeatOptions } from 'bullmq';
 import { describe } from '../../errors.ts';
-import { QueueClosedError } from '../errors.ts';
-import { checkScheduleId, nextCronRun, normalizeSchedule } from '../schedules.ts';
-import type { Rhythm, ScheduleInfo, ScheduleOptions } from '../types.ts';
+import type { EngineJob } from '../base-queue.ts';
+import type { NormalizedRhythm } from '../schedules.ts';
+import type { ScheduleInfo } from '../types.ts';
 
 /** What the scheduler needs from its queue. */
 export interface BullmqSchedulerHost {
   readonly queue: Queue;
-  readonly name: string;
-  closed(): boolean;
-  /** Checks data as `add` does and resolves to what the jobs carry (the schema's output). */
-  check(name: string, data: unknown): Promise<unknown>;
-  /** Waits for a Redis command within the queue's command timeout (see `bounded` in bullmq-queue.ts). */
+  /** BullMQ job options for a checked job (the queue's own mapping). */
+  jobOptions(job: EngineJob): JobsOptions;
+  /** Waits for a Redis command within the queue's command timeout. */
   bounded<T>(start: () => Promise<T>, what: string, signal?: AbortSignal): Promise<T>;
 }
 
@@ -26,42 +24,29 @@ export class BullmqScheduler {
     this.#host = host;
   }
 
-  async schedule(
-    id: string,
-    rhythm: Rhythm,
-    name: string,
-    data: unknown,
-    options?: ScheduleOptions,
-  ): Promise<void> {
-    const s = normalizeSchedule(id, rhythm, name, options);
-    if (this.#host.closed()) throw new QueueClosedError(this.#host.name, 'schedule a job');
-    s.signal?.throwIfAborted();
-    const value = await this.#host.check(s.name, data);
-    // BullMQ would only fail on a bad expression when it computes the next run; refuse it here, by reason.
-    if ('cron' in s.rhythm) await nextCronRun(s.rhythm, Date.now());
+  async upsert(id: string, rhythm: NormalizedRhythm, job: EngineJob, signal?: AbortSignal): Promise<void> {
     const repeat: Omit<RepeatOptions, 'key'> =
-      'every' in s.rhythm
-        ? { every: s.rhythm.every }
-        : { pattern: s.rhythm.cron, ...(s.rhythm.tz !== undefined && { tz: s.rhythm.tz }) };
-    const opts: JobSchedulerTemplateOptions = { attempts: s.options.attempts };
-    if (s.options.backoff !== undefined)
-      opts.backoff = { type: s.options.backoff.type, delay: s.options.backoff.delayMs };
-    if (s.options.priority !== undefined) opts.priority = s.options.priority;
+      'every' in rhythm
+        ? { every: rhythm.every }
+        : { pattern: rhythm.cron, ...(rhythm.tz !== undefined && { tz: rhythm.tz }) };
+    const { jobId: _jobId, delay: _delay, ...opts } = this.#host.jobOptions(job);
     await this.#host.bounded(
-      () => this.#host.queue.upsertJobScheduler(s.id, repeat, { name: s.name, data: value ?? null, opts }),
-      `schedule ${describe(s.id)}`,
-      s.signal,
+      () =>
+        this.#host.queue.upsertJobScheduler(id, repeat, {
+          name: job.name,
+          data: job.data ?? null,
+          opts: opts as JobSchedulerTemplateOptions,
+        }),
+      `schedule ${describe(id)}`,
+      signal,
     );
   }
 
-  async unschedule(id: string): Promise<boolean> {
-    checkScheduleId('JobQueue.unschedule()', id);
-    if (this.#host.closed()) throw new QueueClosedError(this.#host.name, 'unschedule a job');
+  remove(id: string): Promise<boolean> {
     return this.#host.bounded(() => this.#host.queue.removeJobScheduler(id), `unschedule ${describe(id)}`);
   }
 
   async list(): Promise<ScheduleInfo[]> {
-    if (this.#host.closed()) throw new QueueClosedError(this.#host.name, 'list schedules');
     const found = await this.#host.bounded(() => this.#host.queue.getJobSchedulers(0, -1, true), 'schedules');
     return found.map((s) => ({
       id: s.key,

@@ -1,18 +1,27 @@
 /** A BullMQ worker behind the JobWorker contract: aborts handlers past its close deadline, then lets go. */
-import { type Job as BullJob, WaitingError, Worker } from 'bullmq';
+import { type Job as BullJob, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
+import type { EngineWorker, WorkerHooks } from '../base-queue.ts';
 import { ABORT_GRACE_MS } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
-import { JobAbortedError, QueueConnectionError } from '../errors.ts';
+import { failureOf, JobAbortedError, JobCancelledError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
-import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress, JobWorker } from '../types.ts';
+import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress } from '../types.ts';
 import { ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
+
+/** The job hash field that keeps a failure's code (BullMQ keeps only the message). */
+export const CODE_FIELD = 'keelCode';
+
+/** The channel every worker of a queue listens on for ids of jobs to cancel. */
+export const cancelChannel = (prefix: string, queue: string) => `${prefix}:${queue}:keel-cancel`;
 
 interface Run {
   readonly id: string;
   readonly controller: AbortController;
+  /** Set by a cancel: whatever the handler does next, the job fails as cancelled, without a retry. */
+  cancelled: JobCancelledError | undefined;
   /** Set at the close deadline: a failure from here on is our doing, so the job goes back to waiting. */
   shutdown: boolean;
   /** Stops waiting for a handler that ignored its aborted signal. */
@@ -25,10 +34,11 @@ export interface WorkerSettings {
   readonly queue: string;
   /** The worker's own connection (BullMQ adds a blocking one); the worker quits it when it closes. */
   readonly client: Redis;
+  /** A connection of its own that listens for cancellations; the worker quits it when it closes. */
+  readonly listener: Redis;
   readonly options: NormalizedOpen;
   readonly concurrency: number;
-  readonly queueEvents: Emitter<JobEvents>;
-  readonly onClosed: (worker: BullmqWorker) => void;
+  readonly hooks: WorkerHooks;
 }
 
 const toInfo = (job: BullJob, attempt: number): JobInfo => ({
@@ -38,13 +48,15 @@ const toInfo = (job: BullJob, attempt: number): JobInfo => ({
   attempts: job.opts.attempts ?? 1,
 });
 
-export class BullmqWorker implements JobWorker {
+export class BullmqWorker implements EngineWorker {
   readonly #settings: WorkerSettings;
   readonly #worker: Worker;
   readonly #events: Emitter<JobEvents>;
   readonly #runs = new Set<Run>();
   /** The attempt each job was on when its handler started; BullMQ counts attempts only after a failure. */
   readonly #started = new WeakMap<BullJob, JobInfo>();
+  /** The cancellation of each cancelled job, reported instead of BullMQ's UnrecoverableError. */
+  readonly #cancelled = new WeakMap<BullJob, JobCancelledError>();
   #closing: Promise<void> | undefined;
 
   constructor(handler: JobHandler, settings: WorkerSettings) {
@@ -63,6 +75,7 @@ export class BullmqWorker implements JobWorker {
       maxStalledCount: options.maxStalledCount,
       removeOnComplete: { count: options.keepCompleted },
       removeOnFail: { count: options.keepFailed },
+      ...(options.limit && { limiter: { max: options.limit.max, duration: options.limit.durationMs } }),
       autorun: false,
     });
     this.#worker.on('completed', (job, result) => {
@@ -73,14 +86,19 @@ export class BullmqWorker implements JobWorker {
       if (job === undefined) return;
       const info = this.#started.get(job) ?? toInfo(job, job.attemptsMade);
       const willRetry = !job.finishedOn;
-      this.#emit('failed', { job: info, error, willRetry });
+      this.#emit('failed', { job: info, error: this.#cancelled.get(job) ?? error, willRetry });
     });
     this.#worker.on('error', (error) => this.#emit('error', { error }));
   }
 
-  /** Connects and starts taking jobs. */
+  /** Connects, listens for cancellations, and starts taking jobs. */
   async start(signal?: AbortSignal): Promise<void> {
-    const ready = this.#worker.waitUntilReady();
+    const { listener, options, queue } = this.#settings;
+    listener.on('message', (_channel: string, id: string) => this.#cancel(id));
+    const ready = Promise.all([
+      this.#worker.waitUntilReady(),
+      listener.subscribe(cancelChannel(options.prefix, queue)),
+    ]);
     try {
       const timeoutMs = this.#settings.options.connectTimeoutMs;
       if (!(await settleWithin(ready, timeoutMs, signal))) {
@@ -97,26 +115,53 @@ export class BullmqWorker implements JobWorker {
     this.#worker.run().catch((error: unknown) => this.#emit('error', { error }));
   }
 
+  async pause(): Promise<void> {
+    // Active jobs run on; only fetching stops.
+    await this.#worker.pause(true);
+  }
+
+  async resume(): Promise<void> {
+    this.#worker.resume();
+  }
+
+  /** Aborts the handler of job `id` when this worker runs it. */
+  #cancel(id: string): void {
+    for (const run of this.#runs) {
+      if (run.id !== id || run.cancelled !== undefined) continue;
+      run.cancelled = new JobCancelledError(this.#settings.queue, id);
+      run.controller.abort(run.cancelled);
+    }
+  }
+
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
     return this.#events.on(event, listener);
   }
 
   #emit<E extends keyof JobEvents>(event: E, payload: JobEvents[E]): void {
-    const mine = this.#events.has(event);
-    const queue = this.#settings.queueEvents.has(event);
-    if (mine) this.#events.emit(event, payload);
-    if (queue) this.#settings.queueEvents.emit(event, payload);
-    // An error nobody listens to, here or on the queue, still surfaces (through the last-resort sink).
-    if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
+    if (event === 'error') {
+      // An error nobody hears on the worker goes to the queue (and from there to the last-resort sink).
+      if (this.#events.has('error')) this.#events.emit('error', payload as JobEvents['error']);
+      else this.#settings.hooks.error((payload as JobEvents['error']).error);
+      return;
+    }
+    if (this.#events.has(event)) this.#events.emit(event, payload);
+    this.#settings.hooks.emit(event as 'completed', payload as JobEvents['completed']);
   }
 
   async #run(handler: JobHandler, bull: BullJob, token: string | undefined): Promise<unknown> {
     const controller = new AbortController();
     const { promise: letGo, resolve: release } = Promise.withResolvers<typeof released>();
     const info = toInfo(bull, bull.attemptsMade + 1);
-    const run: Run = { id: info.id, controller, shutdown: false, release: () => release(released) };
+    const run: Run = {
+      id: info.id,
+      controller,
+      cancelled: undefined,
+      shutdown: false,
+      release: () => release(released),
+    };
     this.#runs.add(run);
     this.#started.set(bull, info);
+    this.#settings.hooks.started(info.id);
     const job: Job = {
       id: info.id,
       name: info.name,
@@ -141,15 +186,38 @@ export class BullmqWorker implements JobWorker {
       // A handler that outlives the grace keeps running, but nobody waits for it or hears its outcome.
       work.catch(() => {});
       const result = await Promise.race([work, letGo]);
+      if (run.cancelled) throw await this.#fail(bull, run.cancelled);
       if (result === released) return await this.#giveBack(bull, token);
       checkResult(info.name, result);
       return result;
     } catch (error) {
+      if (run.cancelled) throw await this.#fail(bull, run.cancelled);
       if (run.shutdown) return await this.#giveBack(bull, token);
-      throw error;
+      throw await this.#fail(bull, error);
     } finally {
       this.#runs.delete(run);
     }
+  }
+
+  /**
+   * Keeps a failure's code on the job (BullMQ keeps only the message), and turns a cancellation into the
+   * error BullMQ does not retry; returns what to throw.
+   */
+  async #fail(bull: BullJob, error: unknown): Promise<unknown> {
+    const { code } = failureOf(error);
+    if (code !== undefined) {
+      const { prefix } = this.#settings.options;
+      // Bounded: a Redis that does not answer costs the code, not the job's outcome.
+      await settleWithin(
+        this.#settings.client.hset(`${prefix}:${this.#settings.queue}:${bull.id}`, CODE_FIELD, code),
+        this.#settings.options.commandTimeoutMs,
+      ).catch(() => {});
+    }
+    if (error instanceof JobCancelledError) {
+      this.#cancelled.set(bull, error);
+      return new UnrecoverableError(error.message);
+    }
+    return error;
   }
 
   /** Returns a job to waiting without using up an attempt (BullMQ's WaitingError protocol). */
@@ -172,7 +240,7 @@ export class BullmqWorker implements JobWorker {
         }
       }
       await this.#letGo(closing);
-      this.#settings.onClosed(this);
+      this.#settings.hooks.closed(this);
       this.#events.clear();
     })();
     await this.#closing;
@@ -185,12 +253,19 @@ export class BullmqWorker implements JobWorker {
    */
   async #letGo(closing: Promise<void>): Promise<void> {
     closing.catch((error: unknown) => this.#emit('error', { error }));
-    const { client } = this.#settings;
+    const { client, listener } = this.#settings;
     const deadline = Date.now() + 2 * RELEASE_MS;
-    if (await settleWithin(closing, RELEASE_MS)) return releaseClient(client, deadline - Date.now());
+    if (await settleWithin(closing, RELEASE_MS)) {
+      await Promise.all([
+        releaseClient(client, deadline - Date.now()),
+        releaseClient(listener, deadline - Date.now()),
+      ]);
+      return;
+    }
     this.#worker.disconnect().catch(() => {});
     client.disconnect();
-    await settleWithin([closing, ended(client, RELEASE_MS)], RELEASE_MS);
+    listener.disconnect();
+    await settleWithin([closing, ended(client, RELEASE_MS), ended(listener, RELEASE_MS)], RELEASE_MS);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,48 +1,30 @@
 /** The embedded job queue: every job lives in this process, so it runs with no server and dies with it. */
 import { clearLongTimeout, type LongTimer, setLongTimeout } from '../../abort.ts';
-import { describe } from '../../errors.ts';
-import type { StandardSchemaV1 } from '../../standard-schema.ts';
-import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
-import { QueueClosedError } from '../errors.ts';
 import {
-  backoffDelay,
-  checkJobName,
-  checkQueueName,
-  type NormalizedOpen,
-  normalizeAdd,
-  normalizeClose,
-  normalizeCounts,
-  normalizeOpen,
-  normalizeProcess,
-  serializeData,
-  validateData,
-} from '../options.ts';
+  BaseQueue,
+  type EngineJob,
+  type EngineWorker,
+  type Removal,
+  type WorkerHooks,
+} from '../base-queue.ts';
+import { failureOf } from '../errors.ts';
+import { backoffDelay, checkQueueName, normalizeOpen } from '../options.ts';
+import type { NormalizedRhythm } from '../schedules.ts';
 import type {
-  AddOptions,
-  CloseOptions,
-  CountsOptions,
   JobCounts,
-  JobEvents,
+  JobDetails,
   JobHandler,
-  JobQueue,
-  JobWorker,
+  JobState,
   OpenQueueOptions,
-  ProcessOptions,
-  Rhythm,
   ScheduleInfo,
-  ScheduleOptions,
 } from '../types.ts';
 import { Fifo } from './fifo.ts';
-import type { JobRecord } from './job-record.ts';
+import { details, type JobRecord } from './job-record.ts';
 import { MemoryScheduler } from './memory-scheduler.ts';
-import { MemoryWorker } from './memory-worker.ts';
+import { MemoryWorker, type Outcome } from './memory-worker.ts';
 import { MinHeap } from './min-heap.ts';
 
-export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
-  readonly name: string;
-  readonly #options: NormalizedOpen;
-  readonly #schema: StandardSchemaV1 | undefined;
-  readonly #events: Emitter<JobEvents>;
+export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   readonly #jobs = new Map<string, JobRecord>();
   /** Jobs without a priority, in arrival order (they run before every prioritized job, as in BullMQ). */
   readonly #plain = new Fifo<JobRecord>();
@@ -59,78 +41,81 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly #failed = new Set<string>();
   readonly #workers = new Set<MemoryWorker>();
   #active = 0;
+  /** Removed jobs whose records still sit in the waiting lines or the delayed heap. */
+  #staleWaiting = 0;
+  #staleDelayed = 0;
   #seq = 0;
   #timer: LongTimer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
-  #closed = false;
-  #closing: Promise<void> | undefined;
   #pumping = false;
   #pumpAgain = false;
-  readonly #scheduler: MemoryScheduler;
+  #paused = false;
+  /** The rate limit's window: when it opened and how many jobs started in it. */
+  #windowStart = 0;
+  #windowCount = 0;
+  #windowTimer: LongTimer | undefined;
+
+  readonly #scheduler = new MemoryScheduler({
+    add: (job) => this.addJobs([job]),
+    closed: () => this.closed,
+    error: (error) => this.emitError(error),
+  });
 
   constructor(name: string, options: OpenQueueOptions = {}) {
-    this.name = checkQueueName(name);
-    this.#options = normalizeOpen(options);
-    this.#events = new Emitter(`queue ${describe(name)}`);
-    this.#schema = this.#options.schema;
-    this.#scheduler = new MemoryScheduler({
-      queue: this.name,
-      check: async (job, data) => {
-        serializeData(job, await validateData(this.#schema, this.name, job, data));
-      },
-      add: (job, data, opts) => this.add(job, data as In, opts),
-      error: (error) => this.#events.emit('error', { error }),
-    });
+    super(checkQueueName(name), normalizeOpen(options));
   }
 
-  schedule(id: string, rhythm: Rhythm, name: string, data: In, options?: ScheduleOptions): Promise<void> {
-    return this.#scheduler.schedule(id, rhythm, name, data, options);
+  protected async upsertSchedule(id: string, rhythm: NormalizedRhythm, job: EngineJob): Promise<void> {
+    await this.#scheduler.upsert(id, rhythm, job);
   }
 
-  async unschedule(id: string): Promise<boolean> {
-    return this.#scheduler.unschedule(id);
+  protected async removeSchedule(id: string): Promise<boolean> {
+    return this.#scheduler.remove(id);
   }
 
-  async schedules(): Promise<ScheduleInfo[]> {
+  protected async listSchedules(): Promise<ScheduleInfo[]> {
     return this.#scheduler.list();
   }
 
-  async add(name: string, data: In, options?: AddOptions): Promise<string> {
-    checkJobName(name);
-    const opts = normalizeAdd(options);
-    if (this.#closed) throw new QueueClosedError(this.name, 'add a job');
-    options?.signal?.throwIfAborted();
-    // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
-    const value = JSON.parse(serializeData(name, await validateData(this.#schema, this.name, name, data)));
-    options?.signal?.throwIfAborted();
-    if (this.#closed) throw new QueueClosedError(this.name, 'add a job');
-    if (opts.jobId !== undefined && this.#jobs.has(opts.jobId)) return opts.jobId;
+  protected async addJobs(jobs: readonly EngineJob[]): Promise<string[]> {
+    const ids = jobs.map((job) => this.#addOne(job));
+    this.#pump();
+    return ids;
+  }
+
+  #addOne({ name, data, options }: EngineJob): string {
+    if (options.jobId !== undefined && this.#jobs.has(options.jobId)) return options.jobId;
     const seq = ++this.#seq;
     const job: JobRecord = {
-      id: opts.jobId ?? String(seq),
+      id: options.jobId ?? String(seq),
       name,
-      data: value,
-      options: opts,
+      data,
+      options,
       seq,
+      createdAt: Date.now(),
       attempt: 1,
+      started: 0,
       state: 'waiting',
       runAt: 0,
+      progress: 0,
+      cancelled: false,
     };
     // A generated id may collide with nothing: custom ids are never integers.
     this.#jobs.set(job.id, job);
-    if (opts.delay > 0) this.#schedule(job, Date.now() + opts.delay);
+    if (options.delay > 0) this.#schedule(job, Date.now() + options.delay);
     else this.#enqueue(job);
-    this.#pump();
     return job.id;
   }
 
-  async process<R>(handler: JobHandler<Out, R>, options?: ProcessOptions): Promise<JobWorker> {
-    const { concurrency, signal } = normalizeProcess(handler, options);
-    if (this.#closed) throw new QueueClosedError(this.name, 'start a worker');
-    signal?.throwIfAborted();
-    const worker = new MemoryWorker(this.name, handler as JobHandler, concurrency, this.#events, {
+  protected async startWorker(
+    handler: JobHandler,
+    concurrency: number,
+    hooks: WorkerHooks,
+  ): Promise<EngineWorker> {
+    const worker = new MemoryWorker(this.name, handler, concurrency, hooks, {
       finish: (job, outcome) => this.#finish(job, outcome),
       release: (job) => this.#release(job),
+      pump: () => this.#pump(),
       detach: (w) => {
         this.#workers.delete(w);
       },
@@ -140,40 +125,97 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     return worker;
   }
 
-  on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
-    return this.#events.on(event, listener);
-  }
-
-  async counts(options?: CountsOptions): Promise<JobCounts> {
-    normalizeCounts(options).signal?.throwIfAborted();
+  protected async countJobs(): Promise<JobCounts> {
     return {
-      waiting: this.#plain.length + this.#prioritized.size,
-      delayed: this.#delayed.size,
+      waiting: this.#plain.length + this.#prioritized.size - this.#staleWaiting,
+      delayed: this.#delayed.size - this.#staleDelayed,
       active: this.#active,
       completed: this.#completed.size,
       failed: this.#failed.size,
     };
   }
 
-  async close(options?: CloseOptions): Promise<void> {
-    const { timeoutMs, signal } = normalizeClose(options);
-    this.#closed = true;
-    this.#scheduler.close();
-    this.#closing ??= (async () => {
-      await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
-      clearLongTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#jobs.clear();
-      this.#plain.clear();
-      this.#prioritized.clear();
-      this.#delayed.clear();
-      this.#events.clear();
-    })();
-    await this.#closing;
+  protected async findJob(id: string): Promise<JobDetails | undefined> {
+    const job = this.#jobs.get(id);
+    return job === undefined ? undefined : details(job, this.#paused);
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  protected async listJobs(state: JobState, offset: number, limit: number): Promise<JobDetails[]> {
+    const out: JobDetails[] = [];
+    let skip = offset;
+    const wanted = state === 'paused' ? 'waiting' : state;
+    if (state === 'paused' && !this.#paused) return out;
+    if (state === 'waiting' && this.#paused) return out;
+    for (const job of this.#jobs.values()) {
+      if (job.state !== wanted) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      out.push(details(job, this.#paused));
+      if (out.length === limit) break;
+    }
+    return out;
+  }
+
+  protected async removeJob(id: string): Promise<Removal> {
+    const job = this.#jobs.get(id);
+    if (job === undefined) return 'missing';
+    if (job.state === 'active') return 'active';
+    this.#jobs.delete(id);
+    if (job.state === 'waiting') this.#staleWaiting++;
+    if (job.state === 'delayed') this.#staleDelayed++;
+    // Lines and heaps skip records no longer in the map when they come up.
+    this.#completed.delete(id);
+    this.#failed.delete(id);
+    return 'removed';
+  }
+
+  protected async cancelActive(id: string): Promise<boolean> {
+    const job = this.#jobs.get(id);
+    if (job === undefined || job.state !== 'active') return false;
+    for (const worker of this.#workers) if (worker.cancel(job)) return true;
+    return false;
+  }
+
+  protected async setPaused(paused: boolean): Promise<void> {
+    this.#paused = paused;
+    if (!paused) this.#pump();
+  }
+
+  protected async retryJob(id: string): Promise<boolean> {
+    const job = this.#jobs.get(id);
+    if (job === undefined || job.state !== 'failed') return false;
+    this.#failed.delete(id);
+    job.attempt = 1;
+    job.cancelled = false;
+    delete job.failure;
+    delete job.finishedAt;
+    this.#enqueue(job);
+    this.#pump();
+    return true;
+  }
+
+  protected async failedIds(limit: number): Promise<string[]> {
+    return [...this.#failed].slice(0, limit);
+  }
+
+  protected async watch(): Promise<void> {
+    // Every worker of an embedded queue is this object's own: their events reach it directly.
+  }
+
+  protected async shutdown(): Promise<void> {
+    this.#scheduler.clear();
+    clearLongTimeout(this.#timer);
+    clearLongTimeout(this.#windowTimer);
+    this.#timer = undefined;
+    this.#windowTimer = undefined;
+    this.#jobs.clear();
+    this.#plain.clear();
+    this.#prioritized.clear();
+    this.#delayed.clear();
+    this.#staleWaiting = 0;
+    this.#staleDelayed = 0;
   }
 
   #enqueue(job: JobRecord): void {
@@ -185,7 +227,7 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   /** Puts a job its worker gave up at a close deadline back at the head of its line; no attempt is used. */
   #release(job: JobRecord): void {
     this.#active--;
-    if (this.#closed) return;
+    if (this.closed) return;
     job.state = 'waiting';
     if (job.options.priority === undefined) this.#plain.unshift(job);
     else this.#prioritized.push(job);
@@ -217,14 +259,43 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
     while ((this.#delayed.peek()?.runAt ?? Number.POSITIVE_INFINITY) <= now) {
-      this.#enqueue(this.#delayed.pop() as JobRecord);
+      const job = this.#delayed.pop() as JobRecord;
+      if (this.#jobs.get(job.id) === job) this.#enqueue(job);
+      else this.#staleDelayed--;
     }
     this.#arm();
     this.#pump();
   }
 
   #next(): JobRecord | undefined {
-    return this.#plain.shift() ?? this.#prioritized.pop();
+    for (;;) {
+      const job = this.#plain.shift() ?? this.#prioritized.pop();
+      // A removed job leaves its record in line; it is dropped when it comes up.
+      if (job === undefined || this.#jobs.get(job.id) === job) return job;
+      this.#staleWaiting--;
+    }
+  }
+
+  /** Whether the rate limit lets another job start now; when not, arms a timer for the next window. */
+  #mayStart(): boolean {
+    const limit = this.options.limit;
+    if (limit === undefined) return true;
+    const now = Date.now();
+    if (now - this.#windowStart >= limit.durationMs) {
+      this.#windowStart = now;
+      this.#windowCount = 0;
+    }
+    if (this.#windowCount < limit.max) return true;
+    if (this.#windowTimer === undefined) {
+      this.#windowTimer = setLongTimeout(
+        () => {
+          this.#windowTimer = undefined;
+          this.#pump();
+        },
+        this.#windowStart + limit.durationMs - now,
+      );
+    }
+    return false;
   }
 
   /** Hands ready jobs to workers with free slots, round-robin, until either runs out. */
@@ -238,12 +309,14 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
       do {
         this.#pumpAgain = false;
         let progressed = true;
-        while (progressed && !this.#closed) {
+        while (progressed && !this.closed && !this.#paused) {
           progressed = false;
           for (const worker of this.#workers) {
             if (!worker.free) continue;
+            if (!this.#mayStart()) return;
             const job = this.#next();
             if (job === undefined) return;
+            this.#windowCount++;
             job.state = 'active';
             this.#active++;
             worker.run(job);
@@ -256,17 +329,23 @@ export class MemoryQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
     }
   }
 
-  #finish(job: JobRecord, outcome: { ok: true; result: unknown } | { ok: false; error: unknown }): boolean {
+  #finish(job: JobRecord, outcome: Outcome): boolean {
     this.#active--;
     let willRetry = false;
-    if (outcome.ok) {
+    if (this.#jobs.get(job.id) !== job) {
+      // Closed (or cleared) meanwhile: nothing to record.
+    } else if (outcome.ok) {
       job.state = 'completed';
-      this.#keep(this.#completed, job.id, this.#options.keepCompleted);
-    } else if (job.attempt < job.options.attempts && !this.#closed) {
+      job.result = outcome.result;
+      job.finishedAt = Date.now();
+      this.#keep(this.#completed, job.id, this.options.keepCompleted);
+    } else if (job.attempt < job.options.attempts && !this.closed && !job.cancelled) {
       willRetry = true;
     } else {
       job.state = 'failed';
-      this.#keep(this.#failed, job.id, this.#options.keepFailed);
+      job.failure = failureOf(outcome.error);
+      job.finishedAt = Date.now();
+      this.#keep(this.#failed, job.id, this.options.keepFailed);
     }
     if (willRetry) {
       job.attempt++;

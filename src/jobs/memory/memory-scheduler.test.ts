@@ -106,25 +106,35 @@ describe('memory schedules', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('reports a run whose job cannot be added as an error event, and keeps its rhythm', async () => {
+  it('checks the data once, when scheduling: every run carries the schema output', async () => {
     vi.useFakeTimers({ now: 0 });
-    let calls = 0;
-    // Accepts the data once (when scheduling), then refuses it: the runs fail to add their jobs.
-    const Fickle: StandardSchemaV1<unknown, unknown> = {
+    let checks = 0;
+    // Fills in a default, so the handler shows it received the output rather than the input.
+    const Counted: StandardSchemaV1<{ to: string }, { to: string; tries: number }> = {
       '~standard': {
         version: 1,
         vendor: 'test',
-        validate: (value) => (++calls === 1 ? { value } : { issues: [{ message: 'changed its mind' }] }),
+        validate: (value) => {
+          checks++;
+          return { value: { ...(value as { to: string }), tries: 0 } };
+        },
       },
     };
-    const queue = await open({ schema: Fickle });
-    const errors: unknown[] = [];
-    queue.on('error', ({ error }) => errors.push(error));
-    await queue.schedule('fickle', { every: 1000 }, 'fickle', null);
-    await vi.advanceTimersByTimeAsync(1500);
-    expect(errors).toHaveLength(2);
-    expect((errors[0] as Error).message).toBe('schedule "fickle" could not add its job "fickle"');
-    expect(((errors[0] as Error).cause as Error).message).toContain('changed its mind');
+    const queue = await open({ schema: Counted });
+    const seen: unknown[] = [];
+    await queue.process((job) => {
+      seen.push(job.data);
+    });
+    const data = { to: 'ops@example.com' };
+    await queue.schedule('digest', { every: 1000 }, 'digest', data);
+    data.to = 'changed@example.com';
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(checks).toBe(1);
+    expect(seen).toEqual([
+      { to: 'ops@example.com', tries: 0 },
+      { to: 'ops@example.com', tries: 0 },
+      { to: 'ops@example.com', tries: 0 },
+    ]);
   });
 
   it('does not load cron-parser for `every` schedules, and names the package when it is missing', async () => {

@@ -2,21 +2,24 @@
 
 import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
+import type { EngineWorker, WorkerHooks } from '../base-queue.ts';
 import { ABORT_GRACE_MS } from '../deadline.ts';
 import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
-import { JobAbortedError } from '../errors.ts';
+import { JobAbortedError, JobCancelledError } from '../errors.ts';
 import { checkResult, normalizeClose } from '../options.ts';
-import type { CloseOptions, Job, JobEvents, JobHandler, JobProgress, JobWorker } from '../types.ts';
+import type { CloseOptions, Job, JobEvents, JobHandler, JobProgress } from '../types.ts';
 import { info, type JobRecord } from './job-record.ts';
 
-type Outcome = { ok: true; result: unknown } | { ok: false; error: unknown };
+export type Outcome = { ok: true; result: unknown } | { ok: false; error: unknown };
 
 /** What the worker needs from its queue. */
 export interface QueueSide {
-  /** Records a finished attempt; returns whether the job will be tried again. */
+  /** Records a finished attempt; returns whether the job will be tried again (never when cancelled). */
   finish(job: JobRecord, outcome: Outcome): boolean;
   /** Returns a job the worker gave up on at its close deadline, without using an attempt. */
   release(job: JobRecord): void;
+  /** The worker may take jobs again. */
+  pump(): void;
   detach(worker: MemoryWorker): void;
 }
 
@@ -27,47 +30,56 @@ interface Run {
   released: boolean;
 }
 
-export class MemoryWorker implements JobWorker {
+export class MemoryWorker implements EngineWorker {
   readonly #queue: string;
   readonly #handler: JobHandler;
   readonly #concurrency: number;
   readonly #events: Emitter<JobEvents>;
-  readonly #queueEvents: Emitter<JobEvents>;
+  readonly #hooks: WorkerHooks;
   readonly #side: QueueSide;
   readonly #runs = new Map<JobRecord, Run>();
+  #paused = false;
   #closing: Promise<void> | undefined;
 
-  constructor(
-    queue: string,
-    handler: JobHandler,
-    concurrency: number,
-    queueEvents: Emitter<JobEvents>,
-    side: QueueSide,
-  ) {
+  constructor(queue: string, handler: JobHandler, concurrency: number, hooks: WorkerHooks, side: QueueSide) {
     this.#queue = queue;
     this.#events = new Emitter(`worker of queue ${describe(queue)}`);
     this.#handler = handler;
     this.#concurrency = concurrency;
-    this.#queueEvents = queueEvents;
+    this.#hooks = hooks;
     this.#side = side;
   }
 
   /** Whether the worker takes another job now. */
   get free(): boolean {
-    return this.#closing === undefined && this.#runs.size < this.#concurrency;
+    return this.#closing === undefined && !this.#paused && this.#runs.size < this.#concurrency;
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
     return this.#events.on(event, listener);
   }
 
-  #emit<E extends keyof JobEvents>(event: E, payload: JobEvents[E]): void {
-    const mine = this.#events.has(event);
-    const queue = this.#queueEvents.has(event);
-    if (mine) this.#events.emit(event, payload);
-    if (queue) this.#queueEvents.emit(event, payload);
-    // An error nobody listens to, here or on the queue, still surfaces (through the last-resort sink).
-    if (!mine && !queue && event === 'error') this.#events.emit(event, payload);
+  async pause(): Promise<void> {
+    this.#paused = true;
+  }
+
+  async resume(): Promise<void> {
+    this.#paused = false;
+    this.#side.pump();
+  }
+
+  /** Aborts the handler of `record` when this worker runs it; returns whether it did. */
+  cancel(record: JobRecord): boolean {
+    const run = this.#runs.get(record);
+    if (run === undefined || run.released) return false;
+    record.cancelled = true;
+    run.controller.abort(new JobCancelledError(this.#queue, record.id));
+    return true;
+  }
+
+  #emit<E extends 'completed' | 'failed' | 'progress'>(event: E, payload: JobEvents[E]): void {
+    if (this.#events.has(event)) this.#events.emit(event, payload);
+    this.#hooks.emit(event, payload);
   }
 
   run(record: JobRecord): void {
@@ -75,6 +87,8 @@ export class MemoryWorker implements JobWorker {
     const run: Run = { controller, settled: Promise.resolve(), released: false };
     // Registered before the handler starts: a handler may report progress, or throw, synchronously.
     this.#runs.set(record, run);
+    record.started = record.attempt;
+    this.#hooks.started(record.id);
     const job: Job = {
       id: record.id,
       name: record.name,
@@ -83,6 +97,7 @@ export class MemoryWorker implements JobWorker {
       attempts: record.options.attempts,
       progress: async (value: JobProgress) => {
         if (run.released || !this.#runs.has(record)) return;
+        record.progress = JSON.parse(JSON.stringify(value));
         this.#emit('progress', { job: info(record), progress: value });
       },
     };
@@ -97,7 +112,9 @@ export class MemoryWorker implements JobWorker {
       }
       if (run.released) return;
       this.#runs.delete(record);
-      if (!outcome.ok && controller.signal.aborted && this.#closing !== undefined) {
+      // A cancelled job fails as cancelled, whatever its handler made of the aborted signal.
+      if (record.cancelled) outcome = { ok: false, error: controller.signal.reason };
+      else if (!outcome.ok && controller.signal.aborted && this.#closing !== undefined) {
         // The handler gave up because we asked it to at the deadline: the job is not its fault.
         this.#side.release(record);
         return;
@@ -125,6 +142,7 @@ export class MemoryWorker implements JobWorker {
         this.#runs.clear();
       }
       this.#side.detach(this);
+      this.#hooks.closed(this);
       this.#events.clear();
     })();
     await this.#closing;

@@ -1,0 +1,454 @@
+/**
+ * What every JobQueue shares: argument checks, schema validation, events (local and from every process),
+ * waiting for results, cancel, and the close order. An engine supplies only the primitives at the bottom.
+ */
+import { settleWithin } from '../abort.ts';
+import { describe, InvalidArgumentError } from '../errors.ts';
+import type { StandardSchemaV1 } from '../standard-schema.ts';
+import { Emitter, type Listener, type Unsubscribe } from './emitter.ts';
+import {
+  failureOf,
+  InvalidJobDataError,
+  JobActiveError,
+  JobFailedError,
+  type JobFailure,
+  JobNotFoundError,
+  JobWaitTimeoutError,
+  QueueClosedError,
+} from './errors.ts';
+import {
+  checkId,
+  checkJobName,
+  type NormalizedAdd,
+  type NormalizedOpen,
+  normalizeAdd,
+  normalizeAddBulkOptions,
+  normalizeClose,
+  normalizeCounts,
+  normalizeJobs,
+  normalizeProcess,
+  normalizeResult,
+  normalizeRetryFailed,
+  serializeData,
+  validateData,
+} from './options.ts';
+import { checkScheduleId, type NormalizedRhythm, nextCronRun, normalizeSchedule } from './schedules.ts';
+import type {
+  AddBulkOptions,
+  AddOptions,
+  BulkJob,
+  CloseOptions,
+  CountsOptions,
+  JobCounts,
+  JobDetails,
+  JobEvents,
+  JobHandler,
+  JobQueue,
+  JobState,
+  JobsOptions,
+  JobWorker,
+  ProcessOptions,
+  ResultOptions,
+  RetryFailedOptions,
+  Rhythm,
+  ScheduleInfo,
+  ScheduleOptions,
+} from './types.ts';
+
+/** A job checked and ready for the engine: `data` is the schema's output and serializes as JSON. */
+export interface EngineJob {
+  readonly name: string;
+  readonly data: unknown;
+  readonly options: NormalizedAdd;
+}
+
+/** What the engine's workers report to their queue. */
+export interface WorkerHooks {
+  /** A job's handler started here: events from elsewhere about it are this worker's own, heard already. */
+  started(id: string): void;
+  /** An event of a job this worker runs (emitted to the worker's own listeners by the worker). */
+  emit<E extends 'completed' | 'failed' | 'progress'>(event: E, payload: JobEvents[E]): void;
+  /** A failure outside any handler. */
+  error(error: unknown): void;
+  /** The worker closed. */
+  closed(worker: EngineWorker): void;
+}
+
+/** A worker as the engine builds it. */
+export interface EngineWorker extends JobWorker {}
+
+/** What `removeJob` found. */
+export type Removal = 'removed' | 'missing' | 'active';
+
+/** How a job ended, as `result()` waits for it. */
+type Outcome =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly failure: JobFailure };
+
+/** How many job ids a queue remembers as run by its own workers, to skip their echo from the event stream. */
+const RECENT_LOCAL = 10_000;
+
+export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
+  readonly name: string;
+  protected readonly options: NormalizedOpen;
+  readonly #schema: StandardSchemaV1 | undefined;
+  readonly #events: Emitter<JobEvents>;
+  readonly #workers = new Set<EngineWorker>();
+  /** Ids of jobs this queue's own workers run or ran lately, oldest first. */
+  readonly #local = new Map<string, true>();
+  readonly #waiters = new Map<string, Set<(outcome: Outcome) => void>>();
+  #watching: Promise<void> | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(name: string, options: NormalizedOpen) {
+    this.name = name;
+    this.options = options;
+    this.#schema = options.schema;
+    this.#events = new Emitter(`queue ${describe(name)}`);
+  }
+
+  /** How often `result()` also reads the job's state, besides listening for its end; Infinity: never. */
+  protected get resultPollMs(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async add(name: string, data: In, options?: AddOptions): Promise<string> {
+    checkJobName(name);
+    const opts = normalizeAdd(options);
+    this.checkOpen('add a job');
+    options?.signal?.throwIfAborted();
+    const job = await this.#prepare(name, data, opts);
+    options?.signal?.throwIfAborted();
+    this.checkOpen('add a job');
+    const [id] = await this.addJobs([job], options?.signal);
+    return id as string;
+  }
+
+  async addBulk(jobs: readonly BulkJob<In>[], options?: AddBulkOptions): Promise<string[]> {
+    if (!Array.isArray(jobs)) {
+      throw new InvalidArgumentError(`JobQueue.addBulk() jobs must be an array; received ${describe(jobs)}`);
+    }
+    const signal = normalizeAddBulkOptions(options);
+    this.checkOpen('add jobs');
+    signal?.throwIfAborted();
+    const ready: EngineJob[] = [];
+    // Every entry is checked before any is added: one bad entry adds nothing.
+    for (const [index, entry] of jobs.entries()) {
+      const at = `JobQueue.addBulk() jobs[${index}]`;
+      try {
+        if (typeof entry !== 'object' || entry === null) {
+          throw new InvalidArgumentError(`must be { name, data, options? }; received ${describe(entry)}`);
+        }
+        const { name, data, options: jobOptions } = entry;
+        if ((jobOptions as AddOptions | undefined)?.signal !== undefined) {
+          throw new InvalidArgumentError('options must not carry a signal (addBulk takes one for all)');
+        }
+        checkJobName(name);
+        ready.push(await this.#prepare(name, data, normalizeAdd(jobOptions)));
+      } catch (error) {
+        if (error instanceof InvalidJobDataError) throw error.at(at);
+        if (error instanceof InvalidArgumentError) {
+          throw new InvalidArgumentError(`${at}: ${error.message}`, { cause: error });
+        }
+        throw error;
+      }
+    }
+    signal?.throwIfAborted();
+    this.checkOpen('add jobs');
+    if (ready.length === 0) return [];
+    return this.addJobs(ready, signal);
+  }
+
+  async process<R>(handler: JobHandler<Out, R>, options?: ProcessOptions): Promise<JobWorker> {
+    const { concurrency, signal } = normalizeProcess(handler, options);
+    this.checkOpen('start a worker');
+    signal?.throwIfAborted();
+    const worker = await this.startWorker(handler as JobHandler, concurrency, this.#hooks, signal);
+    if (this.#closed) {
+      await worker.close({ timeoutMs: 0 });
+      throw new QueueClosedError(this.name, 'start a worker');
+    }
+    this.#workers.add(worker);
+    return worker;
+  }
+
+  on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    const off = this.#events.on(event, listener);
+    if (event !== 'error' && !this.#closed) this.#watch();
+    return off;
+  }
+
+  async counts(options?: CountsOptions): Promise<JobCounts> {
+    const { timeoutMs, signal } = normalizeCounts(options);
+    signal?.throwIfAborted();
+    return this.countJobs(timeoutMs, signal);
+  }
+
+  async getJob(id: string): Promise<JobDetails<Out> | undefined> {
+    checkId('JobQueue.getJob()', id);
+    this.checkOpen('read a job');
+    return (await this.findJob(id)) as JobDetails<Out> | undefined;
+  }
+
+  async jobs(options: JobsOptions): Promise<JobDetails<Out>[]> {
+    const { state, limit, offset } = normalizeJobs(options);
+    this.checkOpen('list jobs');
+    return (await this.listJobs(state, offset, limit)) as JobDetails<Out>[];
+  }
+
+  async result<R = unknown>(id: string, options?: ResultOptions): Promise<R> {
+    checkId('JobQueue.result()', id);
+    const { timeoutMs, signal } = normalizeResult(options);
+    this.checkOpen('wait for a job');
+    signal?.throwIfAborted();
+    const { promise, resolve } = Promise.withResolvers<Outcome>();
+    let set = this.#waiters.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.#waiters.set(id, set);
+    }
+    set.add(resolve);
+    let poll: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // Listen first, then read: a job that ends between the two is seen by one or the other.
+      await this.#watch();
+      const read = async (): Promise<void> => {
+        const job = await this.findJob(id);
+        if (job === undefined) throw new JobNotFoundError(this.name, id);
+        if (job.state === 'completed') resolve({ ok: true, result: job.result });
+        else if (job.state === 'failed') {
+          resolve({ ok: false, failure: job.error ?? { message: 'failed' } });
+        } else if (Number.isFinite(this.resultPollMs)) {
+          // A backstop for an event lost to a reconnect: read the state again now and then.
+          poll = setTimeout(() => read().catch(() => {}), this.resultPollMs);
+        }
+      };
+      await read();
+      if (!(await settleWithin(promise, timeoutMs, signal))) {
+        signal?.throwIfAborted();
+        throw new JobWaitTimeoutError(this.name, id, timeoutMs);
+      }
+      const outcome = await promise;
+      if (outcome.ok) return outcome.result as R;
+      throw new JobFailedError(this.name, id, outcome.failure);
+    } finally {
+      clearTimeout(poll);
+      set.delete(resolve);
+      if (set.size === 0) this.#waiters.delete(id);
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    checkId('JobQueue.remove()', id);
+    this.checkOpen('remove a job');
+    const removal = await this.removeJob(id);
+    if (removal === 'active') throw new JobActiveError(this.name, id);
+    return removal === 'removed';
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    checkId('JobQueue.cancel()', id);
+    this.checkOpen('cancel a job');
+    // A job may start (or finish) between the read and the action; a few rounds settle it.
+    for (let round = 0; round < 5; round++) {
+      const job = await this.findJob(id);
+      if (job === undefined || job.state === 'completed' || job.state === 'failed') return false;
+      if (job.state === 'active') {
+        if (await this.cancelActive(id)) return true;
+        continue;
+      }
+      const removal = await this.removeJob(id);
+      if (removal === 'removed') return true;
+      if (removal === 'missing') return false;
+    }
+    return false;
+  }
+
+  async pause(): Promise<void> {
+    this.checkOpen('pause');
+    await this.setPaused(true);
+  }
+
+  async resume(): Promise<void> {
+    this.checkOpen('resume');
+    await this.setPaused(false);
+  }
+
+  async retry(id: string): Promise<boolean> {
+    checkId('JobQueue.retry()', id);
+    this.checkOpen('retry a job');
+    return this.retryJob(id);
+  }
+
+  async retryFailed(options?: RetryFailedOptions): Promise<number> {
+    const limit = normalizeRetryFailed(options);
+    this.checkOpen('retry jobs');
+    let count = 0;
+    for (const id of await this.failedIds(limit)) if (await this.retryJob(id)) count++;
+    return count;
+  }
+
+  async schedule(
+    id: string,
+    rhythm: Rhythm,
+    name: string,
+    data: In,
+    options?: ScheduleOptions,
+  ): Promise<void> {
+    const s = normalizeSchedule(id, rhythm, name, options);
+    this.checkOpen('schedule a job');
+    s.signal?.throwIfAborted();
+    const job = await this.#prepare(s.name, data, s.options);
+    // An expression the parser refuses is refused now, with its reason, not at the first run.
+    if ('cron' in s.rhythm) await nextCronRun(s.rhythm, Date.now());
+    s.signal?.throwIfAborted();
+    this.checkOpen('schedule a job');
+    await this.upsertSchedule(s.id, s.rhythm, job, s.signal);
+  }
+
+  async unschedule(id: string): Promise<boolean> {
+    checkScheduleId('JobQueue.unschedule()', id);
+    this.checkOpen('unschedule a job');
+    return this.removeSchedule(id);
+  }
+
+  async schedules(): Promise<ScheduleInfo[]> {
+    this.checkOpen('list schedules');
+    return this.listSchedules();
+  }
+
+  /** Closes every worker this queue started with the same deadline, then the engine, then the listeners. */
+  async close(options?: CloseOptions): Promise<void> {
+    const { timeoutMs, signal } = normalizeClose(options);
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
+      await this.shutdown();
+      this.#events.clear();
+      this.#local.clear();
+    })();
+    await this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  protected checkOpen(operation: string): void {
+    if (this.#closed) throw new QueueClosedError(this.name, operation);
+  }
+
+  /** Emits a queue-level failure (a lost connection) to the queue's `error` listeners. */
+  protected emitError(error: unknown): void {
+    this.#events.emit('error', { error });
+  }
+
+  /**
+   * An event the engine heard from the queue's event stream (any process). Jobs this queue's own workers
+   * ran were heard from them already, with richer payloads, and are skipped here.
+   */
+  protected emitRemote<E extends 'completed' | 'failed' | 'progress'>(event: E, payload: JobEvents[E]): void {
+    const id = payload.job.id;
+    this.#settle(event, payload);
+    if (this.#local.has(id)) return;
+    this.#events.emit(event, payload);
+  }
+
+  /** Whether anyone listens to `event` on this queue: the engine may skip reading what nobody hears. */
+  protected listens(event: keyof JobEvents): boolean {
+    return this.#events.has(event);
+  }
+
+  readonly #hooks: WorkerHooks = {
+    started: (id) => {
+      this.#local.delete(id);
+      this.#local.set(id, true);
+      if (this.#local.size > RECENT_LOCAL) this.#local.delete(this.#local.keys().next().value as string);
+    },
+    emit: (event, payload) => {
+      this.#settle(event, payload);
+      this.#events.emit(event, payload);
+    },
+    error: (error) => this.#events.emit('error', { error }),
+    closed: (worker) => {
+      this.#workers.delete(worker);
+    },
+  };
+
+  #settle(event: 'completed' | 'failed' | 'progress', payload: JobEvents[typeof event]): void {
+    const waiters = this.#waiters.get(payload.job.id);
+    if (waiters === undefined) return;
+    let outcome: Outcome;
+    if (event === 'completed') outcome = { ok: true, result: (payload as JobEvents['completed']).result };
+    else if (event === 'failed' && !(payload as JobEvents['failed']).willRetry) {
+      const error = (payload as JobEvents['failed']).error;
+      // From another process the failure arrives wrapped already; its cause is the original's code and message.
+      const failure = error instanceof JobFailedError ? (error.cause as JobFailure) : failureOf(error);
+      outcome = { ok: false, failure };
+    } else return;
+    for (const resolve of waiters) resolve(outcome);
+  }
+
+  /** Starts hearing events from every process, once; later calls share the first. */
+  #watch(): Promise<void> {
+    this.#watching ??= this.watch().catch((error: unknown) => {
+      this.#watching = undefined;
+      throw error;
+    });
+    return this.#watching;
+  }
+
+  async #prepare(name: string, data: unknown, options: NormalizedAdd): Promise<EngineJob> {
+    const value = await validateData(this.#schema, this.name, name, data);
+    // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
+    return { name, data: JSON.parse(serializeData(name, value)), options };
+  }
+
+  // ---- Engine primitives -------------------------------------------------------------------------------
+  // Arguments are checked and the queue is open when these run. A new capability adds its primitives here.
+
+  /** Adds checked jobs, all or none; resolves to their ids in order (an existing job's id for a known jobId). */
+  protected abstract addJobs(jobs: readonly EngineJob[], signal: AbortSignal | undefined): Promise<string[]>;
+  /** Starts a worker that is taking jobs once this resolves. */
+  protected abstract startWorker(
+    handler: JobHandler,
+    concurrency: number,
+    hooks: WorkerHooks,
+    signal: AbortSignal | undefined,
+  ): Promise<EngineWorker>;
+  protected abstract countJobs(
+    timeoutMs: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<JobCounts>;
+  protected abstract findJob(id: string): Promise<JobDetails | undefined>;
+  protected abstract listJobs(state: JobState, offset: number, limit: number): Promise<JobDetails[]>;
+  /** Removes a job that is not active. */
+  protected abstract removeJob(id: string): Promise<Removal>;
+  /** Aborts the handler running job `id`, wherever it runs; resolves `false` when the job is not active. */
+  protected abstract cancelActive(id: string): Promise<boolean>;
+  protected abstract setPaused(paused: boolean): Promise<void>;
+  /** Requeues a failed job; resolves `false` when no failed job has this id. */
+  protected abstract retryJob(id: string): Promise<boolean>;
+  /** Ids of failed jobs, oldest first, at most `limit`. */
+  protected abstract failedIds(limit: number): Promise<string[]>;
+  /** Starts delivering events from every process through `emitRemote`; resolves once it hears them. */
+  protected abstract watch(): Promise<void>;
+  /** Adds or replaces schedule `id`: from now on `job` is added on `rhythm` (see schedules.ts). */
+  protected abstract upsertSchedule(
+    id: string,
+    rhythm: NormalizedRhythm,
+    job: EngineJob,
+    signal: AbortSignal | undefined,
+  ): Promise<void>;
+  /** Removes schedule `id`; resolves `false` when there was none. */
+  protected abstract removeSchedule(id: string): Promise<boolean>;
+  /** The schedules, soonest next run first. */
+  protected abstract listSchedules(): Promise<ScheduleInfo[]>;
+  /** Lets go of the engine's own resources; the workers are closed already. */
+  protected abstract shutdown(): Promise<void>;
+}
