@@ -6,6 +6,7 @@ import { afterEach, describe } from 'vitest';
 import { addAndProcess } from './contract/add-process.ts';
 import { eventsAndClose } from './contract/events-close.ts';
 import type { OpenForTest } from './contract/helpers.ts';
+import { inspectAndManage } from './contract/inspect-manage.ts';
 import { retriesAndDelays } from './contract/retries-delays.ts';
 import { schedules } from './contract/schedules.ts';
 import { validation } from './contract/validation.ts';
@@ -29,6 +30,7 @@ export function runJobQueueContract(label: string, open: OpenForTest): void {
     retriesAndDelays(fresh, open);
     validation(fresh, open);
     eventsAndClose(fresh, open);
+    inspectAndManage(fresh, open);
     schedules(fresh, open);
   });
 }
