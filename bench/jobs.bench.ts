@@ -1,9 +1,12 @@
 /**
  * Jobs per second through Keel's BullMQ queue against raw BullMQ, same Redis, same process, concurrency 10.
  * Uses KEEL_REDIS_URL when set (scripts/with-engines.ts), otherwise starts a throwaway redis-server.
+ * Then `addBulk` of 10,000 jobs against BullMQ's own and a loop of `add`, and the cost of hearing events
+ * from every process, on a private redis-server (the bulk case empties it between samples).
  */
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { type Engine, startRedis } from '../scripts/engines.ts';
 import { openQueue } from '../src/jobs/index.ts';
 import { ratio, run, target } from './harness.ts';
@@ -99,5 +102,147 @@ export default async function (): Promise<void> {
     await cleanup.obliterate({ force: true });
     await cleanup.close();
     await engine?.stop();
+  }
+  await bulkAndEvents();
+}
+
+const BULK = 10_000;
+const EVENT_JOBS = 1000;
+
+/** `addBulk` of 10,000 jobs, and throughput with and without a queue-level listener. */
+async function bulkAndEvents(): Promise<void> {
+  // Its own server: the bulk case runs FLUSHDB ASYNC before each batch, so 10,000 jobs a sample do not
+  // pile up (a fraction of a millisecond, the same for every candidate).
+  const engine = await startRedis();
+  const url = engine.url;
+  const admin = new Redis(url);
+  const rawQueue = new Queue(`bench-bulk-raw-${randomUUID()}`, {
+    connection: { url, maxRetriesPerRequest: null },
+  });
+  const keel = await openQueue<number>(url, `bench-bulk-keel-${randomUUID()}`);
+  const bulk = Array.from({ length: BULK }, (_, i) => ({ name: 'n', data: i }));
+  const rawBulk = bulk.map(({ name, data }) => ({ name, data }));
+  try {
+    const results = await run({
+      title: `${BULK.toLocaleString('en')} jobs added in one call (no worker)`,
+      unit: `batch of ${BULK.toLocaleString('en')} jobs`,
+      baseline: 'bullmq addBulk',
+      subject: 'keel addBulk',
+      rounds: 7,
+      sampleMs: 50,
+      candidates: [
+        {
+          name: 'bullmq addBulk',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              await rawQueue.addBulk(rawBulk);
+            }
+          },
+        },
+        {
+          name: 'keel addBulk',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              await keel.addBulk(bulk);
+            }
+          },
+        },
+        {
+          name: 'keel add, in a loop',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              for (const { name, data } of bulk) await keel.add(name, data);
+            }
+          },
+        },
+      ],
+    });
+    target(
+      'keel addBulk speed vs bullmq addBulk',
+      1 / ratio(results, 'keel addBulk', 'bullmq addBulk'),
+      0.9,
+      'at least',
+    );
+    target(
+      'keel addBulk speed vs a loop of keel add',
+      1 / ratio(results, 'keel addBulk', 'keel add, in a loop'),
+      10,
+      'at least',
+    );
+    console.log('');
+  } finally {
+    await keel.close({ timeoutMs: 5000 });
+    await rawQueue.close();
+  }
+
+  // Two queues with the same worker; the second also has a listener on another queue object, which hears
+  // its jobs' events from Redis as a web process would.
+  const plain = await openQueue<number>(url, `bench-events-plain-${randomUUID()}`);
+  const heard = await openQueue<number>(url, `bench-events-heard-${randomUUID()}`);
+  const listener = await openQueue<number>(url, heard.name);
+  let events = 0;
+  listener.on('completed', () => {
+    events++;
+  });
+  const plainDone = counter();
+  const heardDone = counter();
+  (await plain.process(async (job) => job.data, { concurrency: CONCURRENCY })).on(
+    'completed',
+    plainDone.tick,
+  );
+  (await heard.process(async (job) => job.data, { concurrency: CONCURRENCY })).on(
+    'completed',
+    heardDone.tick,
+  );
+  const jobs = Array.from({ length: EVENT_JOBS }, (_, i) => ({ name: 'n', data: i }));
+  try {
+    const results = await run({
+      title: `${EVENT_JOBS} jobs added and run at concurrency ${CONCURRENCY}, with and without a queue-level listener`,
+      unit: `batch of ${EVENT_JOBS} jobs`,
+      baseline: 'no listener',
+      subject: 'listener on another queue object',
+      rounds: 15,
+      sampleMs: 200,
+      candidates: [
+        {
+          name: 'no listener',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              const finished = plainDone.next(EVENT_JOBS);
+              await plain.addBulk(jobs);
+              await finished;
+            }
+          },
+        },
+        {
+          name: 'listener on another queue object',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              const finished = heardDone.next(EVENT_JOBS);
+              await heard.addBulk(jobs);
+              await finished;
+            }
+          },
+        },
+      ],
+    });
+    target(
+      'time per job with a listener vs without',
+      ratio(results, 'listener on another queue object', 'no listener'),
+      1.1,
+      'at most',
+    );
+    for (const r of results) {
+      console.log(`- ${r.name}: ${Math.round((EVENT_JOBS * 1e9) / r.medianNs)} jobs/s (median)`);
+    }
+    console.log(`- events heard by the listener: ${events}`);
+    console.log('');
+  } finally {
+    await Promise.all([plain, heard, listener].map((q) => q.close({ timeoutMs: 5000 })));
+    await admin.quit();
+    await engine.stop();
   }
 }
