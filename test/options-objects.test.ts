@@ -81,6 +81,10 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['JobQueue.add', () => queue.then((q) => q.add('job', {}, o))],
     ['JobQueue.process', () => queue.then((q) => q.process(() => {}, o))],
     ['JobQueue.counts', () => queue.then((q) => q.counts(o))],
+    ['JobQueue.jobs', () => queue.then((q) => q.jobs(o))],
+    ['JobQueue.result', () => queue.then((q) => q.result('x', o))],
+    ['JobQueue.addBulk', () => queue.then((q) => q.addBulk([], o))],
+    ['JobQueue.retryFailed', () => queue.then((q) => q.retryFailed(o))],
     ['JobQueue.schedule', () => queue.then((q) => q.schedule('s', { every: 1000 }, 'job', {}, o))],
     ['JobQueue.close', () => queue.then((q) => q.close(o))],
   ];

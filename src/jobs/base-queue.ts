@@ -55,10 +55,11 @@ import type {
   ScheduleOptions,
 } from './types.ts';
 
-/** A job checked and ready for the engine: `data` is the schema's output and serializes as JSON. */
+/** A job checked and ready for the engine: `data` is the schema's output, `json` its serialized form. */
 export interface EngineJob {
   readonly name: string;
   readonly data: unknown;
+  readonly json: string;
   readonly options: NormalizedAdd;
 }
 
@@ -83,7 +84,8 @@ export type Removal = 'removed' | 'missing' | 'active';
 /** How a job ended, as `result()` waits for it. */
 type Outcome =
   | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly failure: JobFailure };
+  | { readonly ok: false; readonly failure: JobFailure }
+  | { readonly ok: 'closed' };
 
 /** How many job ids a queue remembers as run by its own workers, to skip their echo from the event stream. */
 const RECENT_LOCAL = 10_000;
@@ -98,6 +100,8 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   readonly #local = new Map<string, true>();
   readonly #waiters = new Map<string, Set<(outcome: Outcome) => void>>();
   #watching: Promise<void> | undefined;
+  /** Aborted at close: stops a stream that is still opening. */
+  readonly #stop = new AbortController();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -179,7 +183,12 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
     const off = this.#events.on(event, listener);
-    if (event !== 'error' && !this.#closed) this.#watch();
+    // The stream from every process opens for the first listener; a failure to open it is an `error` event.
+    if (event !== 'error' && !this.#closed) {
+      this.#watch().catch((error: unknown) => {
+        if (!this.#closed) this.emitError(error);
+      });
+    }
     return off;
   }
 
@@ -214,6 +223,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     }
     set.add(resolve);
     let poll: ReturnType<typeof setTimeout> | undefined;
+    let waiting = true;
     try {
       // Listen first, then read: a job that ends between the two is seen by one or the other.
       await this.#watch();
@@ -223,7 +233,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
         if (job.state === 'completed') resolve({ ok: true, result: job.result });
         else if (job.state === 'failed') {
           resolve({ ok: false, failure: job.error ?? { message: 'failed' } });
-        } else if (Number.isFinite(this.resultPollMs)) {
+        } else if (waiting && Number.isFinite(this.resultPollMs)) {
           // A backstop for an event lost to a reconnect: read the state again now and then.
           poll = setTimeout(() => read().catch(() => {}), this.resultPollMs);
         }
@@ -234,9 +244,12 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
         throw new JobWaitTimeoutError(this.name, id, timeoutMs);
       }
       const outcome = await promise;
+      if (outcome.ok === 'closed') throw new QueueClosedError(this.name, 'wait for a job');
       if (outcome.ok) return outcome.result as R;
       throw new JobFailedError(this.name, id, outcome.failure);
     } finally {
+      // A read still in flight must not arm another poll once the wait is over.
+      waiting = false;
       clearTimeout(poll);
       set.delete(resolve);
       if (set.size === 0) this.#waiters.delete(id);
@@ -328,6 +341,10 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     this.#closed = true;
     this.#closing ??= (async () => {
       await Promise.all([...this.#workers].map((w) => w.close({ timeoutMs, ...(signal && { signal }) })));
+      // Waits still pending end now; a stream still opening stops (its connection is let go).
+      for (const waiters of this.#waiters.values()) for (const resolve of waiters) resolve({ ok: 'closed' });
+      this.#stop.abort(new QueueClosedError(this.name, 'listen'));
+      await this.#watching?.catch(() => {});
       await this.shutdown();
       this.#events.clear();
       this.#local.clear();
@@ -359,9 +376,10 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     this.#events.emit(event, payload);
   }
 
-  /** Whether anyone listens to `event` on this queue: the engine may skip reading what nobody hears. */
-  protected listens(event: keyof JobEvents): boolean {
-    return this.#events.has(event);
+  /** Whether anyone here hears `event` about job `id`: the engine may skip reading what nobody hears. */
+  protected wants(event: 'completed' | 'failed' | 'progress', id: string): boolean {
+    if (this.#local.has(id)) return event !== 'progress' && this.#waiters.has(id);
+    return this.#events.has(event) || (event !== 'progress' && this.#waiters.has(id));
   }
 
   readonly #hooks: WorkerHooks = {
@@ -396,7 +414,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
 
   /** Starts hearing events from every process, once; later calls share the first. */
   #watch(): Promise<void> {
-    this.#watching ??= this.watch().catch((error: unknown) => {
+    this.#watching ??= this.watch(this.#stop.signal).catch((error: unknown) => {
       this.#watching = undefined;
       throw error;
     });
@@ -405,8 +423,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
 
   async #prepare(name: string, data: unknown, options: NormalizedAdd): Promise<EngineJob> {
     const value = await validateData(this.#schema, this.name, name, data);
-    // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
-    return { name, data: JSON.parse(serializeData(name, value)), options };
+    return { name, data: value, json: serializeData(name, value), options };
   }
 
   // ---- Engine primitives -------------------------------------------------------------------------------
@@ -437,7 +454,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   /** Ids of failed jobs, oldest first, at most `limit`. */
   protected abstract failedIds(limit: number): Promise<string[]>;
   /** Starts delivering events from every process through `emitRemote`; resolves once it hears them. */
-  protected abstract watch(): Promise<void>;
+  protected abstract watch(signal: AbortSignal): Promise<void>;
   /** Adds or replaces schedule `id`: from now on `job` is added on `rhythm` (see schedules.ts). */
   protected abstract upsertSchedule(
     id: string,

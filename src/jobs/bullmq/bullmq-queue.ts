@@ -251,9 +251,9 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return jobs.filter(Boolean).map((job) => job.id as string);
   }
 
-  protected async watch(): Promise<void> {
-    const client = await connect(this.#target, this.options.connectTimeoutMs);
-    if (this.closed) {
+  protected async watch(signal: AbortSignal): Promise<void> {
+    const client = await connect(this.#target, this.options.connectTimeoutMs, signal);
+    if (signal.aborted) {
       await releaseClient(client);
       return;
     }
@@ -265,9 +265,11 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     this.#queueEvents = { events, client };
     events.on('error', (error) => this.emitError(error));
     events.on('completed', ({ jobId, returnvalue }) => {
+      if (!this.wants('completed', jobId)) return;
       this.#remote(jobId, (job) => this.emitRemote('completed', { job, result: returnvalue }));
     });
     events.on('failed', ({ jobId, failedReason }) => {
+      if (!this.wants('failed', jobId)) return;
       this.#remote(jobId, (job, code) => {
         const failure: JobFailure =
           code === null ? { message: failedReason } : { code, message: failedReason };
@@ -279,12 +281,17 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       });
     });
     events.on('progress', ({ jobId, data }) => {
-      if (!this.listens('progress')) return;
+      if (!this.wants('progress', jobId)) return;
       this.#remote(jobId, (job) => this.emitRemote('progress', { job, progress: data as JobProgress }));
     });
     events.run().catch((error: unknown) => this.emitError(error));
     const ready = events.waitUntilReady();
-    if (!(await settleWithin(ready, this.options.connectTimeoutMs))) {
+    if (!(await settleWithin(ready, this.options.connectTimeoutMs, signal))) {
+      // Closing: shutdown() lets go of the stream.
+      if (signal.aborted) return;
+      // Let go now: the next listener opens the stream afresh.
+      this.#queueEvents = undefined;
+      await this.#closeEvents({ events, client });
       throw new QueueConnectionError(
         `The event stream of queue ${describe(this.name)} was not ready within ${this.options.connectTimeoutMs} ms`,
       );

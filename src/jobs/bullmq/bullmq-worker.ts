@@ -14,6 +14,9 @@ import { ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 /** The job hash field that keeps a failure's code (BullMQ keeps only the message). */
 export const CODE_FIELD = 'keelCode';
 
+/** How long a worker remembers a cancelled id, for a handler that starts just after the cancel. */
+const CANCEL_MEMORY_MS = 5000;
+
 /** The channel every worker of a queue listens on for ids of jobs to cancel. */
 export const cancelChannel = (prefix: string, queue: string) => `${prefix}:${queue}:keel-cancel`;
 
@@ -22,6 +25,8 @@ interface Run {
   readonly controller: AbortController;
   /** Set by a cancel: whatever the handler does next, the job fails as cancelled, without a retry. */
   cancelled: JobCancelledError | undefined;
+  /** Armed by a cancel: ends the wait for a handler that ignores its signal. */
+  grace?: ReturnType<typeof setTimeout>;
   /** Set at the close deadline: a failure from here on is our doing, so the job goes back to waiting. */
   shutdown: boolean;
   /** Stops waiting for a handler that ignored its aborted signal. */
@@ -55,6 +60,8 @@ export class BullmqWorker implements EngineWorker {
   readonly #runs = new Set<Run>();
   /** The attempt each job was on when its handler started; BullMQ counts attempts only after a failure. */
   readonly #started = new WeakMap<BullJob, JobInfo>();
+  /** Ids cancelled lately, oldest first, with when. */
+  readonly #recentCancels = new Map<string, number>();
   /** The cancellation of each cancelled job, reported instead of BullMQ's UnrecoverableError. */
   readonly #cancelled = new WeakMap<BullJob, JobCancelledError>();
   #closing: Promise<void> | undefined;
@@ -124,13 +131,26 @@ export class BullmqWorker implements EngineWorker {
     this.#worker.resume();
   }
 
-  /** Aborts the handler of job `id` when this worker runs it. */
+  /**
+   * Aborts the handler of job `id` when this worker runs it. The id is also kept a while: a cancel may
+   * arrive just before the handler starts (the job is active already, its handler not yet called).
+   */
   #cancel(id: string): void {
-    for (const run of this.#runs) {
-      if (run.id !== id || run.cancelled !== undefined) continue;
-      run.cancelled = new JobCancelledError(this.#settings.queue, id);
-      run.controller.abort(run.cancelled);
+    const now = Date.now();
+    for (const [old, at] of this.#recentCancels) {
+      if (now - at < CANCEL_MEMORY_MS) break;
+      this.#recentCancels.delete(old);
     }
+    this.#recentCancels.set(id, now);
+    for (const run of this.#runs) if (run.id === id) this.#abortCancelled(run);
+  }
+
+  #abortCancelled(run: Run): void {
+    if (run.cancelled !== undefined) return;
+    run.cancelled = new JobCancelledError(this.#settings.queue, run.id);
+    run.controller.abort(run.cancelled);
+    // A handler that ignores its signal is not waited for past the grace: the job fails as cancelled.
+    run.grace = setTimeout(run.release, ABORT_GRACE_MS);
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
@@ -162,6 +182,8 @@ export class BullmqWorker implements EngineWorker {
     this.#runs.add(run);
     this.#started.set(bull, info);
     this.#settings.hooks.started(info.id);
+    const cancelledAt = this.#recentCancels.get(info.id);
+    if (cancelledAt !== undefined && Date.now() - cancelledAt < CANCEL_MEMORY_MS) this.#abortCancelled(run);
     const job: Job = {
       id: info.id,
       name: info.name,
@@ -182,6 +204,8 @@ export class BullmqWorker implements EngineWorker {
       },
     };
     try {
+      // A job cancelled before its handler started never runs it.
+      if (run.cancelled) throw run.cancelled;
       const work = Promise.resolve().then(() => handler(job, { signal: controller.signal }));
       // A handler that outlives the grace keeps running, but nobody waits for it or hears its outcome.
       work.catch(() => {});
@@ -195,6 +219,7 @@ export class BullmqWorker implements EngineWorker {
       if (run.shutdown) return await this.#giveBack(bull, token);
       throw await this.#fail(bull, error);
     } finally {
+      clearTimeout(run.grace);
       this.#runs.delete(run);
     }
   }

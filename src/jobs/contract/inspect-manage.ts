@@ -134,6 +134,18 @@ export function inspectAndManage(fresh: Fresh, _open: OpenForTest): void {
     });
   });
 
+  describe('result at close', () => {
+    it('rejects a pending wait with QueueClosedError when the queue closes', async () => {
+      const queue = await fresh();
+      const id = await queue.add('n', null);
+      const waiting = queue.result(id, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+      await sleep(50);
+      await queue.close();
+      expect(await waiting).toMatchObject({ code: 'KEEL_JOB_QUEUE_CLOSED' });
+      await expect(queue.result(id)).rejects.toMatchObject({ code: 'KEEL_JOB_QUEUE_CLOSED' });
+    });
+  });
+
   describe('remove and cancel', () => {
     it('removes a job that is not running, and refuses one that is', async () => {
       const queue = await fresh();
@@ -190,6 +202,28 @@ export function inspectAndManage(fresh: Fresh, _open: OpenForTest): void {
       );
       await sleep(100);
       expect(runs).toBe(1);
+    });
+
+    it('fails a cancelled job whose handler ignores its signal after a short grace, freeing the worker', async () => {
+      const queue = await fresh();
+      const started = next(queue, 'progress');
+      const { promise: never, resolve: free } = Promise.withResolvers<void>();
+      await queue.process(async (job) => {
+        if (job.name === 'stubborn') {
+          await job.progress(1);
+          await never;
+        }
+        return 'next ran';
+      });
+      const id = await queue.add('stubborn', null);
+      await started;
+      expect(await queue.cancel(id)).toBe(true);
+      await expect(queue.result(id, { timeoutMs: 10_000 })).rejects.toMatchObject({
+        causeCode: 'KEEL_JOB_CANCELLED',
+      });
+      const after = await queue.add('quick', null);
+      expect(await queue.result(after, { timeoutMs: 10_000 })).toBe('next ran');
+      free();
     });
 
     it('cancels a waiting job by removing it, and answers false for unknown or finished jobs', async () => {

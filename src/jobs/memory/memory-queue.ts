@@ -83,13 +83,14 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return ids;
   }
 
-  #addOne({ name, data, options }: EngineJob): string {
+  #addOne({ name, json, options }: EngineJob): string {
     if (options.jobId !== undefined && this.#jobs.has(options.jobId)) return options.jobId;
     const seq = ++this.#seq;
     const job: JobRecord = {
       id: options.jobId ?? String(seq),
       name,
-      data,
+      // A copy, as a handler on Redis would see it: no shared references, Dates as strings.
+      data: JSON.parse(json),
       options,
       seq,
       createdAt: Date.now(),
@@ -200,7 +201,7 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return [...this.#failed].slice(0, limit);
   }
 
-  protected async watch(): Promise<void> {
+  protected async watch(_signal: AbortSignal): Promise<void> {
     // Every worker of an embedded queue is this object's own: their events reach it directly.
   }
 

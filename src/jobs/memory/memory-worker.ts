@@ -28,6 +28,9 @@ interface Run {
   readonly settled: Promise<void>;
   /** Set when the worker gave the job back: whatever the handler does later is ignored. */
   released: boolean;
+  /** Stops waiting for the handler (after a cancel's grace). */
+  readonly giveUp: () => void;
+  grace?: ReturnType<typeof setTimeout>;
 }
 
 export class MemoryWorker implements EngineWorker {
@@ -71,9 +74,11 @@ export class MemoryWorker implements EngineWorker {
   /** Aborts the handler of `record` when this worker runs it; returns whether it did. */
   cancel(record: JobRecord): boolean {
     const run = this.#runs.get(record);
-    if (run === undefined || run.released) return false;
+    if (run === undefined || run.released || record.cancelled) return false;
     record.cancelled = true;
     run.controller.abort(new JobCancelledError(this.#queue, record.id));
+    // A handler that ignores its signal is not waited for past the grace: the job fails as cancelled.
+    run.grace = setTimeout(run.giveUp, ABORT_GRACE_MS);
     return true;
   }
 
@@ -84,7 +89,8 @@ export class MemoryWorker implements EngineWorker {
 
   run(record: JobRecord): void {
     const controller = new AbortController();
-    const run: Run = { controller, settled: Promise.resolve(), released: false };
+    const { promise: givenUp, resolve: giveUp } = Promise.withResolvers<void>();
+    const run: Run = { controller, settled: Promise.resolve(), released: false, giveUp: () => giveUp() };
     // Registered before the handler starts: a handler may report progress, or throw, synchronously.
     this.#runs.set(record, run);
     record.started = record.attempt;
@@ -104,12 +110,15 @@ export class MemoryWorker implements EngineWorker {
     (run as { settled: Promise<void> }).settled = (async () => {
       let outcome: Outcome;
       try {
-        const result = await this.#handler(job, { signal: controller.signal });
+        // Called at once (a handler may report progress, or throw, synchronously); the race handles its
+        // rejection even after a cancel stopped waiting for it.
+        const result = await Promise.race([this.#handler(job, { signal: controller.signal }), givenUp]);
         checkResult(record.name, result);
         outcome = { ok: true, result };
       } catch (error) {
         outcome = { ok: false, error };
       }
+      clearTimeout(run.grace);
       if (run.released) return;
       this.#runs.delete(record);
       // A cancelled job fails as cancelled, whatever its handler made of the aborted signal.
