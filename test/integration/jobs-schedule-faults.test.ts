@@ -85,8 +85,23 @@ function ticks(runs: readonly Run[]): { times: number[]; perTick: Map<number, nu
 
 const gaps = (times: readonly number[]): number[] => times.slice(1).map((t, i) => t - (times[i] as number));
 
+/**
+ * Checks that consecutive runs sit on the schedule's grid (a whole number of `every` apart, never closer),
+ * and returns how many runs between them were skipped. BullMQ adds the next run's job when a worker takes
+ * the current one; a worker that takes a job more than `every` late (a loaded machine) skips a run.
+ */
+function skippedRuns(steps: readonly number[], every: number): number {
+  for (const step of steps) {
+    expect(step, `steps: ${steps}`).toBeGreaterThanOrEqual(every);
+    expect(step % every, `steps: ${steps}`).toBe(0);
+  }
+  return steps.reduce((sum, step) => sum + step / every - 1, 0);
+}
+
 describe('a schedule run by three processes', () => {
-  it('adds exactly one job per run, none skipped, none doubled', { timeout: 60_000 }, async () => {
+  it('adds exactly one job per run: none doubled, none skipped but for one late pickup', {
+    timeout: 60_000,
+  }, async () => {
     const url = redisUrl();
     const name = `schedule-3p-${randomUUID()}`;
     obliterateLater(name, url);
@@ -101,8 +116,9 @@ describe('a schedule run by three processes', () => {
       [...perTick.values()].every((n) => n === 1),
       `runs: ${JSON.stringify(runs)}`,
     ).toBe(true);
-    // Consecutive runs are exactly `every` apart: no run skipped, none added per process.
-    expect(gaps(times)).toEqual(gaps(times).map(() => every));
+    // Consecutive runs are `every` apart: none added per process, and (on a machine not overloaded) none
+    // skipped; at most one is allowed for a worker that takes its job a full `every` late.
+    expect(skippedRuns(gaps(times), every)).toBeLessThanOrEqual(1);
     // The work is shared: not every run went to one process.
     expect(new Set(runs.map((r) => r.process)).size).toBeGreaterThan(1);
   });
@@ -135,17 +151,13 @@ describe('a schedule across a redis-server restart (append-only file)', () => {
       `runs: ${JSON.stringify(runs)}`,
     ).toBe(true);
     const steps = gaps(times);
-    expect(Math.min(...steps)).toBe(every);
-    // Only the outage leaves a hole: all other runs follow each other at `every`. The hole spans the time
-    // Redis was down, plus the clients' way back (ioredis retries at most every 2 s), plus one run.
-    const holes = steps.filter((g) => g !== every);
-    expect(holes.length, `steps: ${steps}`).toBeLessThanOrEqual(1);
+    // Only the outage leaves a hole: it spans the time Redis was down, plus the clients' way back (ioredis
+    // retries at most every 2 s), plus one run. Elsewhere at most one run is skipped (see skippedRuns).
     const outage = up - down;
-    expect(Math.max(...steps)).toBeLessThanOrEqual(outage + 2000 + 2 * every);
-    // Runs after the restart resume the rhythm: the last runs are `every` apart again.
-    expect(
-      gaps(after).every((g) => g === every),
-      `after: ${after}`,
-    ).toBe(true);
+    const hole = Math.max(...steps);
+    expect(hole, `steps: ${steps}`).toBeLessThanOrEqual(outage + 2000 + 2 * every);
+    expect(skippedRuns(steps, every) - (hole / every - 1), `steps: ${steps}`).toBeLessThanOrEqual(1);
+    // Runs after the restart resume the rhythm.
+    expect(skippedRuns(gaps(after), every), `after: ${after}`).toBeLessThanOrEqual(1);
   });
 });
