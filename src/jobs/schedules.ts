@@ -1,4 +1,4 @@
-/** Schedules (a job added on a rhythm): their types, their checks, and the lazily loaded cron parser. */
+/** Schedules (a job added on a rhythm): the checks of their arguments, and the lazily loaded cron parser. */
 import { checkDuration, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import { loadDriver } from '../load-driver.ts';
 import { CronParserMissingError } from './errors.ts';
@@ -103,10 +103,7 @@ export function publicRhythm(rhythm: NormalizedRhythm): Rhythm {
 
 /** The part of cron-parser Keel uses. */
 export interface CronParser {
-  parse(
-    expression: string,
-    options: { currentDate: Date; tz?: string },
-  ): { next(): { getTime(): number }; hasNext(): boolean };
+  parse(expression: string, options: { currentDate: Date; tz?: string }): { next(): { getTime(): number } };
 }
 
 let parser: Promise<CronParser> | undefined;
