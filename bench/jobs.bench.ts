@@ -4,7 +4,10 @@
  * Then `addBulk` of 10,000 jobs against BullMQ's own and a loop of `add`, and the cost of hearing events
  * from every process, on a private redis-server (the bulk case empties it between samples).
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type Engine, startRedis } from '../scripts/engines.ts';
@@ -178,70 +181,86 @@ async function bulkAndEvents(): Promise<void> {
     await rawQueue.close();
   }
 
-  // Two queues with the same worker; the second also has a listener on another queue object, which hears
-  // its jobs' events from Redis as a web process would.
+  // Three queues with the same worker here. The second has a listener in another process, which hears its
+  // jobs' events from Redis as a web process would; the third a listener on another queue object in this
+  // process, which also pays for reading the events on the workers' CPU.
   const plain = await openQueue<number>(url, `bench-events-plain-${randomUUID()}`);
-  const heard = await openQueue<number>(url, `bench-events-heard-${randomUUID()}`);
-  const listener = await openQueue<number>(url, heard.name);
+  const remote = await openQueue<number>(url, `bench-events-remote-${randomUUID()}`);
+  const local = await openQueue<number>(url, `bench-events-local-${randomUUID()}`);
+  const listener = await openQueue<number>(url, local.name);
   let events = 0;
   listener.on('completed', () => {
     events++;
   });
-  const plainDone = counter();
-  const heardDone = counter();
-  (await plain.process(async (job) => job.data, { concurrency: CONCURRENCY })).on(
-    'completed',
-    plainDone.tick,
-  );
-  (await heard.process(async (job) => job.data, { concurrency: CONCURRENCY })).on(
-    'completed',
-    heardDone.tick,
-  );
+  const done = { plain: counter(), remote: counter(), local: counter() };
+  for (const [key, queue] of [
+    ['plain', plain],
+    ['remote', remote],
+    ['local', local],
+  ] as const) {
+    const worker = await queue.process(async (job) => job.data, { concurrency: CONCURRENCY });
+    worker.on('completed', done[key].tick);
+  }
+  const web = spawn(process.execPath, [join(import.meta.dirname, 'jobs-listener.ts'), url, remote.name], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let webOut = '';
+  web.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    webOut += chunk;
+  });
+  const readyBy = Date.now() + 30_000;
+  while (!webOut.includes('ready\n')) {
+    if (web.exitCode !== null || Date.now() > readyBy) {
+      web.kill('SIGKILL');
+      throw new Error('the listener process did not get ready within 30 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   const jobs = Array.from({ length: EVENT_JOBS }, (_, i) => ({ name: 'n', data: i }));
+  const batch = (queue: typeof plain, finished: ReturnType<typeof counter>) => async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const all = finished.next(EVENT_JOBS);
+      await queue.addBulk(jobs);
+      await all;
+    }
+  };
   try {
     const results = await run({
       title: `${EVENT_JOBS} jobs added and run at concurrency ${CONCURRENCY}, with and without a queue-level listener`,
       unit: `batch of ${EVENT_JOBS} jobs`,
       baseline: 'no listener',
-      subject: 'listener on another queue object',
       rounds: 15,
       sampleMs: 200,
       candidates: [
-        {
-          name: 'no listener',
-          run: async (n) => {
-            for (let i = 0; i < n; i++) {
-              const finished = plainDone.next(EVENT_JOBS);
-              await plain.addBulk(jobs);
-              await finished;
-            }
-          },
-        },
-        {
-          name: 'listener on another queue object',
-          run: async (n) => {
-            for (let i = 0; i < n; i++) {
-              const finished = heardDone.next(EVENT_JOBS);
-              await heard.addBulk(jobs);
-              await finished;
-            }
-          },
-        },
+        { name: 'no listener', run: batch(plain, done.plain) },
+        { name: 'listener in another process', run: batch(remote, done.remote) },
+        { name: 'listener in this process', run: batch(local, done.local) },
       ],
     });
     target(
-      'time per job with a listener vs without',
-      ratio(results, 'listener on another queue object', 'no listener'),
+      'time per job with a listener in another process vs without',
+      ratio(results, 'listener in another process', 'no listener'),
+      1.1,
+      'at most',
+    );
+    target(
+      'time per job with a listener in this process vs without',
+      ratio(results, 'listener in this process', 'no listener'),
       1.1,
       'at most',
     );
     for (const r of results) {
       console.log(`- ${r.name}: ${Math.round((EVENT_JOBS * 1e9) / r.medianNs)} jobs/s (median)`);
     }
-    console.log(`- events heard by the listener: ${events}`);
+    web.stdin.end();
+    await once(web, 'exit');
+    console.log(
+      `- events heard: ${/heard (\d+)/.exec(webOut)?.[1]} in the other process, ${events} in this one`,
+    );
     console.log('');
   } finally {
-    await Promise.all([plain, heard, listener].map((q) => q.close({ timeoutMs: 5000 })));
+    if (web.exitCode === null) web.kill('SIGKILL');
+    await Promise.all([plain, remote, local, listener].map((q) => q.close({ timeoutMs: 5000 })));
     await admin.quit();
     await engine.stop();
   }
