@@ -67,6 +67,8 @@ export interface EngineJob {
 export interface WorkerHooks {
   /** A job's handler started here: events from elsewhere about it are this worker's own, heard already. */
   started(id: string): void;
+  /** The worker gave a job back unfinished (at its close deadline): it may run elsewhere now. */
+  left(id: string): void;
   /** An event of a job this worker runs (emitted to the worker's own listeners by the worker). */
   emit<E extends 'completed' | 'failed' | 'progress'>(event: E, payload: JobEvents[E]): void;
   /** A failure outside any handler. */
@@ -96,8 +98,11 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   readonly #schema: StandardSchemaV1 | undefined;
   readonly #events: Emitter<JobEvents>;
   readonly #workers = new Set<EngineWorker>();
-  /** Ids of jobs this queue's own workers run or ran lately, oldest first. */
-  readonly #local = new Map<string, true>();
+  /**
+   * Jobs this queue's own workers run (`running`) or just finished (`done`, until the stream's echo of the
+   * end arrives), oldest first: the stream's events about them were heard from the workers already.
+   */
+  readonly #local = new Map<string, 'running' | 'done'>();
   readonly #waiters = new Map<string, Set<(outcome: Outcome) => void>>();
   #watching: Promise<void> | undefined;
   /** Aborted at close: stops a stream that is still opening. */
@@ -372,23 +377,42 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   protected emitRemote<E extends 'completed' | 'failed' | 'progress'>(event: E, payload: JobEvents[E]): void {
     const id = payload.job.id;
     this.#settle(event, payload);
-    if (this.#local.has(id)) return;
+    const local = this.#local.get(id);
+    if (local === 'done' && event !== 'progress') this.#local.delete(id);
+    if (local !== undefined) return;
     this.#events.emit(event, payload);
   }
 
   /** Whether anyone here hears `event` about job `id`: the engine may skip reading what nobody hears. */
   protected wants(event: 'completed' | 'failed' | 'progress', id: string): boolean {
-    if (this.#local.has(id)) return event !== 'progress' && this.#waiters.has(id);
+    const local = this.#local.get(id);
+    // This queue's own worker reports the job (and settles its waits) itself.
+    if (local === 'running') return false;
+    if (local === 'done') {
+      // The stream's echo of an end heard already: consumed, so a later run elsewhere is news again.
+      if (event !== 'progress') this.#local.delete(id);
+      return false;
+    }
     return this.#events.has(event) || (event !== 'progress' && this.#waiters.has(id));
   }
 
   readonly #hooks: WorkerHooks = {
     started: (id) => {
       this.#local.delete(id);
-      this.#local.set(id, true);
+      this.#local.set(id, 'running');
       if (this.#local.size > RECENT_LOCAL) this.#local.delete(this.#local.keys().next().value as string);
     },
+    left: (id) => {
+      this.#local.delete(id);
+    },
     emit: (event, payload) => {
+      const id = payload.job.id;
+      if (event === 'completed') this.#local.set(id, 'done');
+      else if (event === 'failed') {
+        // A failure to be retried may be retried in another process: its later events are news here.
+        if ((payload as JobEvents['failed']).willRetry) this.#local.delete(id);
+        else this.#local.set(id, 'done');
+      }
       this.#settle(event, payload);
       this.#events.emit(event, payload);
     },

@@ -180,4 +180,32 @@ describe('events from every process', { timeout: 30_000 }, () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(local).toEqual([ok]);
   });
+
+  it('hears the final failure of a job whose earlier attempt its own worker ran', async () => {
+    const name = freshName('events-retry');
+    const a = await open(name);
+    const finals: JobEvents['failed'][] = [];
+    const heardFinal = new Promise<void>((resolve) => {
+      a.on('failed', (event) => {
+        if (event.willRetry) return;
+        finals.push(event);
+        resolve();
+      });
+    });
+    const mine = await a.process(() => {
+      throw new Error('first attempt here');
+    });
+    const firstFailed = new Promise<void>((resolve) => mine.on('failed', () => resolve()));
+    const id = await a.add('flaky', null, { attempts: 2, backoff: 300 });
+    await firstFailed;
+    await mine.pause();
+    const b = await open(name);
+    await b.process(() => {
+      throw Object.assign(new Error('second attempt elsewhere'), { code: 'E_ELSEWHERE' });
+    });
+    await heardFinal;
+    expect(finals).toHaveLength(1);
+    expect(finals[0]?.job).toMatchObject({ id, name: 'flaky' });
+    expect(finals[0]?.error).toMatchObject({ causeCode: 'E_ELSEWHERE' });
+  });
 });

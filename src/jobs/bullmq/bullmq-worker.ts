@@ -247,6 +247,7 @@ export class BullmqWorker implements EngineWorker {
 
   /** Returns a job to waiting without using up an attempt (BullMQ's WaitingError protocol). */
   async #giveBack(bull: BullJob, token: string | undefined): Promise<never> {
+    this.#settings.hooks.left(bull.id as string);
     if (token !== undefined) await bull.moveToWait(token);
     throw new WaitingError();
   }

@@ -125,6 +125,7 @@ export class MemoryWorker implements EngineWorker {
       if (record.cancelled) outcome = { ok: false, error: controller.signal.reason };
       else if (!outcome.ok && controller.signal.aborted && this.#closing !== undefined) {
         // The handler gave up because we asked it to at the deadline: the job is not its fault.
+        this.#hooks.left(record.id);
         this.#side.release(record);
         return;
       }
@@ -146,6 +147,7 @@ export class MemoryWorker implements EngineWorker {
         await settleWithin(all(), ABORT_GRACE_MS);
         for (const [record, run] of this.#runs) {
           run.released = true;
+          this.#hooks.left(record.id);
           this.#side.release(record);
         }
         this.#runs.clear();
