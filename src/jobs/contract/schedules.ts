@@ -5,21 +5,30 @@ import { InvalidJobDataError, QueueClosedError } from '../errors.ts';
 import type { JobEvents } from '../types.ts';
 import { Email, type Fresh, type OpenForTest, sleep } from './helpers.ts';
 
-/** Collects completed jobs (name, data, time) until `count` have come. */
+/**
+ * Collects completed jobs (id, name, data, time); `done` resolves once `count` have come, and rejects
+ * after 12 s with what was seen and the queue's state, so a schedule that stops says where it stopped.
+ */
 function collect(
   queue: Awaited<ReturnType<Fresh>>,
   count: number,
-): { done: Promise<void>; seen: { name: string; data: unknown; at: number }[] } {
-  const seen: { name: string; data: unknown; at: number }[] = [];
-  let resolve: () => void = () => {};
-  const done = new Promise<void>((r) => {
-    resolve = r;
-  });
+): { done: Promise<void>; seen: { id: string; name: string; data: unknown; at: number }[] } {
+  const seen: { id: string; name: string; data: unknown; at: number }[] = [];
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const timer = setTimeout(async () => {
+    const state = await Promise.all([queue.counts(), queue.schedules()]).catch((e: unknown) => e);
+    reject(
+      new Error(`${seen.length} of ${count} jobs completed in 12 s: ${JSON.stringify({ seen, state })}`),
+    );
+  }, 12_000);
   queue.on('completed', ({ job, result }) => {
-    seen.push({ name: job.name, data: result, at: Date.now() });
-    if (seen.length === count) resolve();
+    seen.push({ id: job.id, name: job.name, data: result, at: Date.now() });
+    if (seen.length === count) {
+      clearTimeout(timer);
+      resolve();
+    }
   });
-  return { done, seen };
+  return { done: promise, seen };
 }
 
 const refusal = async (promise: Promise<unknown>): Promise<Error> => {
