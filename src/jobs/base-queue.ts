@@ -99,10 +99,10 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   readonly #events: Emitter<JobEvents>;
   readonly #workers = new Set<EngineWorker>();
   /**
-   * Jobs this queue's own workers run (`running`) or just finished (`done`, until the stream's echo of the
-   * end arrives), oldest first: the stream's events about them were heard from the workers already.
+   * Jobs this queue's own workers run (`running`), just failed an attempt of (`retried`) or just finished
+   * (`done`), until the stream's echo arrives, oldest first: those events were heard from the workers.
    */
-  readonly #local = new Map<string, 'running' | 'done'>();
+  readonly #local = new Map<string, 'running' | 'retried' | 'done'>();
   readonly #waiters = new Map<string, Set<(outcome: Outcome) => void>>();
   #watching: Promise<void> | undefined;
   /** Aborted at close: stops a stream that is still opening. */
@@ -230,8 +230,6 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     let poll: ReturnType<typeof setTimeout> | undefined;
     let waiting = true;
     try {
-      // Listen first, then read: a job that ends between the two is seen by one or the other.
-      await this.#watch();
       const read = async (): Promise<void> => {
         const job = await this.findJob(id);
         if (job === undefined) throw new JobNotFoundError(this.name, id);
@@ -243,12 +241,29 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
           poll = setTimeout(() => read().catch(() => {}), this.resultPollMs);
         }
       };
-      await read();
-      if (!(await settleWithin(promise, timeoutMs, signal))) {
+      // Listen first, then read: a job that ends between the two is seen by one or the other. The whole
+      // wait, opening the stream included, is bounded by timeoutMs.
+      const setup = (async () => {
+        await this.#watch();
+        await read();
+        return new Promise<never>(() => {});
+      })();
+      const ended = Promise.race([promise, setup]);
+      ended.catch(() => {});
+      if (!(await settleWithin(ended, timeoutMs, signal))) {
         signal?.throwIfAborted();
         throw new JobWaitTimeoutError(this.name, id, timeoutMs);
       }
-      const outcome = await promise;
+      let outcome: Outcome;
+      try {
+        outcome = await ended;
+      } catch (error) {
+        // A read cut short by close() is the close, not a failure of its own.
+        if (this.#closed && !(error instanceof JobNotFoundError)) {
+          throw new QueueClosedError(this.name, 'wait for a job');
+        }
+        throw error;
+      }
       if (outcome.ok === 'closed') throw new QueueClosedError(this.name, 'wait for a job');
       if (outcome.ok) return outcome.result as R;
       throw new JobFailedError(this.name, id, outcome.failure);
@@ -375,24 +390,30 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
    * ran were heard from them already, with richer payloads, and are skipped here.
    */
   protected emitRemote<E extends 'completed' | 'failed' | 'progress'>(event: E, payload: JobEvents[E]): void {
-    const id = payload.job.id;
     this.#settle(event, payload);
-    const local = this.#local.get(id);
-    if (local === 'done' && event !== 'progress') this.#local.delete(id);
-    if (local !== undefined) return;
+    // The job's own worker here may have taken it meanwhile (the engine read the job after `wants`).
+    if (this.#local.get(payload.job.id) === 'running') return;
     this.#events.emit(event, payload);
   }
 
-  /** Whether anyone here hears `event` about job `id`: the engine may skip reading what nobody hears. */
-  protected wants(event: 'completed' | 'failed' | 'progress', id: string): boolean {
+  /**
+   * Whether anyone here hears `event` about job `id` (`retry`: a failed attempt to be retried), and it is
+   * news: the engine then reads the job and calls `emitRemote`. Events of jobs this queue's own workers run
+   * were heard from them; their echo from the stream is consumed here, so a later run elsewhere is news.
+   */
+  protected wants(event: 'completed' | 'failed' | 'retry' | 'progress', id: string): boolean {
     const local = this.#local.get(id);
-    // This queue's own worker reports the job (and settles its waits) itself.
     if (local === 'running') return false;
-    if (local === 'done') {
-      // The stream's echo of an end heard already: consumed, so a later run elsewhere is news again.
-      if (event !== 'progress') this.#local.delete(id);
+    if (local === 'done' && event !== 'progress') {
+      this.#local.delete(id);
       return false;
     }
+    if (local === 'retried' && event !== 'progress') {
+      this.#local.delete(id);
+      // Its own retry echo; a final failure after that attempt ran elsewhere is news.
+      if (event === 'retry') return false;
+    }
+    if (event === 'retry') return this.#events.has('failed');
     return this.#events.has(event) || (event !== 'progress' && this.#waiters.has(id));
   }
 
@@ -410,8 +431,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
       if (event === 'completed') this.#local.set(id, 'done');
       else if (event === 'failed') {
         // A failure to be retried may be retried in another process: its later events are news here.
-        if ((payload as JobEvents['failed']).willRetry) this.#local.delete(id);
-        else this.#local.set(id, 'done');
+        this.#local.set(id, (payload as JobEvents['failed']).willRetry ? 'retried' : 'done');
       }
       this.#settle(event, payload);
       this.#events.emit(event, payload);

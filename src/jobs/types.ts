@@ -241,7 +241,7 @@ export interface JobQueue<In = unknown, Out = In> extends AsyncDisposable {
    * Events of the jobs of this queue, whichever worker runs them, in this process or any other (on Redis
    * through BullMQ's event stream, opened on the first listener). Jobs run by this object's own workers
    * come with the handler's own error; from elsewhere a failure arrives as a JobFailedError carrying its
-   * code and message, and only when it is final (`willRetry: false`).
+   * code and message.
    */
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe;
   /** Jobs in each state; on Redis it settles within `timeoutMs` (see CountsOptions). */

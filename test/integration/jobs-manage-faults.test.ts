@@ -155,8 +155,12 @@ describe('events from every process', { timeout: 30_000 }, () => {
     const name = freshName('events');
     const web = await open(name);
     const heard: string[] = [];
+    const failures: JobEvents['failed'][] = [];
     const final = new Promise<JobEvents['failed']>((resolve) => {
-      web.on('failed', (event) => resolve(event));
+      web.on('failed', (event) => {
+        failures.push(event);
+        if (!event.willRetry) resolve(event);
+      });
     });
     web.on('progress', ({ job, progress }) => heard.push(`progress ${job.id} ${JSON.stringify(progress)}`));
     web.on('completed', ({ job, result }) => heard.push(`completed ${job.id} ${job.name} ${result}`));
@@ -174,6 +178,11 @@ describe('events from every process', { timeout: 30_000 }, () => {
     expect(failed.job).toMatchObject({ id: bad, name: 'bad', attempts: 2 });
     expect(failed.willRetry).toBe(false);
     expect(failed.error).toMatchObject({ code: 'KEEL_JOB_FAILED', causeCode: 'E_NOPE' });
+    // Every failed attempt, the retried one included, once.
+    expect(failures.map((f) => [f.job.attempt, f.willRetry])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
     await vi.waitFor(() => expect(heard).toContain(`completed ${ok} good done`));
     expect(heard).toContain(`progress ${ok} {"step":1}`);
     // The runner's own jobs are heard once, from its worker, not again from the stream.
@@ -185,9 +194,13 @@ describe('events from every process', { timeout: 30_000 }, () => {
     const name = freshName('events-retry');
     const a = await open(name);
     const finals: JobEvents['failed'][] = [];
+    const retries: number[] = [];
     const heardFinal = new Promise<void>((resolve) => {
       a.on('failed', (event) => {
-        if (event.willRetry) return;
+        if (event.willRetry) {
+          retries.push(event.job.attempt);
+          return;
+        }
         finals.push(event);
         resolve();
       });
@@ -204,7 +217,10 @@ describe('events from every process', { timeout: 30_000 }, () => {
       throw Object.assign(new Error('second attempt elsewhere'), { code: 'E_ELSEWHERE' });
     });
     await heardFinal;
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect(finals).toHaveLength(1);
+    // Its own worker's failed attempt was heard once, from the worker, not again from the stream.
+    expect(retries).toEqual([1]);
     expect(finals[0]?.job).toMatchObject({ id, name: 'flaky' });
     expect(finals[0]?.error).toMatchObject({ causeCode: 'E_ELSEWHERE' });
   });

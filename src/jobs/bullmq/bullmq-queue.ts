@@ -27,7 +27,7 @@ import type {
   ScheduleInfo,
 } from '../types.ts';
 import { BullmqScheduler } from './bullmq-scheduler.ts';
-import { BullmqWorker, CODE_FIELD, cancelChannel } from './bullmq-worker.ts';
+import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT } from './bullmq-worker.ts';
 import { connect, ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 /**
@@ -172,15 +172,23 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   }
 
   protected async findJob(id: string): Promise<JobDetails | undefined> {
-    const job = await this.#command(() => this.#queue.getJob(id) as Promise<BullJob | undefined>, 'getJob');
-    if (job === undefined || job === null) return undefined;
-    const [state, paused, code] = await this.#command(
-      () =>
-        Promise.all([job.getState(), this.#queue.isPaused(), this.#client.hget(this.#key(id), CODE_FIELD)]),
+    // The state first, then the job: a job read first could finish between the two reads and show as
+    // completed without its result. A state read first is at worst behind the job (active, not completed).
+    const [state, paused] = await this.#command(
+      () => Promise.all([this.#queue.getJobState(id), this.#queue.isPaused()]),
       'getJob',
     );
     const mapped = stateOf(state, paused);
-    return mapped === undefined ? undefined : detailsOf(job, mapped, code);
+    if (mapped === undefined) return undefined;
+    const [job, code] = await this.#command(
+      () =>
+        Promise.all([
+          this.#queue.getJob(id) as Promise<BullJob | undefined>,
+          this.#client.hget(this.#key(id), CODE_FIELD),
+        ]),
+      'getJob',
+    );
+    return job ? detailsOf(job, mapped, code) : undefined;
   }
 
   protected async listJobs(state: JobState, offset: number, limit: number): Promise<JobDetails[]> {
@@ -277,6 +285,26 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
           job,
           error: new JobFailedError(this.name, jobId, failure),
           willRetry: false,
+        });
+      });
+    });
+    // A failed attempt to be retried: announced by the worker that ran it (BullMQ announces only the last).
+    events.on(RETRY_EVENT as 'failed', (args) => {
+      const { jobId, attempt, failedReason, code } = args as unknown as {
+        jobId: string;
+        attempt: string;
+        failedReason: string;
+        code?: string;
+      };
+      if (!this.wants('retry', jobId)) return;
+      this.#remote(jobId, (job) => {
+        const failure: JobFailure =
+          code === undefined ? { message: failedReason } : { code, message: failedReason };
+        this.emitRemote('failed', {
+          // The attempt that failed, not the one that may have started since.
+          job: { ...job, attempt: Number(attempt) },
+          error: new JobFailedError(this.name, jobId, failure),
+          willRetry: true,
         });
       });
     });

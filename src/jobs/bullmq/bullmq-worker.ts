@@ -14,6 +14,9 @@ import { ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 /** The job hash field that keeps a failure's code (BullMQ keeps only the message). */
 export const CODE_FIELD = 'keelCode';
 
+/** The event a worker adds to the queue's event stream for a failed attempt that will be retried. */
+export const RETRY_EVENT = 'keel-retry';
+
 /** How long a worker remembers a cancelled id, for a handler that starts just after the cancel. */
 const CANCEL_MEMORY_MS = 5000;
 
@@ -93,9 +96,33 @@ export class BullmqWorker implements EngineWorker {
       if (job === undefined) return;
       const info = this.#started.get(job) ?? toInfo(job, job.attemptsMade);
       const willRetry = !job.finishedOn;
+      if (willRetry) this.#announceRetry(info, error);
       this.#emit('failed', { job: info, error: this.#cancelled.get(job) ?? error, willRetry });
     });
     this.#worker.on('error', (error) => this.#emit('error', { error }));
+  }
+
+  /**
+   * Tells every process listening on the queue that an attempt failed and will be retried: BullMQ's own
+   * stream announces only the final failure. Best effort, as the stream's events are.
+   */
+  #announceRetry(job: JobInfo, error: unknown): void {
+    const { client, options, queue } = this.#settings;
+    const { code, message } = failureOf(error);
+    const fields = [
+      'event',
+      RETRY_EVENT,
+      'jobId',
+      job.id,
+      'attempt',
+      String(job.attempt),
+      'failedReason',
+      message,
+    ];
+    if (code !== undefined) fields.push('code', code);
+    client
+      .xadd(`${options.prefix}:${queue}:events`, 'MAXLEN', '~', '10000', '*', ...fields)
+      .catch((failure: unknown) => this.#emit('error', { error: failure }));
   }
 
   /** Connects, listens for cancellations, and starts taking jobs. */
