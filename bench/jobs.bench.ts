@@ -1,9 +1,15 @@
 /**
  * Jobs per second through Keel's BullMQ queue against raw BullMQ, same Redis, same process, concurrency 10.
  * Uses KEEL_REDIS_URL when set (scripts/with-engines.ts), otherwise starts a throwaway redis-server.
+ * Then `addBulk` of 10,000 jobs against BullMQ's own and a loop of `add`, and the cost of hearing events
+ * from every process, on a private redis-server (the bulk case empties it between samples).
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { type Engine, startRedis } from '../scripts/engines.ts';
 import { openQueue } from '../src/jobs/index.ts';
 import { ratio, run, target } from './harness.ts';
@@ -99,5 +105,163 @@ export default async function (): Promise<void> {
     await cleanup.obliterate({ force: true });
     await cleanup.close();
     await engine?.stop();
+  }
+  await bulkAndEvents();
+}
+
+const BULK = 10_000;
+const EVENT_JOBS = 1000;
+
+/** `addBulk` of 10,000 jobs, and throughput with and without a queue-level listener. */
+async function bulkAndEvents(): Promise<void> {
+  // Its own server: the bulk case runs FLUSHDB ASYNC before each batch, so 10,000 jobs a sample do not
+  // pile up (a fraction of a millisecond, the same for every candidate).
+  const engine = await startRedis();
+  const url = engine.url;
+  const admin = new Redis(url);
+  const rawQueue = new Queue(`bench-bulk-raw-${randomUUID()}`, {
+    connection: { url, maxRetriesPerRequest: null },
+  });
+  const keel = await openQueue<number>(url, `bench-bulk-keel-${randomUUID()}`);
+  const bulk = Array.from({ length: BULK }, (_, i) => ({ name: 'n', data: i }));
+  const rawBulk = bulk.map(({ name, data }) => ({ name, data }));
+  try {
+    const results = await run({
+      title: `${BULK.toLocaleString('en')} jobs added in one call (no worker)`,
+      unit: `batch of ${BULK.toLocaleString('en')} jobs`,
+      baseline: 'bullmq addBulk',
+      subject: 'keel addBulk',
+      rounds: 7,
+      sampleMs: 50,
+      candidates: [
+        {
+          name: 'bullmq addBulk',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              await rawQueue.addBulk(rawBulk);
+            }
+          },
+        },
+        {
+          name: 'keel addBulk',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              await keel.addBulk(bulk);
+            }
+          },
+        },
+        {
+          name: 'keel add, in a loop',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              for (const { name, data } of bulk) await keel.add(name, data);
+            }
+          },
+        },
+      ],
+    });
+    target(
+      'keel addBulk speed vs bullmq addBulk',
+      1 / ratio(results, 'keel addBulk', 'bullmq addBulk'),
+      0.9,
+      'at least',
+    );
+    target(
+      'keel addBulk speed vs a loop of keel add',
+      1 / ratio(results, 'keel addBulk', 'keel add, in a loop'),
+      10,
+      'at least',
+    );
+    console.log('');
+  } finally {
+    await keel.close({ timeoutMs: 5000 });
+    await rawQueue.close();
+  }
+
+  // Three queues with the same worker here. The second has a listener in another process, which hears its
+  // jobs' events from Redis as a web process would; the third a listener on another queue object in this
+  // process, which also pays for reading the events on the workers' CPU.
+  const plain = await openQueue<number>(url, `bench-events-plain-${randomUUID()}`);
+  const remote = await openQueue<number>(url, `bench-events-remote-${randomUUID()}`);
+  const local = await openQueue<number>(url, `bench-events-local-${randomUUID()}`);
+  const listener = await openQueue<number>(url, local.name);
+  let events = 0;
+  listener.on('completed', () => {
+    events++;
+  });
+  const done = { plain: counter(), remote: counter(), local: counter() };
+  for (const [key, queue] of [
+    ['plain', plain],
+    ['remote', remote],
+    ['local', local],
+  ] as const) {
+    const worker = await queue.process(async (job) => job.data, { concurrency: CONCURRENCY });
+    worker.on('completed', done[key].tick);
+  }
+  const web = spawn(process.execPath, [join(import.meta.dirname, 'jobs-listener.ts'), url, remote.name], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let webOut = '';
+  web.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    webOut += chunk;
+  });
+  const readyBy = Date.now() + 30_000;
+  while (!webOut.includes('ready\n')) {
+    if (web.exitCode !== null || Date.now() > readyBy) {
+      web.kill('SIGKILL');
+      throw new Error('the listener process did not get ready within 30 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const jobs = Array.from({ length: EVENT_JOBS }, (_, i) => ({ name: 'n', data: i }));
+  const batch = (queue: typeof plain, finished: ReturnType<typeof counter>) => async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const all = finished.next(EVENT_JOBS);
+      await queue.addBulk(jobs);
+      await all;
+    }
+  };
+  try {
+    const results = await run({
+      title: `${EVENT_JOBS} jobs added and run at concurrency ${CONCURRENCY}, with and without a queue-level listener`,
+      unit: `batch of ${EVENT_JOBS} jobs`,
+      baseline: 'no listener',
+      rounds: 15,
+      sampleMs: 200,
+      candidates: [
+        { name: 'no listener', run: batch(plain, done.plain) },
+        { name: 'listener in another process', run: batch(remote, done.remote) },
+        { name: 'listener in this process', run: batch(local, done.local) },
+      ],
+    });
+    target(
+      'time per job with a listener in another process vs without',
+      ratio(results, 'listener in another process', 'no listener'),
+      1.1,
+      'at most',
+    );
+    target(
+      'time per job with a listener in this process vs without',
+      ratio(results, 'listener in this process', 'no listener'),
+      1.1,
+      'at most',
+    );
+    for (const r of results) {
+      console.log(`- ${r.name}: ${Math.round((EVENT_JOBS * 1e9) / r.medianNs)} jobs/s (median)`);
+    }
+    web.stdin.end();
+    await once(web, 'exit');
+    console.log(
+      `- events heard: ${/heard (\d+)/.exec(webOut)?.[1]} in the other process, ${events} in this one`,
+    );
+    console.log('');
+  } finally {
+    if (web.exitCode === null) web.kill('SIGKILL');
+    await Promise.all([plain, remote, local, listener].map((q) => q.close({ timeoutMs: 5000 })));
+    await admin.quit();
+    await engine.stop();
   }
 }

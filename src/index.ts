@@ -100,6 +100,7 @@ export {
   type BulkJob,
   type CloseOptions as QueueCloseOptions,
   type CountsOptions as QueueCountsOptions,
+  CronParserMissingError,
   EvictionPolicyError,
   InvalidJobDataError,
   type Job,
@@ -132,6 +133,9 @@ export {
   QueueTlsError,
   type ResultOptions,
   type RetryFailedOptions,
+  type Rhythm,
+  type ScheduleInfo,
+  type ScheduleOptions,
   type SchemaInput,
   type Unsubscribe,
 } from './jobs/index.ts';

@@ -86,6 +86,7 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['JobQueue.result', () => queue.then((q) => q.result('x', o))],
     ['JobQueue.addBulk', () => queue.then((q) => q.addBulk([], o))],
     ['JobQueue.retryFailed', () => queue.then((q) => q.retryFailed(o))],
+    ['JobQueue.schedule', () => queue.then((q) => q.schedule('s', { every: 1000 }, 'job', {}, o))],
     ['JobQueue.close', () => queue.then((q) => q.close(o))],
     ['new TaskGroup', () => new TaskGroup(o)],
     [

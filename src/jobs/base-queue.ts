@@ -32,6 +32,7 @@ import {
   serializeData,
   validateData,
 } from './options.ts';
+import { checkScheduleId, type NormalizedRhythm, nextCronRun, normalizeSchedule } from './schedules.ts';
 import type {
   AddBulkOptions,
   AddOptions,
@@ -49,6 +50,9 @@ import type {
   ProcessOptions,
   ResultOptions,
   RetryFailedOptions,
+  Rhythm,
+  ScheduleInfo,
+  ScheduleOptions,
 } from './types.ts';
 
 /** A job checked and ready for the engine: `data` is the schema's output, `json` its serialized form. */
@@ -322,6 +326,35 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     return count;
   }
 
+  async schedule(
+    id: string,
+    rhythm: Rhythm,
+    name: string,
+    data: In,
+    options?: ScheduleOptions,
+  ): Promise<void> {
+    const s = normalizeSchedule(id, rhythm, name, options);
+    this.checkOpen('schedule a job');
+    s.signal?.throwIfAborted();
+    const job = await this.#prepare(s.name, data, s.options);
+    // An expression the parser refuses is refused now, with its reason, not at the first run.
+    if ('cron' in s.rhythm) await nextCronRun(s.rhythm, Date.now());
+    s.signal?.throwIfAborted();
+    this.checkOpen('schedule a job');
+    await this.upsertSchedule(s.id, s.rhythm, job, s.signal);
+  }
+
+  async unschedule(id: string): Promise<boolean> {
+    checkScheduleId('JobQueue.unschedule()', id);
+    this.checkOpen('unschedule a job');
+    return this.removeSchedule(id);
+  }
+
+  async schedules(): Promise<ScheduleInfo[]> {
+    this.checkOpen('list schedules');
+    return this.listSchedules();
+  }
+
   /** Closes every worker this queue started with the same deadline, then the engine, then the listeners. */
   async close(options?: CloseOptions): Promise<void> {
     const { timeoutMs, signal } = normalizeClose(options);
@@ -466,6 +499,17 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   protected abstract failedIds(limit: number): Promise<string[]>;
   /** Starts delivering events from every process through `emitRemote`; resolves once it hears them. */
   protected abstract watch(signal: AbortSignal): Promise<void>;
+  /** Adds or replaces schedule `id`: from now on `job` is added on `rhythm` (see schedules.ts). */
+  protected abstract upsertSchedule(
+    id: string,
+    rhythm: NormalizedRhythm,
+    job: EngineJob,
+    signal: AbortSignal | undefined,
+  ): Promise<void>;
+  /** Removes schedule `id`; resolves `false` when there was none. */
+  protected abstract removeSchedule(id: string): Promise<boolean>;
+  /** The schedules, soonest next run first. */
+  protected abstract listSchedules(): Promise<ScheduleInfo[]>;
   /** Lets go of the engine's own resources; the workers are closed already. */
   protected abstract shutdown(): Promise<void>;
 }

@@ -98,6 +98,19 @@ export class QueueTlsError extends KeelError {
     super('KEEL_JOB_QUEUE_TLS', `TLS with Redis at ${where} failed ${detail}`, { cause });
   }
 }
+/** A cron schedule needs the optional package cron-parser, which is not installed. */
+export class CronParserMissingError extends DriverMissingError {
+  constructor(cause: unknown) {
+    super(
+      'KEEL_JOB_CRON_PARSER_MISSING',
+      'Cron schedules need the package cron-parser (a dependency of bullmq, optional for memory:// queues); ' +
+        'install it: npm install cron-parser',
+      ['cron-parser'],
+      cause,
+    );
+  }
+}
+
 /** How a job's failure is kept: its message, and its code when the error had a string one. */
 export interface JobFailure {
   readonly code?: string;

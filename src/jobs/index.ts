@@ -1,6 +1,7 @@
 /** Durable and embedded job queues behind one contract, opened by URL. */
 export type { Listener as JobListener, Unsubscribe } from './emitter.ts';
 export {
+  CronParserMissingError,
   EvictionPolicyError,
   InvalidJobDataError,
   JobAbortedError,
@@ -41,4 +42,7 @@ export type {
   QueueRateLimit,
   ResultOptions,
   RetryFailedOptions,
+  Rhythm,
+  ScheduleInfo,
+  ScheduleOptions,
 } from './types.ts';

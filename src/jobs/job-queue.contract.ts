@@ -8,6 +8,7 @@ import { eventsAndClose } from './contract/events-close.ts';
 import type { OpenForTest } from './contract/helpers.ts';
 import { inspectAndManage } from './contract/inspect-manage.ts';
 import { retriesAndDelays } from './contract/retries-delays.ts';
+import { schedules } from './contract/schedules.ts';
 import { validation } from './contract/validation.ts';
 import type { JobQueue, OpenQueueOptions } from './types.ts';
 
@@ -30,5 +31,6 @@ export function runJobQueueContract(label: string, open: OpenForTest): void {
     validation(fresh, open);
     eventsAndClose(fresh, open);
     inspectAndManage(fresh, open);
+    schedules(fresh, open);
   });
 }

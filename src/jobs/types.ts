@@ -249,6 +249,15 @@ export interface JobQueue<In = unknown, Out = In> extends AsyncDisposable {
   counts(options?: CountsOptions): Promise<JobCounts>;
   /** Closes every worker this queue started (see `JobWorker.close`), then the queue itself. */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * Adds a job named `name` with `data` on `rhythm`; scheduling an id again replaces that schedule. Every
+   * process may schedule the same id: each run adds one job (see docs/jobs.md, Schedules).
+   */
+  schedule(id: string, rhythm: Rhythm, name: string, data: In, options?: ScheduleOptions): Promise<void>;
+  /** Removes a schedule; resolves to false when none had that id. */
+  unschedule(id: string): Promise<boolean>;
+  /** The schedules, soonest next run first. */
+  schedules(): Promise<ScheduleInfo[]>;
 }
 
 export interface OpenQueueOptions<S extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined> {
@@ -288,4 +297,24 @@ export interface OpenQueueOptions<S extends StandardSchemaV1 | undefined = Stand
    * unless the URL is `rediss://`
    */
   readonly tls?: TlsOptions;
+}
+
+/**
+ * When a schedule adds its job: `{ every: ms }` (the first job at once, then one every `every` ms), or
+ * `{ cron, tz? }`, a cron expression of 5 fields (minute first) or 6 (second first), read in the time zone
+ * `tz` (an IANA name such as `Europe/Paris`; UTC by default).
+ */
+export type Rhythm = { readonly every: number } | { readonly cron: string; readonly tz?: string };
+
+/** Options of the jobs a schedule adds, and a signal for the `schedule` call itself. */
+export type ScheduleOptions = Pick<AddOptions, 'attempts' | 'backoff' | 'priority' | 'signal'>;
+
+/** A schedule as `JobQueue.schedules()` lists it. */
+export interface ScheduleInfo {
+  readonly id: string;
+  readonly rhythm: Rhythm;
+  /** The name of the jobs it adds. */
+  readonly name: string;
+  /** When it adds its next job; undefined when no further run is due. */
+  readonly next: Date | undefined;
 }

@@ -14,6 +14,7 @@ import {
 import { JobFailedError, type JobFailure, QueueConnectionError } from '../errors.ts';
 import { checkQueueName, type NormalizedAdd, type NormalizedOpen, normalizeOpen } from '../options.ts';
 import { type RedisTarget, withTls } from '../redis-url.ts';
+import type { NormalizedRhythm } from '../schedules.ts';
 import type {
   JobCounts,
   JobDetails,
@@ -23,7 +24,9 @@ import type {
   JobQueue,
   JobState,
   OpenQueueOptions,
+  ScheduleInfo,
 } from '../types.ts';
+import { BullmqScheduler } from './bullmq-scheduler.ts';
 import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT } from './bullmq-worker.ts';
 import { connect, ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
@@ -56,6 +59,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   readonly #target: RedisTarget;
   readonly #client: Redis;
   readonly #queue: Queue;
+  readonly #scheduler: BullmqScheduler;
   /** The stream of events from every process, opened for the first listener (or `result()` wait). */
   #queueEvents: { readonly events: QueueEvents; readonly client: Redis } | undefined;
 
@@ -73,6 +77,23 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       },
     });
     this.#queue.on('error', (error) => this.emitError(error));
+    this.#scheduler = new BullmqScheduler({
+      queue: this.#queue,
+      jobOptions: (job) => jobOptions(job.options),
+      bounded: (start, what, signal) => this.#bounded(start, what, this.options.commandTimeoutMs, signal),
+    });
+  }
+
+  protected upsertSchedule(id: string, rhythm: NormalizedRhythm, job: EngineJob, signal?: AbortSignal) {
+    return this.#scheduler.upsert(id, rhythm, job, signal);
+  }
+
+  protected removeSchedule(id: string): Promise<boolean> {
+    return this.#scheduler.remove(id);
+  }
+
+  protected listSchedules(): Promise<ScheduleInfo[]> {
+    return this.#scheduler.list();
   }
 
   protected override get resultPollMs(): number {

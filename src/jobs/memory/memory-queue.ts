@@ -9,9 +9,18 @@ import {
 } from '../base-queue.ts';
 import { failureOf } from '../errors.ts';
 import { backoffDelay, checkQueueName, normalizeOpen } from '../options.ts';
-import type { JobCounts, JobDetails, JobHandler, JobState, OpenQueueOptions } from '../types.ts';
+import type { NormalizedRhythm } from '../schedules.ts';
+import type {
+  JobCounts,
+  JobDetails,
+  JobHandler,
+  JobState,
+  OpenQueueOptions,
+  ScheduleInfo,
+} from '../types.ts';
 import { Fifo } from './fifo.ts';
 import { details, type JobRecord } from './job-record.ts';
+import { MemoryScheduler } from './memory-scheduler.ts';
 import { MemoryWorker, type Outcome } from './memory-worker.ts';
 import { MinHeap } from './min-heap.ts';
 
@@ -46,8 +55,26 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   #windowCount = 0;
   #windowTimer: LongTimer | undefined;
 
+  readonly #scheduler = new MemoryScheduler({
+    add: (job) => this.addJobs([job]),
+    closed: () => this.closed,
+    error: (error) => this.emitError(error),
+  });
+
   constructor(name: string, options: OpenQueueOptions = {}) {
     super(checkQueueName(name), normalizeOpen(options));
+  }
+
+  protected async upsertSchedule(id: string, rhythm: NormalizedRhythm, job: EngineJob): Promise<void> {
+    await this.#scheduler.upsert(id, rhythm, job);
+  }
+
+  protected async removeSchedule(id: string): Promise<boolean> {
+    return this.#scheduler.remove(id);
+  }
+
+  protected async listSchedules(): Promise<ScheduleInfo[]> {
+    return this.#scheduler.list();
   }
 
   protected async addJobs(jobs: readonly EngineJob[]): Promise<string[]> {
@@ -179,6 +206,7 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   }
 
   protected async shutdown(): Promise<void> {
+    this.#scheduler.clear();
     clearLongTimeout(this.#timer);
     clearLongTimeout(this.#windowTimer);
     this.#timer = undefined;
