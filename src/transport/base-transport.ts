@@ -3,7 +3,7 @@
  * and the draining close. An engine supplies only the primitives at the bottom of the class.
  */
 
-import { clearLongTimeout, onAbort, setLongTimeout, settleWithin } from '../abort.ts';
+import { clearLongTimeout, onAbort, raceAbort, setLongTimeout, settleWithin } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
@@ -73,7 +73,7 @@ export abstract class BaseTransport implements Transport {
   publish(subject: string, payload?: unknown, options?: PublishOptions): Promise<void> {
     // Not `async`: on the hot path a settled promise is returned without an extra turn of the queue.
     try {
-      checkSubject('subject', subject, false);
+      checkSubject('Transport.publish() subject', subject, false);
       const resolved = resolvePublish(options);
       this.#checkOpen('publish');
       if (resolved === undefined) return this.sendMessage(subject, this.#encode(subject, payload)) ?? sent;
@@ -90,7 +90,7 @@ export abstract class BaseTransport implements Transport {
     handler: Handler<T>,
     options: SubscribeOptions = {},
   ): TransportSubscription {
-    checkSubject('subject', subject, true);
+    checkSubject('Transport.subscribe() subject', subject, true);
     checkFunction('Transport.subscribe() handler', handler);
     const { queue, signal, concurrency, maxPending, answers } = resolveSubscribe(options);
     this.#checkOpen('subscribe');
@@ -156,7 +156,7 @@ export abstract class BaseTransport implements Transport {
   }
 
   async request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R> {
-    checkSubject('subject', subject, false);
+    checkSubject('Transport.request() subject', subject, false);
     const { timeoutMs, signal, headers } = resolveRequest(options);
     this.#checkOpen('request');
     signal?.throwIfAborted();
@@ -238,7 +238,14 @@ export abstract class BaseTransport implements Transport {
       // Each abandoned request sends its cancel as it rejects: let them, before the connection goes.
       await Promise.allSettled(abandoned);
     }
-    await this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
+    const down = this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
+    if (signal === undefined) await down;
+    else {
+      // The caller may stop waiting (the connection goes on closing, within its own bound); a failure
+      // after that has nobody to reach.
+      down.catch(() => {});
+      await raceAbort(down, signal);
+    }
     signal?.throwIfAborted();
   }
 

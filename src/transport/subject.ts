@@ -10,12 +10,25 @@ const exact = new RegExp(`^${token}(?:\\.${token})*$`);
 const pattern = new RegExp(`^(?:(?:${token}|\\*)(?:\\.(?:${token}|\\*))*(?:\\.>)?|>)$`);
 
 /**
+ * The longest subject, in bytes of UTF-8. A NATS server reads a protocol line of at most 4 KiB (subject,
+ * reply subject and size included) and drops the connection past it; 1 KiB leaves room for the rest and
+ * is far beyond any subject people write.
+ */
+export const MAX_SUBJECT_BYTES = 1024;
+
+/**
  * Throws InvalidArgumentError unless `subject` is a valid subject. Wildcards are allowed only when
  * `wildcards` is true (subscriptions); a subject to publish to names one exact subject.
  */
 export function checkSubject(name: string, subject: unknown, wildcards: boolean): asserts subject is string {
   // One precompiled pattern per case: subjects are checked on every publish.
-  if (typeof subject === 'string' && (wildcards ? pattern : exact).test(subject)) return;
+  if (typeof subject === 'string' && (wildcards ? pattern : exact).test(subject)) {
+    // A UTF-16 unit is at most 3 bytes of UTF-8, so only a long subject needs counting.
+    if (subject.length * 3 <= MAX_SUBJECT_BYTES || Buffer.byteLength(subject) <= MAX_SUBJECT_BYTES) return;
+    throw new InvalidArgumentError(
+      `${name} must be at most ${MAX_SUBJECT_BYTES} bytes long; received one of ${Buffer.byteLength(subject)} bytes`,
+    );
+  }
   const rule = wildcards
     ? 'a non-empty string of dot-separated tokens without spaces, where * may stand for a whole token and > for the whole last one'
     : 'a non-empty string of dot-separated tokens without spaces, * or >';

@@ -184,6 +184,21 @@ describe('redis transport publish: settles within the stated bound whatever the 
     expectNoDriverNoise(stderr.text());
   });
 
+  it('close({ signal }) stops waiting as soon as the signal aborts, even with the server frozen', async () => {
+    engine = await startRedis();
+    const transport = await openTransport(engine.url, { onError: () => {} });
+    process.kill(engine.pid, 'SIGSTOP');
+    const controller = new AbortController();
+    const reason = new Error('shutdown budget spent');
+    setTimeout(() => controller.abort(reason), 200);
+    const started = Date.now();
+    const outcome = await settledWithin(transport.close({ signal: controller.signal }), 3000);
+    expect(outcome, 'close settled').not.toBe('pending');
+    expect((outcome as { error: unknown }).error).toBe(reason);
+    // Before, the last step (quitting the connections) waited out its own grace of seconds.
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('rejects retryable within the bound while the server is down, early and late in the outage', async () => {
     const stderr = captureStderr();
     engine = await startRedis();

@@ -1,5 +1,6 @@
 /** The Redis transport passes the shared contract (queue groups refused) against a real redis-server. */
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/errors.ts';
 import { openTransport } from '../../src/transport/index.ts';
 import { runTransportContract } from '../../src/transport/transport.contract.ts';
 import { engineUrl } from './engine-urls.ts';
@@ -17,6 +18,16 @@ describe('redis transport', () => {
 
   it('rejects a database that is not a number', async () => {
     await expect(openTransport(`${url}/x`)).rejects.toThrow(/redis:\/\/\[user:pass@\]host\[:port\]\[\/db\]/);
+  });
+
+  it('rejects a redis:// or rediss:// URL without a host instead of dialling 127.0.0.1:6379', async () => {
+    for (const bad of ['redis://', 'rediss://', 'redis:///2']) {
+      const error = await openTransport(bad, { connectTimeoutMs: 500 }).catch((e: unknown) => e);
+      expect(error, bad).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message, bad).toMatch(/redis:\/\/\[user:pass@\]host\[:port\]\[\/db\]/);
+    }
+    // Not even a URL: refused while parsing.
+    await expect(openTransport('redis://:6380')).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
   it('reports a message published by a client that does not speak Keel, and keeps delivering', async () => {

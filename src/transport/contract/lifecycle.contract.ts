@@ -17,6 +17,19 @@ export function lifecycleContract(ctx: ContractContext): void {
       await expect(a.request('', 1)).rejects.toThrow(/received ""/);
     });
 
+    it('refuses a subject past 1 KiB before it reaches the engine (a NATS server drops the connection)', async () => {
+      const [a] = await pair();
+      const long = 'x'.repeat(5000);
+      await expect(a.publish(long, 1)).rejects.toThrow(
+        'Transport.publish() subject must be at most 1024 bytes long; received one of 5000 bytes',
+      );
+      expect(() => a.subscribe(long, () => {})).toThrow(/at most 1024 bytes long/);
+      await expect(a.request(long, 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+      // Counted in bytes: 400 three-byte characters are 1200 bytes.
+      await expect(a.publish('€'.repeat(400), 1)).rejects.toThrow(/received one of 1200 bytes/);
+      await expect(a.publish('x'.repeat(1024), 1)).resolves.toBeUndefined();
+    });
+
     it('rejects a handler that is not a function, a bad queue, timeoutMs and signal', async () => {
       const [a] = await pair();
       expect(() => a.subscribe('a', 'nope' as never)).toThrow(/handler must be a function; received "nope"/);

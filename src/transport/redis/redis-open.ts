@@ -19,7 +19,8 @@ function redisSettings(url: URL, options: ResolvedOptions, server: string, tls: 
     );
   }
   const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
-  if (!Number.isInteger(db) || db < 0) {
+  // Without a host, ioredis would quietly dial 127.0.0.1:6379.
+  if (!url.hostname || !Number.isInteger(db) || db < 0) {
     throw new InvalidArgumentError(
       `A Redis transport URL is redis://[user:pass@]host[:port][/db]; received ${describe(shownUrl(url))}`,
     );
