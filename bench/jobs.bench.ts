@@ -125,8 +125,10 @@ async function bulkAndEvents(): Promise<void> {
   const engine = await startRedis();
   const url = engine.url;
   const admin = new Redis(url);
+  // The same job options as Keel's defaults, so both store and check the same per job.
   const rawQueue = new Queue(`bench-bulk-raw-${randomUUID()}`, {
     connection: { url, maxRetriesPerRequest: null },
+    defaultJobOptions: { attempts: 1, removeOnComplete: { count: 1000 }, removeOnFail: { count: 10_000 } },
   });
   const keel = await openQueue<number>(url, `bench-bulk-keel-${randomUUID()}`);
   const bulk = Array.from({ length: BULK }, (_, i) => ({ name: 'n', data: i }));
