@@ -190,6 +190,41 @@ describe('events from every process', { timeout: 30_000 }, () => {
     expect(local).toEqual([ok]);
   });
 
+  it("hears a burst of another queue object's jobs in the stream's order, each with its own name and attempts", async () => {
+    const name = freshName('events-burst');
+    const web = await open(name);
+    const heard: string[] = [];
+    const all = new Promise<void>((resolve) => {
+      web.on('progress', ({ job, progress }) => heard.push(`progress ${job.name} ${progress}`));
+      web.on('completed', ({ job, result }) => {
+        heard.push(`completed ${job.name} ${job.attempt}/${job.attempts} ${result}`);
+        if (job.name === 'job-49') resolve();
+      });
+    });
+    const runner = await open(name);
+    // One job at a time, so the stream's order is the order of the adds.
+    await runner.process(
+      async (job) => {
+        await job.progress(job.data as number);
+        return job.data;
+      },
+      { concurrency: 1 },
+    );
+    const jobs = Array.from({ length: 50 }, (_, i) => ({
+      name: `job-${i}`,
+      data: i,
+      options: { attempts: (i % 3) + 1 },
+    }));
+    await runner.addBulk(jobs);
+    await all;
+    expect(heard).toEqual(
+      jobs.flatMap(({ name, data, options }) => [
+        `progress ${name} ${data}`,
+        `completed ${name} 1/${options.attempts} ${data}`,
+      ]),
+    );
+  });
+
   it('hears the final failure of a job whose earlier attempt its own worker ran', async () => {
     const name = freshName('events-retry');
     const a = await open(name);

@@ -329,16 +329,41 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
-  /** Reads the job's name and attempt for an event from the stream, then hands them on. */
+  /**
+   * Reads the job's name and attempt for an event from the stream, then hands them on. The stream hands
+   * over its events in batches, synchronously: the reads of one batch go out together, as one pipeline, so
+   * a listener costs Redis one round trip per batch rather than one per event. Deliveries keep the
+   * stream's order (a connection answers in order, and batches are sent in order).
+   */
   #remote(id: string, deliver: (job: JobInfo, code: string | null) => void): void {
-    this.#client
-      .hmget(this.#key(id), 'name', 'ats', 'opts', CODE_FIELD)
-      .then(([name, ats, opts, code]) => {
-        let attempts = 1;
-        try {
-          attempts = (JSON.parse(opts ?? '{}') as { attempts?: number }).attempts ?? 1;
-        } catch {}
-        deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, code ?? null);
+    this.#lookups.push({ id, deliver });
+    if (this.#lookups.length === 1) queueMicrotask(() => this.#lookUp());
+  }
+
+  /** Events of the current stream batch waiting for their job's fields. */
+  #lookups: { readonly id: string; readonly deliver: (job: JobInfo, code: string | null) => void }[] = [];
+
+  #lookUp(): void {
+    const batch = this.#lookups;
+    this.#lookups = [];
+    const pipeline = this.#client.pipeline();
+    for (const { id } of batch) pipeline.hmget(this.#key(id), 'name', 'ats', 'opts', CODE_FIELD);
+    pipeline
+      .exec()
+      .then((replies) => {
+        for (const [i, { id, deliver }] of batch.entries()) {
+          const [error, fields] = replies?.[i] ?? [new Error('no reply to the read of the job')];
+          if (error) {
+            this.emitError(error);
+            continue;
+          }
+          const [name, ats, opts, code] = fields as (string | null)[];
+          let attempts = 1;
+          try {
+            attempts = (JSON.parse(opts ?? '{}') as { attempts?: number }).attempts ?? 1;
+          } catch {}
+          deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, code ?? null);
+        }
       })
       .catch((error: unknown) => this.emitError(error));
   }

@@ -25,7 +25,8 @@ export const cancelChannel = (prefix: string, queue: string) => `${prefix}:${que
 
 interface Run {
   readonly id: string;
-  readonly controller: AbortController;
+  /** Made when the handler first reads its signal, or at an abort: most handlers never read it. */
+  controller: AbortController | undefined;
   /** Set by a cancel: whatever the handler does next, the job fails as cancelled, without a retry. */
   cancelled: JobCancelledError | undefined;
   /** Armed by a cancel: ends the wait for a handler that ignores its signal. */
@@ -37,6 +38,11 @@ interface Run {
 }
 
 const released = Symbol('released');
+
+function abortRun(run: Run, reason: unknown): void {
+  run.controller ??= new AbortController();
+  run.controller.abort(reason);
+}
 
 export interface WorkerSettings {
   readonly queue: string;
@@ -175,7 +181,7 @@ export class BullmqWorker implements EngineWorker {
   #abortCancelled(run: Run): void {
     if (run.cancelled !== undefined) return;
     run.cancelled = new JobCancelledError(this.#settings.queue, run.id);
-    run.controller.abort(run.cancelled);
+    abortRun(run, run.cancelled);
     // A handler that ignores its signal is not waited for past the grace: the job fails as cancelled.
     run.grace = setTimeout(run.release, ABORT_GRACE_MS);
   }
@@ -196,15 +202,15 @@ export class BullmqWorker implements EngineWorker {
   }
 
   async #run(handler: JobHandler, bull: BullJob, token: string | undefined): Promise<unknown> {
-    const controller = new AbortController();
-    const { promise: letGo, resolve: release } = Promise.withResolvers<typeof released>();
+    // Set below, in the same turn, before anything can call `run.release`.
+    let letGo: (value: typeof released) => void = () => {};
     const info = toInfo(bull, bull.attemptsMade + 1);
     const run: Run = {
       id: info.id,
-      controller,
+      controller: undefined,
       cancelled: undefined,
       shutdown: false,
-      release: () => release(released),
+      release: () => letGo(released),
     };
     this.#runs.add(run);
     this.#started.set(bull, info);
@@ -233,10 +239,19 @@ export class BullmqWorker implements EngineWorker {
     try {
       // A job cancelled before its handler started never runs it.
       if (run.cancelled) throw run.cancelled;
-      const work = Promise.resolve().then(() => handler(job, { signal: controller.signal }));
-      // A handler that outlives the grace keeps running, but nobody waits for it or hears its outcome.
-      work.catch(() => {});
-      const result = await Promise.race([work, letGo]);
+      const context = {
+        get signal(): AbortSignal {
+          run.controller ??= new AbortController();
+          return run.controller.signal;
+        },
+      };
+      const work = Promise.resolve().then(() => handler(job, context));
+      // A handler that outlives the grace keeps running, but nobody waits for it or hears its outcome (its
+      // rejection is handled here, and ignored once released).
+      const result = await new Promise<unknown>((resolve, reject) => {
+        letGo = resolve;
+        work.then(resolve, reject);
+      });
       if (run.cancelled) throw await this.#fail(bull, run.cancelled);
       if (result === released) return await this.#giveBack(bull, token);
       checkResult(info.name, result);
@@ -286,7 +301,7 @@ export class BullmqWorker implements EngineWorker {
       if (!(await settleWithin(closing, timeoutMs, signal))) {
         for (const run of this.#runs) {
           run.shutdown = true;
-          run.controller.abort(new JobAbortedError(this.#settings.queue, run.id));
+          abortRun(run, new JobAbortedError(this.#settings.queue, run.id));
         }
         if (!(await settleWithin(closing, ABORT_GRACE_MS))) {
           for (const run of this.#runs) run.release();
