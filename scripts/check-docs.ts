@@ -96,10 +96,14 @@ writeFileSync(
 
 const problems: string[] = [];
 const byFile = new Map(blocks.map((b) => [b.file, b]));
-const tsc = spawnSync(tscBin, ['-p', join(out, 'tsconfig.json'), '--pretty', 'false'], {
-  encoding: 'utf8',
-  cwd: root,
-});
+// tsc refuses a project with no files; with no blocks there is nothing to check.
+const tsc =
+  blocks.length === 0
+    ? { stdout: '', stderr: '', status: 0, error: undefined }
+    : spawnSync(tscBin, ['-p', join(out, 'tsconfig.json'), '--pretty', 'false'], {
+        encoding: 'utf8',
+        cwd: root,
+      });
 for (const row of `${tsc.stdout}${tsc.stderr}`.split('\n')) {
   const m = /^(.*?\.ts)\((\d+),(\d+)\): (error .*)$/.exec(row.trim());
   if (m === null) {
