@@ -27,7 +27,7 @@ import type {
   ScheduleInfo,
 } from '../types.ts';
 import { BullmqScheduler } from './bullmq-scheduler.ts';
-import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT } from './bullmq-worker.ts';
+import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT, runKey } from './bullmq-worker.ts';
 import { connect, ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 /**
@@ -225,9 +225,12 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   }
 
   protected async cancelActive(id: string): Promise<boolean> {
+    // The cancel names the run now active, so no later run under the same id is caught by it.
+    const job = await this.#command(() => this.#queue.getJob(id) as Promise<BullJob | undefined>, 'cancel');
+    if (!job?.processedOn) return false;
     // Every worker of the queue, in every process, listens on this channel; the one running the job aborts it.
     const heard = await this.#command(
-      () => this.#client.publish(cancelChannel(this.options.prefix, this.name), id),
+      () => this.#client.publish(cancelChannel(this.options.prefix, this.name), runKey(job)),
       'cancel',
     );
     return heard > 0;
