@@ -5,7 +5,7 @@
 import { settleWithin } from '../abort.ts';
 import { describe, InvalidArgumentError } from '../errors.ts';
 import type { StandardSchemaV1 } from '../standard-schema.ts';
-import { Emitter, type Listener, type Unsubscribe } from './emitter.ts';
+import { checkJobEvent, Emitter, type Listener, type Unsubscribe } from './emitter.ts';
 import {
   failureOf,
   InvalidJobDataError,
@@ -92,6 +92,9 @@ type Outcome =
 /** How many job ids a queue remembers as run by its own workers, to skip their echo from the event stream. */
 const RECENT_LOCAL = 10_000;
 
+/** The keys an `addBulk` entry may have; any other (a `jobId` meant for `options`, a typo) is refused. */
+const BULK_KEYS: readonly string[] = ['name', 'data', 'options'];
+
 export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly name: string;
   protected readonly options: NormalizedOpen;
@@ -153,6 +156,13 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
         if (typeof entry !== 'object' || entry === null) {
           throw new InvalidArgumentError(`must be { name, data, options? }; received ${describe(entry)}`);
         }
+        for (const key of Object.keys(entry)) {
+          if (!BULK_KEYS.includes(key)) {
+            throw new InvalidArgumentError(
+              `unknown key ${describe(key)}; known keys: ${BULK_KEYS.join(', ')}`,
+            );
+          }
+        }
         const { name, data, options: jobOptions } = entry;
         if ((jobOptions as AddOptions | undefined)?.signal !== undefined) {
           throw new InvalidArgumentError('options must not carry a signal (addBulk takes one for all)');
@@ -187,6 +197,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    checkJobEvent('JobQueue.on()', event);
     const off = this.#events.on(event, listener);
     // The stream from every process opens for the first listener; a failure to open it is an `error` event.
     if (event !== 'error' && !this.#closed) {

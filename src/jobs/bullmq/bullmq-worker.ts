@@ -5,7 +5,7 @@ import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
 import type { EngineWorker, WorkerHooks } from '../base-queue.ts';
 import { ABORT_GRACE_MS } from '../deadline.ts';
-import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
+import { checkJobEvent, Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { failureOf, JobAbortedError, JobCancelledError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress } from '../types.ts';
@@ -191,6 +191,7 @@ export class BullmqWorker implements EngineWorker {
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    checkJobEvent('JobWorker.on()', event);
     return this.#events.on(event, listener);
   }
 
