@@ -1,14 +1,12 @@
 /** A small typed listener list for job events; a listener that throws never reaches the job or its peers. */
 import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, describe, InvalidArgumentError } from '../errors.ts';
-import type { JobEvents } from './types.ts';
-
-/** Every event a queue or a worker emits. */
-const JOB_EVENTS: readonly (keyof JobEvents)[] = ['completed', 'failed', 'progress', 'error'];
+/** Every event a queue or a worker emits: the keys of `JobEvents` (types.ts imports this file's types). */
+const JOB_EVENTS: readonly string[] = ['completed', 'failed', 'progress', 'error'];
 
 /** Refuses an event name nothing emits: a listener for it would never be called. */
 export function checkJobEvent(label: string, event: unknown): void {
-  if (!(JOB_EVENTS as readonly unknown[]).includes(event)) {
+  if (typeof event !== 'string' || !JOB_EVENTS.includes(event)) {
     throw new InvalidArgumentError(
       `${label} event: unknown event ${describe(event)}; known events: ${JOB_EVENTS.join(', ')}`,
     );
