@@ -1,6 +1,7 @@
 /** A small typed listener list for job events; a listener that throws never reaches the job or its peers. */
 import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, describe, InvalidArgumentError } from '../errors.ts';
+
 /** Every event a queue or a worker emits: the keys of `JobEvents` (types.ts imports this file's types). */
 const JOB_EVENTS: readonly string[] = ['completed', 'failed', 'progress', 'error'];
 
