@@ -135,6 +135,7 @@ const labels: Record<string, RegExp> = {
   'JobQueue.result': /^JobQueue\.result\(\) options/,
   'JobQueue.addBulk': /^JobQueue\.addBulk\(\) options/,
   'JobQueue.retryFailed': /^JobQueue\.retryFailed\(\) options/,
+  'JobQueue.schedule': /^JobQueue\.schedule\(\) options/,
   'new TaskGroup': /^TaskGroup options/,
   'Container.register': /^Container\.register\(\) options/,
   'Container.dispose': /^Container\.dispose\(\) options/,
