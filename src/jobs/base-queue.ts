@@ -3,9 +3,9 @@
  * waiting for results, cancel, and the close order. An engine supplies only the primitives at the bottom.
  */
 import { settleWithin } from '../abort.ts';
-import { describe, InvalidArgumentError } from '../errors.ts';
+import { describe, InvalidArgumentError, KeelError } from '../errors.ts';
 import type { StandardSchemaV1 } from '../standard-schema.ts';
-import { Emitter, type Listener, type Unsubscribe } from './emitter.ts';
+import { checkJobEvent, Emitter, type Listener, type Unsubscribe } from './emitter.ts';
 import {
   failureOf,
   InvalidJobDataError,
@@ -92,6 +92,13 @@ type Outcome =
 /** How many job ids a queue remembers as run by its own workers, to skip their echo from the event stream. */
 const RECENT_LOCAL = 10_000;
 
+/** The first and the longest pause before `result()` reads again after a read Redis did not answer. */
+const RESULT_RETRY_MS = 100;
+const MAX_RESULT_RETRY_MS = 1000;
+
+/** The keys an `addBulk` entry may have; any other (a `jobId` meant for `options`, a typo) is refused. */
+const BULK_KEYS: readonly string[] = ['name', 'data', 'options'];
+
 export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, Out> {
   readonly name: string;
   protected readonly options: NormalizedOpen;
@@ -153,6 +160,13 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
         if (typeof entry !== 'object' || entry === null) {
           throw new InvalidArgumentError(`must be { name, data, options? }; received ${describe(entry)}`);
         }
+        for (const key of Object.keys(entry)) {
+          if (!BULK_KEYS.includes(key)) {
+            throw new InvalidArgumentError(
+              `unknown key ${describe(key)}; known keys: ${BULK_KEYS.join(', ')}`,
+            );
+          }
+        }
         const { name, data, options: jobOptions } = entry;
         if ((jobOptions as AddOptions | undefined)?.signal !== undefined) {
           throw new InvalidArgumentError('options must not carry a signal (addBulk takes one for all)');
@@ -193,6 +207,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    checkJobEvent('JobQueue.on()', event);
     const off = this.#events.on(event, listener);
     // The stream from every process opens for the first listener; a failure to open it is an `error` event.
     if (event !== 'error' && !this.#closed) {
@@ -234,10 +249,12 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     }
     set.add(resolve);
     let poll: ReturnType<typeof setTimeout> | undefined;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    let lastError: unknown;
     let waiting = true;
     try {
       const read = async (): Promise<void> => {
-        const job = await this.findJob(id);
+        const job = await this.findJob(id, 'result');
         if (job === undefined) throw new JobNotFoundError(this.name, id);
         if (job.state === 'completed') resolve({ ok: true, result: job.result });
         else if (job.state === 'failed') {
@@ -250,15 +267,27 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
       // Listen first, then read: a job that ends between the two is seen by one or the other. The whole
       // wait, opening the stream included, is bounded by timeoutMs.
       const setup = (async () => {
-        await this.#watch();
-        await read();
-        return new Promise<never>(() => {});
+        for (let delay = RESULT_RETRY_MS; ; delay = Math.min(2 * delay, MAX_RESULT_RETRY_MS)) {
+          try {
+            await this.#watch();
+            await read();
+            return new Promise<never>(() => {});
+          } catch (error) {
+            // Redis slow or away for a while is waited out until timeoutMs; anything else ends the wait.
+            if (!waiting || this.#closed || !(error instanceof KeelError && error.retryable)) throw error;
+            lastError = error;
+            await new Promise((resolve) => {
+              retryTimer = setTimeout(resolve, delay);
+            });
+            if (!waiting) throw error;
+          }
+        }
       })();
       const ended = Promise.race([promise, setup]);
       ended.catch(() => {});
       if (!(await settleWithin(ended, timeoutMs, signal))) {
         signal?.throwIfAborted();
-        throw new JobWaitTimeoutError(this.name, id, timeoutMs);
+        throw new JobWaitTimeoutError(this.name, id, timeoutMs, lastError);
       }
       let outcome: Outcome;
       try {
@@ -277,6 +306,7 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
       // A read still in flight must not arm another poll once the wait is over.
       waiting = false;
       clearTimeout(poll);
+      clearTimeout(retryTimer);
       set.delete(resolve);
       if (set.size === 0) this.#waiters.delete(id);
     }
@@ -295,13 +325,13 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     this.checkOpen('cancel a job');
     // A job may start (or finish) between the read and the action; a few rounds settle it.
     for (let round = 0; round < 5; round++) {
-      const job = await this.findJob(id);
+      const job = await this.findJob(id, 'cancel');
       if (job === undefined || job.state === 'completed' || job.state === 'failed') return false;
       if (job.state === 'active') {
         if (await this.cancelActive(id)) return true;
         continue;
       }
-      const removal = await this.removeJob(id);
+      const removal = await this.removeJob(id, 'cancel');
       if (removal === 'removed') return true;
       if (removal === 'missing') return false;
     }
@@ -492,10 +522,11 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     timeoutMs: number | undefined,
     signal: AbortSignal | undefined,
   ): Promise<JobCounts>;
-  protected abstract findJob(id: string): Promise<JobDetails | undefined>;
+  /** `what`: the call it serves, for a connection error's message. */
+  protected abstract findJob(id: string, what?: string): Promise<JobDetails | undefined>;
   protected abstract listJobs(state: JobState, offset: number, limit: number): Promise<JobDetails[]>;
   /** Removes a job that is not active. */
-  protected abstract removeJob(id: string): Promise<Removal>;
+  protected abstract removeJob(id: string, what?: string): Promise<Removal>;
   /** Aborts the handler running job `id`, wherever it runs; resolves `false` when the job is not active. */
   protected abstract cancelActive(id: string): Promise<boolean>;
   protected abstract setPaused(paused: boolean): Promise<void>;

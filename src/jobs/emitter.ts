@@ -1,6 +1,18 @@
 /** A small typed listener list for job events; a listener that throws never reaches the job or its peers. */
 import { reportUnhandled } from '../diagnostics.ts';
-import { checkFunction } from '../errors.ts';
+import { checkFunction, describe, InvalidArgumentError } from '../errors.ts';
+
+/** Every event a queue or a worker emits: the keys of `JobEvents` (types.ts imports this file's types). */
+const JOB_EVENTS: readonly string[] = ['completed', 'failed', 'progress', 'error'];
+
+/** Refuses an event name nothing emits: a listener for it would never be called. */
+export function checkJobEvent(label: string, event: unknown): void {
+  if (typeof event !== 'string' || !JOB_EVENTS.includes(event)) {
+    throw new InvalidArgumentError(
+      `${label} event: unknown event ${describe(event)}; known events: ${JOB_EVENTS.join(', ')}`,
+    );
+  }
+}
 
 export type Listener<T> = (payload: T) => void;
 

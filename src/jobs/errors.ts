@@ -147,11 +147,13 @@ export class JobNotFoundError extends KeelError {
 
 /** `result()` waited its `timeoutMs` and the job had not finished; it may still finish later. */
 export class JobWaitTimeoutError extends KeelError {
-  constructor(queue: string, jobId: string, timeoutMs: number) {
+  /** `cause`: the last error met while waiting (Redis slow or down), if any. */
+  constructor(queue: string, jobId: string, timeoutMs: number, cause?: unknown) {
+    const last = cause instanceof Error ? `; the last read failed: ${cause.message}` : '';
     super(
       'KEEL_JOB_WAIT_TIMEOUT',
-      `Job ${describe(jobId)} of queue ${describe(queue)} did not finish within ${timeoutMs} ms`,
-      { retryable: true },
+      `Job ${describe(jobId)} of queue ${describe(queue)} did not finish within ${timeoutMs} ms${last}`,
+      { retryable: true, cause },
     );
   }
 }

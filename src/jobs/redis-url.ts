@@ -38,9 +38,15 @@ function decodeCredential(part: 'user name' | 'password', value: string, where: 
  * as client options, silently.
  */
 export function parseRedisUrl(url: URL): RedisTarget {
-  const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  // No silent localhost: a URL built from an empty setting (`redis://${host}`) must not reach another server.
+  if (url.hostname === '') {
+    throw new InvalidArgumentError(
+      `openQueue() url names no host (received "${url.protocol}//..."); the form is ${FORM}`,
+    );
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || '6379');
-  const where = `${url.hostname || '127.0.0.1'}:${port}`;
+  const where = `${url.hostname}:${port}`;
   if (url.search !== '' || url.hash !== '') {
     throw new InvalidArgumentError(
       `openQueue() url for ${where} takes no query or fragment; the form is ${FORM}`,

@@ -31,6 +31,18 @@ describe('bullmq queue', () => {
     expect(error.message).toContain('Could not reach Redis at 127.0.0.1:1 within 300 ms');
   });
 
+  it('fails at once, not at connectTimeoutMs, when the connection is refused', {
+    timeout: 30_000,
+  }, async () => {
+    const started = Date.now();
+    const error = await openQueue('redis://127.0.0.1:1', 'q', { connectTimeoutMs: 20_000 }).catch((e) => e);
+    expect(error).toBeInstanceOf(QueueConnectionError);
+    expect(error).toMatchObject({ code: 'KEEL_JOB_QUEUE_CONNECTION', retryable: true });
+    expect(error.message).toContain('ECONNREFUSED');
+    // Far below connectTimeoutMs, with room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('shares jobs between queue objects of the same name, as separate processes would', async () => {
     const name = `shared-${randomUUID()}`;
     names.push(name);

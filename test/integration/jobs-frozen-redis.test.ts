@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Engine, startRedis } from '../../scripts/engines.ts';
 import { KeelError } from '../../src/errors.ts';
-import { type JobQueue, openQueue, QueueConnectionError } from '../../src/jobs/index.ts';
+import { type JobQueue, JobWaitTimeoutError, openQueue, QueueConnectionError } from '../../src/jobs/index.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 let stderr: string[] = [];
@@ -84,6 +84,42 @@ const faults: [string, (engine: Engine) => Promise<void>][] = [
   ],
 ];
 
+describe('a queue whose Redis is frozen while it opens', { timeout: 60_000 }, () => {
+  /** Sockets and timers the process holds now. */
+  const held = () =>
+    process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length;
+
+  it('settles an open and a process() soon after their signal aborts, leaving no socket or timer', async () => {
+    const engine = await privateRedis();
+    const queue = await openQueue(engine.url, `frozen-${randomUUID()}`, { connectTimeoutMs: 60_000 });
+    cleanups.push(() => queue.close({ timeoutMs: 0 }));
+    queue.on('error', () => {});
+    process.kill(engine.pid, 'SIGSTOP');
+    const before = held();
+    const lags: number[] = [];
+    for (const start of [
+      (signal: AbortSignal) => openQueue(engine.url, 'other', { connectTimeoutMs: 60_000, signal }),
+      (signal: AbortSignal) => queue.process(() => {}, { signal }),
+    ]) {
+      const controller = new AbortController();
+      const settled = start(controller.signal).then(
+        () => 'opened',
+        (e: unknown) => e,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const abortedAt = Date.now();
+      controller.abort();
+      const outcome = await within(10_000, 'the aborted call', settled);
+      lags.push(Date.now() - abortedAt);
+      expect(outcome).toMatchObject({ name: 'AbortError' });
+    }
+    // Within a few ms on an idle machine; the bound leaves room for a loaded one, below the 500 ms a
+    // socket closing by itself would take.
+    expect(Math.max(...lags)).toBeLessThan(400);
+    await vi.waitFor(() => expect(held()).toBeLessThanOrEqual(before), { timeout: 2000 });
+  });
+});
+
 describe.each(faults)('a queue whose Redis is %s', { timeout: 60_000 }, (_label, fault) => {
   it('rejects add and counts with a retryable QueueConnectionError within commandTimeoutMs', async () => {
     const engine = await privateRedis();
@@ -110,6 +146,30 @@ describe.each(faults)('a queue whose Redis is %s', { timeout: 60_000 }, (_label,
     await expect(within(10_000, 'counts({ signal })', aborted)).rejects.toMatchObject({
       name: 'TimeoutError',
     });
+  });
+
+  it('result() waits out a Redis that does not answer until its own timeoutMs, then JobWaitTimeoutError', async () => {
+    const engine = await privateRedis();
+    const queue = await busyQueue(engine);
+    await fault(engine);
+    const started = Date.now();
+    const waited = await within(
+      15_000,
+      'result()',
+      queue.result('order-1', { timeoutMs: 3000 }).catch((e: unknown) => e),
+    );
+    // Past commandTimeoutMs (1000 ms): the wait is bounded by its own timeoutMs, not by one read.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    expect(waited).toBeInstanceOf(JobWaitTimeoutError);
+    expect(waited).toMatchObject({ code: 'KEEL_JOB_WAIT_TIMEOUT', retryable: true });
+    expect((waited as Error).cause).toBeInstanceOf(QueueConnectionError);
+    const cancelled = await within(
+      10_000,
+      'cancel()',
+      queue.cancel('order-1').catch((e: unknown) => e),
+    );
+    expect(cancelled).toBeInstanceOf(QueueConnectionError);
+    expect((cancelled as Error).message).toContain('did not answer cancel within 1000 ms');
   });
 
   it('close({ timeoutMs: 1000 }) settles within timeoutMs plus the release bound', async () => {

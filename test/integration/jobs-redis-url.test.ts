@@ -107,6 +107,17 @@ describe('the database in a redis:// URL', () => {
   });
 });
 
+describe('the host in a redis:// URL', () => {
+  it.each(['redis://', 'rediss://', 'redis:///3', 'rediss:///0'])(
+    'refuses %s, which names no host, with InvalidArgumentError before connecting',
+    async (bare) => {
+      const error = await failure(() => openQueue(bare, 'q', { connectTimeoutMs: 300 }));
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect(error.message).toContain('openQueue() url names no host');
+    },
+  );
+});
+
 describe('credentials in a redis:// URL', () => {
   it('refuses a bad percent-escape with InvalidArgumentError that does not echo the credentials', async () => {
     for (const bad of ['redis://us%zzer:pw@127.0.0.1:1', 'redis://user:p%zzword@127.0.0.1:1']) {

@@ -27,7 +27,7 @@ import type {
   ScheduleInfo,
 } from '../types.ts';
 import { BullmqScheduler } from './bullmq-scheduler.ts';
-import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT } from './bullmq-worker.ts';
+import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT, runKey } from './bullmq-worker.ts';
 import { connect, ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 /**
@@ -171,12 +171,12 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     };
   }
 
-  protected async findJob(id: string): Promise<JobDetails | undefined> {
+  protected async findJob(id: string, what = 'getJob'): Promise<JobDetails | undefined> {
     // The state first, then the job: a job read first could finish between the two reads and show as
     // completed without its result. A state read first is at worst behind the job (active, not completed).
     const [state, paused] = await this.#command(
       () => Promise.all([this.#queue.getJobState(id), this.#queue.isPaused()]),
-      'getJob',
+      what,
     );
     const mapped = stateOf(state, paused);
     if (mapped === undefined) return undefined;
@@ -186,7 +186,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
           this.#queue.getJob(id) as Promise<BullJob | undefined>,
           this.#client.hget(this.#key(id), CODE_FIELD),
         ]),
-      'getJob',
+      what,
     );
     return job ? detailsOf(job, mapped, code) : undefined;
   }
@@ -212,22 +212,25 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return jobs.slice(0, limit).map((job, i) => detailsOf(job, state, codes[i] ?? null));
   }
 
-  protected async removeJob(id: string): Promise<Removal> {
-    const state = await this.#command(() => this.#queue.getJobState(id), 'remove');
+  protected async removeJob(id: string, what = 'remove'): Promise<Removal> {
+    const state = await this.#command(() => this.#queue.getJobState(id), what);
     if (state === 'unknown') return 'missing';
     if (state === 'active') return 'active';
-    const removed = await this.#command(() => this.#queue.remove(id), 'remove');
+    const removed = await this.#command(() => this.#queue.remove(id), what);
     // 0: the job is locked, so a worker took it meanwhile (or it went already).
     if (removed === 1) return 'removed';
-    return (await this.#command(() => this.#queue.getJobState(id), 'remove')) === 'unknown'
+    return (await this.#command(() => this.#queue.getJobState(id), what)) === 'unknown'
       ? 'missing'
       : 'active';
   }
 
   protected async cancelActive(id: string): Promise<boolean> {
+    // The cancel names the run now active, so no later run under the same id is caught by it.
+    const job = await this.#command(() => this.#queue.getJob(id) as Promise<BullJob | undefined>, 'cancel');
+    if (!job?.processedOn) return false;
     // Every worker of the queue, in every process, listens on this channel; the one running the job aborts it.
     const heard = await this.#command(
-      () => this.#client.publish(cancelChannel(this.options.prefix, this.name), id),
+      () => this.#client.publish(cancelChannel(this.options.prefix, this.name), runKey(job)),
       'cancel',
     );
     return heard > 0;

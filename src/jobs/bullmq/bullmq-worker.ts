@@ -5,7 +5,7 @@ import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
 import type { EngineWorker, WorkerHooks } from '../base-queue.ts';
 import { ABORT_GRACE_MS } from '../deadline.ts';
-import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
+import { checkJobEvent, Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { failureOf, JobAbortedError, JobCancelledError, QueueConnectionError } from '../errors.ts';
 import { checkResult, type NormalizedOpen, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobInfo, JobProgress } from '../types.ts';
@@ -17,14 +17,23 @@ export const CODE_FIELD = 'keelCode';
 /** The event a worker adds to the queue's event stream for a failed attempt that will be retried. */
 export const RETRY_EVENT = 'keel-retry';
 
-/** How long a worker remembers a cancelled id, for a handler that starts just after the cancel. */
+/** How long a worker remembers a cancelled run, for a handler that starts just after the cancel. */
 const CANCEL_MEMORY_MS = 5000;
 
-/** The channel every worker of a queue listens on for ids of jobs to cancel. */
+/** The channel every worker of a queue listens on for the runs of jobs to cancel. */
 export const cancelChannel = (prefix: string, queue: string) => `${prefix}:${queue}:keel-cancel`;
+
+/**
+ * Names one run of a job: the id alone would also cancel a later job under the same id (added again after
+ * a remove, or retried), so a cancel carries when the job was created and when this attempt became active.
+ */
+export const runKey = (job: Pick<BullJob, 'id' | 'timestamp' | 'processedOn'>): string =>
+  JSON.stringify([job.id, String(job.timestamp), String(job.processedOn)]);
 
 interface Run {
   readonly id: string;
+  /** The run's `runKey`, which a cancel names. */
+  readonly key: string;
   /** Made when the handler first reads its signal, or at an abort: most handlers never read it. */
   controller: AbortController | undefined;
   /** Set by a cancel: whatever the handler does next, the job fails as cancelled, without a retry. */
@@ -69,7 +78,7 @@ export class BullmqWorker implements EngineWorker {
   readonly #runs = new Set<Run>();
   /** The attempt each job was on when its handler started; BullMQ counts attempts only after a failure. */
   readonly #started = new WeakMap<BullJob, JobInfo>();
-  /** Ids cancelled lately, oldest first, with when. */
+  /** Runs cancelled lately (by `runKey`), oldest first, with when. */
   readonly #recentCancels = new Map<string, number>();
   /** The cancellation of each cancelled job, reported instead of BullMQ's UnrecoverableError. */
   readonly #cancelled = new WeakMap<BullJob, JobCancelledError>();
@@ -134,7 +143,7 @@ export class BullmqWorker implements EngineWorker {
   /** Connects, listens for cancellations, and starts taking jobs. */
   async start(signal?: AbortSignal): Promise<void> {
     const { listener, options, queue } = this.#settings;
-    listener.on('message', (_channel: string, id: string) => this.#cancel(id));
+    listener.on('message', (_channel: string, key: string) => this.#cancel(key));
     const ready = Promise.all([
       this.#worker.waitUntilReady(),
       listener.subscribe(cancelChannel(options.prefix, queue)),
@@ -165,17 +174,18 @@ export class BullmqWorker implements EngineWorker {
   }
 
   /**
-   * Aborts the handler of job `id` when this worker runs it. The id is also kept a while: a cancel may
-   * arrive just before the handler starts (the job is active already, its handler not yet called).
+   * Aborts the run named by `key` (see `runKey`) when this worker has it. The key is also kept a while: a
+   * cancel may arrive just before the handler starts (the job is active already, its handler not yet
+   * called). It names that run only, so the same id coming back later runs as any job does.
    */
-  #cancel(id: string): void {
+  #cancel(key: string): void {
     const now = Date.now();
     for (const [old, at] of this.#recentCancels) {
       if (now - at < CANCEL_MEMORY_MS) break;
       this.#recentCancels.delete(old);
     }
-    this.#recentCancels.set(id, now);
-    for (const run of this.#runs) if (run.id === id) this.#abortCancelled(run);
+    this.#recentCancels.set(key, now);
+    for (const run of this.#runs) if (run.key === key) this.#abortCancelled(run);
   }
 
   #abortCancelled(run: Run): void {
@@ -187,6 +197,7 @@ export class BullmqWorker implements EngineWorker {
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    checkJobEvent('JobWorker.on()', event);
     return this.#events.on(event, listener);
   }
 
@@ -207,6 +218,7 @@ export class BullmqWorker implements EngineWorker {
     const info = toInfo(bull, bull.attemptsMade + 1);
     const run: Run = {
       id: info.id,
+      key: runKey(bull),
       controller: undefined,
       cancelled: undefined,
       shutdown: false,
@@ -215,7 +227,7 @@ export class BullmqWorker implements EngineWorker {
     this.#runs.add(run);
     this.#started.set(bull, info);
     this.#settings.hooks.started(info.id);
-    const cancelledAt = this.#recentCancels.get(info.id);
+    const cancelledAt = this.#recentCancels.get(run.key);
     if (cancelledAt !== undefined && Date.now() - cancelledAt < CANCEL_MEMORY_MS) this.#abortCancelled(run);
     const job: Job = {
       id: info.id,
@@ -263,6 +275,8 @@ export class BullmqWorker implements EngineWorker {
     } finally {
       clearTimeout(run.grace);
       this.#runs.delete(run);
+      // That run is over: its cancel has nothing more to catch.
+      this.#recentCancels.delete(run.key);
     }
   }
 

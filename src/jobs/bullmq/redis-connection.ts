@@ -23,12 +23,15 @@ function isAuthError(error: unknown): boolean {
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
- * A new client for `target`, not yet connected. Commands wait through later outages
- * (`maxRetriesPerRequest: null`, as BullMQ workers need) and ioredis reconnects on its own; callers bound
- * each wait themselves. An `error` listener stays for the client's whole life, so ioredis never prints
- * "Unhandled error event"; BullMQ forwards the errors to the queue's events while it uses the client.
+ * A new client for `target`, not yet connected. Until it is first ready it makes one attempt (no
+ * reconnect): `connect` retries with fresh clients, so a client it gives up on ends at once. Once ready,
+ * commands wait through later outages (`maxRetriesPerRequest: null`, as BullMQ workers need) and ioredis
+ * reconnects on its own; callers bound each wait themselves. An `error` listener stays for the client's
+ * whole life, so ioredis never prints "Unhandled error event"; BullMQ forwards the errors to the queue's
+ * events while it uses the client.
  */
 function client(target: RedisTarget): Redis {
+  let opened = false;
   const redis = new Redis({
     host: target.host,
     port: target.port,
@@ -40,52 +43,104 @@ function client(target: RedisTarget): Redis {
     lazyConnect: true,
     maxRetriesPerRequest: null,
     // Reconnect quickly at first, then every 2 s at most, for as long as the client is open.
-    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    retryStrategy: (times) => (opened ? Math.min(50 * 2 ** times, 2000) : null),
     // A socket that does not close (a frozen server) is destroyed after this, so no timer outlives close.
     disconnectTimeout: RELEASE_MS / 2,
+  });
+  redis.once('ready', () => {
+    opened = true;
   });
   redis.on('error', () => {});
   return redis;
 }
 
+/** Nothing listens at the address: waiting cannot help within one open, so it fails at once. */
+const isRefused = (error: unknown) => (error as { code?: unknown } | null)?.code === 'ECONNREFUSED';
+
 /**
  * Opens a client and waits, up to `timeoutMs` in all, until Redis answers, has database `target.db`, and
- * keeps the queue's keys (no eviction). Wrong credentials fail at once, without waiting.
+ * keeps the queue's keys (no eviction). Wrong credentials, a failed TLS handshake and a refused connection
+ * fail at once, without waiting; an abort of `signal` ends the wait at once.
  */
 export async function connect(target: RedisTarget, timeoutMs: number, signal?: AbortSignal): Promise<Redis> {
   signal?.throwIfAborted();
-  const redis = client(target);
+  const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  const refused = Promise.withResolvers<never>();
+  const final = Promise.withResolvers<never>();
+  final.promise.catch(() => {});
+  let redis = client(target);
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  /** Set once the open settled: a client ending after that is not replaced. */
+  let settled = false;
   const onError = (error: unknown) => {
     lastError = error;
-    if (isAuthError(error)) refused.reject(new QueueAuthenticationError(target.where, error));
+    if (isAuthError(error)) final.reject(new QueueAuthenticationError(target.where, error));
     // A handshake that failed fails the same way on every reconnect: say so now, not at the deadline.
     const tls = target.tls ? tlsFailureDetail(error) : undefined;
-    if (tls !== undefined) refused.reject(new QueueTlsError(target.where, tls, error));
+    if (tls !== undefined) final.reject(new QueueTlsError(target.where, tls, error));
+    if (isRefused(error)) final.reject(unreachable(target, timeoutMs, error));
   };
-  redis.on('error', onError);
-  const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));
-  redis.connect().catch(onError);
-  const opening = Promise.race([ready, refused.promise]).then(() => checkServer(redis, target));
+  // One attempt per client; a client that ended before it was ready is replaced after a short pause.
+  const attempt = (tries: number): Promise<void> => {
+    const current = redis;
+    current.on('error', onError);
+    const ready = new Promise<void>((resolve, reject) => {
+      current.once('ready', () => resolve());
+      current.once('end', () => reject(lastError));
+    });
+    current.connect().catch(onError);
+    return ready.catch(async () => {
+      current.off('error', onError);
+      if (settled) return new Promise<void>(() => {});
+      const pause = Math.min(50 * 2 ** tries, 1000, Math.max(0, deadline - Date.now()));
+      await new Promise((resolve) => {
+        retry = setTimeout(resolve, pause);
+      });
+      if (settled || Date.now() >= deadline) return new Promise<void>(() => {});
+      redis = client(target);
+      return attempt(tries + 1);
+    });
+  };
+  const opening = Promise.race([attempt(0), final.promise]).then(() => checkServer(redis, target));
   opening.catch(() => {});
   try {
-    if (!(await settleWithin(opening, timeoutMs, signal))) {
+    if (!(await settleWithin(opening, Math.max(0, deadline - Date.now()), signal))) {
       signal?.throwIfAborted();
-      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new QueueConnectionError(
-        `Could not reach Redis at ${target.where} within ${timeoutMs} ms${detail}`,
-        { cause: lastError },
-      );
+      throw unreachable(target, timeoutMs, lastError);
     }
     await opening;
   } catch (error) {
-    await releaseClient(redis);
+    settled = true;
+    clearTimeout(retry);
+    await dropOpening(redis);
     throw error;
   } finally {
+    settled = true;
     redis.off('error', onError);
   }
   return redis;
+}
+
+function unreachable(target: RedisTarget, timeoutMs: number, lastError: unknown): QueueConnectionError {
+  const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+  return new QueueConnectionError(
+    `Could not reach Redis at ${target.where} within ${timeoutMs} ms${detail}`,
+    {
+      cause: lastError,
+    },
+  );
+}
+
+/**
+ * Lets go of a client that was opening: a ready one QUITs as any other; one still connecting has its
+ * socket destroyed, which ends it at once (no server answer to wait for, no timer left armed).
+ */
+async function dropOpening(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return releaseClient(redis);
+  if (redis.status === 'end') return;
+  redis.disconnect();
+  redis.stream?.destroy();
+  await ended(redis, RELEASE_MS);
 }
 
 async function checkServer(redis: Redis, target: RedisTarget): Promise<void> {

@@ -204,6 +204,48 @@ export function inspectAndManage(fresh: Fresh, _open: OpenForTest): void {
       expect(runs).toBe(1);
     });
 
+    it('runs a job again that comes back under the id of a cancelled one, by add or by retry', async () => {
+      const queue = await fresh();
+      let runs = 0;
+      await queue.process(async (job, { signal }) => {
+        runs++;
+        if (job.data.wait) {
+          await job.progress(1);
+          await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+        }
+        return 'ran';
+      });
+      const started = next(queue, 'progress');
+      await queue.add('n', { wait: true }, { jobId: 'order-1' });
+      await started;
+      expect(await queue.cancel('order-1')).toBe(true);
+      await expect(queue.result('order-1', { timeoutMs: 10_000 })).rejects.toMatchObject({
+        causeCode: 'KEEL_JOB_CANCELLED',
+      });
+      expect(await queue.remove('order-1')).toBe(true);
+      await queue.add('n', { wait: false }, { jobId: 'order-1' });
+      expect(await queue.result('order-1', { timeoutMs: 10_000 })).toBe('ran');
+      expect(runs).toBe(2);
+
+      const again = next(queue, 'progress');
+      await queue.add('n', { wait: true }, { jobId: 'order-2' });
+      await again;
+      expect(await queue.cancel('order-2')).toBe(true);
+      await expect(queue.result('order-2', { timeoutMs: 10_000 })).rejects.toMatchObject({
+        causeCode: 'KEEL_JOB_CANCELLED',
+      });
+      const retried = next(queue, 'progress');
+      expect(await queue.retry('order-2')).toBe(true);
+      await retried;
+      const { promise: ended, resolve } = Promise.withResolvers<unknown>();
+      const off = queue.on('failed', ({ job, error }) => job.id === 'order-2' && resolve(error));
+      await sleep(300);
+      off();
+      resolve('still running');
+      expect(await ended).toBe('still running');
+      expect(runs).toBe(4);
+    });
+
     it('fails a cancelled job whose handler ignores its signal after a short grace, freeing the worker', async () => {
       const queue = await fresh();
       const started = next(queue, 'progress');

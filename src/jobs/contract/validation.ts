@@ -179,6 +179,42 @@ export function validation(fresh: Fresh, open: OpenForTest): void {
       }
     });
 
+    it('refuses an addBulk entry with an unknown key, naming its index, the key and the known keys', async () => {
+      const queue = await fresh();
+      const cases: [string, unknown][] = [
+        [
+          'JobQueue.addBulk() jobs[1]: unknown key "jobId"; known keys: name, data, options',
+          { name: 'n', data: 1, jobId: 'x' },
+        ],
+        [
+          'JobQueue.addBulk() jobs[1]: unknown key "option"; known keys: name, data, options',
+          { name: 'n', data: 1, option: { delayMs: 5 } },
+        ],
+      ];
+      for (const [message, entry] of cases) {
+        const error = await queue.addBulk([{ name: 'n', data: 0 }, entry as never]).catch((e: unknown) => e);
+        expect(error, message).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message).toBe(message);
+      }
+      expect(await queue.counts()).toMatchObject({ waiting: 0 });
+    });
+
+    it('refuses to listen for an event it never emits, naming the known events', async () => {
+      const queue = await fresh();
+      const worker = await queue.process(() => {});
+      expect(() => queue.on('complete' as never, () => {})).toThrow(
+        new InvalidArgumentError(
+          'JobQueue.on() event: unknown event "complete"; known events: completed, failed, progress, error',
+        ),
+      );
+      expect(() => worker.on('nope' as never, () => {})).toThrow(
+        new InvalidArgumentError(
+          'JobWorker.on() event: unknown event "nope"; known events: completed, failed, progress, error',
+        ),
+      );
+      expect(() => queue.on(42 as never, () => {})).toThrow(InvalidArgumentError);
+    });
+
     it('checks every millisecond option: refuses what a timer cannot hold, by name', async () => {
       const queue = await fresh();
       await expect(queue.counts({ timeoutMs: 0 })).rejects.toThrow(

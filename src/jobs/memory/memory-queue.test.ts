@@ -23,6 +23,17 @@ describe('memory queue', () => {
     );
   });
 
+  it.each(['memory://a', 'memory://a/b?x', 'memory:///b', 'memory://?x', 'memory://#x'])(
+    'refuses %s: a memory:// queue takes nothing after the scheme',
+    async (url) => {
+      const error = await openQueue(url, 'q').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toContain(
+        `openQueue() url: a memory:// queue takes no host, path, query or fragment; received "${url}"`,
+      );
+    },
+  );
+
   it.each(badQueueNames)('refuses the queue name %j, naming the allowed characters', async (name) => {
     const error = await openQueue('memory://', name as string).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);

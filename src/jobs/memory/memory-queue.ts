@@ -1,5 +1,6 @@
 /** The embedded job queue: every job lives in this process, so it runs with no server and dies with it. */
 import { clearLongTimeout, type LongTimer, setLongTimeout } from '../../abort.ts';
+import { describe, InvalidArgumentError } from '../../errors.ts';
 import {
   BaseQueue,
   type EngineJob,
@@ -370,7 +371,19 @@ export class MemoryQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
 }
 
 /** Opens an embedded queue; `memory://` URLs carry nothing else, and each call makes an independent queue. */
-export function openMemoryQueue(_url: URL, name: string, options?: OpenQueueOptions): MemoryQueue {
+export function openMemoryQueue(url: URL, name: string, options?: OpenQueueOptions): MemoryQueue {
+  // Each open is its own queue, named by `name` alone: anything in the URL would be ignored, so it is refused.
+  if (
+    url.host !== '' ||
+    (url.pathname !== '' && url.pathname !== '/') ||
+    url.search !== '' ||
+    url.hash !== ''
+  ) {
+    throw new InvalidArgumentError(
+      `openQueue() url: a memory:// queue takes no host, path, query or fragment; received ${describe(url.href)}` +
+        "; use openQueue('memory://', name)",
+    );
+  }
   const queue = new MemoryQueue(name, options);
   options?.signal?.throwIfAborted();
   return queue;

@@ -4,7 +4,7 @@ import { settleWithin } from '../../abort.ts';
 import { describe } from '../../errors.ts';
 import type { EngineWorker, WorkerHooks } from '../base-queue.ts';
 import { ABORT_GRACE_MS } from '../deadline.ts';
-import { Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
+import { checkJobEvent, Emitter, type Listener, type Unsubscribe } from '../emitter.ts';
 import { JobAbortedError, JobCancelledError } from '../errors.ts';
 import { checkResult, normalizeClose } from '../options.ts';
 import type { CloseOptions, Job, JobEvents, JobHandler, JobProgress } from '../types.ts';
@@ -59,6 +59,7 @@ export class MemoryWorker implements EngineWorker {
   }
 
   on<E extends keyof JobEvents>(event: E, listener: Listener<JobEvents[E]>): Unsubscribe {
+    checkJobEvent('JobWorker.on()', event);
     return this.#events.on(event, listener);
   }
 
