@@ -7,11 +7,14 @@ import { clearLongTimeout, onAbort, setLongTimeout, settleWithin } from '../abor
 import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
+import { type CancelReason, cancelSubject, decodeCancel, encodeCancel } from './cancel-message.ts';
 import { DeliveryLimit } from './delivery-limit.ts';
-import type { Binding, Incoming, ReplyFrame } from './engine-types.ts';
-import { HandlerCalls } from './handler-calls.ts';
+import type { Binding, Incoming, ReplyFrame, SentRequest } from './engine-types.ts';
+import { HandlerCalls, type Received } from './handler-calls.ts';
+import { type MessageHeaders, noHeaders, readHeaders } from './headers.ts';
+import { RequestCall } from './request-call.ts';
 import type { Serializer } from './serializer.ts';
-import { checkSubject } from './subject.ts';
+import { checkSubject, hasWildcard } from './subject.ts';
 import type {
   CloseOptions,
   Handler,
@@ -34,14 +37,14 @@ import {
   TransportTimeoutError,
 } from './transport-errors.ts';
 import {
-  publishSignal,
   type ResolvedOptions,
   resolveClose,
+  resolvePublish,
   resolveRequest,
   resolveSubscribe,
 } from './transport-options.ts';
 
-export type { Binding, Incoming, ReplyFrame };
+export type { Binding, Incoming, ReplyFrame, SentRequest };
 
 /** What publish() returns when the engine took the message at once. */
 const sent = Promise.resolve();
@@ -54,6 +57,8 @@ export abstract class BaseTransport implements Transport {
   readonly #subscriptions = new Set<TransportSubscription>();
   readonly #calls: HandlerCalls;
   readonly #requests = new Map<Promise<unknown>, AbortController>();
+  /** Whether a cancel subscription was refused already: reported once, not once per subscription. */
+  #cancelRefused = false;
 
   constructor(options: ResolvedOptions) {
     this.serializer = options.serializer;
@@ -69,10 +74,12 @@ export abstract class BaseTransport implements Transport {
     // Not `async`: on the hot path a settled promise is returned without an extra turn of the queue.
     try {
       checkSubject('subject', subject, false);
-      const signal = publishSignal(options);
+      const resolved = resolvePublish(options);
       this.#checkOpen('publish');
+      if (resolved === undefined) return this.sendMessage(subject, this.#encode(subject, payload)) ?? sent;
+      const { signal, headers } = resolved;
       signal?.throwIfAborted();
-      return this.sendMessage(subject, this.#encode(subject, payload), signal) ?? sent;
+      return this.sendMessage(subject, this.#encode(subject, payload), signal, headers) ?? sent;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -89,11 +96,14 @@ export abstract class BaseTransport implements Transport {
     this.#checkOpen('subscribe');
     let active = !signal?.aborted;
     let unwatch: (() => void) | undefined;
-    const limit = new DeliveryLimit<Incoming>(
+    // Requests in this subscription's hands (waiting for a turn or running), by key: what cancels find.
+    const inFlight = answers ? new Map<string, RequestCall>() : undefined;
+    const limit = new DeliveryLimit<Received>(
       concurrency,
       maxPending,
       (message) => this.#calls.call(handler as Handler, message, answers),
       (message, firstOfBurst) => {
+        message.call?.end();
         // Built only when needed: a flood may drop many messages a millisecond.
         if (!firstOfBurst && message.respond === undefined) return;
         const overflow = new SubscriptionOverflowError(subject, concurrency, maxPending);
@@ -102,9 +112,14 @@ export abstract class BaseTransport implements Transport {
         if (answers) this.#calls.refuse(message, overflow);
       },
     );
+    // A wide wildcard also matches the cancels and replies of requests (`_INBOX.…`): not messages.
+    const wide = hasWildcard(subject) && !subject.startsWith('_INBOX.');
+    // Bound before the subscription itself, so once `ready` resolves the engine has both.
+    const cancels = active && inFlight !== undefined ? this.#bindCancels(subject, inFlight) : undefined;
     const binding: Binding = active
       ? this.bind(subject, queue, (message) => {
-          if (active) limit.offer(message);
+          if (!active || (wide && message.subject.startsWith('_INBOX.'))) return;
+          limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
         })
       : { unsubscribe() {}, ready: Promise.resolve() };
     const end = eventsSubscription(() => {
@@ -112,8 +127,10 @@ export abstract class BaseTransport implements Transport {
       unwatch?.();
       this.#subscriptions.delete(subscription);
       binding.unsubscribe();
+      cancels?.unsubscribe();
       // Messages still waiting for a turn are not handled; their requesters hear so now, not at a timeout.
       for (const message of limit.clear()) {
+        message.call?.end();
         if (answers && message.respond) this.#calls.refuse(message, new NoRespondersError(message.subject));
       }
     });
@@ -133,7 +150,7 @@ export abstract class BaseTransport implements Transport {
 
   async request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R> {
     checkSubject('subject', subject, false);
-    const { timeoutMs, signal } = resolveRequest(options);
+    const { timeoutMs, signal, headers } = resolveRequest(options);
     this.#checkOpen('request');
     signal?.throwIfAborted();
     const data = this.#encode(subject, payload);
@@ -146,10 +163,19 @@ export abstract class BaseTransport implements Transport {
     );
     // Many requests may share one caller signal: they share its one listener too.
     const unwatch = signal === undefined ? undefined : onAbort(signal, () => control.abort(signal.reason));
-    const pending = this.sendRequest(subject, data, control.signal);
+    const { reply: pending, key } = this.sendRequest(subject, data, control.signal, timeoutMs, headers);
     this.#requests.set(pending, control);
     try {
-      const reply = await pending;
+      let reply: ReplyFrame;
+      try {
+        reply = await pending;
+      } catch (error) {
+        // Given up while the responder may still be working: tell it, so its handler's signal aborts.
+        if (control.signal.aborted && error === control.signal.reason) {
+          this.#cancel(subject, key, error instanceof TransportTimeoutError ? 'deadline' : 'abort');
+        }
+        throw error;
+      }
       if (!reply.ok) {
         if (reply.error.code === 'KEEL_TRANSPORT_REPLY_TOO_LARGE') {
           throw new ReplyTooLargeError(
@@ -206,6 +232,50 @@ export abstract class BaseTransport implements Transport {
     signal?.throwIfAborted();
   }
 
+  /** A received request: its deadline from the sender's budget, registered where cancels find it. */
+  #track(message: Incoming, inFlight: Map<string, RequestCall> | undefined): Received {
+    let headers = noHeaders;
+    let budget = message.timeoutMs;
+    if (message.headers !== undefined) {
+      const read = readHeaders(message.headers);
+      headers = read.headers;
+      budget ??= read.timeoutMs;
+    }
+    const call = new RequestCall(message.subject, message.key ?? '', headers, budget, inFlight);
+    return { ...message, call };
+  }
+
+  /** Listens for cancels of requests on `subject`, from any requester; unknown keys are ignored. */
+  #bindCancels(subject: string, inFlight: Map<string, RequestCall>): Binding {
+    const on = cancelSubject(subject);
+    const binding = this.bind(on, undefined, (message) => {
+      let key: string;
+      let reason: CancelReason;
+      try {
+        ({ key, reason } = decodeCancel(message.data));
+      } catch {
+        return; // not a cancel this version reads: the deadline still bounds the call
+      }
+      inFlight.get(key)?.cancel(reason);
+    });
+    binding.ready.catch((error: unknown) => {
+      // Without it, handlers still get their deadline; one report says why cancels do not arrive.
+      if (this.#cancelRefused) return;
+      this.#cancelRefused = true;
+      this.report(error, on);
+    });
+    return binding;
+  }
+
+  /** Fire and forget: a cancel never holds the caller up, and a failure to send one only costs the responder time. */
+  #cancel(subject: string, key: string, reason: CancelReason): void {
+    try {
+      this.sendMessage(cancelSubject(subject), encodeCancel(key, reason))?.catch(() => {});
+    } catch {
+      // the connection is gone: the responder's deadline ends the call
+    }
+  }
+
   #checkOpen(operation: string): void {
     if (this.#closing !== undefined) throw new TransportClosedError(operation);
   }
@@ -240,6 +310,7 @@ export abstract class BaseTransport implements Transport {
     subject: string,
     data: Uint8Array,
     signal?: AbortSignal,
+    headers?: MessageHeaders,
   ): Promise<void> | undefined;
   /**
    * Registers a subscription; `deliver` is called for each message, in arrival order, and never inside
@@ -251,10 +322,18 @@ export abstract class BaseTransport implements Transport {
     deliver: (m: Incoming) => void,
   ): Binding;
   /**
-   * Sends a request to one responder and resolves to its reply. When `signal` aborts, must stop waiting,
-   * free what it holds for the request, and reject with `signal.reason`.
+   * Sends a request to one responder, with its budget (`timeoutMs`, which the responder receives as
+   * `Incoming.timeoutMs` or as the `keel-timeout` header) and the caller's `headers`; `reply` resolves to
+   * its reply. When `signal` aborts, must stop waiting, free what it holds for the request, and reject
+   * with `signal.reason`. `key` is what the responder receives as `Incoming.key`.
    */
-  protected abstract sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame>;
+  protected abstract sendRequest(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+  ): SentRequest;
   /**
    * Flushes and closes the connection (subscriptions are already gone); after `graceMs` it must close
    * without flushing, so close() always ends with the connection closed.

@@ -1,4 +1,5 @@
 /** The vocabulary between the base transport and its engines: a message as handed over, a reply, a binding. */
+import type { MessageHeaders } from './headers.ts';
 import type { RemoteErrorInfo } from './transport-errors.ts';
 
 /** A reply as it travels back: the encoded value, or the responder's error. */
@@ -10,8 +11,23 @@ export type ReplyFrame =
 export interface Incoming {
   readonly subject: string;
   readonly data: Uint8Array;
+  /** The headers as received, Keel's own included; undefined when the message carries none. */
+  readonly headers?: MessageHeaders | undefined;
   /** Present when the sender awaits a reply; sends it (may throw when the connection is gone). */
   readonly respond?: ((reply: ReplyFrame) => void) | undefined;
+  /**
+   * For a request: what identifies it to its sender, who names it in a cancel (NATS and Redis: the
+   * reply address). Present whenever `respond` is.
+   */
+  readonly key?: string | undefined;
+  /** For a request: the budget its sender gave, in ms, when the engine carries it outside the headers. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** A request on its way: the reply to come, and the key its responder knows it by. */
+export interface SentRequest {
+  readonly reply: Promise<ReplyFrame>;
+  readonly key: string;
 }
 
 /** An engine-level subscription. */

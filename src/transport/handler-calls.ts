@@ -1,7 +1,9 @@
 /** HandlerCalls: decodes a message, calls its handler and sends the reply, tracking calls still running. */
 import type { Incoming, ReplyFrame } from './engine-types.ts';
+import { noHeaders, readHeaders } from './headers.ts';
+import type { RequestCall } from './request-call.ts';
 import type { Serializer } from './serializer.ts';
-import type { Handler } from './transport.ts';
+import type { Handler, MessageMeta } from './transport.ts';
 import {
   ReplyTooLargeError,
   TransportDecodeError,
@@ -11,6 +13,22 @@ import {
 } from './transport-errors.ts';
 
 type Respond = (reply: ReplyFrame) => void;
+
+/** A message as a subscription holds it: a request comes with its call (deadline, signal, cancel). */
+export type Received = Incoming & { readonly call?: RequestCall | undefined };
+
+/** The meta of a request: the signal is made only if the handler reads it. */
+function requestMeta(call: RequestCall): MessageMeta {
+  return {
+    subject: call.subject,
+    isRequest: true,
+    headers: call.headers,
+    deadline: call.deadline,
+    get signal() {
+      return call.signal;
+    },
+  };
+}
 
 export class HandlerCalls {
   /** Calls whose handler returned a promise that has not settled yet; close() waits for them. */
@@ -29,35 +47,56 @@ export class HandlerCalls {
    * onError. With `answers` false (a subscription made with `reply: false`), a request reaches the handler
    * like a message (`isRequest` still true) and nothing is sent back, not even an error reply.
    */
-  call(handler: Handler, message: Incoming, answers = true): Promise<void> | undefined {
-    const { subject } = message;
-    const isRequest = message.respond !== undefined;
+  call(handler: Handler, message: Received, answers = true): Promise<void> | undefined {
+    const { subject, call } = message;
     const respond = answers ? message.respond : undefined;
+    // Cancelled, or past its deadline, while it waited for a turn: its requester no longer listens.
+    const refusal = call?.refusal;
+    if (refusal !== undefined) {
+      call?.end();
+      if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(refusal) });
+      return undefined;
+    }
     let payload: unknown;
     try {
       payload = this.#serializer.decode(message.data);
     } catch (error) {
+      call?.end();
       const failure = new TransportDecodeError(subject, 'message', this.#serializer.name, error);
       this.#report(failure, subject);
       if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
       return undefined;
     }
+    const meta: MessageMeta =
+      call !== undefined
+        ? requestMeta(call)
+        : {
+            subject,
+            isRequest: false,
+            headers: message.headers === undefined ? noHeaders : readHeaders(message.headers).headers,
+          };
     let result: unknown;
     try {
-      result = handler(payload, { subject, isRequest });
+      result = handler(payload, meta);
     } catch (error) {
+      call?.end();
       this.#failed(subject, respond, error);
       return undefined;
     }
     if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
+      call?.end();
       if (respond) this.#answer(subject, respond, result);
       return undefined;
     }
     const run = Promise.resolve(result).then(
       (value) => {
+        call?.end();
         if (respond) this.#answer(subject, respond, value);
       },
-      (error: unknown) => this.#failed(subject, respond, error),
+      (error: unknown) => {
+        call?.end();
+        this.#failed(subject, respond, error);
+      },
     );
     this.running.add(run);
     void run.then(() => this.running.delete(run));

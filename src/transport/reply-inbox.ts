@@ -26,11 +26,16 @@ export class ReplyInbox {
 
   /**
    * Registers a request to `subject`; `signal` (the request's own, aborted at its deadline) abandons it.
-   * Returns the id, the address replies must go to, and the promise of the reply.
+   * `tag` is appended to the id (it must not contain a dot): the address may carry a little more than an
+   * id. Returns the id, the address replies must go to, and the promise of the reply.
    */
-  open(subject: string, signal: AbortSignal): { id: string; replyTo: string; reply: Promise<ReplyFrame> } {
+  open(
+    subject: string,
+    signal: AbortSignal,
+    tag = '',
+  ): { id: string; replyTo: string; reply: Promise<ReplyFrame> } {
     this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
-    const id = this.#nextId.toString(36);
+    const id = this.#nextId.toString(36) + tag;
     const { promise, resolve, reject } = Promise.withResolvers<ReplyFrame>();
     const onAbort = (): void => {
       this.#pending.delete(id);

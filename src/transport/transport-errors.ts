@@ -259,3 +259,34 @@ export class EventBridgeMessageError extends KeelError {
     this.subject = subject;
   }
 }
+
+/**
+ * The abort reason of a request handler's `meta.signal` when the requester stopped waiting: its caller
+ * aborted the request, or the requester's transport closed. The reply, if the handler still sends one, is
+ * dropped.
+ */
+export class RequestCancelledError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string) {
+    super('KEEL_TRANSPORT_CANCELLED', `The requester cancelled the request on ${describe(subject)}`);
+    this.subject = subject;
+  }
+}
+
+/**
+ * The abort reason of a request handler's `meta.signal` when the request's deadline passed (the
+ * requester's `timeoutMs`, counted from when the request arrived); the requester has a
+ * TransportTimeoutError by then. Also the answer to a request whose deadline passed before its handler's
+ * turn came: that handler is not called.
+ */
+export class RequestDeadlineError extends KeelError {
+  readonly subject: string;
+
+  constructor(subject: string) {
+    super('KEEL_TRANSPORT_DEADLINE', `The deadline of the request on ${describe(subject)} has passed`, {
+      retryable: true,
+    });
+    this.subject = subject;
+  }
+}

@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
 } from '../errors.ts';
 import { defaultConcurrency, defaultMaxPending } from './delivery-limit.ts';
+import { checkHeaders, type MessageHeaders } from './headers.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
 import type {
   CloseOptions,
@@ -69,17 +70,24 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
   };
 }
 
-const publishKeys = ['signal'] as const;
+const publishKeys = ['signal', 'headers'] as const;
 const subscribeKeys = ['queue', 'signal', 'concurrency', 'maxPending', 'reply'] as const;
-const requestKeys = ['timeoutMs', 'signal'] as const;
+const requestKeys = ['timeoutMs', 'signal', 'headers'] as const;
 const closeKeys = ['timeoutMs', 'signal'] as const;
 
-/** Checks publish()'s options; returns its signal. */
-export function publishSignal(options: PublishOptions | undefined): AbortSignal | undefined {
+/** publish()'s options after checks; undefined when none were given (the hot path allocates nothing). */
+export interface ResolvedPublish {
+  readonly signal: AbortSignal | undefined;
+  readonly headers: MessageHeaders | undefined;
+}
+
+/** Checks publish()'s options. */
+export function resolvePublish(options: PublishOptions | undefined): ResolvedPublish | undefined {
   if (options === undefined) return undefined;
   checkOptions('Transport.publish() options', options, publishKeys);
   checkSignal('Transport.publish() signal', options.signal);
-  return options.signal;
+  const headers = checkHeaders('Transport.publish() headers', options.headers);
+  return { signal: options.signal, headers };
 }
 
 /** subscribe()'s options after checks and defaults. */
@@ -119,11 +127,17 @@ export interface ResolvedDeadline {
   readonly signal: AbortSignal | undefined;
 }
 
-export function resolveRequest(options: RequestOptions | undefined): ResolvedDeadline {
+/** request()'s options after checks and defaults. */
+export interface ResolvedRequest extends ResolvedDeadline {
+  readonly headers: MessageHeaders | undefined;
+}
+
+export function resolveRequest(options: RequestOptions | undefined): ResolvedRequest {
   checkOptions('Transport.request() options', options, requestKeys);
   const timeoutMs = checkCount('Transport.request() timeoutMs', options?.timeoutMs ?? 5000);
   checkSignal('Transport.request() signal', options?.signal);
-  return { timeoutMs, signal: options?.signal };
+  const headers = checkHeaders('Transport.request() headers', options?.headers);
+  return { timeoutMs, signal: options?.signal, headers };
 }
 
 export function resolveClose(options: CloseOptions | undefined): ResolvedDeadline {

@@ -12,7 +12,9 @@ import {
   type ResourceCount,
   type TransportContractSetup,
 } from './contract/context.contract.ts';
+import { deadlinesContract } from './contract/deadlines.contract.ts';
 import { handlerLimitsContract } from './contract/handler-limits.contract.ts';
+import { headersContract } from './contract/headers.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
 import { publishSubscribeContract } from './contract/publish-subscribe.contract.ts';
 import { queueGroupsContract } from './contract/queue-groups.contract.ts';
@@ -60,5 +62,7 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     requestReplyContract(ctx);
     lifecycleContract(ctx);
     handlerLimitsContract(ctx);
+    headersContract(ctx);
+    deadlinesContract(ctx);
   });
 }

@@ -2,7 +2,14 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type { Subscription } from '../events/index.ts';
 import { openTransport } from './open-transport.ts';
-import type { MessageMeta, Transport, TransportSubscription } from './transport.ts';
+import type {
+  MessageHeaders,
+  MessageMeta,
+  PublishedMessageMeta,
+  RequestMessageMeta,
+  Transport,
+  TransportSubscription,
+} from './transport.ts';
 
 declare const transport: Transport;
 
@@ -39,5 +46,34 @@ describe('Transport types', () => {
     void transport.publish(42, {});
     // @ts-expect-error: timeoutMs is a number
     void transport.request('a', 1, { timeoutMs: '5s' });
+  });
+
+  it('gives every message read-only headers, and a request its signal and deadline', () => {
+    transport.subscribe('shapes.area', (_payload, meta) => {
+      expectTypeOf(meta.headers).toEqualTypeOf<MessageHeaders>();
+      expectTypeOf(meta.headers).toEqualTypeOf<Readonly<Record<string, string>>>();
+      // @ts-expect-error: headers are read-only
+      meta.headers.x = 'y';
+      // Readable without narrowing, for passing on: absent for a published message.
+      expectTypeOf(meta.signal).toEqualTypeOf<AbortSignal | undefined>();
+      expectTypeOf(meta.deadline).toEqualTypeOf<number | undefined>();
+      if (meta.isRequest) {
+        expectTypeOf(meta).toEqualTypeOf<RequestMessageMeta>();
+        expectTypeOf(meta.signal).toEqualTypeOf<AbortSignal>();
+        expectTypeOf(meta.deadline).toEqualTypeOf<number>();
+      } else {
+        expectTypeOf(meta).toEqualTypeOf<PublishedMessageMeta>();
+        expectTypeOf(meta.signal).toEqualTypeOf<undefined>();
+      }
+    });
+  });
+
+  it('takes headers as a record of strings on publish and request', () => {
+    void transport.publish('a', 1, { headers: { 'x-trace': 'abc' } });
+    void transport.request('a', 1, { headers: { 'x-trace': 'abc' }, timeoutMs: 100 });
+    // @ts-expect-error: header values are strings
+    void transport.publish('a', 1, { headers: { 'x-count': 1 } });
+    // @ts-expect-error: header values are strings
+    void transport.request('a', 1, { headers: { 'x-ok': true } });
   });
 });

@@ -1,15 +1,45 @@
 /** The Transport contract: publish/subscribe, queue groups and request/reply between processes. */
 import type { KeelError } from '../errors.ts';
 import type { Subscription } from '../events/index.ts';
+import type { MessageHeaders } from './headers.ts';
 import type { Serializer } from './serializer.ts';
 
-/** What a handler learns about the message besides its payload. */
-export interface MessageMeta {
+export type { MessageHeaders };
+
+/** What every message's meta holds. */
+interface MetaBase {
   /** The subject the message was published on (exact, even when the subscription used wildcards). */
   readonly subject: string;
-  /** Whether the sender awaits a reply (the message came from `request`). */
-  readonly isRequest: boolean;
+  /** The headers the sender gave (Keel's own `keel-` headers taken out); empty when none. */
+  readonly headers: MessageHeaders;
 }
+
+/** The meta of a message sent by `publish`: no reply awaited, so no deadline and no signal. */
+export interface PublishedMessageMeta extends MetaBase {
+  readonly isRequest: false;
+  readonly signal?: undefined;
+  readonly deadline?: undefined;
+}
+
+/** The meta of a message sent by `request`. */
+export interface RequestMessageMeta extends MetaBase {
+  readonly isRequest: true;
+  /**
+   * Aborts when the requester stops waiting (its caller aborted, its transport closed: reason
+   * RequestCancelledError) or when `deadline` passes (RequestDeadlineError). Pass it on to the work the
+   * handler starts. It is not aborted when the handler finishes.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * When the requester's budget runs out, in local `Date.now()` milliseconds: the time the request
+   * arrived plus the `timeoutMs` it was sent with. `Infinity` when the sender gave no budget (a request
+   * from a client other than Keel's).
+   */
+  readonly deadline: number;
+}
+
+/** What a handler learns about the message besides its payload; `isRequest` tells the two kinds apart. */
+export type MessageMeta = PublishedMessageMeta | RequestMessageMeta;
 
 /**
  * Receives each decoded message. For a message sent by `request`, the returned value (or the value the
@@ -66,13 +96,27 @@ export interface TransportSubscription extends Subscription {
 
 export interface PublishOptions {
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Headers to send with the message: names are tokens (letters, digits, `!#$%&'*+-.^_\`|~`), not starting
+   * with `keel-` (Keel's own); values are strings without CR, LF, NUL or leading/trailing whitespace;
+   * 8192 bytes of names and values at most.
+   */
+  readonly headers?: MessageHeaders | undefined;
 }
 
 export interface RequestOptions {
-  /** How long to wait for the reply. @default 5000 */
+  /**
+   * How long to wait for the reply. It travels with the request (as the budget left when sent), and
+   * the responder's handler gets it as `meta.deadline`. @default 5000
+   */
   readonly timeoutMs?: number | undefined;
-  /** Aborting rejects the request with `signal.reason`. */
+  /**
+   * Aborting rejects the request with `signal.reason`, and tells the responder, whose handler's
+   * `meta.signal` aborts.
+   */
   readonly signal?: AbortSignal | undefined;
+  /** Headers to send with the request; the rules of `PublishOptions.headers`. */
+  readonly headers?: MessageHeaders | undefined;
 }
 
 export interface CloseOptions {

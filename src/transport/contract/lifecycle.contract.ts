@@ -36,13 +36,13 @@ export function lifecycleContract(ctx: ContractContext): void {
       const [a] = await pair();
       const s = subject();
       await expect(a.publish(s, 1, { sigal: undefined } as never)).rejects.toThrow(
-        'Transport.publish() options: unknown option "sigal"; known options: signal',
+        'Transport.publish() options: unknown option "sigal"; known options: signal, headers',
       );
       expect(() => a.subscribe(s, () => {}, { concurency: 2 } as never)).toThrow(
         'Transport.subscribe() options: unknown option "concurency"; known options: queue, signal, concurrency, maxPending',
       );
       await expect(a.request(s, 1, { timeout: 10 } as never)).rejects.toThrow(
-        'Transport.request() options: unknown option "timeout"; known options: timeoutMs, signal',
+        'Transport.request() options: unknown option "timeout"; known options: timeoutMs, signal, headers',
       );
       await expect(a.close({ grace: 10 } as never)).rejects.toThrow(
         'Transport.close() options: unknown option "grace"; known options: timeoutMs, signal',

@@ -15,7 +15,7 @@ export function publishSubscribeContract(ctx: ContractContext): void {
       await got.waitFor(1);
       expect(got.items[0]).toEqual({
         payload: { id: 1, tags: ['x'], nested: { ok: true } },
-        meta: { subject: s, isRequest: false },
+        meta: { subject: s, isRequest: false, headers: {} },
       });
     });
 

@@ -23,7 +23,15 @@ export function requestReplyContract(ctx: ContractContext): void {
         return { doubled: x * 2 };
       }).ready;
       await expect(a.request(s, { x: 21 })).resolves.toEqual({ doubled: 42 });
-      expect(meta).toEqual([{ subject: s, isRequest: true }]);
+      expect(meta).toEqual([
+        {
+          subject: s,
+          isRequest: true,
+          headers: {},
+          deadline: expect.any(Number),
+          signal: expect.any(AbortSignal),
+        },
+      ]);
       const sync = subject();
       await b.subscribe(sync, (p) => p).ready;
       await expect(a.request(sync, 'echo')).resolves.toBe('echo');

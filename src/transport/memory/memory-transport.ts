@@ -1,6 +1,13 @@
 /** The embedded Transport: every transport opened on `memory://name` in this process shares one hub. */
 import { describe, InvalidArgumentError } from '../../errors.ts';
-import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import {
+  BaseTransport,
+  type Binding,
+  type Incoming,
+  type ReplyFrame,
+  type SentRequest,
+} from '../base-transport.ts';
+import type { MessageHeaders } from '../headers.ts';
 import { subjectMatcher } from '../subject.ts';
 import type { TransportOptions } from '../transport.ts';
 import { NoRespondersError } from '../transport-errors.ts';
@@ -15,11 +22,17 @@ function deliverLater(target: HubSubscription, message: Incoming): void {
 /** Hubs by name; a hub lives while a transport uses it. */
 const hubs = new Map<string, MemoryHub>();
 
+/** Numbers the transports of this process, so request keys are unique across them. */
+let transports = 0;
+
 export class MemoryTransport extends BaseTransport {
   readonly kind = 'memory';
   /** The hub's name: the host of the `memory://` URL (empty for `memory://`). */
   readonly hubName: string;
   readonly #hub: MemoryHub;
+  /** Request keys are `<this>.<n>`: unique among the requests of every memory transport in the process. */
+  readonly #keyPrefix = `m${((transports = (transports + 1) % Number.MAX_SAFE_INTEGER)).toString(36)}.`;
+  #requests = 0;
 
   constructor(hubName: string, options: ResolvedOptions) {
     super(options);
@@ -33,8 +46,13 @@ export class MemoryTransport extends BaseTransport {
     this.#hub = hub;
   }
 
-  protected sendMessage(subject: string, data: Uint8Array): undefined {
-    const message = { subject, data };
+  protected sendMessage(
+    subject: string,
+    data: Uint8Array,
+    _signal?: AbortSignal,
+    headers?: MessageHeaders,
+  ): undefined {
+    const message = headers === undefined ? { subject, data } : { subject, data, headers };
     for (const target of this.#hub.route(subject)) deliverLater(target, message);
     return undefined;
   }
@@ -50,8 +68,16 @@ export class MemoryTransport extends BaseTransport {
     };
   }
 
-  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
-    return new Promise((resolve, reject) => {
+  protected sendRequest(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+  ): SentRequest {
+    this.#requests = (this.#requests + 1) % Number.MAX_SAFE_INTEGER;
+    const key = this.#keyPrefix + this.#requests.toString(36);
+    const reply = new Promise<ReplyFrame>((resolve, reject) => {
       if (signal.aborted) {
         reject(signal.reason);
         return;
@@ -74,9 +100,10 @@ export class MemoryTransport extends BaseTransport {
         signal.removeEventListener('abort', onAbort);
         resolve(reply);
       };
-      const message = { subject, data, respond };
+      const message = { subject, data, headers, respond, key, timeoutMs };
       for (const target of targets) deliverLater(target, message);
     });
+    return { reply, key };
   }
 
   protected async shutdown(): Promise<void> {

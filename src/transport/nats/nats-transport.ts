@@ -3,13 +3,22 @@ import {
   connect,
   headers,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   nuid,
   PermissionViolationError,
 } from '@nats-io/transport-node';
 import { clearLongTimeout, MAX_TIMER_MS, onAbort, setLongTimeout, settleWithin } from '../../abort.ts';
 import { describe, InvalidArgumentError, type KeelError } from '../../errors.ts';
-import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import {
+  BaseTransport,
+  type Binding,
+  type Incoming,
+  type ReplyFrame,
+  type SentRequest,
+} from '../base-transport.ts';
+import { CANCEL_PREFIX } from '../cancel-message.ts';
+import type { MessageHeaders } from '../headers.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
 import { unlessAborted } from '../settle.ts';
 import { hasWildcard } from '../subject.ts';
@@ -28,6 +37,33 @@ import { type ResolvedOptions, resolveOptions } from '../transport-options.ts';
 const errorHeader = 'Keel-Error';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Keel's headers as NATS message headers (names kept as given; values are checked already). */
+function toNats(record: MessageHeaders): MsgHdrs {
+  const h = headers();
+  for (const name in record) h.append(name, record[name] as string);
+  return h;
+}
+
+/**
+ * The budget a Keel requester put in its reply address, `<inbox>.<id>_<ms>`: carried there rather than in
+ * a header, because a NATS message with headers costs the client about half again as much CPU per request
+ * (measured: ~28 µs without, ~46 µs with a single header, both ends in one process), and most requests
+ * need no other header. Any other reply address has no budget.
+ */
+function budgetOf(reply: string): number | undefined {
+  const at = reply.lastIndexOf('_');
+  if (at <= reply.lastIndexOf('.')) return undefined;
+  const digits = reply.slice(at + 1);
+  return /^\d{1,16}$/.test(digits) ? Number(digits) : undefined;
+}
+
+/** NATS message headers as Keel's: the first value of each name. */
+function fromNats(h: MsgHdrs): MessageHeaders {
+  const record = Object.create(null) as Record<string, string>;
+  for (const [name, values] of h) if (values.length > 0) record[name] = values[0] as string;
+  return record;
+}
 
 export class NatsTransport extends BaseTransport {
   readonly kind = 'nats';
@@ -80,7 +116,8 @@ export class NatsTransport extends BaseTransport {
         error: new TransportPermissionError('publish', subject, { cause: error }),
       }),
     );
-    if (failed === 0)
+    // A refused cancel costs the responder only time (its deadline ends the call): not worth a report each.
+    if (failed === 0 && !subject.startsWith(CANCEL_PREFIX))
       this.report(new TransportPermissionError('publish', subject, { cause: error }), subject);
   }
 
@@ -107,9 +144,14 @@ export class NatsTransport extends BaseTransport {
     } else pending.settle({ reply: { ok: true, data: msg.data } });
   }
 
-  protected sendMessage(subject: string, data: Uint8Array): undefined {
+  protected sendMessage(
+    subject: string,
+    data: Uint8Array,
+    _signal?: AbortSignal,
+    headers?: MessageHeaders,
+  ): undefined {
     try {
-      this.#nc.publish(subject, data);
+      this.#nc.publish(subject, data, headers === undefined ? undefined : { headers: toNats(headers) });
     } catch (error) {
       throw this.#publishError('publish', subject, data, error);
     }
@@ -135,14 +177,16 @@ export class NatsTransport extends BaseTransport {
           this.report(this.#connectionError(`receive on ${subject}`, error), subject);
           return;
         }
-        // A wide wildcard also matches the reply traffic of every request (`_INBOX.…`): not messages.
-        if (!exact && msg.subject.startsWith('_INBOX.')) return;
         const reply = msg.reply;
         const on = exact ? subject : msg.subject;
+        const h = msg.headers;
         deliver({
           subject: on,
           data: msg.data,
+          headers: h === undefined ? undefined : fromNats(h),
           respond: reply ? (frame) => this.#respond(on, reply, frame) : undefined,
+          key: reply || undefined,
+          timeoutMs: reply ? budgetOf(reply) : undefined,
         });
       },
     });
@@ -190,18 +234,28 @@ export class NatsTransport extends BaseTransport {
     }
   }
 
-  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
-    const { id, replyTo, reply } = this.#replies.open(subject, signal);
+  protected sendRequest(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+  ): SentRequest {
+    const { id, replyTo, reply } = this.#replies.open(subject, signal, `_${timeoutMs}`);
     if (this.#inboxDenied !== undefined) {
       this.#replies.settle(id, { error: this.#inboxDenied });
-      return reply;
+      return { reply, key: replyTo };
     }
     try {
-      this.#nc.publish(subject, data, { reply: replyTo });
+      this.#nc.publish(
+        subject,
+        data,
+        headers === undefined ? { reply: replyTo } : { reply: replyTo, headers: toNats(headers) },
+      );
     } catch (error) {
       this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
     }
-    return reply;
+    return { reply, key: replyTo };
   }
 
   protected async shutdown(graceMs: number): Promise<void> {

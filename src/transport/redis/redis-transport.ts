@@ -6,7 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { onAbort, settleWithin } from '../../abort.ts';
 import { describe, type KeelError } from '../../errors.ts';
-import { BaseTransport, type Binding, type Incoming, type ReplyFrame } from '../base-transport.ts';
+import {
+  BaseTransport,
+  type Binding,
+  type Incoming,
+  type ReplyFrame,
+  type SentRequest,
+} from '../base-transport.ts';
+import { type MessageHeaders, requestHeaders } from '../headers.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
 import { hasWildcard, subjectMatcher } from '../subject.ts';
 import {
@@ -130,7 +137,9 @@ export class RedisTransport extends BaseTransport {
     const message: Incoming = {
       subject,
       data: frame.body,
+      headers: frame.headers,
       respond: replyTo ? (reply) => this.#respond(subject, replyTo, reply) : undefined,
+      key: replyTo || undefined,
     };
     for (const local of entry.locals) if (local.matches(subject)) local.deliver(message);
   }
@@ -164,8 +173,13 @@ export class RedisTransport extends BaseTransport {
   }
 
   /** Resolves once Redis answered the PUBLISH; rejects within PUBLISH_TIMEOUT_MS whatever the server does. */
-  protected sendMessage(subject: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const command = this.#cmd.publish(subject, encodeFrame(FrameKind.message, data));
+  protected sendMessage(
+    subject: string,
+    data: Uint8Array,
+    signal?: AbortSignal,
+    headers?: MessageHeaders,
+  ): Promise<void> {
+    const command = this.#cmd.publish(subject, encodeFrame(FrameKind.message, data, '', headers));
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (error?: unknown): void => {
@@ -244,9 +258,16 @@ export class RedisTransport extends BaseTransport {
     };
   }
 
-  protected sendRequest(subject: string, data: Uint8Array, signal: AbortSignal): Promise<ReplyFrame> {
+  protected sendRequest(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+  ): SentRequest {
     const { id, replyTo, reply } = this.#replies.open(subject, signal);
-    this.#cmd.publish(subject, encodeFrame(FrameKind.request, data, replyTo)).then(
+    const frame = encodeFrame(FrameKind.request, data, replyTo, requestHeaders(headers, timeoutMs));
+    this.#cmd.publish(subject, frame).then(
       (receivers) => {
         // PUBLISH answers how many subscribers got the message: none means nobody can reply.
         if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
@@ -255,7 +276,7 @@ export class RedisTransport extends BaseTransport {
         this.#replies.settle(id, { error: this.#commandError('send a request to', subject, error) });
       },
     );
-    return reply;
+    return { reply, key: replyTo };
   }
 
   protected async shutdown(graceMs: number): Promise<void> {
