@@ -78,7 +78,7 @@ export async function createBroker<
   const S extends readonly Service[] = [],
   const K extends readonly AnyContract[] = [],
 >(
-  options: BrokerOptions & { readonly services?: S; readonly contracts?: K },
+  options: BrokerOptions & { readonly services?: S | undefined; readonly contracts?: K | undefined },
 ): Promise<Broker<ContractsOf<S[number]> | K[number]>> {
   checkOptions('createBroker() options', options, optionKeys);
   if (options === undefined)
