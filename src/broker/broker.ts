@@ -7,6 +7,7 @@ import { checkDuration, checkOptions, checkSignal, describe, InvalidArgumentErro
 import { openTransport, type Transport } from '../transport/index.ts';
 import { BrokerStoppedError, BrokerTransportError, UnknownActionError } from './broker-errors.ts';
 import { type CallOptions, resolveCall } from './call-options.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 import {
   type ActionAt,
   type ActionKey,
@@ -21,7 +22,7 @@ import {
   type ResultOut,
 } from './contract.ts';
 import type { BrokerCore, BrokerState, ParentCall } from './core.ts';
-import { Invoker } from './invoker.ts';
+import { type BreakerSettings, Invoker } from './invoker.ts';
 import type { CallMiddleware, Middleware, ServeMiddleware } from './middleware.ts';
 import { Server } from './server.ts';
 import { type CompiledService, compileService, type Service } from './service.ts';
@@ -46,6 +47,11 @@ export interface BrokerOptions {
   readonly maxCallDepth?: number | undefined;
   /** Whether a call to an action this broker serves skips the transport. @default true */
   readonly preferLocal?: boolean | undefined;
+  /**
+   * The settings of this broker's circuit breakers, one per action it calls (failureRate, minimumCalls,
+   * windowMs, openMs, isFailure, onStateChange), or `false` for none. @default the CircuitBreaker defaults
+   */
+  readonly circuitBreaker?: BreakerSettings | false | undefined;
 }
 
 export interface StopOptions {
@@ -66,6 +72,7 @@ const optionKeys = [
   'defaultTimeoutMs',
   'maxCallDepth',
   'preferLocal',
+  'circuitBreaker',
 ] as const;
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -125,6 +132,11 @@ export async function createBroker<
       `createBroker() preferLocal must be a boolean; received ${describe(preferLocal)}`,
     );
   }
+  const breaker = options.circuitBreaker ?? {};
+  if (breaker !== false) {
+    // Checked now, by the breaker itself, rather than at the first call.
+    new CircuitBreaker({ ...breaker, name: 'check' });
+  }
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({
     transport,
@@ -136,6 +148,7 @@ export async function createBroker<
     defaultTimeoutMs,
     maxCallDepth,
     preferLocal,
+    breaker,
   });
   try {
     await broker.start();
@@ -162,6 +175,7 @@ interface Setup {
   readonly defaultTimeoutMs: number;
   readonly maxCallDepth: number;
   readonly preferLocal: boolean;
+  readonly breaker: BreakerSettings | false;
 }
 
 /** A broker: calls actions, emits events and serves its services. Made by `createBroker`. */
@@ -197,7 +211,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       for (const listened of service.events.values()) this.#events.set(listened.event.key, listened.event);
     }
     this.#server = new Server(this, setup.services, this.#serveMiddleware);
-    this.#invoker = new Invoker(this, this.#server, this.#callMiddleware, setup.preferLocal);
+    this.#invoker = new Invoker(this, this.#server, this.#callMiddleware, setup.preferLocal, setup.breaker);
   }
 
   /** `starting`, `ready`, `draining` (stop() called) or `stopped`. */

@@ -11,6 +11,7 @@ export {
   ValidationError,
 } from './broker-errors.ts';
 export type { CallOptions } from './call-options.ts';
+export type { CircuitBreakerOptions, CircuitState } from './circuit-breaker.ts';
 export {
   type ActionKey,
   type ActionSpec,
@@ -22,6 +23,12 @@ export {
 } from './contract.ts';
 export type { BrokerState } from './core.ts';
 export type { CallMiddleware, CallRequest, Middleware, ServeMiddleware } from './middleware.ts';
+export {
+  BulkheadClosedError,
+  BulkheadCloseTimeoutError,
+  BulkheadFullError,
+  CircuitOpenError,
+} from './resilience-errors.ts';
 export {
   type ActionHandler,
   type ActionOptions,

@@ -1,8 +1,6 @@
 /** Invoker: the calling side — deadlines, depth, retries, middleware, and the local short-circuit or the wire. */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
-import { sleep } from '../concurrency/index.ts';
-import { KeelError } from '../errors.ts';
 import { type MessageHeaders, RemoteHandlerError, TransportTimeoutError } from '../transport/index.ts';
 import {
   BrokerProtocolError,
@@ -12,9 +10,12 @@ import {
   RemoteError,
 } from './broker-errors.ts';
 import type { ResolvedCall } from './call-options.ts';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { RetryPolicy } from './retry-policy.ts';
 import type { Server } from './server.ts';
 import { decodeReply, encodeCall } from './wire.ts';
 import { fromWireError, toWireError } from './wire-errors.ts';
@@ -22,10 +23,8 @@ import { fromWireError, toWireError } from './wire-errors.ts';
 /** Publishes `{ action, nodeId, local }` around each outgoing call when someone listens. */
 const callChannel = tracingChannel('keel:broker.call');
 
-/** Backoff between attempts: full jitter over an exponential ceiling (50 ms, 100 ms, … up to 1 s). */
-function backoff(attempt: number): number {
-  return Math.random() * Math.min(1000, 50 * 2 ** attempt);
-}
+/** The circuit breaker settings a broker gives each of its breakers. */
+export type BreakerSettings = Omit<CircuitBreakerOptions, 'name' | 'now'>;
 
 export class Invoker {
   /** Outgoing calls not settled yet; stop() waits for them. */
@@ -34,12 +33,23 @@ export class Invoker {
   readonly #server: Server;
   readonly #middleware: readonly CallMiddleware[];
   readonly #preferLocal: boolean;
+  readonly #breakerOptions: BreakerSettings | false;
+  readonly #policies = new Map<number, RetryPolicy>();
+  readonly #budgets = new Map<string, RetryBudget>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
 
-  constructor(core: BrokerCore, server: Server, middleware: readonly CallMiddleware[], preferLocal: boolean) {
+  constructor(
+    core: BrokerCore,
+    server: Server,
+    middleware: readonly CallMiddleware[],
+    preferLocal: boolean,
+    breaker: BreakerSettings | false,
+  ) {
     this.#core = core;
     this.#server = server;
     this.#middleware = middleware;
     this.#preferLocal = preferLocal;
+    this.#breakerOptions = breaker;
   }
 
   /** Calls `action` with the resolved options, as a nested call of `parent` when there is one. */
@@ -89,29 +99,54 @@ export class Invoker {
     signal: AbortSignal,
     local: boolean,
   ): Promise<unknown> {
-    const safe = action.spec.idempotent === true || options.idempotencyKey !== undefined;
-    const retries = safe ? options.retries : 0;
     const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
-    for (let attempt = 0; ; attempt++) {
+    const breaker = this.#breaker(action);
+    const attempt = () => {
       const left = Math.floor(deadline - Date.now());
       if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
-      try {
-        return local
-          ? await this.#local(action, request, options, left, signal, meta)
-          : await this.#remote(action, request, options, left, signal, meta, budget);
-      } catch (error) {
-        const again =
-          attempt < retries &&
-          !signal.aborted &&
-          error instanceof KeelError &&
-          error.retryable &&
-          !(error instanceof DeadlineExceededError && error.nodeId === undefined);
-        if (!again) throw error;
-        const pause = backoff(attempt);
-        if (Date.now() + pause >= deadline) throw error;
-        await sleep(pause, { signal });
-      }
+      const once = local
+        ? () => this.#local(action, request, options, left, signal, meta)
+        : () => this.#remote(action, request, options, left, signal, meta, budget);
+      return breaker === undefined ? once() : breaker.run(once, signal);
+    };
+    return this.#policy(options.retries).run(attempt, {
+      // Only a call safe to repeat is tried again: an idempotent action, or one given a key.
+      idempotent: action.spec.idempotent === true || options.idempotencyKey !== undefined,
+      budget: this.#budget(action),
+      remainingMs: () => deadline - Date.now(),
+      signal,
+    });
+  }
+
+  /** One policy per retry count asked for (a caller's `retries`), made once. */
+  #policy(retries: number): RetryPolicy {
+    let policy = this.#policies.get(retries);
+    if (policy === undefined) {
+      policy = new RetryPolicy({ retries });
+      this.#policies.set(retries, policy);
     }
+    return policy;
+  }
+
+  /** The retry budget of one target action: retries stay near a tenth of its calls. */
+  #budget(action: CompiledAction): RetryBudget {
+    let budget = this.#budgets.get(action.key);
+    if (budget === undefined) {
+      budget = new RetryBudget();
+      this.#budgets.set(action.key, budget);
+    }
+    return budget;
+  }
+
+  /** This broker's breaker for one action (undefined when breakers are off). */
+  #breaker(action: CompiledAction): CircuitBreaker | undefined {
+    if (this.#breakerOptions === false) return undefined;
+    let breaker = this.#breakers.get(action.key);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker({ ...this.#breakerOptions, name: `${this.#core.nodeId} → ${action.key}` });
+      this.#breakers.set(action.key, breaker);
+    }
+    return breaker;
   }
 
   async #remote(

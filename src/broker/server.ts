@@ -1,11 +1,11 @@
 /** Server: the serving side of a broker — subscriptions per action, and the pipeline every served call runs. */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { raceAbort } from '../abort.ts';
-import { Pool } from '../concurrency/index.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import { describe } from '../errors.ts';
 import type { MessageMeta, TransportSubscription } from '../transport/index.ts';
 import { BrokerProtocolError } from './broker-errors.ts';
+import { Bulkhead } from './bulkhead.ts';
 import { CallContext, type Inbound } from './call-context.ts';
 import type { BrokerCore } from './core.ts';
 import { runLayers, type ServeMiddleware } from './middleware.ts';
@@ -25,7 +25,7 @@ export class Server {
   readonly #core: BrokerCore;
   readonly #services: readonly CompiledService[];
   readonly #middleware: readonly ServeMiddleware[];
-  readonly #bulkheads = new Map<ServedAction, Pool>();
+  readonly #bulkheads = new Map<ServedAction, Bulkhead>();
   #subscriptions: TransportSubscription[] = [];
 
   constructor(
@@ -42,7 +42,11 @@ export class Server {
         if (Number.isFinite(served.concurrency)) {
           this.#bulkheads.set(
             served,
-            new Pool({ concurrency: served.concurrency, maxQueued: served.maxQueued }),
+            new Bulkhead({
+              name: served.action.key,
+              concurrency: served.concurrency,
+              maxQueued: served.maxQueued,
+            }),
           );
         }
       }
@@ -121,7 +125,8 @@ export class Server {
       return validate(spec.result, result, key, 'result', nodeId);
     };
     const bulkhead = this.#bulkheads.get(served);
-    const guarded = bulkhead === undefined ? inner : () => bulkhead.run(inner);
+    // The call's own signal goes in: a call whose caller gave up leaves the queue without running.
+    const guarded = bulkhead === undefined ? inner : () => bulkhead.run(inner, { signal: ctx.signal });
     const work = runLayers(this.#middleware, (layer, next) => layer(ctx, params, next), guarded);
     // An action's own timeoutMs ends the call here, even when the handler ignores its signal.
     return ctx.capped ? raceAbort(work, ctx.signal) : work;

@@ -8,6 +8,7 @@ import {
   RemoteError,
   ValidationError,
 } from './broker-errors.ts';
+import { BulkheadFullError, CircuitOpenError } from './resilience-errors.ts';
 import type { WireError } from './wire.ts';
 
 /**
@@ -18,7 +19,7 @@ import type { WireError } from './wire.ts';
 export function toWireError(error: unknown, nodeId: string, exposeStack: boolean): WireError {
   const stack = exposeStack && error instanceof Error ? error.stack : undefined;
   if (error instanceof KeelError) {
-    const data = (error as { data?: unknown }).data;
+    const data = dataOf(error);
     return {
       name: error.name,
       code: error.code,
@@ -75,11 +76,31 @@ export function fromWireError(action: string, wire: WireError): KeelError {
         wire.nodeId,
       );
     }
+    case 'KEEL_BROKER_BULKHEAD_FULL': {
+      const data = wire.data as
+        | { bulkhead?: unknown; concurrency?: unknown; maxQueued?: unknown }
+        | undefined;
+      const full = new BulkheadFullError(
+        String(data?.bulkhead ?? action),
+        Number(data?.concurrency),
+        Number(data?.maxQueued),
+      );
+      return Object.assign(full, { nodeId: wire.nodeId });
+    }
     case 'KEEL_BROKER_STOPPED':
       return new BrokerStoppedError(`serve ${JSON.stringify(action)}`, wire.nodeId);
     default:
       return new RemoteError(action, wire);
   }
+}
+
+/** What an error tells besides its message: its own `data`, or the fields of the resilience errors. */
+function dataOf(error: KeelError): unknown {
+  if (error instanceof BulkheadFullError) {
+    return { bulkhead: error.bulkhead, concurrency: error.concurrency, maxQueued: error.maxQueued };
+  }
+  if (error instanceof CircuitOpenError) return { circuit: error.circuit, retryAfterMs: error.retryAfterMs };
+  return (error as { data?: unknown }).data;
 }
 
 /** Data that JSON can carry: anything else is dropped rather than failing the whole reply. */

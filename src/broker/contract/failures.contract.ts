@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { KeelError } from '../../errors.ts';
 import { NoRespondersError } from '../../transport/index.ts';
 import { RemoteError, UnknownActionError, ValidationError } from '../broker-errors.ts';
+import { BulkheadFullError, CircuitOpenError } from '../resilience-errors.ts';
 import { defineService } from '../service.ts';
-import { failure, type SuiteContext, shapesContract } from './context.contract.ts';
+import { failure, type SuiteContext, shapesContract, sleep, until } from './context.contract.ts';
 
 /** A user's own code (built, so the catalogue check of Keel's codes does not read it as one). */
 const stockCode = `KEEL_${'TEST'}_OUT_OF_STOCK` as const;
@@ -141,6 +142,60 @@ export function failuresContract(ctx: SuiteContext): void {
         await expect(client.run('ok')).resolves.toBe('ok');
       }, 15_000);
     }
+
+    it('a call past an action bulkhead is refused at once with BulkheadFullError; the others run', async () => {
+      const shapes = shapesContract(name());
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let started = 0;
+      const service = defineService(
+        shapes,
+        { actions: { area: () => 0, run: async () => (started++, await gate, 'done'), idem: (p) => p } },
+        { actions: { run: { concurrency: 1, maxQueued: 1 } } },
+      );
+      await open({ services: [service], nodeId: 'narrow' });
+      const client = (await open({ contracts: [shapes] })).client(shapes);
+      const first = client.run(null);
+      await until('the first call runs', () => started === 1);
+      const second = client.run(null);
+      await sleep(50);
+      const third = await failure(client.run(null, { timeoutMs: 60_000 }));
+      expect(third).toBeInstanceOf(BulkheadFullError);
+      expect(third).toMatchObject({
+        code: 'KEEL_BROKER_BULKHEAD_FULL',
+        retryable: true,
+        nodeId: 'narrow',
+        concurrency: 1,
+      });
+      // Other actions are not held up by this one's bulkhead.
+      await expect(client.idem(5)).resolves.toBe(5);
+      release();
+      await expect(Promise.all([first, second])).resolves.toEqual(['done', 'done']);
+    }, 10_000);
+
+    it('opens the caller circuit of an action that keeps failing: later calls fail fast with CircuitOpenError', async () => {
+      const shapes = shapesContract(name());
+      let runs = 0;
+      const failing = () => {
+        runs++;
+        throw new OutOfStockError('always');
+      };
+      await open({
+        services: [defineService(shapes, { actions: { area: () => 0, run: failing, idem: (p) => p } })],
+      });
+      const caller = await open({
+        contracts: [shapes],
+        circuitBreaker: { minimumCalls: 4, failureRate: 0.5 },
+      });
+      const client = caller.client(shapes);
+      for (let i = 0; i < 4; i++) await expect(client.run(null)).rejects.toMatchObject({ code: stockCode });
+      const open_ = await failure(client.run(null));
+      expect(open_).toBeInstanceOf(CircuitOpenError);
+      expect(open_).toMatchObject({ retryable: true });
+      expect(runs).toBe(4);
+      // Per action: another action of the same service still goes through.
+      await expect(client.idem(1)).resolves.toBe(1);
+    });
 
     it('retries a retryable failure only where the action is idempotent or an idempotency key is given', async () => {
       const shapes = shapesContract(name());
