@@ -28,7 +28,7 @@ export type ActionHandler<S extends ActionSpec> = (
 ) => SchemaInput<S['result']> | Promise<SchemaInput<S['result']>>;
 
 /** Receives one event's payload; a throw is reported (`keel:broker.unhandled`), there is no caller. */
-export type EventHandler<P> = (payload: P, ctx: ServiceContext) => void | Promise<void>;
+export type EventHandler<P> = (payload: P, ctx: ServiceContext) => unknown;
 
 export interface ServiceImplementation<C extends AnyContract, L extends AnyContract> {
   /** A handler for every action of the contract. */

@@ -96,7 +96,10 @@ export function callsContract(ctx: SuiteContext): void {
         get(target, key, receiver) {
           const value = Reflect.get(target, key, receiver);
           if (key === 'request')
-            return (...args: unknown[]) => (requests++, (value as Function).apply(target, args));
+            return (...args: unknown[]) => {
+              requests++;
+              return (value as (...a: unknown[]) => unknown).apply(target, args);
+            };
           return typeof value === 'function' ? value.bind(target) : value;
         },
       }) as Transport;
@@ -142,12 +145,26 @@ export function callsContract(ctx: SuiteContext): void {
           return next();
         },
       });
-      server.use({ serve: (_c, _params, next) => (order.push('serve-2'), next()) });
+      server.use({
+        serve: (_c, _params, next) => {
+          order.push('serve-2');
+          return next();
+        },
+      });
       const caller = await open({ contracts: [shapes] });
       caller.use({
-        call: (request, next) => (order.push('call-1'), (request.meta.authorization = 'Bearer t'), next()),
+        call: (request, next) => {
+          order.push('call-1');
+          request.meta.authorization = 'Bearer t';
+          return next();
+        },
       });
-      caller.use({ call: (request, next) => (order.push(`call-2 ${request.depth}`), next()) });
+      caller.use({
+        call: (request, next) => {
+          order.push(`call-2 ${request.depth}`);
+          return next();
+        },
+      });
       await expect(caller.client(shapes).run(null, { meta: { tenant: 'acme' } })).resolves.toEqual({
         authorization: 'Bearer t',
         tenant: 'acme',

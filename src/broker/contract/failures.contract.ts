@@ -150,7 +150,17 @@ export function failuresContract(ctx: SuiteContext): void {
       let started = 0;
       const service = defineService(
         shapes,
-        { actions: { area: () => 0, run: async () => (started++, await gate, 'done'), idem: (p) => p } },
+        {
+          actions: {
+            area: () => 0,
+            run: async () => {
+              started++;
+              await gate;
+              return 'done';
+            },
+            idem: (p) => p,
+          },
+        },
         { actions: { run: { concurrency: 1, maxQueued: 1 } } },
       );
       await open({ services: [service], nodeId: 'narrow' });

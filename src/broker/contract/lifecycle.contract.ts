@@ -15,7 +15,14 @@ export function lifecycleContract(ctx: SuiteContext): void {
       let release: () => void = () => {};
       const gate = new Promise<void>((resolve) => (release = resolve));
       const service = defineService(shapes, {
-        actions: { area: () => 0, run: async (_p, c) => (await gate, c.nodeId), idem: (_p, c) => c.nodeId },
+        actions: {
+          area: () => 0,
+          run: async (_p, c) => {
+            await gate;
+            return c.nodeId;
+          },
+          idem: (_p, c) => c.nodeId,
+        },
       });
       const first = await open({ services: [service], nodeId: 'first' });
       await open({ services: [service], nodeId: 'second' });
@@ -40,7 +47,10 @@ export function lifecycleContract(ctx: SuiteContext): void {
       const run = (_p: unknown, c: ServiceContext) =>
         new Promise((_resolve, reject) => {
           started = true;
-          c.signal.addEventListener('abort', () => (reasons.push(c.signal.reason), reject(c.signal.reason)));
+          c.signal.addEventListener('abort', () => {
+            reasons.push(c.signal.reason);
+            reject(c.signal.reason);
+          });
         });
       const server = await open({
         services: [defineService(shapes, { actions: { area: () => 0, run, idem: (p) => p } })],
