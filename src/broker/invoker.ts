@@ -105,7 +105,7 @@ export class Invoker {
       const left = Math.floor(deadline - Date.now());
       if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
       const once = local
-        ? () => this.#local(action, request, options, left, signal, meta)
+        ? () => this.#local(action, request, options, left, signal, meta, budget)
         : () => this.#remote(action, request, options, left, signal, meta, budget);
       return breaker === undefined ? once() : breaker.run(once, signal);
     };
@@ -189,7 +189,12 @@ export class Invoker {
     const decoded = decodeReply(reply);
     if (!decoded.ok) throw new BrokerProtocolError(action.subject, decoded.reason);
     if (decoded.value.ok) return decoded.value.result;
-    throw fromWireError(action.key, decoded.value.error);
+    const { error } = decoded.value;
+    // The handler ended on this call's own deadline, seen on the serving side a moment before this one.
+    if (error.code === 'KEEL_TRANSPORT_DEADLINE') {
+      throw new DeadlineExceededError(action.key, budget, { nodeId: error.nodeId });
+    }
+    throw fromWireError(action.key, error);
   }
 
   /** Serves the call in this process: no wire, the same validation, deadline, signal and error shapes. */
@@ -200,6 +205,7 @@ export class Invoker {
     timeoutMs: number,
     signal: AbortSignal,
     meta: MessageHeaders | undefined,
+    budget: number,
   ): Promise<unknown> {
     const served = this.#server.local.get(action.subject);
     if (served === undefined)
@@ -220,7 +226,7 @@ export class Invoker {
         clearLongTimeout(timer);
         unwatch?.();
       };
-      timer = setLongTimeout(() => stop(new DeadlineExceededError(action.key, timeoutMs)), timeoutMs);
+      timer = setLongTimeout(() => stop(new DeadlineExceededError(action.key, budget)), timeoutMs);
       unwatch = onAbort(signal, () => stop(signal.reason));
       this.#server
         .run(served, request.params, {
