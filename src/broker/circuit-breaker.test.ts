@@ -264,14 +264,32 @@ describe('CircuitBreaker.run', () => {
     fail(breaker, 4);
     clock.t += 500;
     const controller = new AbortController();
-    const aborted = breaker.run(async () => {
-      controller.abort();
-      throw transient();
-    }, controller.signal);
+    const aborted = breaker.run(
+      async () => {
+        controller.abort();
+        throw transient();
+      },
+      { signal: controller.signal },
+    );
     await expect(aborted).rejects.toMatchObject({ code: 'KEEL_TEST_TRANSIENT' });
     expect(breaker.state).toBe('half-open');
     await expect(breaker.run(() => 'trial')).resolves.toBe('trial');
     expect(breaker.state).toBe('closed');
+  });
+
+  it('refuses bad run() arguments, naming them', async () => {
+    const { breaker } = make();
+    await expect(breaker.run(5 as never)).rejects.toThrow(
+      /CircuitBreaker.run\(\) fn must be a function; received 5/,
+    );
+    await expect(breaker.run(() => 1, { signal: 1 } as never)).rejects.toThrow(
+      /CircuitBreaker.run\(\) signal must be an AbortSignal; received 1/,
+    );
+    await expect(breaker.run(() => 1, { timeoutMs: 1 } as never)).rejects.toThrow(
+      'CircuitBreaker.run() options: unknown option "timeoutMs"; known options: signal',
+    );
+    // A refused call takes no permit: the circuit still counts nothing.
+    expect(breaker.stats()).toMatchObject({ calls: 0, rejected: 0 });
   });
 
   it('uses performance.now when no clock is given', () => {

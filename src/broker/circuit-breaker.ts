@@ -6,6 +6,7 @@ import {
   checkDuration,
   checkFunction,
   checkOptions,
+  checkSignal,
   describe,
   InvalidArgumentError,
 } from '../errors.ts';
@@ -57,6 +58,11 @@ export interface CircuitBreakerOptions {
   readonly now?: (() => number) | undefined;
 }
 
+export interface CircuitBreakerRunOptions {
+  /** The call's signal: a failure while it is aborted says nothing about the action. */
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** Counts for metrics. */
 export interface CircuitBreakerStats {
   readonly state: CircuitState;
@@ -80,6 +86,7 @@ const OPTIONS = [
   'onStateChange',
   'now',
 ] as const;
+const RUN_OPTIONS = ['signal'] as const;
 const BUCKETS = 10;
 
 const isRetryable = (error: unknown): boolean =>
@@ -219,10 +226,14 @@ export class CircuitBreaker {
 
   /**
    * Runs `fn` through the breaker: refuses it with `CircuitOpenError` when open, records how it ended
-   * otherwise. A failure while `signal` is aborted is the caller's doing and gives the permit back.
+   * otherwise. A failure while the call's `signal` is aborted is the caller's doing and gives the permit
+   * back, moving nothing.
    */
-  async run<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<Awaited<T>> {
+  async run<T>(fn: () => T | PromiseLike<T>, options?: CircuitBreakerRunOptions): Promise<Awaited<T>> {
+    checkOptions('CircuitBreaker.run() options', options, RUN_OPTIONS);
     checkFunction('CircuitBreaker.run() fn', fn);
+    const signal = options?.signal;
+    checkSignal('CircuitBreaker.run() signal', signal);
     const permit = this.acquire();
     let result: Awaited<T>;
     try {

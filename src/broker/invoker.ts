@@ -107,7 +107,7 @@ export class Invoker {
       const once = local
         ? () => this.#local(action, request, options, left, signal, meta, budget)
         : () => this.#remote(action, request, options, left, signal, meta, budget);
-      return breaker === undefined ? once() : breaker.run(once, signal);
+      return breaker === undefined ? once() : breaker.run(once, { signal });
     };
     return this.#policy(options.retries).run(attempt, {
       // Only a call safe to repeat is tried again: an idempotent action, or one given a key.

@@ -145,6 +145,29 @@ describe('RetryPolicy decisions', () => {
     expect(policy.stats()).toMatchObject({ retries: 2, throttled: 1 });
   });
 
+  it('keeps a full outage from multiplying load: tries stay within calls × (1 + tokenRatio) plus half the bucket', async () => {
+    const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.1 });
+    const policy = new RetryPolicy({ retries: 3, minDelayMs: 0, maxDelayMs: 0 });
+    let tries = 0;
+    const calls = 1000;
+    for (let i = 0; i < calls; i++) {
+      await policy
+        .run(
+          async () => {
+            tries++;
+            throw transient();
+          },
+          { idempotent: true, budget },
+        )
+        .catch(() => {});
+    }
+    // Without the budget a policy of 3 retries would make 4000 tries.
+    expect(tries).toBeLessThanOrEqual(calls * 1.1 + 5);
+    expect(tries).toBeGreaterThan(calls);
+    expect(policy.stats().retries).toBe(tries - calls);
+    expect(budget.stats()).toMatchObject({ calls, retries: tries - calls });
+  });
+
   it('does not retry when the wait would use up what is left of the deadline, and spends no token', async () => {
     const budget = new RetryBudget();
     const policy = new RetryPolicy({ minDelayMs: 100, maxDelayMs: 100, random: () => 1 - Number.EPSILON });
