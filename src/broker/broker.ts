@@ -230,7 +230,12 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   }
 
   /** A typed client of `contract`: `await client.create(params, { timeoutMs, signal, retries, idempotencyKey, meta })`. */
-  client<K extends AnyContract>(contract: K, parent?: ParentCall): Client<K> {
+  client<K extends AnyContract>(contract: K): Client<K> {
+    return this.nestedClient(contract, undefined);
+  }
+
+  /** @internal A client whose calls are nested in `parent` (`ctx.client`). */
+  nestedClient<K extends AnyContract>(contract: K, parent: ParentCall | undefined): Client<K> {
     const compiled = compile('Broker.client() contract', contract);
     const client = Object.create(null) as Record<string, unknown>;
     for (const [name, action] of compiled.actions) {

@@ -101,7 +101,7 @@ export class CallContext implements ServiceContext, ParentCall {
   }
 
   client<C extends AnyContract>(contract: C): Client<C> {
-    return this.#core.client(contract, this);
+    return this.#core.nestedClient(contract, this);
   }
 
   emit(event: string, payload?: unknown): Promise<void> {

@@ -31,6 +31,6 @@ export interface BrokerCore {
     options: CallOptions | undefined,
     parent: ParentCall | undefined,
   ): Promise<unknown>;
-  client<C extends AnyContract>(contract: C, parent: ParentCall | undefined): Client<C>;
+  nestedClient<C extends AnyContract>(contract: C, parent: ParentCall | undefined): Client<C>;
   publishEvent(event: string, payload: unknown, broadcast: boolean): Promise<void>;
 }

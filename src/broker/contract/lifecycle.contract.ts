@@ -1,4 +1,5 @@
 /** Contract: starting → ready → draining → stopped, a stop that drains before it aborts, refusals after it. */
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createBroker } from '../broker.ts';
 import { BrokerStoppedError, BrokerTransportError } from '../broker-errors.ts';
@@ -74,6 +75,19 @@ export function lifecycleContract(ctx: SuiteContext): void {
       expect(broker.state).toBe('stopped');
       await expect(broker.client(shapes).run(1)).rejects.toBeInstanceOf(BrokerStoppedError);
       await expect(broker.emit(`${shapes.name}.created`, 1)).rejects.toBeInstanceOf(BrokerStoppedError);
+    });
+
+    it('leaves no abort listener on a caller signal shared by many calls, local or remote', async () => {
+      const shapes = shapesContract(name());
+      const service = defineService(shapes, { actions: { area: () => 0, run: (p) => p, idem: (p) => p } });
+      const server = await open({ services: [service] });
+      const caller = await open({ contracts: [shapes] });
+      const shared = new AbortController();
+      const calls = [server, caller].flatMap((b) =>
+        Array.from({ length: 25 }, (_, i) => b.client(shapes).run(i, { signal: shared.signal })),
+      );
+      await Promise.all(calls);
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
     });
 
     it('refuses redis:// (and a Redis transport) saying why', async () => {
