@@ -85,6 +85,40 @@ export function callsContract(ctx: SuiteContext): void {
       );
     });
 
+    it('a listener that throws is reported on keel:broker.unhandled, and the next event still arrives', async () => {
+      const shapes = shapesContract(name());
+      const got: number[] = [];
+      const reports: { context: string; error: unknown }[] = [];
+      const onReport = (message: unknown) => reports.push(message as { context: string; error: unknown });
+      const service = defineService(shapes, {
+        actions: { area: () => 0, run: () => 0, idem: () => 0 },
+        events: {
+          [`${shapes.name}.created`]: (n: number) => {
+            if (n === 1) throw new Error('listener broke');
+            got.push(n);
+          },
+        },
+      });
+      const write = process.stderr.write;
+      subscribe('keel:broker.unhandled', onReport);
+      // The sink also writes to stderr; this test expects that line, so it is not printed.
+      process.stderr.write = (() => true) as typeof process.stderr.write;
+      try {
+        const broker = await open({ services: [service] });
+        await broker.emit(`${shapes.name}.created`, 1);
+        await broker.emit(`${shapes.name}.created`, 2);
+        await until('the report and the next event', () => reports.length === 1 && got.length === 1);
+      } finally {
+        process.stderr.write = write;
+        unsubscribe('keel:broker.unhandled', onReport);
+      }
+      expect(reports[0]).toMatchObject({
+        context: expect.stringContaining(`${shapes.name}.created`),
+        error: expect.objectContaining({ message: 'listener broke' }),
+      });
+      expect(got).toEqual([2]);
+    });
+
     it('a call served by the same broker skips the wire, yet is validated and traced like a remote one', async () => {
       const shapes = shapesContract(name());
       const service = defineService(shapes, {

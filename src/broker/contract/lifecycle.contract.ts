@@ -64,6 +64,28 @@ export function lifecycleContract(ctx: SuiteContext): void {
       await expect(call).rejects.toBeInstanceOf(BrokerStoppedError);
     });
 
+    it('stop also ends the calls this broker is still waiting for, past its deadline', async () => {
+      const shapes = shapesContract(name());
+      let started = false;
+      const forever = () => {
+        started = true;
+        return new Promise(() => {});
+      };
+      const service = defineService(
+        shapes,
+        { actions: { area: () => 0, run: forever, idem: (p) => p } },
+        {
+          actions: { run: { timeoutMs: 5000 } },
+        },
+      );
+      await open({ services: [service] });
+      const caller = await open({ contracts: [shapes] });
+      const call = caller.client(shapes).run(null, { timeoutMs: 30_000 });
+      await until('the handler started', () => started);
+      await caller.stop({ timeoutMs: 100 });
+      await expect(call).rejects.toBeInstanceOf(BrokerStoppedError);
+    });
+
     it('a stopped broker refuses calls and emits with BrokerStoppedError; stop is idempotent', async () => {
       const shapes = shapesContract(name());
       const broker = await open({
