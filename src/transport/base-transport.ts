@@ -116,12 +116,19 @@ export abstract class BaseTransport implements Transport {
     const wide = hasWildcard(subject) && !subject.startsWith('_INBOX.');
     // Bound before the subscription itself, so once `ready` resolves the engine has both.
     const cancels = active && inFlight !== undefined ? this.#bindCancels(subject, inFlight) : undefined;
-    const binding: Binding = active
-      ? this.bind(subject, queue, (message) => {
-          if (!active || (wide && message.subject.startsWith('_INBOX.'))) return;
-          limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
-        })
-      : { unsubscribe() {}, ready: Promise.resolve() };
+    let binding: Binding;
+    try {
+      binding = active
+        ? this.bind(subject, queue, (message) => {
+            if (!active || (wide && message.subject.startsWith('_INBOX.'))) return;
+            limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
+          })
+        : { unsubscribe() {}, ready: Promise.resolve() };
+    } catch (error) {
+      // The engine refused the subscription (a queue group over Redis): its cancel listener goes too.
+      cancels?.unsubscribe();
+      throw error;
+    }
     const end = eventsSubscription(() => {
       active = false;
       unwatch?.();
@@ -224,9 +231,12 @@ export abstract class BaseTransport implements Transport {
     if (settled && this.#calls.running.size > 0)
       settled = left > 0 && (await settleWithin([...this.#calls.running], left, signal));
     if (!settled) {
+      const abandoned = [...this.#requests.keys()];
       for (const control of this.#requests.values()) {
         control.abort(new TransportClosedError('wait for a reply'));
       }
+      // Each abandoned request sends its cancel as it rejects: let them, before the connection goes.
+      await Promise.allSettled(abandoned);
     }
     await this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
     signal?.throwIfAborted();

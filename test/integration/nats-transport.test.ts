@@ -1,8 +1,9 @@
 /** The NATS transport passes the shared contract against a real nats-server. */
 import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { connect, headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import { openTransport } from '../../src/transport/index.ts';
+import { type MessageMeta, openTransport } from '../../src/transport/index.ts';
 import { runTransportContract } from '../../src/transport/transport.contract.ts';
 import { engineUrl } from './engine-urls.ts';
 
@@ -70,5 +71,35 @@ describe('nats transport', () => {
     expect((published as Error).message).toMatch(/payload for "keel\.nats\.big" must be at most \d+ bytes/);
     const requested = await transport.request('keel.nats.big', big).catch((e: unknown) => e);
     expect(requested).toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("reads another NATS client's headers and budget; a request without a budget has no deadline", async () => {
+    await using transport = await openTransport(url);
+    const raw = await connect({ servers: url.replace('nats://', '') });
+    try {
+      const subject = 'keel.nats.foreign-headers';
+      const metas: MessageMeta[] = [];
+      await transport.subscribe(subject, (_p, meta) => {
+        metas.push(meta);
+        return 'ok';
+      }).ready;
+      const h = headers();
+      h.append('X-Trace', 'one');
+      h.append('X-Trace', 'two');
+      h.append('keel-private', 'hidden');
+      await raw.request(subject, new TextEncoder().encode('1'), { timeout: 5000, headers: h });
+      const timed = headers();
+      timed.append('keel-timeout', '4000');
+      const before = Date.now();
+      await raw.request(subject, new TextEncoder().encode('2'), { timeout: 5000, headers: timed });
+      const after = Date.now();
+      expect(metas[0]).toMatchObject({ isRequest: true, headers: { 'X-Trace': 'one' }, deadline: Infinity });
+      expect(metas[0]?.signal?.aborted).toBe(false);
+      expect(metas[1]?.headers).toEqual({});
+      expect(metas[1]?.deadline).toBeGreaterThanOrEqual(before + 4000);
+      expect(metas[1]?.deadline).toBeLessThanOrEqual(after + 4000);
+    } finally {
+      await raw.close();
+    }
   });
 });

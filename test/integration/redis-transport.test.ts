@@ -53,4 +53,29 @@ describe('redis transport', () => {
       raw.disconnect();
     }
   });
+
+  it('listens for cancels on each answering subscription, and leaves no listener behind a refused one', async () => {
+    await using transport = await openTransport(url);
+    const subject = `keel.redis.${crypto.randomUUID()}`;
+    const cancels = `_INBOX.keel-cancel.${subject}`;
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(url);
+    const listeners = async () => ((await raw.pubsub('NUMSUB', cancels)) as [string, number])[1];
+    try {
+      expect(() => transport.subscribe(subject, () => {}, { queue: 'workers' })).toThrow(/Queue groups/);
+      expect(await listeners()).toBe(0);
+      const sub = transport.subscribe(subject, () => {});
+      await sub.ready;
+      expect(await listeners()).toBe(1);
+      // A listener that never answers requests needs no cancels.
+      const quiet = transport.subscribe(`${subject}.quiet`, () => {}, { reply: false });
+      await quiet.ready;
+      expect(((await raw.pubsub('NUMSUB', `${cancels}.quiet`)) as [string, number])[1]).toBe(0);
+      sub();
+      quiet();
+      await expect.poll(listeners).toBe(0);
+    } finally {
+      raw.disconnect();
+    }
+  });
 });

@@ -183,6 +183,24 @@ export function deadlinesContract(ctx: ContractContext): void {
       expect(calls).toEqual(['first', 'after']);
     });
 
+    it("cancels the handler of a request still waiting when the caller's transport closes", async () => {
+      const [a, b] = await pair();
+      const s = subject();
+      const held = holder();
+      await b.subscribe(s, held.handler).ready;
+      const pending = a.request(s, 1, { timeoutMs: 30_000 }).catch((e: unknown) => e);
+      try {
+        await held.started;
+        await a.close({ timeoutMs: 50 });
+        expect(await pending).toMatchObject({ code: 'KEEL_TRANSPORT_CLOSED' });
+        const signal = held.metas[0]?.signal as AbortSignal;
+        await aborted(signal, 5000);
+        expect(signal.reason).toBeInstanceOf(RequestCancelledError);
+      } finally {
+        held.release();
+      }
+    });
+
     it('ignores a cancel for an unknown request, and one that is not a cancel at all', async () => {
       const [a, b] = await pair();
       const forger = await open({ serializer: rawBytes });
