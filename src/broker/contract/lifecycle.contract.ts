@@ -15,10 +15,12 @@ export function lifecycleContract(ctx: SuiteContext): void {
       const shapes = shapesContract(name());
       let release: () => void = () => {};
       const gate = new Promise<void>((resolve) => (release = resolve));
+      const holding: Record<string, number> = {};
       const service = defineService(shapes, {
         actions: {
           area: () => 0,
           run: async (_p, c) => {
+            holding[c.nodeId] = (holding[c.nodeId] ?? 0) + 1;
             await gate;
             return c.nodeId;
           },
@@ -28,11 +30,14 @@ export function lifecycleContract(ctx: SuiteContext): void {
       const first = await open({ services: [service], nodeId: 'first' });
       await open({ services: [service], nodeId: 'second' });
       const client = (await open({ contracts: [shapes] })).client(shapes);
-      const runs = Array.from({ length: 6 }, () => client.run(null));
-      await sleep(100);
+      // Enough calls that each instance holds some (NATS picks members at random).
+      const runs = Array.from({ length: 24 }, () => client.run(null));
+      await until('both instances hold calls', () => (holding.first ?? 0) > 0 && (holding.second ?? 0) > 0);
       expect(first.state).toBe('ready');
       const stopping = first.stop({ timeoutMs: 10_000 });
       expect(first.state).toBe('draining');
+      // The engine hears of the departure a moment later (NATS: the UNSUB goes out on the next flush).
+      await sleep(200);
       const after = await Promise.all(Array.from({ length: 10 }, () => client.idem(null)));
       expect(new Set(after)).toEqual(new Set(['second']));
       release();
