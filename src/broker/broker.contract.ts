@@ -8,12 +8,13 @@ import {
   expectReleased,
   type ResourceCount,
 } from '../transport/contract/context.contract.ts';
-import { type Broker, createBroker } from './broker.ts';
+import type { Broker } from './broker.ts';
 import { callsContract } from './contract/calls.contract.ts';
 import { type BrokerContractSetup, type SuiteContext, uniqueName } from './contract/context.contract.ts';
 import { deadlinesContract } from './contract/deadlines.contract.ts';
 import { failuresContract } from './contract/failures.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
+import { createBroker } from './create-broker.ts';
 
 export type { BrokerContractSetup };
 

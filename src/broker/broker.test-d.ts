@@ -1,8 +1,9 @@
 /** The broker's types: handlers must match their contract, clients and calls are typed end to end. */
 import { describe, expectTypeOf, it } from 'vitest';
 import type { StandardSchemaV1 } from '../standard-schema.ts';
-import { type Broker, createBroker } from './broker.ts';
+import type { Broker } from './broker.ts';
 import { defineContract } from './contract.ts';
+import { createBroker } from './create-broker.ts';
 import { defineService } from './service.ts';
 import type { Client, ServiceContext } from './service-context.ts';
 

@@ -1,5 +1,5 @@
 /** The broker floor: contracts, services, and the broker that calls and serves them over a Transport. */
-export { Broker, type BrokerOptions, createBroker, type StopOptions } from './broker.ts';
+export { Broker, type StopOptions } from './broker.ts';
 export {
   BrokerProtocolError,
   BrokerStoppedError,
@@ -22,6 +22,7 @@ export {
   type EventSpec,
 } from './contract.ts';
 export type { BrokerState } from './core.ts';
+export { type BrokerOptions, createBroker } from './create-broker.ts';
 export type { CallMiddleware, CallRequest, Middleware, ServeMiddleware } from './middleware.ts';
 export {
   BulkheadClosedError,

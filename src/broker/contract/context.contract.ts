@@ -1,8 +1,9 @@
 /** What every part of the broker contract suite shares: schemas, a contract factory, brokers closed after each test. */
 import { randomUUID } from 'node:crypto';
 import type { StandardSchemaV1 } from '../../standard-schema.ts';
-import type { Broker, BrokerOptions } from '../broker.ts';
+import type { Broker } from '../broker.ts';
 import { defineContract } from '../contract.ts';
+import type { BrokerOptions } from '../create-broker.ts';
 
 export interface BrokerContractSetup {
   /** The transport URL of a test: each call may return the same engine (NATS) or a fresh hub (memory). */

@@ -1,8 +1,8 @@
 /** Contract: starting → ready → draining → stopped, a stop that drains before it aborts, refusals after it. */
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createBroker } from '../broker.ts';
 import { BrokerStoppedError, BrokerTransportError } from '../broker-errors.ts';
+import { createBroker } from '../create-broker.ts';
 import { defineService } from '../service.ts';
 import type { ServiceContext } from '../service-context.ts';
 import { failure, type SuiteContext, shapesContract, sleep, until } from './context.contract.ts';
