@@ -4,6 +4,8 @@ import {
   bridgeEvents,
   Circle,
   Container,
+  createBroker,
+  defineContract,
   EventBus,
   gather,
   InvalidArgumentError,
@@ -43,9 +45,23 @@ const bad: readonly [string, unknown][] = [
 /** Every public call that takes an options object, with that object replaced by `value`. */
 const transport = openTransport('memory://options-objects');
 const queue = openQueue('memory://', 'options-objects');
+const echo = defineContract({
+  name: 'options-echo',
+  version: 1,
+  actions: {
+    say: {
+      params: {
+        '~standard': { version: 1, vendor: 'options', validate: (value: unknown) => ({ value }) },
+      },
+      result: { '~standard': { version: 1, vendor: 'options', validate: (value: unknown) => ({ value }) } },
+    },
+  },
+});
+const broker = createBroker({ transport: 'memory://options-objects', contracts: [echo] });
 afterAll(async () => {
   await (await transport).close();
   await (await queue).close();
+  await (await broker).stop();
 });
 
 const calls = (value: unknown): [string, () => unknown][] => {
@@ -95,6 +111,10 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ],
     ['Container.dispose', () => new Container().dispose(o)],
     ['shutdownOn', () => shutdownOn(new Container(), o)],
+    ['createBroker', () => createBroker(o)],
+    ['Broker.call', () => broker.then((b) => b.call('options-echo.say', 1, o))],
+    ['Broker client call', () => broker.then((b) => b.client(echo).say(1, o))],
+    ['Broker.stop', () => createBroker({ transport: 'memory://' }).then((b) => b.stop(o))],
   ];
 };
 
@@ -140,6 +160,10 @@ const labels: Record<string, RegExp> = {
   'Container.register': /^Container\.register\(\) options/,
   'Container.dispose': /^Container\.dispose\(\) options/,
   shutdownOn: /^shutdownOn\(\) options/,
+  createBroker: /^createBroker\(\) options/,
+  'Broker.call': /^Broker\.call\("options-echo\.say"\) options/,
+  'Broker client call': /^options-echo\.say\(\) options/,
+  'Broker.stop': /^Broker\.stop\(\) options/,
 };
 
 describe('an options object that is not an object', () => {

@@ -17,6 +17,7 @@ const modules = [
   'container',
   'transport',
   'jobs',
+  'broker',
 ];
 let dir: string;
 let installed: string;

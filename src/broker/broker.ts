@@ -1,0 +1,246 @@
+/** Broker: calls actions, emits events and serves its services over a Transport, with one lifecycle. */
+import { settleWithin } from '../abort.ts';
+import type { Container } from '../container/index.ts';
+import { checkDuration, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
+import type { Transport } from '../transport/index.ts';
+import { BrokerStoppedError, UnknownActionError } from './broker-errors.ts';
+import { type CallOptions, resolveCall } from './call-options.ts';
+import {
+  type ActionAt,
+  type ActionKey,
+  type AnyContract,
+  type CompiledAction,
+  type CompiledContract,
+  type CompiledEvent,
+  compile,
+  type EventKey,
+  type EventPayloadIn,
+  type ParamsIn,
+  type ResultOut,
+} from './contract.ts';
+import type { BrokerCore, BrokerState, ParentCall } from './core.ts';
+import { type BreakerSettings, Invoker } from './invoker.ts';
+import type { CallMiddleware, Middleware, ServeMiddleware } from './middleware.ts';
+import { Server } from './server.ts';
+import type { CompiledService } from './service.ts';
+import type { Client } from './service-context.ts';
+import { validate } from './validate.ts';
+import { encodeEvent } from './wire.ts';
+
+export interface StopOptions {
+  /** How long calls in flight may take to finish before they are aborted. @default 10000 */
+  readonly timeoutMs?: number | undefined;
+  /** Aborting ends the wait at once, as the deadline would. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** What `createBroker` hands the broker, checked and with defaults applied. */
+export interface Setup {
+  readonly transport: Transport;
+  readonly owned: boolean;
+  readonly services: readonly CompiledService[];
+  readonly contracts: readonly CompiledContract[];
+  readonly container: Container | undefined;
+  readonly nodeId: string;
+  readonly defaultTimeoutMs: number;
+  readonly maxCallDepth: number;
+  readonly preferLocal: boolean;
+  readonly breaker: BreakerSettings | false;
+}
+
+/** A broker: calls actions, emits events and serves its services. Made by `createBroker`. */
+export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, AsyncDisposable {
+  readonly nodeId: string;
+  readonly transport: Transport;
+  readonly defaultTimeoutMs: number;
+  readonly maxCallDepth: number;
+  readonly container: Container | undefined;
+  #state: BrokerState = 'starting';
+  readonly #stop = new AbortController();
+  readonly #owned: boolean;
+  readonly #actions = new Map<string, CompiledAction>();
+  readonly #events = new Map<string, CompiledEvent>();
+  readonly #contracts = new Map<string, CompiledContract>();
+  readonly #callMiddleware: CallMiddleware[] = [];
+  readonly #serveMiddleware: ServeMiddleware[] = [];
+  readonly #server: Server;
+  readonly #invoker: Invoker;
+  #stopping: Promise<void> | undefined;
+
+  /** @internal Use `createBroker`. */
+  constructor(setup: Setup) {
+    this.nodeId = setup.nodeId;
+    this.transport = setup.transport;
+    this.defaultTimeoutMs = setup.defaultTimeoutMs;
+    this.maxCallDepth = setup.maxCallDepth;
+    this.container = setup.container;
+    this.#owned = setup.owned;
+    for (const contract of [...setup.services.map((s) => s.contract), ...setup.contracts])
+      this.#know(contract);
+    for (const service of setup.services) {
+      for (const listened of service.events.values()) this.#events.set(listened.event.key, listened.event);
+    }
+    this.#server = new Server(this, setup.services, this.#serveMiddleware);
+    this.#invoker = new Invoker(this, this.#server, this.#callMiddleware, setup.preferLocal, setup.breaker);
+  }
+
+  /** `starting`, `ready`, `draining` (stop() called) or `stopped`. */
+  get state(): BrokerState {
+    return this.#state;
+  }
+
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /** @internal Joins the queue groups; called by `createBroker`. */
+  async start(): Promise<void> {
+    await this.#server.start();
+    if (this.#state === 'starting') this.#state = 'ready';
+  }
+
+  /** A typed client of `contract`: `await client.create(params, { timeoutMs, signal, retries, idempotencyKey, meta })`. */
+  client<K extends AnyContract>(contract: K): Client<K> {
+    return this.nestedClient(contract, undefined);
+  }
+
+  /** @internal A client whose calls are nested in `parent` (`ctx.client`). */
+  nestedClient<K extends AnyContract>(contract: K, parent: ParentCall | undefined): Client<K> {
+    const compiled = compile('Broker.client() contract', contract);
+    const client = Object.create(null) as Record<string, unknown>;
+    for (const [name, action] of compiled.actions) {
+      const label = `${action.key}()`;
+      client[name] = (params: unknown, options?: CallOptions) => {
+        try {
+          return this.#invoker.call(action, params, resolveCall(label, options), parent);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+    }
+    return Object.freeze(client) as Client<K>;
+  }
+
+  /** Calls `<contract>.<action>` of a contract this broker knows (from its services or `contracts`). */
+  call<K extends ActionKey<C>>(
+    action: K,
+    params: ParamsIn<ActionAt<C, K>>,
+    options?: CallOptions,
+  ): Promise<ResultOut<ActionAt<C, K>>> {
+    return this.callByName(action, params, options, undefined) as Promise<ResultOut<ActionAt<C, K>>>;
+  }
+
+  /** @internal The untyped call behind `call` and `ctx.call`. */
+  callByName(
+    action: string,
+    params: unknown,
+    options: CallOptions | undefined,
+    parent: ParentCall | undefined,
+  ): Promise<unknown> {
+    try {
+      const found = typeof action === 'string' ? this.#actions.get(action) : undefined;
+      if (found === undefined) throw new UnknownActionError(String(action), [...this.#actions.keys()]);
+      return this.#invoker.call(
+        found,
+        params,
+        resolveCall(`Broker.call(${JSON.stringify(action)})`, options),
+        parent,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sends an event to one instance of each service listening to it. The payload is validated first. */
+  emit<K extends EventKey<C>>(event: K, payload: EventPayloadIn<C, K>): Promise<void> {
+    return this.publishEvent(event, payload, false);
+  }
+
+  /** Sends an event to every instance of every service listening to it. */
+  broadcast<K extends EventKey<C>>(event: K, payload: EventPayloadIn<C, K>): Promise<void> {
+    return this.publishEvent(event, payload, true);
+  }
+
+  /** @internal */
+  async publishEvent(event: string, payload: unknown, broadcast: boolean): Promise<void> {
+    const found = typeof event === 'string' ? this.#events.get(event) : undefined;
+    if (found === undefined) {
+      throw new InvalidArgumentError(
+        `No contract known to this broker defines the event ${describe(event)}; known events: ${[...this.#events.keys()].join(', ') || 'none'}`,
+      );
+    }
+    if (this.#state !== 'ready') throw new BrokerStoppedError(`emit ${JSON.stringify(event)}`, this.nodeId);
+    const value = await validate(found.spec.payload, payload, found.key, 'payload', this.nodeId);
+    await this.transport.publish(
+      broadcast ? found.broadcastSubject : found.subject,
+      encodeEvent({ payload: value }),
+    );
+  }
+
+  /** Adds middleware around outgoing (`call`) and served (`serve`) calls; earlier registrations run outermost. */
+  use(middleware: Middleware): this {
+    checkOptions('Broker.use() middleware', middleware, ['call', 'serve']);
+    if (middleware === undefined)
+      throw new InvalidArgumentError('Broker.use() middleware must be { call?, serve? }');
+    for (const kind of ['call', 'serve'] as const) {
+      const fn = middleware[kind];
+      if (fn !== undefined && typeof fn !== 'function') {
+        throw new InvalidArgumentError(`Broker.use() ${kind} must be a function; received ${describe(fn)}`);
+      }
+    }
+    if (middleware.call) this.#callMiddleware.push(middleware.call);
+    if (middleware.serve) this.#serveMiddleware.push(middleware.serve);
+    return this;
+  }
+
+  /**
+   * Leaves every queue group (new calls go to other instances), lets calls in flight finish within
+   * `timeoutMs`, then aborts them (their `ctx.signal` and waiting callers get BrokerStoppedError), and
+   * closes the transport if the broker opened it. Idempotent.
+   */
+  stop(options?: StopOptions): Promise<void> {
+    if (this.#stopping === undefined) {
+      try {
+        checkOptions('Broker.stop() options', options, ['timeoutMs', 'signal']);
+        const timeoutMs = checkDuration('Broker.stop() timeoutMs', options?.timeoutMs ?? 10_000);
+        checkSignal('Broker.stop() signal', options?.signal);
+        this.#stopping = this.#drain(timeoutMs, options?.signal);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #drain(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    this.#state = 'draining';
+    this.#server.leave();
+    const inFlight = () => [...this.#server.running, ...this.#invoker.running];
+    const settled = await settleWithin(inFlight(), timeoutMs, signal);
+    if (!settled) {
+      this.#stop.abort(new BrokerStoppedError('finish the call', this.nodeId));
+      // Handlers that honour their signal end now; one that ignores it is not waited for long.
+      await settleWithin(inFlight(), 1000);
+    }
+    await this.#server.close();
+    this.#state = 'stopped';
+    if (this.#owned) await this.transport.close({ timeoutMs: 1000 });
+  }
+
+  #know(contract: CompiledContract): void {
+    const seen = this.#contracts.get(contract.name);
+    if (seen === contract) return;
+    if (seen !== undefined) {
+      throw new InvalidArgumentError(
+        `createBroker(): two contracts are named ${describe(contract.name)} (v${seen.major} and v${contract.major}); one broker knows one major of a contract`,
+      );
+    }
+    this.#contracts.set(contract.name, contract);
+    for (const action of contract.actions.values()) this.#actions.set(action.key, action);
+    for (const event of contract.events.values()) this.#events.set(event.key, event);
+  }
+}

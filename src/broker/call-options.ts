@@ -1,0 +1,73 @@
+/** The options of one call (`client.x(params, options)`, `broker.call`, `ctx.call`): checked once, defaults applied once. */
+import {
+  checkCount,
+  checkDuration,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
+import { checkHeaders } from '../transport/headers.ts';
+import type { MessageHeaders } from '../transport/index.ts';
+import { maxKeyLength } from './wire.ts';
+
+export interface CallOptions {
+  /**
+   * How long the call may take, retries included. Inside a handler, the call gets at most the time its
+   * own caller has left. Never unbounded: `Infinity` is refused.
+   * @default the broker's `defaultTimeoutMs` (10000)
+   */
+  readonly timeoutMs?: number | undefined;
+  /** Aborting rejects the call with `signal.reason`, and aborts the remote handler's `ctx.signal`. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * How many times to try again after a retryable failure; used only where the action is `idempotent`
+   * or an `idempotencyKey` is given, and only within the deadline.
+   * @default 2
+   */
+  readonly retries?: number | undefined;
+  /** A key that makes a retry safe for an action that is not idempotent: the handler sees it as `ctx.idempotencyKey`. */
+  readonly idempotencyKey?: string | undefined;
+  /**
+   * String values the handler sees as `ctx.meta` (auth tokens, tenant, request id); they travel as
+   * transport headers, by the transport's header rules. Nested calls carry them on.
+   */
+  readonly meta?: MessageHeaders | undefined;
+}
+
+export interface ResolvedCall {
+  readonly timeoutMs: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly retries: number;
+  readonly idempotencyKey: string | undefined;
+  readonly meta: MessageHeaders | undefined;
+}
+
+const keys = ['timeoutMs', 'signal', 'retries', 'idempotencyKey', 'meta'] as const;
+const none: ResolvedCall = {
+  timeoutMs: undefined,
+  signal: undefined,
+  retries: 2,
+  idempotencyKey: undefined,
+  meta: undefined,
+};
+
+export function resolveCall(label: string, options: CallOptions | undefined): ResolvedCall {
+  if (options === undefined) return none;
+  checkOptions(`${label} options`, options, keys);
+  const timeoutMs =
+    options.timeoutMs === undefined
+      ? undefined
+      : checkDuration(`${label} timeoutMs`, options.timeoutMs, { min: 1, allowInfinity: false });
+  checkSignal(`${label} signal`, options.signal);
+  const retries =
+    options.retries === undefined ? 2 : checkCount(`${label} retries`, options.retries, { min: 0 });
+  const key = options.idempotencyKey;
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > maxKeyLength)) {
+    throw new InvalidArgumentError(
+      `${label} idempotencyKey must be a string of 1 to ${maxKeyLength} characters; received ${describe(key)}`,
+    );
+  }
+  const meta = checkHeaders(`${label} meta`, options.meta);
+  return { timeoutMs, signal: options.signal, retries, idempotencyKey: key, meta };
+}

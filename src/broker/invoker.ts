@@ -1,0 +1,261 @@
+/** Invoker: the calling side — deadlines, depth, retries, middleware, and the local short-circuit or the wire. */
+import { tracingChannel } from 'node:diagnostics_channel';
+import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
+import { type MessageHeaders, RemoteHandlerError, TransportTimeoutError } from '../transport/index.ts';
+import {
+  BrokerProtocolError,
+  BrokerStoppedError,
+  CallDepthError,
+  DeadlineExceededError,
+  RemoteError,
+} from './broker-errors.ts';
+import type { ResolvedCall } from './call-options.ts';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
+import type { CompiledAction } from './contract.ts';
+import type { BrokerCore, ParentCall } from './core.ts';
+import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { RetryPolicy } from './retry-policy.ts';
+import type { Server } from './server.ts';
+import { decodeReply, encodeCall } from './wire.ts';
+import { fromWireError, toWireError } from './wire-errors.ts';
+
+/** Publishes `{ action, nodeId, local }` around each outgoing call when someone listens. */
+const callChannel = tracingChannel('keel:broker.call');
+
+/** The circuit breaker settings a broker gives each of its breakers. */
+export type BreakerSettings = Omit<CircuitBreakerOptions, 'name' | 'now'>;
+
+export class Invoker {
+  /** Outgoing calls not settled yet; stop() waits for them. */
+  readonly running = new Set<Promise<unknown>>();
+  readonly #core: BrokerCore;
+  readonly #server: Server;
+  readonly #middleware: readonly CallMiddleware[];
+  readonly #preferLocal: boolean;
+  readonly #breakerOptions: BreakerSettings | false;
+  readonly #policies = new Map<number, RetryPolicy>();
+  readonly #budgets = new Map<string, RetryBudget>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
+
+  constructor(
+    core: BrokerCore,
+    server: Server,
+    middleware: readonly CallMiddleware[],
+    preferLocal: boolean,
+    breaker: BreakerSettings | false,
+  ) {
+    this.#core = core;
+    this.#server = server;
+    this.#middleware = middleware;
+    this.#preferLocal = preferLocal;
+    this.#breakerOptions = breaker;
+  }
+
+  /** Calls `action` with the resolved options, as a nested call of `parent` when there is one. */
+  call(
+    action: CompiledAction,
+    params: unknown,
+    options: ResolvedCall,
+    parent: ParentCall | undefined,
+  ): Promise<unknown> {
+    const core = this.#core;
+    const { state } = core;
+    // Handlers still finishing while the broker drains may call further; nothing new starts from outside.
+    if (state === 'stopped' || (state !== 'ready' && parent === undefined)) {
+      return Promise.reject(new BrokerStoppedError(`call ${JSON.stringify(action.key)}`, core.nodeId));
+    }
+    const depth = (parent?.depth ?? 0) + 1;
+    if (depth > core.maxCallDepth) {
+      return Promise.reject(new CallDepthError(action.key, depth, core.maxCallDepth, core.nodeId));
+    }
+    const asked = options.timeoutMs ?? core.defaultTimeoutMs;
+    const left = parent === undefined ? asked : Math.min(asked, Math.floor(parent.deadline - Date.now()));
+    // No budget left: the call is not sent at all.
+    if (!(left >= 1)) return Promise.reject(new DeadlineExceededError(action.key, 0));
+    const deadline = Date.now() + left;
+    const signal = combine(options.signal, parent?.signal, core.stopSignal);
+    const meta: Record<string, string> = { ...parent?.meta, ...options.meta };
+    const request: CallRequest = { action: action.key, params, meta, depth, nodeId: core.nodeId };
+    const local = this.#preferLocal ? this.#server.local.get(action.subject) : undefined;
+    const attempts = () =>
+      this.#attempts(action, request, options, deadline, left, signal, local !== undefined);
+    const run = () => runLayers(this.#middleware, (layer, next) => layer(request, next), attempts);
+    const work = callChannel.hasSubscribers
+      ? callChannel.tracePromise(run, { action: action.key, nodeId: core.nodeId, local: local !== undefined })
+      : run();
+    this.running.add(work);
+    const forget = () => this.running.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  async #attempts(
+    action: CompiledAction,
+    request: CallRequest,
+    options: ResolvedCall,
+    deadline: number,
+    budget: number,
+    signal: AbortSignal,
+    local: boolean,
+  ): Promise<unknown> {
+    const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
+    const breaker = this.#breaker(action);
+    const attempt = () => {
+      const left = Math.floor(deadline - Date.now());
+      if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
+      const once = local
+        ? () => this.#local(action, request, options, left, signal, meta, budget)
+        : () => this.#remote(action, request, options, left, signal, meta, budget);
+      return breaker === undefined ? once() : breaker.run(once, { signal });
+    };
+    return this.#policy(options.retries).run(attempt, {
+      // Only a call safe to repeat is tried again: an idempotent action, or one given a key.
+      idempotent: action.spec.idempotent === true || options.idempotencyKey !== undefined,
+      budget: this.#budget(action),
+      remainingMs: () => deadline - Date.now(),
+      signal,
+    });
+  }
+
+  /** One policy per retry count asked for (a caller's `retries`), made once. */
+  #policy(retries: number): RetryPolicy {
+    let policy = this.#policies.get(retries);
+    if (policy === undefined) {
+      policy = new RetryPolicy({ retries });
+      this.#policies.set(retries, policy);
+    }
+    return policy;
+  }
+
+  /** The retry budget of one target action: retries stay near a tenth of its calls. */
+  #budget(action: CompiledAction): RetryBudget {
+    let budget = this.#budgets.get(action.key);
+    if (budget === undefined) {
+      budget = new RetryBudget();
+      this.#budgets.set(action.key, budget);
+    }
+    return budget;
+  }
+
+  /** This broker's breaker for one action (undefined when breakers are off). */
+  #breaker(action: CompiledAction): CircuitBreaker | undefined {
+    if (this.#breakerOptions === false) return undefined;
+    let breaker = this.#breakers.get(action.key);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker({ ...this.#breakerOptions, name: `${this.#core.nodeId} → ${action.key}` });
+      this.#breakers.set(action.key, breaker);
+    }
+    return breaker;
+  }
+
+  async #remote(
+    action: CompiledAction,
+    request: CallRequest,
+    options: ResolvedCall,
+    timeoutMs: number,
+    signal: AbortSignal,
+    meta: MessageHeaders | undefined,
+    budget: number,
+  ): Promise<unknown> {
+    const core = this.#core;
+    const envelope = encodeCall({
+      params: request.params,
+      depth: request.depth,
+      key: options.idempotencyKey,
+      caller: core.nodeId,
+    });
+    let reply: unknown;
+    try {
+      reply = await core.transport.request(action.subject, envelope, { timeoutMs, signal, headers: meta });
+    } catch (error) {
+      if (error instanceof TransportTimeoutError)
+        throw new DeadlineExceededError(action.key, budget, { cause: error });
+      // The responder's transport failed before the broker could answer (its reply did not encode, say).
+      if (error instanceof RemoteHandlerError) {
+        throw new RemoteError(
+          action.key,
+          {
+            code: error.remoteCode,
+            name: error.remoteName,
+            message: error.message,
+            retryable: error.retryable,
+          },
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    const decoded = decodeReply(reply);
+    if (!decoded.ok) throw new BrokerProtocolError(action.subject, decoded.reason);
+    if (decoded.value.ok) return decoded.value.result;
+    const { error } = decoded.value;
+    // The handler ended on this call's own deadline, seen on the serving side a moment before this one.
+    if (error.code === 'KEEL_TRANSPORT_DEADLINE') {
+      throw new DeadlineExceededError(action.key, budget, { nodeId: error.nodeId });
+    }
+    throw fromWireError(action.key, error);
+  }
+
+  /** Serves the call in this process: no wire, the same validation, deadline, signal and error shapes. */
+  #local(
+    action: CompiledAction,
+    request: CallRequest,
+    options: ResolvedCall,
+    timeoutMs: number,
+    signal: AbortSignal,
+    meta: MessageHeaders | undefined,
+    budget: number,
+  ): Promise<unknown> {
+    const served = this.#server.local.get(action.subject);
+    if (served === undefined)
+      return Promise.reject(new BrokerStoppedError(`serve ${JSON.stringify(action.key)}`));
+    signal.throwIfAborted();
+    const core = this.#core;
+    const control = new AbortController();
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const stop = (reason: unknown) => {
+        finish();
+        control.abort(reason);
+        reject(reason);
+      };
+      let timer: ReturnType<typeof setLongTimeout> | undefined;
+      let unwatch: (() => void) | undefined;
+      const finish = () => {
+        clearLongTimeout(timer);
+        unwatch?.();
+      };
+      timer = setLongTimeout(() => stop(new DeadlineExceededError(action.key, budget)), timeoutMs);
+      unwatch = onAbort(signal, () => stop(signal.reason));
+      this.#server
+        .run(served, request.params, {
+          depth: request.depth,
+          key: options.idempotencyKey,
+          caller: core.nodeId,
+          meta: meta ?? noMeta,
+          deadline,
+          source: () => control.signal,
+        })
+        .then(
+          (result) => {
+            finish();
+            resolve(result);
+          },
+          (error: unknown) => {
+            finish();
+            // The same error a remote caller would get: what crosses the wire, and nothing more.
+            reject(fromWireError(action.key, toWireError(error, core.nodeId, served.exposeStack)));
+          },
+        );
+    });
+  }
+}
+
+const noMeta: MessageHeaders = Object.freeze({});
+
+/** One signal for every reason a call may end early. */
+function combine(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return present.length === 1 ? (present[0] as AbortSignal) : AbortSignal.any(present);
+}

@@ -1,0 +1,200 @@
+/** Server: the serving side of a broker — subscriptions per action, and the pipeline every served call runs. */
+import { tracingChannel } from 'node:diagnostics_channel';
+import { raceAbort } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
+import { describe } from '../errors.ts';
+import type { MessageMeta, TransportSubscription } from '../transport/index.ts';
+import { BrokerProtocolError } from './broker-errors.ts';
+import { Bulkhead } from './bulkhead.ts';
+import { CallContext, type Inbound } from './call-context.ts';
+import type { BrokerCore } from './core.ts';
+import { runLayers, type ServeMiddleware } from './middleware.ts';
+import type { CompiledService, ServedAction } from './service.ts';
+import { validate } from './validate.ts';
+import { decodeCall, decodeEvent, encodeReply } from './wire.ts';
+import { toWireError } from './wire-errors.ts';
+
+/** Publishes `{ action, nodeId, ctx }` around each served call (local or remote) when someone listens. */
+const serveChannel = tracingChannel('keel:broker.serve');
+
+export class Server {
+  /** Actions this broker serves, by subject: where a call in this process short-circuits the wire. */
+  readonly local = new Map<string, ServedAction>();
+  /** Served calls not finished yet; stop() waits for them. */
+  readonly running = new Set<Promise<unknown>>();
+  readonly #core: BrokerCore;
+  readonly #services: readonly CompiledService[];
+  readonly #middleware: readonly ServeMiddleware[];
+  readonly #bulkheads = new Map<ServedAction, Bulkhead>();
+  #subscriptions: TransportSubscription[] = [];
+
+  constructor(
+    core: BrokerCore,
+    services: readonly CompiledService[],
+    middleware: readonly ServeMiddleware[],
+  ) {
+    this.#core = core;
+    this.#services = services;
+    this.#middleware = middleware;
+    for (const service of services) {
+      for (const served of service.actions.values()) {
+        this.local.set(served.action.subject, served);
+        if (Number.isFinite(served.concurrency)) {
+          this.#bulkheads.set(
+            served,
+            new Bulkhead({
+              name: served.action.key,
+              concurrency: served.concurrency,
+              maxQueued: served.maxQueued,
+            }),
+          );
+        }
+      }
+    }
+  }
+
+  /** Joins every action's queue group and every listened event; resolves once the engine has them all. */
+  async start(): Promise<void> {
+    const { transport } = this.#core;
+    for (const service of this.#services) {
+      const queue = service.contract.group;
+      for (const served of service.actions.values()) {
+        this.#subscriptions.push(
+          transport.subscribe(served.action.subject, (payload, meta) => this.#answer(served, payload, meta), {
+            queue,
+            // Limits are the bulkhead's, per action: the transport must not queue calls behind its own.
+            concurrency: Number.POSITIVE_INFINITY,
+          }),
+        );
+      }
+      for (const [key, listened] of service.events) {
+        const handler = (payload: unknown) =>
+          this.#deliver(key, listened.handler, listened.event.spec.payload, payload);
+        const options = { reply: false, concurrency: Number.POSITIVE_INFINITY } as const;
+        this.#subscriptions.push(transport.subscribe(listened.event.subject, handler, { ...options, queue }));
+        this.#subscriptions.push(transport.subscribe(listened.event.broadcastSubject, handler, options));
+      }
+    }
+    await Promise.all(this.#subscriptions.map((s) => s.ready));
+  }
+
+  /** Leaves every queue group: no new call or event reaches this broker. */
+  leave(): void {
+    for (const unsubscribe of this.#subscriptions) unsubscribe();
+    this.#subscriptions = [];
+  }
+
+  /** Closes the bulkheads once nothing runs. */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.#bulkheads.values()].map((pool) => pool.close({ timeoutMs: 1000 }).catch(() => {})),
+    );
+  }
+
+  /** Runs one served call through the pipeline; settles like the handler (after validation) does. */
+  run(served: ServedAction, params: unknown, inbound: Inbound): Promise<unknown> {
+    const core = this.#core;
+    const scope = core.container?.createScope();
+    const ctx = new CallContext(core, served.action.key, inbound, served.timeoutMs, scope);
+    const work = serveChannel.hasSubscribers
+      ? serveChannel.tracePromise(() => this.#pipeline(served, params, ctx), {
+          action: served.action.key,
+          nodeId: core.nodeId,
+          ctx,
+        })
+      : this.#pipeline(served, params, ctx);
+    const done = work.finally(async () => {
+      ctx.end();
+      this.running.delete(done);
+      if (scope !== undefined) {
+        await scope.dispose().catch((error: unknown) => {
+          reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
+        });
+      }
+    });
+    this.running.add(done);
+    return done;
+  }
+
+  #pipeline(served: ServedAction, params: unknown, ctx: CallContext): Promise<unknown> {
+    const { spec, key } = served.action;
+    const nodeId = this.#core.nodeId;
+    const inner = async () => {
+      const value = await validate(spec.params, params, key, 'params', nodeId);
+      const result = await served.handler(value, ctx);
+      return validate(spec.result, result, key, 'result', nodeId);
+    };
+    const bulkhead = this.#bulkheads.get(served);
+    // The call's own signal goes in: a call whose caller gave up leaves the queue without running.
+    const guarded = bulkhead === undefined ? inner : () => bulkhead.run(inner, { signal: ctx.signal });
+    const work = runLayers(this.#middleware, (layer, next) => layer(ctx, params, next), guarded);
+    // An action's own timeoutMs ends the call here, even when the handler ignores its signal.
+    return ctx.capped ? raceAbort(work, ctx.signal) : work;
+  }
+
+  #answer(served: ServedAction, payload: unknown, meta: MessageMeta): Promise<unknown> | unknown {
+    const nodeId = this.#core.nodeId;
+    const decoded = decodeCall(payload);
+    if (!decoded.ok) {
+      return encodeReply({
+        ok: false,
+        error: toWireError(new BrokerProtocolError(meta.subject, decoded.reason), nodeId, false),
+      });
+    }
+    const { params, depth, key, caller } = decoded.value;
+    const inbound: Inbound = {
+      depth,
+      key,
+      caller,
+      meta: meta.headers,
+      deadline: meta.isRequest ? meta.deadline : Number.POSITIVE_INFINITY,
+      source: meta.isRequest ? () => meta.signal : undefined,
+    };
+    return this.run(served, params, inbound).then(
+      (result) => encodeReply({ ok: true, result }),
+      (error: unknown) => encodeReply({ ok: false, error: toWireError(error, nodeId, served.exposeStack) }),
+    );
+  }
+
+  /** Delivers one event to a listener: decoded, validated, and any failure reported (there is no caller). */
+  async #deliver(
+    key: string,
+    handler: (payload: unknown, ctx: CallContext) => unknown,
+    schema: Parameters<typeof validate>[0],
+    message: unknown,
+  ): Promise<void> {
+    const core = this.#core;
+    const scope = core.container?.createScope();
+    const ctx = new CallContext(
+      core,
+      key,
+      {
+        depth: 1,
+        key: undefined,
+        caller: undefined,
+        meta: Object.freeze({}),
+        deadline: Date.now() + core.defaultTimeoutMs,
+        source: undefined,
+      },
+      Number.POSITIVE_INFINITY,
+      scope,
+    );
+    const done = (async () => {
+      const decoded = decodeEvent(message);
+      if (!decoded.ok) throw new BrokerProtocolError(key, decoded.reason);
+      await handler(await validate(schema, decoded.value.payload, key, 'payload', core.nodeId), ctx);
+    })();
+    this.running.add(done);
+    try {
+      await done;
+    } catch (error) {
+      reportUnhandled('broker', `listener of ${describe(key)} on ${core.nodeId}`, error);
+    } finally {
+      this.running.delete(done);
+      ctx.end();
+      await scope?.dispose().catch((error: unknown) => {
+        reportUnhandled('broker', `disposing the scope of a listener of ${describe(key)}`, error);
+      });
+    }
+  }
+}
