@@ -20,6 +20,9 @@ import type { Server } from './server.ts';
 import { decodeReply, encodeCall } from './wire.ts';
 import { fromWireError, toWireError } from './wire-errors.ts';
 
+/** Retry counts up to this get a cached policy. */
+const MAX_CACHED_RETRIES = 10;
+
 /** Publishes `{ action, nodeId, local }` around each outgoing call when someone listens. */
 const callChannel = tracingChannel('keel:broker.call');
 
@@ -118,12 +121,15 @@ export class Invoker {
     });
   }
 
-  /** One policy per retry count asked for (a caller's `retries`), made once. */
+  /**
+   * One policy per retry count asked for (a caller's `retries`), made once for the small counts people use;
+   * a larger one is made per call, so callers cannot grow the cache without bound.
+   */
   #policy(retries: number): RetryPolicy {
     let policy = this.#policies.get(retries);
     if (policy === undefined) {
       policy = new RetryPolicy({ retries });
-      this.#policies.set(retries, policy);
+      if (retries <= MAX_CACHED_RETRIES) this.#policies.set(retries, policy);
     }
     return policy;
   }

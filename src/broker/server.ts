@@ -70,7 +70,8 @@ export class Server {
       for (const [key, listened] of service.events) {
         const handler = (payload: unknown) =>
           this.#deliver(key, listened.handler, listened.event.spec.payload, payload);
-        const options = { reply: false, concurrency: Number.POSITIVE_INFINITY } as const;
+        // The transport's default bounds apply: a burst of events cannot start unbounded listener calls.
+        const options = { reply: false } as const;
         this.#subscriptions.push(transport.subscribe(listened.event.subject, handler, { ...options, queue }));
         this.#subscriptions.push(transport.subscribe(listened.event.broadcastSubject, handler, options));
       }

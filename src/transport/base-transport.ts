@@ -31,6 +31,7 @@ import {
   ReplyTooLargeError,
   SubscriptionOverflowError,
   TransportClosedError,
+  TransportConnectionError,
   TransportDecodeError,
   TransportEncodeError,
   TransportHandlerError,
@@ -64,6 +65,38 @@ export abstract class BaseTransport implements Transport {
     this.serializer = options.serializer;
     this.onError = options.onError;
     this.#calls = new HandlerCalls(this.serializer, (error, subject) => this.report(error, subject));
+    this.#readyTimeoutMs = options.connectTimeoutMs;
+  }
+
+  /** How long a subscription's `ready` waits for the engine to confirm it (the transport's connectTimeoutMs). */
+  readonly #readyTimeoutMs: number;
+
+  /**
+   * Bounds an engine's confirmation of a subscription: a frozen server never answers, and `ready` (which
+   * createBroker and others await) must not stay pending. The subscription itself stays in place.
+   */
+  #bounded(ready: Promise<void>, subject: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setLongTimeout(
+        () =>
+          reject(
+            new TransportConnectionError(
+              `The engine did not confirm the subscription to ${describe(subject)} within ${this.#readyTimeoutMs} ms (connection: ${this.connectionState()})`,
+            ),
+          ),
+        this.#readyTimeoutMs,
+      );
+      ready.then(
+        () => {
+          clearLongTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearLongTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   get closed(): boolean {
@@ -141,13 +174,14 @@ export abstract class BaseTransport implements Transport {
         if (answers && message.respond) this.#calls.refuse(message, new NoRespondersError(message.subject));
       }
     });
+    const ready = active ? this.#bounded(binding.ready, subject) : binding.ready;
     const subscription: TransportSubscription = Object.defineProperty(
-      Object.assign(end, { subject, queue, ready: binding.ready }),
+      Object.assign(end, { subject, queue, ready }),
       'dropped',
       { enumerable: true, get: () => limit.dropped },
     ) as TransportSubscription;
     // A failed registration reaches onError even when nobody awaits `ready`.
-    binding.ready.catch((error: unknown) => this.report(error, subject));
+    ready.catch((error: unknown) => this.report(error, subject));
     if (active) {
       this.#subscriptions.add(subscription);
       if (signal !== undefined) unwatch = onAbort(signal, subscription);

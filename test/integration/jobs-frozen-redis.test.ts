@@ -11,23 +11,20 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Engine, startRedis } from '../../scripts/engines.ts';
 import { KeelError } from '../../src/errors.ts';
 import { type JobQueue, JobWaitTimeoutError, openQueue, QueueConnectionError } from '../../src/jobs/index.ts';
+import { captureStderr } from './redis-probes.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
-let stderr: string[] = [];
+let stderr: { text: () => string } | undefined;
 
+// Also catches console.error, which is how ioredis prints its "Unhandled error event".
 beforeEach(() => {
-  stderr = [];
-  const write = process.stderr.write.bind(process.stderr);
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return write(chunk);
-  });
+  stderr = captureStderr();
 });
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   vi.restoreAllMocks();
-  expect(stderr.join('')).not.toContain('Unhandled error event');
+  expect(stderr?.text()).not.toContain('Unhandled error event');
 });
 
 /** A private redis-server; resumed (if stopped) and stopped after the test. */

@@ -8,25 +8,22 @@ import { InvalidArgumentError } from '../../src/errors.ts';
 import { badQueueNames } from '../../src/jobs/contract/helpers.ts';
 import { openQueue, QueueAuthenticationError } from '../../src/jobs/index.ts';
 import { redisUrl } from './redis-env.ts';
+import { captureStderr } from './redis-probes.ts';
 
 const url = redisUrl();
 const cleanups: (() => Promise<unknown>)[] = [];
-let stderr: string[] = [];
+let stderr: { text: () => string } | undefined;
 
+// Also catches console.error, which is how ioredis prints its "Unhandled error event".
 beforeEach(() => {
-  stderr = [];
-  const write = process.stderr.write.bind(process.stderr);
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return write(chunk);
-  });
+  stderr = captureStderr();
 });
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   vi.restoreAllMocks();
   // ioredis prints this when a client's error has no listener: never from a queue, in any of these cases.
-  expect(stderr.join('')).not.toContain('Unhandled error event');
+  expect(stderr?.text()).not.toContain('Unhandled error event');
 });
 
 async function failure(call: () => Promise<unknown>): Promise<Error> {

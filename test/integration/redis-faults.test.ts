@@ -184,6 +184,21 @@ describe('redis transport publish: settles within the stated bound whatever the 
     expectNoDriverNoise(stderr.text());
   });
 
+  it('a subscription made while the server is frozen rejects its ready at connectTimeoutMs, retryable', async () => {
+    engine = await startRedis();
+    const transport = await openTransport(engine.url, { onError: () => {}, connectTimeoutMs: 800 });
+    transports.push(transport);
+    process.kill(engine.pid, 'SIGSTOP');
+    const started = Date.now();
+    const outcome = await settledWithin(transport.subscribe('keel.fault.late', () => {}).ready, 5000);
+    expect(outcome, 'ready settled').not.toBe('pending');
+    expect((outcome as { error: unknown }).error).toMatchObject({
+      code: 'KEEL_TRANSPORT_CONNECTION',
+      retryable: true,
+    });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('close({ signal }) stops waiting as soon as the signal aborts, even with the server frozen', async () => {
     engine = await startRedis();
     const transport = await openTransport(engine.url, { onError: () => {} });
