@@ -3,7 +3,14 @@
  * and the draining close. An engine supplies only the primitives at the bottom of the class.
  */
 
-import { clearLongTimeout, onAbort, raceAbort, setLongTimeout, settleWithin } from '../abort.ts';
+import {
+  clearLongTimeout,
+  onAbort,
+  raceAbort,
+  setLongTimeout,
+  settleWithin,
+  unrefLongTimeout,
+} from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
@@ -86,6 +93,8 @@ export abstract class BaseTransport implements Transport {
           ),
         this.#readyTimeoutMs,
       );
+      // The bound alone never keeps the process alive: a live connection does that while one is open.
+      unrefLongTimeout(timer);
       ready.then(
         () => {
           clearLongTimeout(timer);

@@ -351,18 +351,8 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     this.#lookups = [];
     const pipeline = this.#client.pipeline();
     for (const { id } of batch) pipeline.hmget(this.#key(id), 'name', 'ats', 'opts', CODE_FIELD);
-    const exec = pipeline.exec();
-    // A frozen Redis must not strand the batch silently: past commandTimeoutMs it is reported and dropped.
-    void settleWithin(exec, this.options.commandTimeoutMs).then((settled) => {
-      if (!settled) {
-        this.emitError(
-          new QueueConnectionError(
-            `Redis did not answer the read of ${batch.length} jobs' events within ${this.options.commandTimeoutMs} ms`,
-          ),
-        );
-      }
-    });
-    exec
+    pipeline
+      .exec()
       .then((replies) => {
         for (const [i, { id, deliver }] of batch.entries()) {
           const [error, fields] = replies?.[i] ?? [new Error('no reply to the read of the job')];

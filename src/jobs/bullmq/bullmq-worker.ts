@@ -304,10 +304,7 @@ export class BullmqWorker implements EngineWorker {
   /** Returns a job to waiting without using up an attempt (BullMQ's WaitingError protocol). */
   async #giveBack(bull: BullJob, token: string | undefined): Promise<never> {
     this.#settings.hooks.left(bull.id as string);
-    // Bounded like every other command here: a frozen Redis must not hold the run (and close()) up.
-    if (token !== undefined) {
-      await settleWithin(bull.moveToWait(token), this.#settings.options.commandTimeoutMs).catch(() => {});
-    }
+    if (token !== undefined) await bull.moveToWait(token);
     throw new WaitingError();
   }
 
