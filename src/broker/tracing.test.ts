@@ -265,6 +265,42 @@ describe('with an OpenTelemetry SDK', () => {
     expect(traceId).toBe(outer.traceId);
   });
 
+  it("a local call's SERVER span is the child of its CLIENT span, even inside an active span", async () => {
+    const url = `memory://${uniqueName('trace')}`;
+    const shapes = shapesContract(uniqueName('local'));
+    const service = defineService(shapes, {
+      actions: {
+        area: () => 1,
+        idem: () => 1,
+        // A span of the handler's own, around a nested call: the nested CLIENT span is its child.
+        run: (_p, ctx) =>
+          trace.getTracer('test').startActiveSpan('own work', async (span) => {
+            const got = await ctx.call(`${shapes.name}.idem`, null);
+            span.end();
+            return got;
+          }),
+      },
+    });
+    const broker = await open(url, { services: [service] });
+    const http = await trace.getTracer('test').startActiveSpan('GET /local', async (span) => {
+      await broker.client(shapes).run(null);
+      span.end();
+      return span.spanContext();
+    });
+    const spans = tracing.spans();
+    const outer = one(spans, 'CLIENT', `${shapes.name}/run`);
+    const served = one(spans, 'SERVER', `${shapes.name}/run`);
+    const own = one(spans, 'INTERNAL', 'own work');
+    const nested = one(spans, 'CLIENT', `${shapes.name}/idem`);
+    const leaf = one(spans, 'SERVER', `${shapes.name}/idem`);
+    expect(outer.parentSpanId).toBe(http.spanId);
+    expect(served.parentSpanId).toBe(outer.spanId);
+    expect(own.parentSpanId).toBe(served.spanId);
+    expect(nested.parentSpanId).toBe(own.spanId);
+    expect(leaf.parentSpanId).toBe(nested.spanId);
+    for (const s of spans) expect(s.traceId).toBe(http.traceId);
+  });
+
   it('makes a PRODUCER span for an event a handler emits and a CONSUMER span for its delivery', async () => {
     const { client, front, heard } = await chain();
     await client.run('emit');

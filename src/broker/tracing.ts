@@ -235,8 +235,9 @@ export class Tracing {
   }
 
   /**
-   * The context a new span is a child of. A live parent of this process gives way to the active context
-   * when that one is inside the same trace (a span the handler started itself, around the call); a
+   * The context a new span is a child of. For an outgoing call or event, a live parent of this process
+   * gives way to the active context when that one is inside the same trace (a span the handler started
+   * itself around the call); a
    * remote parent is rebuilt from its header; with no parent, an outgoing call continues the active
    * context (an HTTP server span, say), and a served call or delivery starts a trace of its own.
    */
@@ -244,9 +245,11 @@ export class Tracing {
     const api = this.#api as Api;
     if (parent === undefined) return outgoing ? api.context.active() : api.ROOT_CONTEXT;
     if (parent.context !== undefined) {
-      const active = api.context.active();
-      const inner = api.trace.getSpanContext(active);
-      if (inner !== undefined && inner.traceId === traceIdOf(parent)) return active;
+      if (outgoing) {
+        const active = api.context.active();
+        const inner = api.trace.getSpanContext(active);
+        if (inner !== undefined && inner.traceId === traceIdOf(parent)) return active;
+      }
       return parent.context as Otel.Context;
     }
     const [, traceId, spanId, flags] = parent.traceparent.split('-') as [string, string, string, string];
