@@ -3,10 +3,11 @@
  * second process, whose handler calls `back.leaf` in a third. Each process exports its own spans (the
  * children print theirs as JSON lines); the trace ids and the parent chain must join up.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBroker } from '../../src/index.ts';
 import { until } from '../../src/transport/event-bridge.contract.ts';
@@ -17,7 +18,7 @@ import { traceContracts } from './fixtures/trace-contracts.ts';
 const url = engineUrl('KEEL_NATS_URL');
 
 interface Node {
-  readonly child: ChildProcessWithoutNullStreams;
+  readonly child: ChildProcessByStdio<Writable, Readable, null>;
   readonly exited: Promise<unknown[]>;
   lines(): (string | { span?: SpanJson })[];
   spans(): SpanJson[];
