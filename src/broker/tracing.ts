@@ -87,17 +87,19 @@ export function traceIdOf(link: TraceLink): string {
   return link.traceparent.slice(3, 35);
 }
 
+// The OpenTelemetry types stay out of every exported signature, so Keel's declarations never name the
+// optional package: a user without it compiles against them all the same.
 type Api = typeof Otel;
-let loading: Promise<Api | undefined> | undefined;
+let loading: Promise<unknown> | undefined;
 
-/** Imports `@opentelemetry/api` once per process; undefined when it is not installed. */
-export function loadOpenTelemetry(): Promise<Api | undefined> {
+/** Imports `@opentelemetry/api` once per process; undefined when it is not installed. For `new Tracing()`. */
+export function loadOpenTelemetry(): Promise<unknown> {
   loading ??= importOptional(() => import('@opentelemetry/api'));
   return loading;
 }
 
 /** Runs `importer`; undefined when `@opentelemetry/api` is not installed, any other failure passes through. */
-export async function importOptional(importer: () => Promise<Api>): Promise<Api | undefined> {
+export async function importOptional<M>(importer: () => Promise<M>): Promise<M | undefined> {
   try {
     return await importer();
   } catch (error) {
@@ -120,10 +122,12 @@ export class Tracing {
   #tracer: Otel.Tracer | undefined;
   readonly #attributes = new Map<string, Otel.Attributes>();
 
-  constructor(api: Api | undefined, enabled = true) {
-    this.#api = enabled ? api : undefined;
+  /** `api` is the `@opentelemetry/api` module (from `loadOpenTelemetry`), or undefined without it. */
+  constructor(api: unknown, enabled = true) {
+    const otel = enabled ? (api as Api | undefined) : undefined;
+    this.#api = otel;
     this.enabled = enabled;
-    this.#noop = api === undefined ? undefined : new api.ProxyTracerProvider().getDelegate();
+    this.#noop = otel === undefined ? undefined : new otel.ProxyTracerProvider().getDelegate();
   }
 
   /**
