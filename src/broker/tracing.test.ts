@@ -360,3 +360,25 @@ describe('with an SDK whose sampler drops every trace', () => {
     expect(wire[0]?.traceparent).toMatch(new RegExp(`^00-${incomingTraceId}-[0-9a-f]{16}-00$`));
   });
 });
+
+describe('an SDK registered after the broker was created', () => {
+  it('is used from the next call on, and dropped again once unregistered', async () => {
+    const { client, front, wire } = await chain();
+    await client.run('x');
+    expect(wire[0]?.traceparent).toBeUndefined();
+    const tracing = startTestTracing();
+    try {
+      await client.run('x');
+      expect(byKindName(tracing.spans(), 'CLIENT', `${front.name}/run`)).toHaveLength(1);
+      expect(wire[1]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    } finally {
+      await tracing.stop();
+    }
+    await client.run('x');
+    expect(wire[2]?.traceparent).toBeUndefined();
+  });
+});
+
+function byKindName(spans: SpanJson[], kind: SpanJson['kind'], name: string): SpanJson[] {
+  return spans.filter((s) => s.kind === kind && s.name === name);
+}
