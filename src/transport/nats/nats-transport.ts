@@ -260,6 +260,15 @@ export class NatsTransport extends BaseTransport {
       this.#replies.settle(id, { error: this.#inboxDenied });
       return { reply, key: replyTo };
     }
+    if (this.#state !== 'connected') {
+      // nats.js empties its outbound buffer at each reconnect attempt: a request sent now would be lost
+      // without a word and wait out its deadline. Its caller hears at once, and may retry.
+      const down = new TransportConnectionError(
+        `Cannot send a request on ${describe(subject)}: the connection to nats://${this.server} is down (${this.#state}); nothing was sent`,
+      );
+      this.#replies.settle(id, { error: down });
+      return { reply, key: replyTo };
+    }
     try {
       this.#nc.publish(
         subject,
@@ -364,8 +373,9 @@ function openError(error: unknown, where: string, url: URL, secure: ConnectionSe
 
 /**
  * Connects to `nats://[user:pass@|token@]host[:port]`, or `tls://…` for TLS (as the NATS tools write it).
- * Reconnects without limit after the server goes away; publishes made meanwhile are buffered by nats.js
- * and sent on reconnect.
+ * Reconnects without limit after the server goes away. Publishes made meanwhile are lost (nats.js empties
+ * its buffer at each reconnect attempt); requests made meanwhile fail at once with a retryable
+ * TransportConnectionError.
  */
 export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
   const resolved = resolveOptions(options);
