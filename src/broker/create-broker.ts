@@ -9,6 +9,7 @@ import { BrokerTransportError } from './broker-errors.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { type AnyContract, compile } from './contract.ts';
 import type { BreakerSettings } from './invoker.ts';
+import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { compileService, type Service } from './service.ts';
 
 export interface BrokerOptions {
@@ -33,6 +34,13 @@ export interface BrokerOptions {
    * windowMs, openMs, isFailure, onStateChange), or `false` for none. @default the CircuitBreaker defaults
    */
   readonly circuitBreaker?: BreakerSettings | false | undefined;
+  /**
+   * The retry budget each action this broker calls gets (`maxTokens`, `tokenRatio`), or `false` for
+   * none. A burst may retry up to `maxTokens / 2` calls at once: when an instance dies, every call in
+   * flight on it needs a retry, so size `maxTokens` at twice the calls one instance may hold.
+   * @default the RetryBudget defaults (10 tokens, 0.1 per call)
+   */
+  readonly retryBudget?: RetryBudgetOptions | false | undefined;
 }
 
 type ContractsOf<S> = S extends Service<infer C> ? C : never;
@@ -47,6 +55,7 @@ const optionKeys = [
   'maxCallDepth',
   'preferLocal',
   'circuitBreaker',
+  'retryBudget',
 ] as const;
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -111,6 +120,9 @@ export async function createBroker<
     // Checked now, by the breaker itself, rather than at the first call.
     new CircuitBreaker({ ...breaker, name: 'check' });
   }
+  const retryBudget = options.retryBudget ?? {};
+  // Checked now, by the budget itself.
+  if (retryBudget !== false) new RetryBudget(retryBudget);
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({
     transport,
@@ -123,6 +135,7 @@ export async function createBroker<
     maxCallDepth,
     preferLocal,
     breaker,
+    retryBudget,
   });
   try {
     await broker.start();

@@ -7,6 +7,7 @@ import { afterEach, expect, it } from 'vitest';
 import { type Engine, startNats } from '../../scripts/engines.ts';
 import { type Broker, createBroker } from '../../src/broker/index.ts';
 import { KeelError } from '../../src/errors.ts';
+import { openTransport, type Transport } from '../../src/transport/index.ts';
 import { engineUrl } from './engine-urls.ts';
 import { faultsContract } from './fixtures/faults-contract.ts';
 import { Instances } from './fixtures/instances.ts';
@@ -18,10 +19,13 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const instances = new Instances();
 let engine: Engine | undefined;
 let caller: Broker | undefined;
+let transport: Transport | undefined;
 
 afterEach(async () => {
   await caller?.stop({ timeoutMs: 2000 });
   caller = undefined;
+  await transport?.close({ timeoutMs: 2000 });
+  transport = undefined;
   await instances.killAll();
   await engine?.stop();
   engine = undefined;
@@ -32,9 +36,10 @@ it('calls succeed again within 1 s of a restarted nats-server being back; those 
   const name = `faults-${randomUUID().slice(0, 8)}`;
   const contract = faultsContract(name);
   await instances.start(engine.url, name, ['restart-a']);
-  const broker = await createBroker({ transport: engine.url, contracts: [contract] });
+  const reported: KeelError[] = [];
+  transport = await openTransport(engine.url, { onError: (error) => reported.push(error) });
+  const broker = await createBroker({ transport, contracts: [contract] });
   caller = broker;
-  // The outage is reported (once per connection) on stderr; the test reads outcomes, not the log.
   const client = broker.client(contract);
   const outcomes: { start: number; end: number; ok: boolean; error?: unknown }[] = [];
   let running = true;
@@ -72,6 +77,8 @@ it('calls succeed again within 1 s of a restarted nats-server being back; those 
     const later = outcomes.filter((o) => o.start >= back + 1000);
     expect(later.length).toBeGreaterThan(0);
     expect(later.filter((o) => !o.ok).map((o) => o.error)).toEqual([]);
+    // The caller's connection said once that it lost the server.
+    expect(reported.filter((e) => e.code === 'KEEL_TRANSPORT_CONNECTION')).toHaveLength(1);
     const failures = outcomes.filter((o) => !o.ok);
     expect(failures.length).toBeGreaterThan(0);
     for (const { error } of failures) {
