@@ -3,6 +3,7 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
 import {
   type MessageHeaders,
+  NoRespondersError,
   RemoteHandlerError,
   TransportConnectionError,
   TransportTimeoutError,
@@ -205,6 +206,10 @@ export class Invoker {
     } catch (error) {
       if (error instanceof TransportTimeoutError)
         throw new DeadlineExceededError(action.key, budget, { cause: error });
+      // An instance that was leaving its group refused the call: as if nobody had served it (retryable).
+      if (error instanceof RemoteHandlerError && error.remoteCode === 'KEEL_TRANSPORT_NO_RESPONDERS') {
+        throw new NoRespondersError(action.subject);
+      }
       // The responder's transport failed before the broker could answer (its reply did not encode, say).
       if (error instanceof RemoteHandlerError) {
         throw new RemoteError(

@@ -217,7 +217,9 @@ export class NatsTransport extends BaseTransport {
     );
     return {
       unsubscribe: () => {
-        if (!this.#nc.isClosed()) sub.unsubscribe();
+        // A drain, not a plain unsubscribe: messages the server routed here before it heard of the
+        // departure still reach `deliver` (which refuses requests), rather than vanishing in nats.js.
+        if (!this.#nc.isClosed()) sub.drain().catch(() => {});
       },
       ready,
     };
