@@ -36,10 +36,11 @@ describe('broker faults across processes', () => {
     brokers.push(caller);
     const client = caller.client(contract);
     const options = { timeoutMs: 8000, attemptTimeoutMs: 1500 };
+    let killedAt = 0;
     const calls = Array.from({ length: 100 }, (_, n) =>
       (n % 2 === 0 ? client.echo({ n, ms: 1000 }, options) : client.write({ n, ms: 1000 }, options)).then(
-        (value) => ({ n, value }),
-        (error: unknown) => ({ n, error }),
+        (value) => ({ n, value, at: Date.now() - killedAt }),
+        (error: unknown) => ({ n, error, at: Date.now() - killedAt }),
       ),
     );
     const started = () => [a!, b!].reduce((sum, i) => sum + i.lines.filter((l) => 'started' in l).length, 0);
@@ -49,8 +50,13 @@ describe('broker faults across processes', () => {
       await sleep(10);
     }
     const onA = new Set(a!.lines.filter((l) => 'started' in l).map((l) => l.started as number));
+    killedAt = Date.now();
     await a!.kill();
     const outcomes = await Promise.all(calls);
+    const saved = outcomes.filter((o) => o.n % 2 === 0 && onA.has(o.n));
+    console.info(
+      `SIGKILL: ${onA.size} calls were on the dead instance; its ${saved.length} idempotent ones were answered elsewhere by ${Math.max(...saved.map((o) => o.at))} ms after the kill`,
+    );
 
     // The kill hit calls of both kinds.
     expect([...onA].some((n) => n % 2 === 0)).toBe(true);
@@ -127,6 +133,9 @@ describe('broker faults across processes', () => {
       expect(slow.length).toBeGreaterThan(0);
       // Never dropped from the group: it served again, and its process is still up.
       expect(a!.exited).toBe(false);
+      console.info(
+        `blocked 2 s: ${outcomes.length} calls, ${during.length} answered during the block, slowest ${Math.max(...outcomes.map((o) => o.end - o.start))} ms`,
+      );
     } finally {
       running = false;
       await Promise.all(loops);
