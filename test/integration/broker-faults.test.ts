@@ -131,6 +131,7 @@ describe('broker faults across processes', () => {
       // Tries that reached the blocked instance ended at their own deadline, then went elsewhere.
       const slow = outcomes.filter((o) => o.end - o.start >= attemptTimeoutMs);
       expect(slow.length).toBeGreaterThan(0);
+      expect(slow.some((o) => o.node === 'busy-b' && o.start >= blockStart && o.end <= blockEnd)).toBe(true);
       // Never dropped from the group: it served again, and its process is still up.
       expect(a!.exited).toBe(false);
       console.info(
