@@ -21,6 +21,7 @@ import {
 import type { BrokerCore, BrokerState, ParentCall } from './core.ts';
 import { type BreakerSettings, Invoker } from './invoker.ts';
 import type { CallMiddleware, Middleware, ServeMiddleware } from './middleware.ts';
+import type { RetryBudgetOptions } from './retry-budget.ts';
 import { Server } from './server.ts';
 import type { CompiledService } from './service.ts';
 import type { Client } from './service-context.ts';
@@ -48,6 +49,7 @@ export interface Setup {
   readonly preferLocal: boolean;
   readonly breaker: BreakerSettings | false;
   readonly tracing: Tracing;
+  readonly retryBudget: RetryBudgetOptions | false;
 }
 
 /** A broker: calls actions, emits events and serves its services. Made by `createBroker`. */
@@ -85,7 +87,14 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       for (const listened of service.events.values()) this.#events.set(listened.event.key, listened.event);
     }
     this.#server = new Server(this, setup.services, this.#serveMiddleware);
-    this.#invoker = new Invoker(this, this.#server, this.#callMiddleware, setup.preferLocal, setup.breaker);
+    this.#invoker = new Invoker(
+      this,
+      this.#server,
+      this.#callMiddleware,
+      setup.preferLocal,
+      setup.breaker,
+      setup.retryBudget,
+    );
   }
 
   /** `starting`, `ready`, `draining` (stop() called) or `stopped`. */

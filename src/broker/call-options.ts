@@ -18,6 +18,13 @@ export interface CallOptions {
    * @default the broker's `defaultTimeoutMs` (10000)
    */
   readonly timeoutMs?: number | undefined;
+  /**
+   * How long one try may wait for its reply. Past it the try is abandoned (the remote handler's
+   * `ctx.signal` aborts) and, where retries are allowed, the call is tried again within `timeoutMs`:
+   * what lets a call whose instance died or froze reach another one before its deadline.
+   * @default the whole of `timeoutMs`
+   */
+  readonly attemptTimeoutMs?: number | undefined;
   /** Aborting rejects the call with `signal.reason`, and aborts the remote handler's `ctx.signal`. */
   readonly signal?: AbortSignal | undefined;
   /**
@@ -39,15 +46,17 @@ export interface CallOptions {
 
 export interface ResolvedCall {
   readonly timeoutMs: number | undefined;
+  readonly attemptTimeoutMs: number | undefined;
   readonly signal: AbortSignal | undefined;
   readonly retries: number;
   readonly idempotencyKey: string | undefined;
   readonly meta: MessageHeaders | undefined;
 }
 
-const keys = ['timeoutMs', 'signal', 'retries', 'idempotencyKey', 'meta'] as const;
+const keys = ['timeoutMs', 'attemptTimeoutMs', 'signal', 'retries', 'idempotencyKey', 'meta'] as const;
 const none: ResolvedCall = {
   timeoutMs: undefined,
+  attemptTimeoutMs: undefined,
   signal: undefined,
   retries: 2,
   idempotencyKey: undefined,
@@ -61,6 +70,13 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
     options.timeoutMs === undefined
       ? undefined
       : checkDuration(`${label} timeoutMs`, options.timeoutMs, { min: 1, allowInfinity: false });
+  const attemptTimeoutMs =
+    options.attemptTimeoutMs === undefined
+      ? undefined
+      : checkDuration(`${label} attemptTimeoutMs`, options.attemptTimeoutMs, {
+          min: 1,
+          allowInfinity: false,
+        });
   checkSignal(`${label} signal`, options.signal);
   const retries =
     options.retries === undefined ? 2 : checkCount(`${label} retries`, options.retries, { min: 0 });
@@ -71,5 +87,5 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
     );
   }
   const meta = checkHeaders(`${label} meta`, options.meta);
-  return { timeoutMs, signal: options.signal, retries, idempotencyKey: key, meta };
+  return { timeoutMs, attemptTimeoutMs, signal: options.signal, retries, idempotencyKey: key, meta };
 }

@@ -9,6 +9,7 @@ import { BrokerTransportError } from './broker-errors.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { type AnyContract, compile } from './contract.ts';
 import type { BreakerSettings } from './invoker.ts';
+import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { compileService, type Service } from './service.ts';
 import { loadOpenTelemetry, Tracing } from './tracing.ts';
 
@@ -39,6 +40,13 @@ export interface BrokerOptions {
    * registered, make spans. `false` reads and sends no trace context and makes no span. @default true
    */
   readonly tracing?: boolean | undefined;
+  /**
+   * The retry budget each action this broker calls gets (`maxTokens`, `tokenRatio`), or `false` for
+   * none. A burst may retry up to `maxTokens / 2` calls at once: when an instance dies, every call in
+   * flight on it needs a retry, so size `maxTokens` at twice the calls one instance may hold.
+   * @default the RetryBudget defaults (10 tokens, 0.1 per call)
+   */
+  readonly retryBudget?: RetryBudgetOptions | false | undefined;
 }
 
 type ContractsOf<S> = S extends Service<infer C> ? C : never;
@@ -54,6 +62,7 @@ const optionKeys = [
   'preferLocal',
   'circuitBreaker',
   'tracing',
+  'retryBudget',
 ] as const;
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -126,6 +135,9 @@ export async function createBroker<
   }
   // The optional @opentelemetry/api is imported here, once per process, never by `import 'keel'`.
   const tracing = tracingOn ? new Tracing(await loadOpenTelemetry()) : Tracing.off;
+  const retryBudget = options.retryBudget ?? {};
+  // Checked now, by the budget itself.
+  if (retryBudget !== false) new RetryBudget(retryBudget);
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({
     transport,
@@ -139,6 +151,7 @@ export async function createBroker<
     preferLocal,
     breaker,
     tracing,
+    retryBudget,
   });
   try {
     await broker.start();

@@ -1,7 +1,13 @@
 /** Invoker: the calling side — deadlines, depth, retries, middleware, and the local short-circuit or the wire. */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
-import { type MessageHeaders, RemoteHandlerError, TransportTimeoutError } from '../transport/index.ts';
+import {
+  type MessageHeaders,
+  NoRespondersError,
+  RemoteHandlerError,
+  TransportConnectionError,
+  TransportTimeoutError,
+} from '../transport/index.ts';
 import {
   BrokerProtocolError,
   BrokerStoppedError,
@@ -14,7 +20,7 @@ import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
-import { RetryBudget } from './retry-budget.ts';
+import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
 import type { Server } from './server.ts';
 import { TRACEPARENT, TRACESTATE, type TraceLink, traceOf, withoutTrace, withTrace } from './tracing.ts';
@@ -38,6 +44,7 @@ export class Invoker {
   readonly #middleware: readonly CallMiddleware[];
   readonly #preferLocal: boolean;
   readonly #breakerOptions: BreakerSettings | false;
+  readonly #budgetOptions: RetryBudgetOptions | false;
   readonly #policies = new Map<number, RetryPolicy>();
   readonly #budgets = new Map<string, RetryBudget>();
   readonly #breakers = new Map<string, CircuitBreaker>();
@@ -48,12 +55,14 @@ export class Invoker {
     middleware: readonly CallMiddleware[],
     preferLocal: boolean,
     breaker: BreakerSettings | false,
+    retryBudget: RetryBudgetOptions | false = {},
   ) {
     this.#core = core;
     this.#server = server;
     this.#middleware = middleware;
     this.#preferLocal = preferLocal;
     this.#breakerOptions = breaker;
+    this.#budgetOptions = retryBudget;
   }
 
   /** Calls `action` with the resolved options, as a nested call of `parent` when there is one. */
@@ -126,18 +135,37 @@ export class Invoker {
     const attempt = () => {
       const left = Math.floor(deadline - Date.now());
       if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
-      const once = local
-        ? () => this.#local(action, request, options, left, signal, meta, budget, trace)
-        : () => this.#remote(action, request, options, left, signal, headers, budget);
-      return breaker === undefined ? once() : breaker.run(once, { signal });
+      // A try abandoned at its own deadline leaves the rest of the budget to a retry.
+      const ms = Math.min(left, options.attemptTimeoutMs ?? left);
+      const tryBudget = ms < left ? ms : budget;
+      return local
+        ? this.#local(action, request, options, ms, signal, meta, tryBudget, trace)
+        : this.#remote(action, request, options, ms, signal, headers, tryBudget);
     };
-    return this.#policy(options.retries).run(attempt, {
-      // Only a call safe to repeat is tried again: an idempotent action, or one given a key.
-      idempotent: action.spec.idempotent === true || options.idempotencyKey !== undefined,
-      budget: this.#budget(action),
-      remainingMs: () => deadline - Date.now(),
-      signal,
-    });
+    const tries = () =>
+      this.#policy(options.retries).run(attempt, {
+        // Only a call safe to repeat is tried again: an idempotent action, or one given a key.
+        idempotent: action.spec.idempotent === true || options.idempotencyKey !== undefined,
+        budget: this.#budget(action),
+        remainingMs: () => deadline - Date.now(),
+        signal,
+      });
+    if (breaker === undefined) return tries();
+    // The breaker judges calls, not tries: a call that a retry saved (its first instance died, say) is
+    // no failure of the action, so one lost instance of several does not open the circuit for all.
+    const permit = breaker.acquire();
+    let result: unknown;
+    try {
+      result = await tries();
+    } catch (error) {
+      // No verdict on the action when the caller gave up, or when this side's own connection is down
+      // (nothing reached the action): an outage of the bus must not keep the circuit open after it.
+      if (signal.aborted || error instanceof TransportConnectionError) breaker.release(permit);
+      else breaker.failure(permit, error);
+      throw error;
+    }
+    breaker.success(permit);
+    return result;
   }
 
   /**
@@ -154,10 +182,11 @@ export class Invoker {
   }
 
   /** The retry budget of one target action: retries stay near a tenth of its calls. */
-  #budget(action: CompiledAction): RetryBudget {
+  #budget(action: CompiledAction): RetryBudget | undefined {
+    if (this.#budgetOptions === false) return undefined;
     let budget = this.#budgets.get(action.key);
     if (budget === undefined) {
-      budget = new RetryBudget();
+      budget = new RetryBudget(this.#budgetOptions);
       this.#budgets.set(action.key, budget);
     }
     return budget;
@@ -196,6 +225,10 @@ export class Invoker {
     } catch (error) {
       if (error instanceof TransportTimeoutError)
         throw new DeadlineExceededError(action.key, budget, { cause: error });
+      // An instance that was leaving its group refused the call: as if nobody had served it (retryable).
+      if (error instanceof RemoteHandlerError && error.remoteCode === 'KEEL_TRANSPORT_NO_RESPONDERS') {
+        throw new NoRespondersError(action.subject);
+      }
       // The responder's transport failed before the broker could answer (its reply did not encode, say).
       if (error instanceof RemoteHandlerError) {
         throw new RemoteError(

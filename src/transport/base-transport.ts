@@ -162,7 +162,16 @@ export abstract class BaseTransport implements Transport {
     try {
       binding = active
         ? this.bind(subject, queue, (message) => {
-            if (!active || (wide && message.subject.startsWith('_INBOX.'))) return;
+            if (wide && message.subject.startsWith('_INBOX.')) return;
+            if (!active) {
+              // Routed to this member before the engine heard it leave: the requester learns now, not at
+              // its deadline, and may try another member. (Without a group, the other subscribers have
+              // their own copy, and a quick refusal here could beat their answer.)
+              if (answers && queue !== undefined && message.respond !== undefined) {
+                this.#calls.refuse(message, new NoRespondersError(message.subject));
+              }
+              return;
+            }
             limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
           })
         : { unsubscribe() {}, ready: Promise.resolve() };

@@ -115,12 +115,20 @@ describe('nats transport across a server restart', () => {
     expect(got.length).toBeGreaterThan(1);
   });
 
-  it('while the server is down: requests fail retryable, naming the outage, and close() still ends', async () => {
+  it('while the server is down: requests fail at once, retryable, naming the outage, and close() still ends', async () => {
     engine = await startNats();
-    const transport = await openTransport(engine.url, { onError: () => {} });
+    const reported: KeelError[] = [];
+    const transport = await openTransport(engine.url, { onError: (error) => reported.push(error) });
     await engine.kill();
-    const error = await transport.request('keel.fault.down', 1, { timeoutMs: 300 }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_TIMEOUT', retryable: true });
+    await expect
+      .poll(() => reported.map((e) => e.code), { timeout: 5000 })
+      .toContain('KEEL_TRANSPORT_CONNECTION');
+    // nats.js would drop a request sent now at its next reconnect attempt: it is refused instead, at once,
+    // rather than left to wait for a reply that cannot come.
+    const sent = Date.now();
+    const error = await transport.request('keel.fault.down', 1, { timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(Date.now() - sent).toBeLessThan(5000);
+    expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
     expect((error as Error).message).toContain('reconnecting');
     await transport.close({ timeoutMs: 1000 });
     expect(transport.closed).toBe(true);

@@ -115,5 +115,33 @@ export function deadlinesContract(ctx: SuiteContext): void {
       );
       expect(reasons).toHaveLength(1);
     });
+
+    for (const preferLocal of [false, true]) {
+      const where = preferLocal ? 'in the same broker' : 'on another broker';
+      it(`attemptTimeoutMs abandons a try that hangs: its signal aborts and a safe call is tried again within timeoutMs (${where})`, async () => {
+        const shapes = shapesContract(name());
+        const reasons: unknown[] = [];
+        let tries = 0;
+        const hangOnce = (p: unknown, c: ServiceContext) => (++tries === 1 ? waiter(reasons)(p, c) : p);
+        const service = defineService(shapes, { actions: { area: () => 0, run: hangOnce, idem: hangOnce } });
+        const server = await open({ services: [service] });
+        const caller = preferLocal ? server : await open({ contracts: [shapes] });
+        const client = caller.client(shapes);
+        const started = Date.now();
+        await expect(client.idem('again', { timeoutMs: 20_000, attemptTimeoutMs: 150 })).resolves.toBe(
+          'again',
+        );
+        expect(Date.now() - started).toBeLessThan(20_000);
+        expect(tries).toBe(2);
+        await until('the abandoned try aborted', () => reasons.length === 1);
+        // A call that is not safe to repeat ends with its first try.
+        tries = 0;
+        const error = await failure(client.run(null, { timeoutMs: 20_000, attemptTimeoutMs: 150 }));
+        expect(error).toBeInstanceOf(DeadlineExceededError);
+        expect(error).toMatchObject({ timeoutMs: 150, retryable: true });
+        expect(tries).toBe(1);
+        await until('the second abandoned try aborted', () => reasons.length === 2);
+      });
+    }
   });
 }

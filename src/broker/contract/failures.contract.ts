@@ -207,6 +207,62 @@ export function failuresContract(ctx: SuiteContext): void {
       await expect(client.idem(1)).resolves.toBe(1);
     });
 
+    it('the circuit judges calls, not tries: calls that a retry saved never open it', async () => {
+      const shapes = shapesContract(name());
+      let tries = 0;
+      const flaky = (p: unknown) => {
+        if (++tries % 2 === 1) throw new OutOfStockError('every other try');
+        return p;
+      };
+      await open({
+        services: [defineService(shapes, { actions: { area: () => 0, run: (p) => p, idem: flaky } })],
+      });
+      const caller = await open({
+        contracts: [shapes],
+        circuitBreaker: { minimumCalls: 4, failureRate: 0.5 },
+        retryBudget: { maxTokens: 100 },
+      });
+      // Half the tries fail, yet every call succeeds: the action is healthy as its callers see it.
+      for (let i = 0; i < 12; i++) await expect(caller.client(shapes).idem(i)).resolves.toBe(i);
+      expect(tries).toBe(24);
+    });
+
+    it('retryBudget sizes the burst of retries a broker allows; false lifts it', async () => {
+      const shapes = shapesContract(name());
+      let tries = 0;
+      const flaky = (p: unknown) => {
+        if (++tries % 2 === 1) throw new OutOfStockError('every other try');
+        return p;
+      };
+      await open({
+        services: [defineService(shapes, { actions: { area: () => 0, run: (p) => p, idem: flaky } })],
+      });
+      const outcomes = async (broker: Awaited<ReturnType<typeof open>>) => {
+        tries = 0;
+        const settled: boolean[] = [];
+        for (let i = 0; i < 20; i++) {
+          settled.push(
+            await broker
+              .client(shapes)
+              .idem(i)
+              .then(
+                () => true,
+                () => false,
+              ),
+          );
+        }
+        return settled.filter(Boolean).length;
+      };
+      const breaker = { circuitBreaker: false } as const;
+      // The default bucket (10 tokens, a retry while more than half is left) lets a few retries through.
+      expect(await outcomes(await open({ contracts: [shapes], ...breaker }))).toBeLessThan(20);
+      expect(
+        await outcomes(await open({ contracts: [shapes], ...breaker, retryBudget: { maxTokens: 50 } })),
+      ).toBe(20);
+      expect(await outcomes(await open({ contracts: [shapes], ...breaker, retryBudget: false }))).toBe(20);
+      await expect(open({ contracts: [shapes], retryBudget: { maxTokens: 0 } })).rejects.toThrow(/maxTokens/);
+    });
+
     it('retries a retryable failure only where the action is idempotent or an idempotency key is given', async () => {
       const shapes = shapesContract(name());
       let calls = 0;

@@ -38,6 +38,39 @@ export function queueGroupsContract(ctx: ContractContext): void {
         const replies = await Promise.all(Array.from({ length: 60 }, () => a.request(s, null)));
         expect(new Set(replies)).toEqual(new Set(['b', 'c']));
       });
+
+      it('a member that leaves its group answers the requests already on their way to it: none waits for its deadline', async () => {
+        const [a, b] = await pair();
+        const c = await open();
+        const s = subject();
+        const leaving = b.subscribe(s, () => 'b', { queue: 'svc' });
+        await leaving.ready;
+        await c.subscribe(s, () => 'c', { queue: 'svc' }).ready;
+        const timeoutMs = 3000;
+        const send = () =>
+          Array.from({ length: 50 }, () =>
+            a.request(s, null, { timeoutMs }).then(
+              (reply) => ({ reply, error: undefined as unknown }),
+              (error: unknown) => ({ reply: undefined, error }),
+            ),
+          );
+        const sent = Date.now();
+        // The first batch goes out (an engine's client writes it in a microtask) and reaches the members.
+        const first = send();
+        for (let i = 0; i < 10; i++) await Promise.resolve();
+        // The second is on its way as the member leaves, while this process is too busy to read the
+        // first: both are in the member's hands, unread, when it unsubscribes.
+        const second = send();
+        const busyUntil = Date.now() + 50;
+        while (Date.now() < busyUntil) {}
+        leaving();
+        const outcomes = await Promise.all([...first, ...second]);
+        expect(Date.now() - sent).toBeLessThan(timeoutMs);
+        for (const { reply, error } of outcomes) {
+          if (error === undefined) expect(['b', 'c']).toContain(reply);
+          else expect(error).toMatchObject({ retryable: true });
+        }
+      });
     } else {
       it('refuses a queue group with TransportUnsupportedError naming the alternative', async () => {
         const [, b] = await pair();

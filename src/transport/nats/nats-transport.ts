@@ -217,7 +217,9 @@ export class NatsTransport extends BaseTransport {
     );
     return {
       unsubscribe: () => {
-        if (!this.#nc.isClosed()) sub.unsubscribe();
+        // A drain, not a plain unsubscribe: messages the server routed here before it heard of the
+        // departure still reach `deliver` (which refuses requests), rather than vanishing in nats.js.
+        if (!this.#nc.isClosed()) sub.drain().catch(() => {});
       },
       ready,
     };
@@ -258,6 +260,15 @@ export class NatsTransport extends BaseTransport {
     const { id, replyTo, reply } = this.#replies.open(subject, signal, `_${timeoutMs}`);
     if (this.#inboxDenied !== undefined) {
       this.#replies.settle(id, { error: this.#inboxDenied });
+      return { reply, key: replyTo };
+    }
+    if (this.#state !== 'connected') {
+      // nats.js empties its outbound buffer at each reconnect attempt: a request sent now would be lost
+      // without a word and wait out its deadline. Its caller hears at once, and may retry.
+      const down = new TransportConnectionError(
+        `Cannot send a request on ${describe(subject)}: the connection to nats://${this.server} is down (${this.#state}); nothing was sent`,
+      );
+      this.#replies.settle(id, { error: down });
       return { reply, key: replyTo };
     }
     try {
@@ -364,8 +375,9 @@ function openError(error: unknown, where: string, url: URL, secure: ConnectionSe
 
 /**
  * Connects to `nats://[user:pass@|token@]host[:port]`, or `tls://…` for TLS (as the NATS tools write it).
- * Reconnects without limit after the server goes away; publishes made meanwhile are buffered by nats.js
- * and sent on reconnect.
+ * Reconnects without limit after the server goes away. Publishes made meanwhile are lost (nats.js empties
+ * its buffer at each reconnect attempt); requests made meanwhile fail at once with a retryable
+ * TransportConnectionError.
  */
 export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
   const resolved = resolveOptions(options);
