@@ -33,6 +33,12 @@ export interface BrokerOptions {
    * windowMs, openMs, isFailure, onStateChange), or `false` for none. @default the CircuitBreaker defaults
    */
   readonly circuitBreaker?: BreakerSettings | false | undefined;
+  /**
+   * Whether the services answer the NATS Service API (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`), so
+   * `broker.services()` and NATS tools list them. Turn it off where the account may not use `$SRV.>`.
+   * @default true
+   */
+  readonly discovery?: boolean | undefined;
 }
 
 type ContractsOf<S> = S extends Service<infer C> ? C : never;
@@ -47,6 +53,7 @@ const optionKeys = [
   'maxCallDepth',
   'preferLocal',
   'circuitBreaker',
+  'discovery',
 ] as const;
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -111,6 +118,10 @@ export async function createBroker<
     // Checked now, by the breaker itself, rather than at the first call.
     new CircuitBreaker({ ...breaker, name: 'check' });
   }
+  const discovery = options.discovery ?? true;
+  if (typeof discovery !== 'boolean') {
+    throw new InvalidArgumentError(`createBroker() discovery must be a boolean; received ${describe(discovery)}`);
+  }
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({
     transport,
@@ -123,6 +134,7 @@ export async function createBroker<
     maxCallDepth,
     preferLocal,
     breaker,
+    discovery,
   });
   try {
     await broker.start();

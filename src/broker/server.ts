@@ -95,6 +95,8 @@ export class Server {
   /** Runs one served call through the pipeline; settles like the handler (after validation) does. */
   run(served: ServedAction, params: unknown, inbound: Inbound): Promise<unknown> {
     const core = this.#core;
+    const meter = core.meters.serving(served.action);
+    const started = meter.begin();
     const scope = core.container?.createScope();
     const ctx = new CallContext(core, served.action.key, inbound, served.timeoutMs, scope);
     const work = serveChannel.hasSubscribers
@@ -104,7 +106,7 @@ export class Server {
           ctx,
         })
       : this.#pipeline(served, params, ctx);
-    const done = work.finally(async () => {
+    const after = async () => {
       ctx.end();
       this.running.delete(done);
       if (scope !== undefined) {
@@ -112,7 +114,20 @@ export class Server {
           reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
         });
       }
-    });
+    };
+    // One reaction tells success from failure, so the meter learns the outcome without one of its own.
+    const done: Promise<unknown> = work.then(
+      async (result) => {
+        meter.succeeded(started);
+        await after();
+        return result;
+      },
+      async (error: unknown) => {
+        meter.failed(started, error);
+        await after();
+        throw error;
+      },
+    );
     this.running.add(done);
     return done;
   }
