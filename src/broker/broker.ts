@@ -233,9 +233,13 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
         min: 1,
         allowInfinity: false,
       });
-      const stallMs = checkDuration('Broker.services() stallMs', options?.stallMs ?? Number.POSITIVE_INFINITY, {
-        min: 1,
-      });
+      const stallMs = checkDuration(
+        'Broker.services() stallMs',
+        options?.stallMs ?? Number.POSITIVE_INFINITY,
+        {
+          min: 1,
+        },
+      );
       checkSignal('Broker.services() signal', options?.signal);
       if (this.#state !== 'ready') throw new BrokerStoppedError('list services', this.nodeId);
       return gatherServices(this.transport, {

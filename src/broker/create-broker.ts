@@ -120,7 +120,9 @@ export async function createBroker<
   }
   const discovery = options.discovery ?? true;
   if (typeof discovery !== 'boolean') {
-    throw new InvalidArgumentError(`createBroker() discovery must be a boolean; received ${describe(discovery)}`);
+    throw new InvalidArgumentError(
+      `createBroker() discovery must be a boolean; received ${describe(discovery)}`,
+    );
   }
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({

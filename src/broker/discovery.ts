@@ -144,7 +144,6 @@ export async function gatherServices(
     instances.push({ name, version, id, nodeId: metadata[nodeIdKey], metadata, started, actions: endpoints });
   }
   return instances.sort(
-    (a, b) =>
-      a.name.localeCompare(b.name) || a.version.localeCompare(b.version) || a.id.localeCompare(b.id),
+    (a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version) || a.id.localeCompare(b.id),
   );
 }

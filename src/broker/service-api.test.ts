@@ -54,7 +54,9 @@ describe('responses', () => {
       version: '2.1.0',
       metadata: { 'keel.node_id': 'node-1' },
     });
-    expect(encodeInfo(identity, '', [endpoint, { name: 'x', subject: 's.x', queueGroup: undefined }])).toEqual({
+    expect(
+      encodeInfo(identity, '', [endpoint, { name: 'x', subject: 's.x', queueGroup: undefined }]),
+    ).toEqual({
       type: 'io.nats.micro.v1.info_response',
       name: 'shapes',
       id: 'abc123',
@@ -128,7 +130,14 @@ describe('reading STATS back', () => {
       metadata: null,
       started: '2026-01-01T00:00:00Z',
       endpoints: [
-        { name: 'e', subject: 'e', num_requests: 0, num_errors: 0, processing_time: 0, average_processing_time: 0 },
+        {
+          name: 'e',
+          subject: 'e',
+          num_requests: 0,
+          num_errors: 0,
+          processing_time: 0,
+          average_processing_time: 0,
+        },
       ],
     };
     const read = decodeStats(foreign);
@@ -151,7 +160,14 @@ describe('reading STATS back', () => {
       {
         ...good,
         endpoints: [
-          { name: 'a', subject: 'a', num_requests: '1', num_errors: 0, processing_time: 0, average_processing_time: 0 },
+          {
+            name: 'a',
+            subject: 'a',
+            num_requests: '1',
+            num_errors: 0,
+            processing_time: 0,
+            average_processing_time: 0,
+          },
         ],
       },
       /numeric/,

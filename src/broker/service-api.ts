@@ -34,7 +34,9 @@ export const semverPattern =
 /** `$SRV.<verb>`, `$SRV.<verb>.<name>` or `$SRV.<verb>.<name>.<id>`. */
 export function controlSubject(verb: ServiceVerb, name?: string, id?: string): string {
   if (name === undefined) return `${serviceApiPrefix}.${verb}`;
-  return id === undefined ? `${serviceApiPrefix}.${verb}.${name}` : `${serviceApiPrefix}.${verb}.${name}.${id}`;
+  return id === undefined
+    ? `${serviceApiPrefix}.${verb}.${name}`
+    : `${serviceApiPrefix}.${verb}.${name}.${id}`;
 }
 
 /** The version a contract shows as a service: semver as given, or `<major>.0.0`. */
@@ -131,14 +133,17 @@ export function decodeStats(value: unknown): Decoded<StatsResponse> {
   if (typeof name !== 'string' || !serviceNamePattern.test(name)) {
     return refuse(`its name must be letters, digits, _ and -; received ${describe(name)}`);
   }
-  if (typeof id !== 'string' || id === '') return refuse(`its id must be a non-empty string; received ${describe(id)}`);
+  if (typeof id !== 'string' || id === '')
+    return refuse(`its id must be a non-empty string; received ${describe(id)}`);
   if (typeof version !== 'string' || !semverPattern.test(version)) {
     return refuse(`its version must be a semantic version; received ${describe(version)}`);
   }
-  if (typeof started !== 'string') return refuse(`its started must be a date string; received ${describe(started)}`);
+  if (typeof started !== 'string')
+    return refuse(`its started must be a date string; received ${describe(started)}`);
   const meta = readMetadata(metadata);
   if (meta === undefined) return refuse('its metadata must map strings to strings');
-  if (!Array.isArray(endpoints)) return refuse(`its endpoints must be an array; received ${describe(endpoints)}`);
+  if (!Array.isArray(endpoints))
+    return refuse(`its endpoints must be an array; received ${describe(endpoints)}`);
   const read: EndpointStats[] = [];
   for (const [i, endpoint] of endpoints.entries()) {
     const e = (typeof endpoint === 'object' && endpoint !== null ? endpoint : {}) as Record<string, unknown>;

@@ -322,7 +322,10 @@ export abstract class BaseTransport implements Transport {
   #read(subject: string, reply: ReplyFrame): unknown {
     if (!reply.ok) {
       if (reply.error.code === 'KEEL_TRANSPORT_REPLY_TOO_LARGE') {
-        throw new ReplyTooLargeError(subject, `was too large to send; the responder said: ${reply.error.message}`);
+        throw new ReplyTooLargeError(
+          subject,
+          `was too large to send; the responder said: ${reply.error.message}`,
+        );
       }
       throw new RemoteHandlerError(subject, reply.error);
     }

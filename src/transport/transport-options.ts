@@ -162,12 +162,20 @@ export interface ResolvedRequestMany extends ResolvedRequest {
 export function resolveRequestMany(options: RequestManyOptions | undefined): ResolvedRequestMany {
   checkOptions('Transport.requestMany() options', options, requestManyKeys);
   const timeoutMs = checkCount('Transport.requestMany() timeoutMs', options?.timeoutMs ?? 1000);
-  const maxReplies = checkCount('Transport.requestMany() maxReplies', options?.maxReplies ?? Number.POSITIVE_INFINITY, {
-    allowInfinity: true,
-  });
-  const stallMs = checkCount('Transport.requestMany() stallMs', options?.stallMs ?? Number.POSITIVE_INFINITY, {
-    allowInfinity: true,
-  });
+  const maxReplies = checkCount(
+    'Transport.requestMany() maxReplies',
+    options?.maxReplies ?? Number.POSITIVE_INFINITY,
+    {
+      allowInfinity: true,
+    },
+  );
+  const stallMs = checkCount(
+    'Transport.requestMany() stallMs',
+    options?.stallMs ?? Number.POSITIVE_INFINITY,
+    {
+      allowInfinity: true,
+    },
+  );
   checkSignal('Transport.requestMany() signal', options?.signal);
   const headers = checkHeaders('Transport.requestMany() headers', options?.headers);
   return { timeoutMs, maxReplies, stallMs, signal: options?.signal, headers };

@@ -177,7 +177,9 @@ export function requestManyContract(ctx: ContractContext): void {
       await expect(a.requestMany(s, 1, { max: 2 } as never)).rejects.toThrow(
         /Transport\.requestMany\(\) options: unknown option "max"; known options: timeoutMs, maxReplies, stallMs, signal, headers/,
       );
-      await expect(a.requestMany(s, 1, { maxReplies: 0 })).rejects.toThrow(/maxReplies must be an integer ≥ 1/);
+      await expect(a.requestMany(s, 1, { maxReplies: 0 })).rejects.toThrow(
+        /maxReplies must be an integer ≥ 1/,
+      );
       await expect(a.requestMany(s, 1, { stallMs: -1 })).rejects.toThrow(/stallMs must be an integer ≥ 1/);
       await expect(a.requestMany(s, 1, { timeoutMs: Number.POSITIVE_INFINITY })).rejects.toThrow(
         /timeoutMs must be an integer ≥ 1/,
