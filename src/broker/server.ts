@@ -106,26 +106,28 @@ export class Server {
           ctx,
         })
       : this.#pipeline(served, params, ctx);
-    const after = async () => {
+    // Ends the call's context and scope; a promise only when there is a scope to dispose.
+    const after = (): Promise<void> | undefined => {
       ctx.end();
       this.running.delete(done);
-      if (scope !== undefined) {
-        await scope.dispose().catch((error: unknown) => {
-          reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
-        });
-      }
+      return scope?.dispose().catch((error: unknown) => {
+        reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
+      });
     };
     // One reaction tells success from failure, so the meter learns the outcome without one of its own.
     const done: Promise<unknown> = work.then(
-      async (result) => {
+      (result) => {
         meter.succeeded(started);
-        await after();
-        return result;
+        const disposing = after();
+        return disposing === undefined ? result : disposing.then(() => result);
       },
-      async (error: unknown) => {
+      (error: unknown) => {
         meter.failed(started, error);
-        await after();
-        throw error;
+        const disposing = after();
+        if (disposing === undefined) throw error;
+        return disposing.then(() => {
+          throw error;
+        });
       },
     );
     this.running.add(done);
