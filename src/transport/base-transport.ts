@@ -314,7 +314,12 @@ export abstract class BaseTransport implements Transport {
     };
     // Registered first: an engine may end the gathering inside sendGather.
     this.#requests.set(promise, control);
-    key = this.sendGather(subject, data, control.signal, timeoutMs, headers, receive);
+    try {
+      key = this.sendGather(subject, data, control.signal, timeoutMs, headers, receive);
+    } catch (error) {
+      failed = true;
+      control.abort(error);
+    }
     return promise;
   }
 
