@@ -97,6 +97,8 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       this.#know(contract);
     for (const service of setup.services) {
       for (const listened of service.events.values()) this.#events.set(listened.event.key, listened.event);
+      // Every served action is in metrics() from the start, at zero.
+      for (const served of service.actions.values()) this.meters.serving(served.action);
     }
     this.#server = new Server(this, setup.services, this.#serveMiddleware);
     this.#invoker = new Invoker(this, this.#server, this.#callMiddleware, setup.preferLocal, setup.breaker);

@@ -1,6 +1,7 @@
 /** Discovery: a broker's services answer the NATS Service API ($SRV), and `services()` gathers every instance's answer. */
 import { randomBytes } from 'node:crypto';
 import type { Transport, TransportSubscription } from '../transport/index.ts';
+import type { CompiledAction } from './contract.ts';
 import type { Meters } from './metrics.ts';
 import type { CompiledService } from './service.ts';
 import {
@@ -39,8 +40,9 @@ export const nodeIdKey = 'keel.node_id';
 
 interface Served {
   readonly identity: ServiceIdentity;
-  readonly service: CompiledService;
   readonly endpoints: readonly EndpointInfo[];
+  /** The actions behind the endpoints, in the same order: where their stats come from. */
+  readonly actions: readonly CompiledAction[];
 }
 
 export class Discovery {
@@ -55,15 +57,16 @@ export class Discovery {
     this.#meters = meters;
     this.#served = services.map((service) => {
       const { contract } = service;
+      const actions = [...service.actions.values()].map((served) => served.action);
       return {
-        service,
+        actions,
         identity: {
           name: contract.name,
           id: randomBytes(11).toString('hex'),
           version: serviceVersion(contract.version, contract.major),
           metadata: Object.freeze({ [nodeIdKey]: nodeId, 'keel.contract_version': String(contract.version) }),
         },
-        endpoints: [...service.actions.values()].map(({ action }) => ({
+        endpoints: actions.map((action) => ({
           name: action.name,
           subject: action.subject,
           queueGroup: contract.group,
@@ -103,7 +106,7 @@ export class Discovery {
     return encodeStats(
       served.identity,
       this.#started,
-      [...served.service.actions.values()].map(({ action }, i) => {
+      served.actions.map((action, i) => {
         const meter = this.#meters.serving(action);
         return {
           ...(served.endpoints[i] as EndpointInfo),

@@ -241,6 +241,10 @@ export function discoveryContract(ctx: SuiteContext): void {
     it('metrics() counts a local call on both sides of one broker, and a refused call as a failure', async () => {
       const { shapes, service } = setup();
       const broker = await open({ services: [service] });
+      // Every served action is there from the start, at zero; nothing was called yet.
+      expect(broker.metrics().actions.map((a) => [a.side, a.action, a.calls, a.inFlight])).toEqual(
+        ['area', 'run', 'idem'].map((action) => ['serve', `${shapes.name}.${action}`, 0, 0]),
+      );
       await broker.client(shapes).area({ radius: 1 });
       const sides = broker
         .metrics()
