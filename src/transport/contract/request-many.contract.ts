@@ -54,7 +54,7 @@ export function requestManyContract(ctx: ContractContext): void {
       // maxReplies ended it, not the 10 s timeout.
       expect(Date.now() - started).toBeLessThan(10_000);
       // Without maxReplies it gathers until timeoutMs.
-      const all = await a.requestMany(s, 8, { timeoutMs: 300 });
+      const all = await a.requestMany(s, 8, { timeoutMs: 1000 });
       expect(values(all)).toEqual(['b1:8', 'b2:8', 'c:8']);
     });
 
@@ -68,7 +68,7 @@ export function requestManyContract(ctx: ContractContext): void {
           c.subscribe(s, () => 'member', { queue: 'g' }).ready,
           c.subscribe(s, () => 'alone').ready,
         ]);
-        const replies = await a.requestMany(s, null, { timeoutMs: 300 });
+        const replies = await a.requestMany(s, null, { timeoutMs: 1000 });
         expect(values(replies)).toEqual(['alone', 'member']);
       });
     }
@@ -115,7 +115,7 @@ export function requestManyContract(ctx: ContractContext): void {
         }).ready,
       ]);
       try {
-        const replies = await a.requestMany(s, null, { timeoutMs: 200 });
+        const replies = await a.requestMany(s, null, { timeoutMs: 1000 });
         expect(values(replies)).toEqual(['fast']);
         expect(await slow[0]).toBeInstanceOf(RequestDeadlineError);
       } finally {
@@ -154,7 +154,9 @@ export function requestManyContract(ctx: ContractContext): void {
       await expect(a.requestMany(s, 1, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
       const controller = new AbortController();
       const gathering = a.requestMany(s, 1, { signal: controller.signal, timeoutMs: 10_000 });
-      while (seen.length === 0) await sleep(5);
+      for (const until = Date.now() + 5000; seen.length === 0; await sleep(5)) {
+        if (Date.now() > until) throw new Error('the handler did not start within 5000 ms');
+      }
       controller.abort(reason);
       await expect(gathering).rejects.toBe(reason);
       expect(await seen[0]).toBeInstanceOf(RequestCancelledError);
