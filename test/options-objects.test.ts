@@ -93,6 +93,7 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Transport.publish', () => transport.then((t) => t.publish('a', 1, o))],
     ['Transport.subscribe', () => transport.then((t) => t.subscribe('a', () => {}, o))],
     ['Transport.request', () => transport.then((t) => t.request('a', 1, o))],
+    ['Transport.requestMany', () => transport.then((t) => t.requestMany('a', 1, o))],
     ['Transport.close', () => transport.then((t) => t.close(o))],
     ['openQueue', () => openQueue('memory://', 'options-objects', o)],
     ['JobQueue.add', () => queue.then((q) => q.add('job', {}, o))],
@@ -115,6 +116,7 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Broker.call', () => broker.then((b) => b.call('options-echo.say', 1, o))],
     ['Broker client call', () => broker.then((b) => b.client(echo).say(1, o))],
     ['Broker.stop', () => createBroker({ transport: 'memory://' }).then((b) => b.stop(o))],
+    ['Broker.services', () => broker.then((b) => b.services(o))],
   ];
 };
 
@@ -145,6 +147,7 @@ const labels: Record<string, RegExp> = {
   'Transport.publish': /^Transport\.publish\(\) options/,
   'Transport.subscribe': /^Transport\.subscribe\(\) options/,
   'Transport.request': /^Transport\.request\(\) options/,
+  'Transport.requestMany': /^Transport\.requestMany\(\) options/,
   'Transport.close': /^Transport\.close\(\) options/,
   openQueue: /^openQueue\(\) options/,
   'JobQueue.add': /^JobQueue\.add\(\) options/,
@@ -164,6 +167,7 @@ const labels: Record<string, RegExp> = {
   'Broker.call': /^Broker\.call\("options-echo\.say"\) options/,
   'Broker client call': /^options-echo\.say\(\) options/,
   'Broker.stop': /^Broker\.stop\(\) options/,
+  'Broker.services': /^Broker\.services\(\) options/,
 };
 
 describe('an options object that is not an object', () => {

@@ -12,6 +12,7 @@ import type { Broker } from './broker.ts';
 import { callsContract } from './contract/calls.contract.ts';
 import { type BrokerContractSetup, type SuiteContext, uniqueName } from './contract/context.contract.ts';
 import { deadlinesContract } from './contract/deadlines.contract.ts';
+import { discoveryContract } from './contract/discovery.contract.ts';
 import { failuresContract } from './contract/failures.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
 import { createBroker } from './create-broker.ts';
@@ -50,5 +51,6 @@ export function runBrokerContract(kind: string, setup: BrokerContractSetup): voi
     failuresContract(ctx);
     deadlinesContract(ctx);
     lifecycleContract(ctx);
+    discoveryContract(ctx);
   });
 }

@@ -4,6 +4,8 @@ import type { StandardSchemaV1 } from '../standard-schema.ts';
 import type { Broker } from './broker.ts';
 import { defineContract } from './contract.ts';
 import { createBroker } from './create-broker.ts';
+import type { ServiceInstance } from './discovery.ts';
+import type { BrokerMetrics } from './metrics.ts';
 import { defineService } from './service.ts';
 import type { Client, ServiceContext } from './service-context.ts';
 
@@ -126,5 +128,19 @@ describe('clients and calls', () => {
     await broker.emit('shapes.created', { id: 1 });
     // @ts-expect-error: unknown event
     await broker.emit('shapes.deleted', { id: 'a' });
+  });
+});
+
+describe('discovery and metrics', () => {
+  it('types services() and metrics()', async () => {
+    const broker = await createBroker({ transport: 'memory://', contracts: [shapes] });
+    expectTypeOf(broker.services({ name: 'shapes', timeoutMs: 500 })).toEqualTypeOf<
+      Promise<ServiceInstance[]>
+    >();
+    expectTypeOf<ServiceInstance['nodeId']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf(broker.metrics()).toEqualTypeOf<BrokerMetrics>();
+    expectTypeOf<BrokerMetrics['actions'][number]['side']>().toEqualTypeOf<'call' | 'serve'>();
+    // @ts-expect-error: unknown option
+    broker.services({ timeout: 5 });
   });
 });

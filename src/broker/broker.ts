@@ -19,11 +19,14 @@ import {
   type ResultOut,
 } from './contract.ts';
 import type { BrokerCore, BrokerState, ParentCall } from './core.ts';
+import { Discovery, gatherServices, type ServiceInstance } from './discovery.ts';
 import { type BreakerSettings, Invoker } from './invoker.ts';
+import { type BrokerMetrics, Meters } from './metrics.ts';
 import type { CallMiddleware, Middleware, ServeMiddleware } from './middleware.ts';
 import type { RetryBudgetOptions } from './retry-budget.ts';
 import { Server } from './server.ts';
 import type { CompiledService } from './service.ts';
+import { serviceNamePattern } from './service-api.ts';
 import type { Client } from './service-context.ts';
 import { type Tracing, withTrace } from './tracing.ts';
 import { validate } from './validate.ts';
@@ -33,6 +36,16 @@ export interface StopOptions {
   /** How long calls in flight may take to finish before they are aborted. @default 10000 */
   readonly timeoutMs?: number | undefined;
   /** Aborting ends the wait at once, as the deadline would. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface ServicesOptions {
+  /** Only the instances of the service of this name (a contract's name). @default every service */
+  readonly name?: string | undefined;
+  /** How long to wait for instances to answer. @default 1000 */
+  readonly timeoutMs?: number | undefined;
+  /** End the wait when no instance answered for this long after the last one. @default Infinity */
+  readonly stallMs?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -50,6 +63,8 @@ export interface Setup {
   readonly breaker: BreakerSettings | false;
   readonly tracing: Tracing;
   readonly retryBudget: RetryBudgetOptions | false;
+  /** Whether the served services answer the NATS Service API ($SRV). */
+  readonly discovery: boolean;
 }
 
 /** A broker: calls actions, emits events and serves its services. Made by `createBroker`. */
@@ -60,6 +75,8 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   readonly maxCallDepth: number;
   readonly container: Container | undefined;
   readonly tracing: Tracing;
+  /** @internal The counters behind `metrics()` and the $SRV stats. */
+  readonly meters = new Meters();
   #state: BrokerState = 'starting';
   readonly #stop = new AbortController();
   readonly #owned: boolean;
@@ -70,6 +87,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   readonly #serveMiddleware: ServeMiddleware[] = [];
   readonly #server: Server;
   readonly #invoker: Invoker;
+  readonly #discovery: Discovery | undefined;
   #stopping: Promise<void> | undefined;
 
   /** @internal Use `createBroker`. */
@@ -85,6 +103,8 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       this.#know(contract);
     for (const service of setup.services) {
       for (const listened of service.events.values()) this.#events.set(listened.event.key, listened.event);
+      // Every served action is in metrics() from the start, at zero.
+      for (const served of service.actions.values()) this.meters.serving(served.action);
     }
     this.#server = new Server(this, setup.services, this.#serveMiddleware);
     this.#invoker = new Invoker(
@@ -95,6 +115,9 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       setup.breaker,
       setup.retryBudget,
     );
+    if (setup.discovery && setup.services.length > 0) {
+      this.#discovery = new Discovery(this.transport, this.nodeId, setup.services, this.meters);
+    }
   }
 
   /** `starting`, `ready`, `draining` (stop() called) or `stopped`. */
@@ -109,6 +132,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   /** @internal Joins the queue groups; called by `createBroker`. */
   async start(): Promise<void> {
     await this.#server.start();
+    await this.#discovery?.start();
     if (this.#state === 'starting') this.#state = 'ready';
   }
 
@@ -218,6 +242,53 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   }
 
   /**
+   * The live instances of services on this broker's transport (this broker's own included), gathered
+   * through the NATS Service API (`$SRV.STATS`): each with its name, version, id, nodeId, and actions
+   * with their subjects and stats. Waits `timeoutMs` (or until answers stall for `stallMs`).
+   */
+  services(options?: ServicesOptions): Promise<ServiceInstance[]> {
+    try {
+      checkOptions('Broker.services() options', options, ['name', 'timeoutMs', 'stallMs', 'signal']);
+      const name = options?.name;
+      if (name !== undefined && (typeof name !== 'string' || !serviceNamePattern.test(name))) {
+        throw new InvalidArgumentError(
+          `Broker.services() name must be a service name (letters, digits, _ and -); received ${describe(name)}`,
+        );
+      }
+      const timeoutMs = checkDuration('Broker.services() timeoutMs', options?.timeoutMs ?? 1000, {
+        min: 1,
+        allowInfinity: false,
+      });
+      const stallMs = checkDuration(
+        'Broker.services() stallMs',
+        options?.stallMs ?? Number.POSITIVE_INFINITY,
+        {
+          min: 1,
+        },
+      );
+      checkSignal('Broker.services() signal', options?.signal);
+      if (this.#state !== 'ready') throw new BrokerStoppedError('list services', this.nodeId);
+      return gatherServices(this.transport, {
+        name,
+        timeoutMs: Math.ceil(timeoutMs),
+        stallMs: Number.isFinite(stallMs) ? Math.ceil(stallMs) : stallMs,
+        signal: options?.signal,
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A snapshot of this broker's counters: per action it called (`side: 'call'`) or served (`'serve'`),
+   * calls, errors by code, in-flight and a latency histogram in ms. Shaped for a Prometheus exporter;
+   * see docs/services.md.
+   */
+  metrics(): BrokerMetrics {
+    return this.meters.snapshot(this.nodeId);
+  }
+
+  /**
    * Leaves every queue group (new calls go to other instances), lets calls in flight finish within
    * `timeoutMs`, then aborts them (their `ctx.signal` and waiting callers get BrokerStoppedError), and
    * closes the transport if the broker opened it. Idempotent.
@@ -243,6 +314,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   async #drain(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     this.#state = 'draining';
     this.#server.leave();
+    this.#discovery?.leave();
     const inFlight = () => [...this.#server.running, ...this.#invoker.running];
     const settled = await settleWithin(inFlight(), timeoutMs, signal);
     if (!settled) {

@@ -110,6 +110,8 @@ export interface CompiledEvent {
 
 export interface CompiledContract {
   readonly name: string;
+  /** The version as given (`2` or `'2.1.0'`). */
+  readonly version: number | string;
   readonly major: number;
   /** The queue group the contract's instances share: `<name>.v<major>`. */
   readonly group: string;
@@ -188,7 +190,7 @@ export function defineContract<
     actions: Object.freeze({ ...spec.actions }) as A,
     events: Object.freeze({ ...spec.events }) as E,
   });
-  compiled.set(contract, { name, major, group: queueGroup(name, major), actions, events });
+  compiled.set(contract, { name, version, major, group: queueGroup(name, major), actions, events });
   return contract;
 }
 

@@ -3,6 +3,7 @@ import type { Container } from '../container/index.ts';
 import type { MessageHeaders, Transport } from '../transport/index.ts';
 import type { CallOptions } from './call-options.ts';
 import type { AnyContract } from './contract.ts';
+import type { Meters } from './metrics.ts';
 import type { Client } from './service-context.ts';
 import type { TraceLink, Tracing } from './tracing.ts';
 
@@ -26,6 +27,8 @@ export interface BrokerCore {
   readonly defaultTimeoutMs: number;
   readonly maxCallDepth: number;
   readonly container: Container | undefined;
+  /** The counters behind `metrics()` and the NATS Service API's stats. */
+  readonly meters: Meters;
   /** Aborted when the broker's stop deadline passes: calls still running end then. */
   readonly stopSignal: AbortSignal;
   readonly tracing: Tracing;

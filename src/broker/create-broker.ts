@@ -47,6 +47,12 @@ export interface BrokerOptions {
    * @default the RetryBudget defaults (10 tokens, 0.1 per call)
    */
   readonly retryBudget?: RetryBudgetOptions | false | undefined;
+  /**
+   * Whether the services answer the NATS Service API (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`), so
+   * `broker.services()` and NATS tools list them. Turn it off where the account may not use `$SRV.>`.
+   * @default true
+   */
+  readonly discovery?: boolean | undefined;
 }
 
 type ContractsOf<S> = S extends Service<infer C> ? C : never;
@@ -63,6 +69,7 @@ const optionKeys = [
   'circuitBreaker',
   'tracing',
   'retryBudget',
+  'discovery',
 ] as const;
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -138,6 +145,12 @@ export async function createBroker<
   const retryBudget = options.retryBudget ?? {};
   // Checked now, by the budget itself.
   if (retryBudget !== false) new RetryBudget(retryBudget);
+  const discovery = options.discovery ?? true;
+  if (typeof discovery !== 'boolean') {
+    throw new InvalidArgumentError(
+      `createBroker() discovery must be a boolean; received ${describe(discovery)}`,
+    );
+  }
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({
     transport,
@@ -152,6 +165,7 @@ export async function createBroker<
     breaker,
     tracing,
     retryBudget,
+    discovery,
   });
   try {
     await broker.start();

@@ -1,5 +1,5 @@
 /** The broker floor: contracts, services, and the broker that calls and serves them over a Transport. */
-export { Broker, type StopOptions } from './broker.ts';
+export { Broker, type ServicesOptions, type StopOptions } from './broker.ts';
 export {
   BrokerProtocolError,
   BrokerStoppedError,
@@ -23,6 +23,13 @@ export {
 } from './contract.ts';
 export type { BrokerState } from './core.ts';
 export { type BrokerOptions, createBroker } from './create-broker.ts';
+export type { ServiceInstance } from './discovery.ts';
+export {
+  type ActionMetrics,
+  type BrokerMetrics,
+  latencyBucketsMs,
+  type MetricSide,
+} from './metrics.ts';
 export type { CallMiddleware, CallRequest, Middleware, ServeMiddleware } from './middleware.ts';
 export {
   BulkheadClosedError,
@@ -39,4 +46,5 @@ export {
   type ServiceImplementation,
   type ServiceOptions,
 } from './service.ts';
+export type { EndpointStats } from './service-api.ts';
 export type { Client, ServiceContext } from './service-context.ts';

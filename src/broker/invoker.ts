@@ -76,16 +76,18 @@ export class Invoker {
     const { state } = core;
     // Handlers still finishing while the broker drains may call further; nothing new starts from outside.
     if (state === 'stopped' || (state !== 'ready' && parent === undefined)) {
-      return Promise.reject(new BrokerStoppedError(`call ${JSON.stringify(action.key)}`, core.nodeId));
+      return this.#refuse(action, new BrokerStoppedError(`call ${JSON.stringify(action.key)}`, core.nodeId));
     }
     const depth = (parent?.depth ?? 0) + 1;
     if (depth > core.maxCallDepth) {
-      return Promise.reject(new CallDepthError(action.key, depth, core.maxCallDepth, core.nodeId));
+      return this.#refuse(action, new CallDepthError(action.key, depth, core.maxCallDepth, core.nodeId));
     }
     const asked = options.timeoutMs ?? core.defaultTimeoutMs;
     const left = parent === undefined ? asked : Math.min(asked, Math.floor(parent.deadline - Date.now()));
     // No budget left: the call is not sent at all.
-    if (!(left >= 1)) return Promise.reject(new DeadlineExceededError(action.key, 0));
+    if (!(left >= 1)) return this.#refuse(action, new DeadlineExceededError(action.key, 0));
+    const meter = core.meters.calling(action);
+    const started = meter.begin();
     const deadline = Date.now() + left;
     const signal = combine(options.signal, parent?.signal, core.stopSignal);
     // A `traceparent` in the caller's meta is the trace to continue (a gateway passing on its request's).
@@ -113,9 +115,24 @@ export class Invoker {
         })
       : traced();
     this.running.add(work);
-    const forget = () => this.running.delete(work);
-    work.then(forget, forget);
+    work.then(
+      () => {
+        this.running.delete(work);
+        meter.succeeded(started);
+      },
+      (error: unknown) => {
+        this.running.delete(work);
+        meter.failed(started, error);
+      },
+    );
     return work;
+  }
+
+  /** A call refused before it started still counts, as a failure taking no time. */
+  #refuse(action: CompiledAction, error: Error): Promise<never> {
+    const meter = this.#core.meters.calling(action);
+    meter.failed(meter.begin(), error);
+    return Promise.reject(error);
   }
 
   async #attempts(

@@ -96,6 +96,8 @@ export class Server {
   /** Runs one served call through the pipeline; settles like the handler (after validation) does. */
   run(served: ServedAction, params: unknown, inbound: Inbound): Promise<unknown> {
     const core = this.#core;
+    const meter = core.meters.serving(served.action);
+    const started = meter.begin();
     const scope = core.container?.createScope();
     const span = core.tracing.serve(served.action, inbound.trace, core.nodeId, inbound.caller, inbound.depth);
     const trace = span?.link ?? inbound.trace;
@@ -105,15 +107,30 @@ export class Server {
     const work = serveChannel.hasSubscribers
       ? serveChannel.tracePromise(traced, { action: served.action.key, nodeId: core.nodeId, ctx })
       : traced();
-    const done = work.finally(async () => {
+    // Ends the call's context and scope; a promise only when there is a scope to dispose.
+    const after = (): Promise<void> | undefined => {
       ctx.end();
       this.running.delete(done);
-      if (scope !== undefined) {
-        await scope.dispose().catch((error: unknown) => {
-          reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
+      return scope?.dispose().catch((error: unknown) => {
+        reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
+      });
+    };
+    // One reaction tells success from failure, so the meter learns the outcome without one of its own.
+    const done: Promise<unknown> = work.then(
+      (result) => {
+        meter.succeeded(started);
+        const disposing = after();
+        return disposing === undefined ? result : disposing.then(() => result);
+      },
+      (error: unknown) => {
+        meter.failed(started, error);
+        const disposing = after();
+        if (disposing === undefined) throw error;
+        return disposing.then(() => {
+          throw error;
         });
-      }
-    });
+      },
+    );
     this.running.add(done);
     return done;
   }

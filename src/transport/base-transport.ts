@@ -5,6 +5,7 @@
 
 import {
   clearLongTimeout,
+  type LongTimer,
   onAbort,
   raceAbort,
   setLongTimeout,
@@ -16,7 +17,7 @@ import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
 import { type CancelReason, cancelSubject, decodeCancel, encodeCancel } from './cancel-message.ts';
 import { DeliveryLimit } from './delivery-limit.ts';
-import type { Binding, Incoming, ReplyFrame, SentRequest } from './engine-types.ts';
+import type { Binding, Incoming, ReplyFrame, ReplyOutcome, SentRequest } from './engine-types.ts';
 import { HandlerCalls, type Received } from './handler-calls.ts';
 import { type MessageHeaders, noHeaders, readHeaders } from './headers.ts';
 import { RequestCall } from './request-call.ts';
@@ -24,8 +25,10 @@ import type { Serializer } from './serializer.ts';
 import { checkSubject, hasWildcard } from './subject.ts';
 import type {
   CloseOptions,
+  GatheredReply,
   Handler,
   PublishOptions,
+  RequestManyOptions,
   RequestOptions,
   SubscribeOptions,
   Transport,
@@ -49,13 +52,28 @@ import {
   resolveClose,
   resolvePublish,
   resolveRequest,
+  resolveRequestMany,
   resolveSubscribe,
 } from './transport-options.ts';
 
-export type { Binding, Incoming, ReplyFrame, SentRequest };
+export type { Binding, Incoming, ReplyFrame, ReplyOutcome, SentRequest };
 
 /** What publish() returns when the engine took the message at once. */
 const sent = Promise.resolve();
+
+/** Why a gathering ended as it should (any other abort reason is a failure). */
+class GatherEnd {
+  readonly why: 'deadline' | 'stall' | 'enough' | 'none';
+  constructor(why: GatherEnd['why']) {
+    this.why = why;
+  }
+}
+const ends = {
+  deadline: new GatherEnd('deadline'),
+  stall: new GatherEnd('stall'),
+  enough: new GatherEnd('enough'),
+  none: new GatherEnd('none'),
+};
 
 export abstract class BaseTransport implements Transport {
   abstract readonly kind: string;
@@ -235,24 +253,100 @@ export abstract class BaseTransport implements Transport {
         }
         throw error;
       }
-      if (!reply.ok) {
-        if (reply.error.code === 'KEEL_TRANSPORT_REPLY_TOO_LARGE') {
-          throw new ReplyTooLargeError(
-            subject,
-            `was too large to send; the responder said: ${reply.error.message}`,
-          );
-        }
-        throw new RemoteHandlerError(subject, reply.error);
-      }
-      try {
-        return this.serializer.decode(reply.data) as R;
-      } catch (error) {
-        throw new TransportDecodeError(subject, 'reply', this.serializer.name, error);
-      }
+      return this.#read(subject, reply) as R;
     } finally {
       clearLongTimeout(timer);
       unwatch?.();
       this.#requests.delete(pending);
+    }
+  }
+
+  requestMany<R = unknown>(
+    subject: string,
+    payload?: unknown,
+    options?: RequestManyOptions,
+  ): Promise<GatheredReply<R>[]> {
+    let data: Uint8Array;
+    let resolved: ReturnType<typeof resolveRequestMany>;
+    try {
+      checkSubject('Transport.requestMany() subject', subject, false);
+      resolved = resolveRequestMany(options);
+      this.#checkOpen('requestMany');
+      resolved.signal?.throwIfAborted();
+      data = this.#encode(subject, payload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { timeoutMs, maxReplies, stallMs, signal, headers } = resolved;
+    const replies: GatheredReply<R>[] = [];
+    const { promise, resolve, reject } = Promise.withResolvers<GatheredReply<R>[]>();
+    const control = new AbortController();
+    let key = '';
+    let stall: LongTimer | undefined;
+    let failed = false;
+    const timer = setLongTimeout(() => control.abort(ends.deadline), timeoutMs);
+    const unwatch = signal === undefined ? undefined : onAbort(signal, () => control.abort(signal.reason));
+    control.signal.addEventListener(
+      'abort',
+      () => {
+        clearLongTimeout(timer);
+        clearLongTimeout(stall);
+        unwatch?.();
+        this.#requests.delete(promise);
+        const reason: unknown = control.signal.reason;
+        // Responders may still be working on it: tell them, unless nobody was there or nothing was sent.
+        if (!failed && key !== '' && reason !== ends.none) {
+          this.#cancel(subject, key, reason === ends.deadline ? 'deadline' : 'abort');
+        }
+        if (reason instanceof GatherEnd) resolve(replies);
+        else reject(reason);
+      },
+      { once: true },
+    );
+    const receive = (outcome: ReplyOutcome) => {
+      if (control.signal.aborted) return;
+      if ('error' in outcome) {
+        failed = true;
+        control.abort(outcome.error instanceof NoRespondersError ? ends.none : outcome.error);
+        return;
+      }
+      try {
+        replies.push({ ok: true, value: this.#read(subject, outcome.reply) as R });
+      } catch (error) {
+        replies.push({ ok: false, error: error as KeelError });
+      }
+      if (replies.length >= maxReplies) control.abort(ends.enough);
+      else if (stallMs !== Number.POSITIVE_INFINITY) {
+        clearLongTimeout(stall);
+        stall = setLongTimeout(() => control.abort(ends.stall), stallMs);
+      }
+    };
+    // Registered first: an engine may end the gathering inside sendGather.
+    this.#requests.set(promise, control);
+    try {
+      key = this.sendGather(subject, data, control.signal, timeoutMs, headers, receive);
+    } catch (error) {
+      failed = true;
+      control.abort(error);
+    }
+    return promise;
+  }
+
+  /** A reply frame's value; throws the error a requester gets for a failed or undecodable reply. */
+  #read(subject: string, reply: ReplyFrame): unknown {
+    if (!reply.ok) {
+      if (reply.error.code === 'KEEL_TRANSPORT_REPLY_TOO_LARGE') {
+        throw new ReplyTooLargeError(
+          subject,
+          `was too large to send; the responder said: ${reply.error.message}`,
+        );
+      }
+      throw new RemoteHandlerError(subject, reply.error);
+    }
+    try {
+      return this.serializer.decode(reply.data);
+    } catch (error) {
+      throw new TransportDecodeError(subject, 'reply', this.serializer.name, error);
     }
   }
 
@@ -403,6 +497,21 @@ export abstract class BaseTransport implements Transport {
     timeoutMs: number,
     headers: MessageHeaders | undefined,
   ): SentRequest;
+  /**
+   * Sends a request every responder on `subject` may answer (one member per queue group), with its budget
+   * and headers as `sendRequest` does, and calls `receive` with each reply until `signal` aborts; then it
+   * must free what it holds for the gathering and call `receive` no more. `{ error }` ends the gathering:
+   * NoRespondersError when nobody subscribes, any other error when the engine refused the request.
+   * Returns the key the responders know the request by.
+   */
+  protected abstract sendGather(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+    receive: (outcome: ReplyOutcome) => void,
+  ): string;
   /**
    * Flushes and closes the connection (subscriptions are already gone); after `graceMs` it must close
    * without flushing, so close() always ends with the connection closed.

@@ -7,6 +7,9 @@ export type ReplyFrame =
   | { readonly ok: true; readonly data: Uint8Array }
   | { readonly ok: false; readonly error: RemoteErrorInfo };
 
+/** How a waiting request ends, or one reply of a gathering arrives: a reply frame, or an error. */
+export type ReplyOutcome = { readonly reply: ReplyFrame } | { readonly error: Error };
+
 /** A message as an engine hands it over, before decoding. */
 export interface Incoming {
   readonly subject: string;

@@ -10,11 +10,13 @@ export { jsonSerializer, type Serializer } from './serializer.ts';
 export type { Pem, TlsOptions } from './tls-options.ts';
 export type {
   CloseOptions,
+  GatheredReply,
   Handler,
   MessageHeaders,
   MessageMeta,
   PublishedMessageMeta,
   PublishOptions,
+  RequestManyOptions,
   RequestMessageMeta,
   RequestOptions,
   SubscribeOptions,

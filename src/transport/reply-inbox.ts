@@ -1,13 +1,15 @@
 /** ReplyInbox: the requests of one connection that wait for their replies on `<inbox>.<id>`. */
-import type { ReplyFrame } from './engine-types.ts';
+import type { ReplyFrame, ReplyOutcome } from './engine-types.ts';
 
 /** How a waiting request ends: with a reply frame, or with an error. */
-export type Outcome = { readonly reply: ReplyFrame } | { readonly error: Error };
+export type Outcome = ReplyOutcome;
 
-/** A request waiting for its reply. */
+/** A request waiting for its reply, or a gathering waiting for many. */
 export interface PendingRequest {
   readonly subject: string;
   readonly settle: (outcome: Outcome) => void;
+  /** Whether replies keep coming to it (a gathering): a reply leaves it in place; only its signal ends it. */
+  readonly many: boolean;
 }
 
 /**
@@ -46,6 +48,7 @@ export class ReplyInbox {
       signal.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(id, {
         subject,
+        many: false,
         settle: (outcome) => {
           signal.removeEventListener('abort', onAbort);
           if ('reply' in outcome) resolve(outcome.reply);
@@ -56,11 +59,30 @@ export class ReplyInbox {
     return { id, replyTo: `${this.prefix}.${id}`, reply: promise };
   }
 
-  /** Removes and returns the request a reply on `replySubject` belongs to, if it still waits. */
+  /**
+   * Registers a gathering of replies to `subject`: `receive` gets each reply (and an error ends it) until
+   * `signal` aborts, which removes it. Returns the id and the address replies must go to.
+   */
+  openMany(
+    subject: string,
+    signal: AbortSignal,
+    tag: string,
+    receive: (outcome: Outcome) => void,
+  ): { id: string; replyTo: string } {
+    this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
+    const id = this.#nextId.toString(36) + tag;
+    if (!signal.aborted) {
+      signal.addEventListener('abort', () => this.#pending.delete(id), { once: true });
+      this.#pending.set(id, { subject, many: true, settle: receive });
+    }
+    return { id, replyTo: `${this.prefix}.${id}` };
+  }
+
+  /** Returns the request a reply on `replySubject` belongs to, if it still waits; removes it unless it gathers many. */
   take(replySubject: string): PendingRequest | undefined {
     const id = replySubject.slice(this.prefix.length + 1);
     const pending = this.#pending.get(id);
-    if (pending !== undefined) this.#pending.delete(id);
+    if (pending !== undefined && !pending.many) this.#pending.delete(id);
     return pending;
   }
 

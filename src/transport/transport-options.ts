@@ -15,6 +15,7 @@ import { jsonSerializer, type Serializer } from './serializer.ts';
 import type {
   CloseOptions,
   PublishOptions,
+  RequestManyOptions,
   RequestOptions,
   SubscribeOptions,
   TransportErrorHandler,
@@ -84,6 +85,7 @@ export function resolveOptions(options: TransportOptions | undefined): ResolvedO
 const publishKeys = ['signal', 'headers'] as const;
 const subscribeKeys = ['queue', 'signal', 'concurrency', 'maxPending', 'reply'] as const;
 const requestKeys = ['timeoutMs', 'signal', 'headers'] as const;
+const requestManyKeys = ['timeoutMs', 'maxReplies', 'stallMs', 'signal', 'headers'] as const;
 const closeKeys = ['timeoutMs', 'signal'] as const;
 
 /** publish()'s options after checks; undefined when none were given (the hot path allocates nothing). */
@@ -149,6 +151,34 @@ export function resolveRequest(options: RequestOptions | undefined): ResolvedReq
   checkSignal('Transport.request() signal', options?.signal);
   const headers = checkHeaders('Transport.request() headers', options?.headers);
   return { timeoutMs, signal: options?.signal, headers };
+}
+
+/** requestMany()'s options after checks and defaults. */
+export interface ResolvedRequestMany extends ResolvedRequest {
+  readonly maxReplies: number;
+  readonly stallMs: number;
+}
+
+export function resolveRequestMany(options: RequestManyOptions | undefined): ResolvedRequestMany {
+  checkOptions('Transport.requestMany() options', options, requestManyKeys);
+  const timeoutMs = checkCount('Transport.requestMany() timeoutMs', options?.timeoutMs ?? 1000);
+  const maxReplies = checkCount(
+    'Transport.requestMany() maxReplies',
+    options?.maxReplies ?? Number.POSITIVE_INFINITY,
+    {
+      allowInfinity: true,
+    },
+  );
+  const stallMs = checkCount(
+    'Transport.requestMany() stallMs',
+    options?.stallMs ?? Number.POSITIVE_INFINITY,
+    {
+      allowInfinity: true,
+    },
+  );
+  checkSignal('Transport.requestMany() signal', options?.signal);
+  const headers = checkHeaders('Transport.requestMany() headers', options?.headers);
+  return { timeoutMs, maxReplies, stallMs, signal: options?.signal, headers };
 }
 
 export function resolveClose(options: CloseOptions | undefined): ResolvedDeadline {

@@ -18,6 +18,7 @@ import { headersContract } from './contract/headers.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
 import { publishSubscribeContract } from './contract/publish-subscribe.contract.ts';
 import { queueGroupsContract } from './contract/queue-groups.contract.ts';
+import { requestManyContract } from './contract/request-many.contract.ts';
 import { requestReplyContract } from './contract/request-reply.contract.ts';
 import type { Transport, TransportOptions } from './transport.ts';
 
@@ -60,6 +61,7 @@ export function runTransportContract(name: string, setup: TransportContractSetup
     publishSubscribeContract(ctx);
     queueGroupsContract(ctx);
     requestReplyContract(ctx);
+    requestManyContract(ctx);
     lifecycleContract(ctx);
     handlerLimitsContract(ctx);
     headersContract(ctx);

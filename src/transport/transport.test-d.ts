@@ -3,6 +3,7 @@ import { describe, expectTypeOf, it } from 'vitest';
 import type { Subscription } from '../events/index.ts';
 import { openTransport } from './open-transport.ts';
 import type {
+  GatheredReply,
   MessageHeaders,
   MessageMeta,
   PublishedMessageMeta,
@@ -14,6 +15,16 @@ import type {
 declare const transport: Transport;
 
 describe('Transport types', () => {
+  it('types the replies requestMany gathers: each a value or an error', async () => {
+    const replies = await transport.requestMany<number>('shapes.count', null, { maxReplies: 3 });
+    expectTypeOf(replies).toEqualTypeOf<GatheredReply<number>[]>();
+    const [first] = replies;
+    if (first?.ok) expectTypeOf(first.value).toEqualTypeOf<number>();
+    else if (first) expectTypeOf(first.error.code).toEqualTypeOf<`KEEL_${string}`>();
+    // @ts-expect-error: unknown option
+    transport.requestMany('a', 1, { max: 2 });
+  });
+
   it('opens to a Transport', () => {
     expectTypeOf(openTransport('memory://')).toEqualTypeOf<Promise<Transport>>();
     expectTypeOf<Transport>().toMatchTypeOf<AsyncDisposable>();

@@ -120,6 +120,30 @@ export interface RequestOptions {
   readonly headers?: MessageHeaders | undefined;
 }
 
+export interface RequestManyOptions {
+  /**
+   * How long to gather replies; it travels with the request as the responders' budget, as for `request`.
+   * @default 1000
+   */
+  readonly timeoutMs?: number | undefined;
+  /** Ends the gathering once this many replies came. @default Infinity */
+  readonly maxReplies?: number | undefined;
+  /**
+   * Ends the gathering when no further reply came for this long after the last one (the clock starts at
+   * the first reply). @default Infinity (wait for `timeoutMs` or `maxReplies`)
+   */
+  readonly stallMs?: number | undefined;
+  /** Aborting rejects with `signal.reason` (the replies gathered so far are dropped) and tells the responders. */
+  readonly signal?: AbortSignal | undefined;
+  /** Headers to send with the request; the rules of `PublishOptions.headers`. */
+  readonly headers?: MessageHeaders | undefined;
+}
+
+/** One reply of `requestMany`: its decoded value, or why it has none (the responder's error, a decode failure). */
+export type GatheredReply<R = unknown> =
+  | { readonly ok: true; readonly value: R }
+  | { readonly ok: false; readonly error: KeelError };
+
 export interface CloseOptions {
   /**
    * How long close() lets handlers still running and requests still waiting finish; after that they
@@ -185,6 +209,18 @@ export interface Transport extends AsyncDisposable {
    * `signal.reason` when aborted.
    */
   request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R>;
+  /**
+   * Scatter-gather: sends `payload` to every responder on `subject` (one member per queue group) and
+   * resolves to their replies, in arrival order, once `timeoutMs` passes, `maxReplies` came, or no reply
+   * came for `stallMs` after the last. Resolves to `[]` at once when nobody subscribes. Responders still
+   * working when it ends get a cancel. Rejects with `signal.reason` when aborted, TransportClosedError
+   * when the transport closes first, or the engine's refusal (TransportPermissionError, a connection error).
+   */
+  requestMany<R = unknown>(
+    subject: string,
+    payload?: unknown,
+    options?: RequestManyOptions,
+  ): Promise<GatheredReply<R>[]>;
   /**
    * Stops taking new work, unsubscribes, lets running handlers and waiting requests finish (up to
    * `timeoutMs`), flushes what was published and closes the connection. Idempotent: later calls return

@@ -5,6 +5,7 @@ import {
   type Binding,
   type Incoming,
   type ReplyFrame,
+  type ReplyOutcome,
   type SentRequest,
 } from '../base-transport.ts';
 import { resolveConnection } from '../connection-options.ts';
@@ -76,8 +77,7 @@ export class MemoryTransport extends BaseTransport {
     timeoutMs: number,
     headers: MessageHeaders | undefined,
   ): SentRequest {
-    this.#requests = (this.#requests + 1) % Number.MAX_SAFE_INTEGER;
-    const key = this.#keyPrefix + this.#requests.toString(36);
+    const key = this.#nextKey();
     const reply = new Promise<ReplyFrame>((resolve, reject) => {
       if (signal.aborted) {
         reject(signal.reason);
@@ -105,6 +105,35 @@ export class MemoryTransport extends BaseTransport {
       for (const target of targets) deliverLater(target, message);
     });
     return { reply, key };
+  }
+
+  protected sendGather(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+    receive: (outcome: ReplyOutcome) => void,
+  ): string {
+    const key = this.#nextKey();
+    if (signal.aborted) return key;
+    const targets = this.#hub.route(subject);
+    if (targets.length === 0) {
+      queueMicrotask(() => receive({ error: new NoRespondersError(subject) }));
+      return key;
+    }
+    // Each target answers once; replies after the gathering ended find it closed.
+    const respond = (reply: ReplyFrame) => {
+      if (!signal.aborted) receive({ reply });
+    };
+    const message = { subject, data, headers, respond, key, timeoutMs };
+    for (const target of targets) deliverLater(target, message);
+    return key;
+  }
+
+  #nextKey(): string {
+    this.#requests = (this.#requests + 1) % Number.MAX_SAFE_INTEGER;
+    return this.#keyPrefix + this.#requests.toString(36);
   }
 
   protected async shutdown(): Promise<void> {

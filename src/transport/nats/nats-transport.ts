@@ -19,6 +19,7 @@ import {
   type Binding,
   type Incoming,
   type ReplyFrame,
+  type ReplyOutcome,
   type SentRequest,
 } from '../base-transport.ts';
 import { CANCEL_PREFIX } from '../cancel-message.ts';
@@ -281,6 +282,32 @@ export class NatsTransport extends BaseTransport {
       this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
     }
     return { reply, key: replyTo };
+  }
+
+  protected sendGather(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+    receive: (outcome: ReplyOutcome) => void,
+  ): string {
+    // Every reply comes to the one address; the server's no-responders status ends the gathering at once.
+    const { id, replyTo } = this.#replies.openMany(subject, signal, `_${timeoutMs}`, receive);
+    if (this.#inboxDenied !== undefined) {
+      this.#replies.settle(id, { error: this.#inboxDenied });
+      return replyTo;
+    }
+    try {
+      this.#nc.publish(
+        subject,
+        data,
+        headers === undefined ? { reply: replyTo } : { reply: replyTo, headers: toNats(headers) },
+      );
+    } catch (error) {
+      this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
+    }
+    return replyTo;
   }
 
   protected async shutdown(graceMs: number): Promise<void> {

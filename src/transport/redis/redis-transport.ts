@@ -11,6 +11,7 @@ import {
   type Binding,
   type Incoming,
   type ReplyFrame,
+  type ReplyOutcome,
   type SentRequest,
 } from '../base-transport.ts';
 import { type MessageHeaders, requestHeaders } from '../headers.ts';
@@ -277,6 +278,27 @@ export class RedisTransport extends BaseTransport {
       },
     );
     return { reply, key: replyTo };
+  }
+
+  protected sendGather(
+    subject: string,
+    data: Uint8Array,
+    signal: AbortSignal,
+    timeoutMs: number,
+    headers: MessageHeaders | undefined,
+    receive: (outcome: ReplyOutcome) => void,
+  ): string {
+    const { id, replyTo } = this.#replies.openMany(subject, signal, '', receive);
+    const frame = encodeFrame(FrameKind.request, data, replyTo, requestHeaders(headers, timeoutMs));
+    this.#cmd.publish(subject, frame).then(
+      (receivers) => {
+        if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
+      },
+      (error: unknown) => {
+        this.#replies.settle(id, { error: this.#commandError('send a request to', subject, error) });
+      },
+    );
+    return replyTo;
   }
 
   protected async shutdown(graceMs: number): Promise<void> {
