@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
 import { createBroker, defineContract } from '../broker/index.ts';
-import { keelGateway, route } from './index.ts';
+import { keelGateway, requestIdOf, route } from './index.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -255,6 +255,27 @@ describe('keelGateway: options', () => {
       expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
     } finally {
       await t.close();
+    }
+  });
+
+  it('with genReqId: requestIdOf, Fastify’s request.id (its log lines’ reqId) is the id the gateway echoes', async () => {
+    const broker = await createBroker({ transport: 'memory://gateway-reqid', contracts: [things] });
+    const app = Fastify({ genReqId: requestIdOf });
+    try {
+      await app.register(keelGateway, { broker, routes: [], openapi: false });
+      app.get('/whoami', (request) => ({ id: request.id }));
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      const kept = await send(url, 'GET', '/whoami', { headers: { 'x-request-id': 'abc-1' } });
+      expect(kept.json).toEqual({ id: 'abc-1' });
+      expect(kept.headers.get('x-request-id')).toBe('abc-1');
+      const made = await send(url, 'GET', '/whoami', { headers: { 'x-request-id': 'bad id' } });
+      expect(made.json.id).toMatch(uuid);
+      expect(made.headers.get('x-request-id')).toBe(made.json.id);
+      // Routes beside the plugin's get its headers too.
+      expect(made.headers.get('x-content-type-options')).toBe('nosniff');
+    } finally {
+      await app.close();
+      await broker.stop();
     }
   });
 
