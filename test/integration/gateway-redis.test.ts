@@ -1,8 +1,12 @@
 /**
  * Idempotency keys in Redis: two gateway instances that share nothing but a redis-server (each its own
- * client, broker, transport and service) answer a repeat the same way, also when the repeats race.
+ * client, broker, transport and service; one in another process) answer a repeat the same way, also when
+ * the repeats race.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisIdempotencyStore } from '../../src/gateway/index.ts';
@@ -25,6 +29,48 @@ async function instance(prefix: string, ttlMs?: number): Promise<{ app: TestApp;
   const app = await startTestApp({ idempotency: { store, ...(ttlMs === undefined ? {} : { ttlMs }) } });
   cleanups.push(() => app.close());
   return { app, redis };
+}
+
+/** A gateway instance in a child process (test/integration/fixtures/gateway-node.ts), stopped after the test. */
+async function otherProcess(prefix: string): Promise<{ url: string; count: () => Promise<number> }> {
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'fixtures/gateway-node.ts'), url, prefix],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  cleanups.push(async () => {
+    child.stdin.end();
+    const bounded = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(bounded);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const next = (prefix: string) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no "${prefix}" line from the child within 10 s`)),
+        10_000,
+      );
+      const onLine = (line: string) => {
+        if (!line.startsWith(prefix)) return;
+        clearTimeout(timer);
+        lines.off('line', onLine);
+        resolve(line.slice(prefix.length));
+      };
+      lines.on('line', onLine);
+    });
+  const childUrl = await next('url ');
+  return {
+    url: childUrl,
+    async count() {
+      const answer = next('count ');
+      child.stdin.write('count\n');
+      return Number(await answer);
+    },
+  };
 }
 
 const created = (...apps: TestApp[]) => apps.reduce((sum, a) => sum + a.seen.created, 0);
@@ -103,6 +149,37 @@ describe('Idempotency-Key with RedisIdempotencyStore, two gateway instances', ()
     expect(
       (await send(b.app.url, 'POST', '/api/broken', { body: { how: 'other' }, headers: broken })).status,
     ).toBe(500);
+  });
+
+  it('an instance in another process answers the same: racing repeats on both run the action once', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const a = await instance(prefix);
+    const other = await otherProcess(prefix);
+    const headers = { 'idempotency-key': 'proc-1' };
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        send(i % 2 === 0 ? a.app.url : other.url, 'POST', '/api/things', {
+          body: { name: 'p', size: 1 },
+          headers,
+        }),
+      ),
+    );
+    expect(a.app.seen.created + (await other.count())).toBe(1);
+    for (const answer of answers) expect([201, 409]).toContain(answer.status);
+    const first = answers.find((x) => x.status === 201);
+    for (const url of [a.app.url, other.url]) {
+      expect(await send(url, 'POST', '/api/things', { body: { name: 'p', size: 1 }, headers })).toMatchObject(
+        {
+          status: 201,
+          text: first?.text,
+        },
+      );
+    }
+    expect(
+      await send(other.url, 'POST', '/api/things', { body: { name: 'q', size: 1 }, headers }),
+    ).toMatchObject({
+      status: 422,
+    });
   });
 
   it('the store refuses a client without call() by name', () => {
