@@ -42,12 +42,14 @@ export class GatewayDrainingError extends KeelError {
 
 /** The codes of the requests the gateway refuses itself, before any call. */
 export type GatewayRequestCode =
+  | 'KEEL_GATEWAY_TOO_DEEP'
   | 'KEEL_GATEWAY_IDEMPOTENCY_KEY'
   | 'KEEL_GATEWAY_IDEMPOTENCY_MISMATCH'
   | 'KEEL_GATEWAY_IDEMPOTENCY_IN_FLIGHT';
 
 /**
- * A request the gateway refuses itself: a malformed Idempotency-Key (400), a key reused with another
+ * A request the gateway refuses itself: a body nested deeper than 64 levels (400), a malformed
+ * Idempotency-Key (400), a key reused with another
  * request (422), or a repeat while the first request with the key still runs (409, `Retry-After: 1`).
  */
 export class GatewayRequestError extends KeelError {

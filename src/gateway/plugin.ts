@@ -72,6 +72,24 @@ const docsCsp =
   "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'none'";
 const docsPrefix = '/docs';
 
+/** How deep a request body may nest (objects and arrays within each other). */
+const maxDepth = 64;
+const tooDeep = new GatewayRequestError(
+  'KEEL_GATEWAY_TOO_DEEP',
+  400,
+  `The body nests deeper than ${maxDepth} levels of objects and arrays`,
+);
+
+/** Whether `value` nests no deeper than `depth` levels of objects and arrays; stops at the first too deep. */
+function nestedWithin(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth === 0) return false;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (!nestedWithin(item, depth - 1)) return false;
+  }
+  return true;
+}
+
 /** What the gateway keeps of one request. */
 interface RequestState {
   readonly id: string;
@@ -134,6 +152,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const state = states.get(request) as RequestState;
       const req = request as RouteRequest;
+      // A body nested past any sane API shape would overflow the serializer's stack: refused up front.
+      if (!nestedWithin(request.body, maxDepth)) throw tooDeep;
       const params = route.input === undefined ? defaultInput(route, req) : route.input(req);
       let key: string | undefined;
       if (store !== undefined && idempotent(route)) {
