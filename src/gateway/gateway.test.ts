@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
 import { createBroker, defineContract, defineService } from '../broker/index.ts';
-import { keelGateway, requestIdOf, route } from './index.ts';
+import { GatewayRequestGoneError, keelGateway, requestIdOf, route, toHttpError } from './index.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -213,6 +213,7 @@ describe('keelGateway: routes and statuses', () => {
     gone.abort();
     await request;
     await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+    expect(toHttpError(new GatewayRequestGoneError())).toMatchObject({ status: 499, internal: false });
   });
 });
 

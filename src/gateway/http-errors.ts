@@ -140,6 +140,8 @@ export function toHttpError(error: unknown): HttpError {
   if (fastify !== undefined) return fastify;
   if (!(error instanceof KeelError)) return internal();
   const { code } = error;
+  // Nobody reads this answer; 499 (as nginx logs it) keeps it out of the server errors.
+  if (code === 'KEEL_GATEWAY_REQUEST_GONE') return client(499, code, error.message);
   if (error instanceof GatewayRequestError) {
     return {
       status: error.status,

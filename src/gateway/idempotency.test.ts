@@ -114,6 +114,31 @@ describe('Idempotency-Key (memory store)', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
   });
 
+  it('a client that leaves before its answer gives the key up: a retry runs the action', async () => {
+    const store = new MemoryIdempotencyStore();
+    t = await startTestApp({ idempotency: { store } });
+    const { url, seen } = t;
+    const headers = { 'idempotency-key': 'k-left' };
+    const left = new AbortController();
+    const first = fetch(`${url}/api/hold`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'a' }),
+      signal: left.signal,
+    }).catch(() => undefined);
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(1);
+    expect(store.size).toBe(1);
+    left.abort();
+    await first;
+    // The claim goes when the aborted call's answer (499) is sent.
+    await expect.poll(() => store.size, { timeout: 2000 }).toBe(0);
+    const retry = send(url, 'POST', '/api/hold', { body: { name: 'a' }, headers });
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(2);
+    seen.release[1]?.();
+    expect((await retry).status).toBe(201);
+    expect(seen.created).toBe(2);
+  });
+
   it('a malformed key is a 400; idempotency: false ignores the header', async () => {
     t = await startTestApp();
     for (const bad of ['', 'a'.repeat(201), 'has space', 'quote"inside']) {

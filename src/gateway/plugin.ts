@@ -451,8 +451,9 @@ async function keep(
   const state = states.get(request) as RequestState;
   state.claim = undefined;
   const status = reply.statusCode;
-  // A server-side failure is worth retrying: the key is given up rather than pinned to the failure.
-  if (status >= 500 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+  // A server-side failure (or a client that left, 499) is worth retrying: the key is given up rather
+  // than pinned to the failure.
+  if (status >= 499 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
     await store.release(held.key, held.claim);
     return payload;
   }
