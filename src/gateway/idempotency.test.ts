@@ -158,6 +158,39 @@ describe('Idempotency-Key (memory store)', () => {
     expect(t.seen.created).toBe(2);
   });
 
+  it('a store that fails: 503 with Retry-After before the action runs; a failure to keep the answer leaves it standing', async () => {
+    const broken = {
+      begin: async () => {
+        throw new Error('store down');
+      },
+      complete: async () => {},
+      release: async () => {},
+    };
+    t = await startTestApp({ idempotency: { store: broken } });
+    const headers = { 'idempotency-key': 'k-store' };
+    const refused = await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
+    expect(refused).toMatchObject({
+      status: 503,
+      json: { error: { code: 'KEEL_GATEWAY_IDEMPOTENCY_STORE' } },
+    });
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.text).not.toMatch(/store down/);
+    expect(t.seen.created).toBe(0);
+    await t.close();
+    const memory = new MemoryIdempotencyStore();
+    const forgetful = {
+      begin: memory.begin.bind(memory),
+      complete: async () => {
+        throw new Error('store down');
+      },
+      release: memory.release.bind(memory),
+    };
+    t = await startTestApp({ idempotency: { store: forgetful } });
+    const answered = await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
+    expect(answered.status).toBe(201);
+    expect(t.seen.created).toBe(1);
+  });
+
   it('a repeat after the window runs again', async () => {
     t = await startTestApp({ idempotency: { ttlMs: 100 } });
     const headers = { 'idempotency-key': 'short' };

@@ -410,7 +410,20 @@ async function claim(
   // Keys are scoped per route: the same key on two routes is two keys.
   const scoped = `${route.method} ${route.url} ${key}`;
   const print = fingerprint(request);
-  const found = await store.begin(scoped, print, leaseMs);
+  let found: Awaited<ReturnType<IdempotencyStore['begin']>>;
+  try {
+    found = await store.begin(scoped, print, leaseMs);
+  } catch (error) {
+    // Without the store, "once" cannot be promised: the request is refused, and a retry may succeed.
+    request.log.error({ err: error }, 'idempotency store failed');
+    throw new GatewayRequestError(
+      'KEEL_GATEWAY_IDEMPOTENCY_STORE',
+      503,
+      'The request cannot be checked against its Idempotency-Key now; retry later',
+      1,
+      { cause: error },
+    );
+  }
   if ('token' in found) {
     state.claim = { key: scoped, claim: found, ttlMs };
     return undefined;
@@ -453,17 +466,22 @@ async function keep(
   const status = reply.statusCode;
   // A server-side failure (or a client that left, 499) is worth retrying: the key is given up rather
   // than pinned to the failure.
-  if (status >= 499 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
-    await store.release(held.key, held.claim);
-    return payload;
+  try {
+    if (status >= 499 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+      await store.release(held.key, held.claim);
+      return payload;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of [...replayedHeaders, 'x-served-by']) {
+      const value = reply.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const response: StoredResponse = { status, headers, body: String(payload) };
+    await store.complete(held.key, held.claim, response, held.ttlMs);
+  } catch (error) {
+    // The answer stands; the claim ends with its lease, and until then a repeat gets 409.
+    request.log.error({ err: error }, 'idempotency store failed to keep a response');
   }
-  const headers: Record<string, string> = {};
-  for (const name of [...replayedHeaders, 'x-served-by']) {
-    const value = reply.getHeader(name);
-    if (value !== undefined) headers[name] = String(value);
-  }
-  const response: StoredResponse = { status, headers, body: String(payload) };
-  await store.complete(held.key, held.claim, response, held.ttlMs);
   return payload;
 }
 
