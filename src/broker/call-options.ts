@@ -2,6 +2,7 @@
 import {
   checkCount,
   checkDuration,
+  checkFunction,
   checkOptions,
   checkSignal,
   describe,
@@ -42,6 +43,12 @@ export interface CallOptions {
    * passing on its HTTP request's), sent as such and kept out of `ctx.meta`.
    */
   readonly meta?: MessageHeaders | undefined;
+  /**
+   * Told the id of the broker whose handler answered, when the call succeeds (its own `nodeId` for a
+   * call served in this process), just before the call resolves: a gateway names it in `X-Served-By`.
+   * A failed call's error carries `nodeId` instead.
+   */
+  readonly onServed?: ((nodeId: string) => void) | undefined;
 }
 
 export interface ResolvedCall {
@@ -51,9 +58,18 @@ export interface ResolvedCall {
   readonly retries: number;
   readonly idempotencyKey: string | undefined;
   readonly meta: MessageHeaders | undefined;
+  readonly onServed: ((nodeId: string) => void) | undefined;
 }
 
-const keys = ['timeoutMs', 'attemptTimeoutMs', 'signal', 'retries', 'idempotencyKey', 'meta'] as const;
+const keys = [
+  'timeoutMs',
+  'attemptTimeoutMs',
+  'signal',
+  'retries',
+  'idempotencyKey',
+  'meta',
+  'onServed',
+] as const;
 const none: ResolvedCall = {
   timeoutMs: undefined,
   attemptTimeoutMs: undefined,
@@ -61,6 +77,7 @@ const none: ResolvedCall = {
   retries: 2,
   idempotencyKey: undefined,
   meta: undefined,
+  onServed: undefined,
 };
 
 export function resolveCall(label: string, options: CallOptions | undefined): ResolvedCall {
@@ -87,5 +104,14 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
     );
   }
   const meta = checkHeaders(`${label} meta`, options.meta);
-  return { timeoutMs, attemptTimeoutMs, signal: options.signal, retries, idempotencyKey: key, meta };
+  if (options.onServed !== undefined) checkFunction(`${label} onServed`, options.onServed);
+  return {
+    timeoutMs,
+    attemptTimeoutMs,
+    signal: options.signal,
+    retries,
+    idempotencyKey: key,
+    meta,
+    onServed: options.onServed,
+  };
 }
