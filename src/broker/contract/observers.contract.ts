@@ -154,7 +154,7 @@ export function observersContract(ctx: SuiteContext): void {
         await sleep(100);
         expect(heard).toBe(maxPending + 1);
         expect(reports).toHaveLength(1);
-        expect((reports[0]?.error as { code: string }).code).toBe('KEEL_TRANSPORT_OVERFLOW');
+        expect(reports[0]?.error).toMatchObject({ code: 'KEEL_TRANSPORT_OVERFLOW' });
         on();
       });
     }, 30_000);
