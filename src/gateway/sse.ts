@@ -30,7 +30,8 @@ export interface EventsOptions {
 }
 
 export interface EventsPluginOptions extends EventsOptions {
-  readonly broker: Broker;
+  /** Any broker: its contracts need only know the keys. */
+  readonly broker: Broker<any>;
 }
 
 /** The keys `EventsOptions` accepts, for option checks elsewhere. */
