@@ -136,7 +136,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       `${label} onStop must be an array of functions; received ${describe(onStop)}`,
     );
   }
-  onStop.forEach((fn, i) => checkFunction(`${label} onStop[${i}]`, fn));
+  for (const [i, fn] of onStop.entries()) checkFunction(`${label} onStop[${i}]`, fn);
   const logger = options.logger ?? true;
   if (typeof logger !== 'boolean' && (typeof logger !== 'object' || logger === null)) {
     throw new InvalidArgumentError(

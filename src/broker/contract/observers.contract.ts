@@ -41,8 +41,8 @@ export function observersContract(ctx: SuiteContext): void {
       const b = await open({ contracts: [shapes] });
       const heardA: number[] = [];
       const heardB: number[] = [];
-      const onA = a.on(`${shapes.name}.created`, (n) => void heardA.push(n));
-      const onB = b.on(`${shapes.name}.created`, (n) => void heardB.push(n));
+      const onA = a.on(`${shapes.name}.created`, (n) => void heardA.push(n as number));
+      const onB = b.on(`${shapes.name}.created`, (n) => void heardB.push(n as number));
       await Promise.all([onA.ready, onB.ready]);
       const emitter = await open({ contracts: [shapes] });
       for (let i = 0; i < 10; i++) await emitter.emit(`${shapes.name}.created`, i);
@@ -95,7 +95,7 @@ export function observersContract(ctx: SuiteContext): void {
       const observer = await open({ contracts: [shapes] });
       const emitter = await open({ contracts: [shapes] });
       const heard: Record<string, number[]> = { call: [], dispose: [], signal: [], stop: [], kept: [] };
-      const listen = (k: string) => (n: number) => void heard[k]?.push(n);
+      const listen = (k: string) => (n: unknown) => void heard[k]?.push(n as number);
       const byCall = observer.on(key, listen('call'));
       const controller = new AbortController();
       const bySignal = observer.on(key, listen('signal'), { signal: controller.signal });
@@ -119,7 +119,7 @@ export function observersContract(ctx: SuiteContext): void {
       expect(heard).toEqual({ call: [1], dispose: [1], signal: [1], stop: [1], kept: [1, 2] });
       // An already-aborted signal subscribes nothing.
       const late: number[] = [];
-      const none = observer.on(key, (n) => void late.push(n), { signal: AbortSignal.abort() });
+      const none = observer.on(key, (n) => void late.push(n as number), { signal: AbortSignal.abort() });
       await none.ready;
       await emitter.emit(key, 3);
       await until('the kept observer heard the third', () => heard.kept?.length === 3);
