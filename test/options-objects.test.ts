@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../src/gateway/index.ts';
 import {
   asCompleted,
   bridgeEvents,
@@ -56,9 +57,18 @@ const echo = defineContract({
       result: { '~standard': { version: 1, vendor: 'options', validate: (value: unknown) => ({ value }) } },
     },
   },
+  events: {
+    said: {
+      payload: { '~standard': { version: 1, vendor: 'options', validate: (value: unknown) => ({ value }) } },
+    },
+  },
 });
 const broker = createBroker({ transport: 'memory://options-objects', contracts: [echo] });
+const gateway = broker.then((b) =>
+  createGateway({ broker: b, routes: [], logger: false, metrics: false, pressure: false, openapi: false }),
+);
 afterAll(async () => {
+  await (await gateway).stop({ timeoutMs: 1000 });
   await (await transport).close();
   await (await queue).close();
   await (await broker).stop();
@@ -115,6 +125,11 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Broker.call', () => broker.then((b) => b.call('options-echo.say', 1, o))],
     ['Broker client call', () => broker.then((b) => b.client(echo).say(1, o))],
     ['Broker.stop', () => createBroker({ transport: 'memory://' }).then((b) => b.stop(o))],
+    ['Broker.on', () => broker.then((b) => b.on('options-echo.said', () => {}, o))],
+    ['createGateway', () => createGateway(o)],
+    ['Gateway.listen', () => gateway.then((g) => g.listen(o))],
+    ['Gateway.stop', () => gateway.then((g) => g.stop(o))],
+    ['Gateway.handleSignals', () => gateway.then((g) => g.handleSignals(o))],
   ];
 };
 
@@ -164,6 +179,11 @@ const labels: Record<string, RegExp> = {
   'Broker.call': /^Broker\.call\("options-echo\.say"\) options/,
   'Broker client call': /^options-echo\.say\(\) options/,
   'Broker.stop': /^Broker\.stop\(\) options/,
+  'Broker.on': /^Broker\.on\(\) options/,
+  createGateway: /^createGateway\(\) options/,
+  'Gateway.listen': /^Gateway\.listen\(\) options/,
+  'Gateway.stop': /^Gateway\.stop\(\) options/,
+  'Gateway.handleSignals': /^Gateway\.handleSignals\(\) options/,
 };
 
 describe('an options object that is not an object', () => {
