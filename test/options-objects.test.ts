@@ -1,5 +1,12 @@
+import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createGateway } from '../src/gateway/index.ts';
+import {
+  createGateway,
+  keelGateway,
+  MemoryIdempotencyStore,
+  RedisIdempotencyStore,
+  route,
+} from '../src/gateway/index.ts';
 import {
   asCompleted,
   bridgeEvents,
@@ -130,8 +137,24 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Gateway.listen', () => gateway.then((g) => g.listen(o))],
     ['Gateway.stop', () => gateway.then((g) => g.stop(o))],
     ['Gateway.handleSignals', () => gateway.then((g) => g.handleSignals(o))],
+    ['route', () => route(echo, 'say', o)],
+    ['new MemoryIdempotencyStore', () => new MemoryIdempotencyStore(o)],
+    ['new RedisIdempotencyStore', () => new RedisIdempotencyStore(o)],
+    // Fastify hands a plugin `{}` for null options, so only the other values reach keelGateway as given.
+    ...(value === null ? [] : ([['keelGateway', () => registerGateway(o)]] as [string, () => unknown][])),
   ];
 };
+
+/** Registers keelGateway on a throwaway Fastify app with `options`, and closes the app. */
+async function registerGateway(options: never): Promise<void> {
+  const app = Fastify();
+  try {
+    await app.register(keelGateway, options);
+    await app.ready();
+  } finally {
+    await app.close();
+  }
+}
 
 /** The label each call's messages start with: the call, as a user wrote it. */
 const labels: Record<string, RegExp> = {
@@ -184,6 +207,10 @@ const labels: Record<string, RegExp> = {
   'Gateway.listen': /^Gateway\.listen\(\) options/,
   'Gateway.stop': /^Gateway\.stop\(\) options/,
   'Gateway.handleSignals': /^Gateway\.handleSignals\(\) options/,
+  route: /^route\("options-echo\.say"\) options/,
+  'new MemoryIdempotencyStore': /^MemoryIdempotencyStore options/,
+  'new RedisIdempotencyStore': /^RedisIdempotencyStore options/,
+  keelGateway: /^keelGateway options/,
 };
 
 describe('an options object that is not an object', () => {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
 import { createBroker, defineContract } from '../broker/index.ts';
-import { keelGateway, route } from './index.ts';
+import { keelGateway, requestIdOf, route } from './index.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -162,15 +162,18 @@ describe('keelGateway: routes and statuses', () => {
     expect(made.headers.get('x-request-id')).toMatch(uuid);
   });
 
-  it('passes a valid traceparent (and tracestate) on in the call’s meta; drops a malformed one', async () => {
+  it('continues a valid traceparent: the serving call has the client’s trace id; a malformed one is dropped', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const res = await send(t.url, 'POST', '/api/echo', {
       body: {},
       headers: { traceparent, tracestate: 'congo=t61rcWkgMzE' },
     });
-    expect(res.json.meta).toMatchObject({ traceparent, tracestate: 'congo=t61rcWkgMzE' });
-    const bad = await send(t.url, 'POST', '/api/echo', { body: {}, headers: { traceparent: 'nope' } });
-    expect(bad.json.meta.traceparent).toBeUndefined();
+    expect(res.json.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    const bad = await send(t.url, 'POST', '/api/echo', {
+      body: {},
+      headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-zz' },
+    });
+    expect(bad.json.traceId).toBeUndefined();
   });
 
   it('sets security headers on every answer, no CORS headers by default, and no stack or server banner', async () => {
@@ -255,6 +258,27 @@ describe('keelGateway: options', () => {
       expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
     } finally {
       await t.close();
+    }
+  });
+
+  it('with genReqId: requestIdOf, Fastify’s request.id (its log lines’ reqId) is the id the gateway echoes', async () => {
+    const broker = await createBroker({ transport: 'memory://gateway-reqid', contracts: [things] });
+    const app = Fastify({ genReqId: requestIdOf });
+    try {
+      await app.register(keelGateway, { broker, routes: [], openapi: false });
+      app.get('/whoami', (request) => ({ id: request.id }));
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      const kept = await send(url, 'GET', '/whoami', { headers: { 'x-request-id': 'abc-1' } });
+      expect(kept.json).toEqual({ id: 'abc-1' });
+      expect(kept.headers.get('x-request-id')).toBe('abc-1');
+      const made = await send(url, 'GET', '/whoami', { headers: { 'x-request-id': 'bad id' } });
+      expect(made.json.id).toMatch(uuid);
+      expect(made.headers.get('x-request-id')).toBe(made.json.id);
+      // Routes beside the plugin's get its headers too.
+      expect(made.headers.get('x-content-type-options')).toBe('nosniff');
+    } finally {
+      await app.close();
+      await broker.stop();
     }
   });
 
