@@ -149,6 +149,16 @@ it('SIGTERM under load: no request in flight fails, readiness went 503 before th
       'draining',
       'stopped',
     ]);
+    const messages = lines.map((l) => l.msg).filter((m) => typeof m === 'string');
+    expect(messages).toContain('SIGTERM received: stopping');
+    expect(messages.at(-1)).toBe('stopped');
+    // Every log line of a request names its request id and trace id.
+    const requestLines = lines.filter((l) => l.req !== undefined || l.res !== undefined);
+    expect(requestLines.length).toBeGreaterThan(0);
+    for (const line of requestLines) {
+      expect(line.reqId).toEqual(expect.any(String));
+      expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
+    }
     expect(exit.code).toBe(0);
     expect(exit.at - killedAt).toBeLessThan(stopTimeoutMs);
     expect(exit.at - killedAt).toBeGreaterThanOrEqual(drainDelayMs);
