@@ -103,6 +103,8 @@ export const keelMetrics = fp(
   async (app: FastifyInstance, options: MetricsPluginOptions) => {
     const { broker, ...rest } = options ?? {};
     const settings = metricsSettings('keelMetrics options', rest);
+    // Loaded here, so a gateway without metrics runs without prom-client installed.
+    const { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } = await import('prom-client');
     const registry = new Registry();
     if (settings.defaultMetrics) collectDefaultMetrics({ register: registry });
 
