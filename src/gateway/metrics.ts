@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { raceAbort } from '../abort.ts';
 import type { Broker } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
