@@ -3,8 +3,8 @@ import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
-import { createBroker, defineContract } from '../broker/index.ts';
-import { keelGateway, requestIdOf, route } from './index.ts';
+import { createBroker, defineContract, defineService } from '../broker/index.ts';
+import { GatewayRequestGoneError, keelGateway, requestIdOf, route, toHttpError } from './index.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -81,6 +81,18 @@ describe('keelGateway: routes and statuses', () => {
       status: 415,
       json: { error: { code: 'KEEL_GATEWAY_UNSUPPORTED_MEDIA_TYPE' } },
     });
+  });
+
+  it('400 for a body nested deeper than 64 levels; 64 levels pass', async () => {
+    const nest = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    expect(await send(t.url, 'POST', '/api/echo', { raw: nest(65) })).toMatchObject({
+      status: 400,
+      json: { error: { code: 'KEEL_GATEWAY_TOO_DEEP' } },
+    });
+    expect((await send(t.url, 'POST', '/api/echo', { raw: `{"a":${nest(64)}}` })).json.error.code).toBe(
+      'KEEL_GATEWAY_TOO_DEEP',
+    );
+    expect((await send(t.url, 'POST', '/api/echo', { raw: nest(64) })).status).toBe(200);
   });
 
   it('413 for a body larger than the body limit', async () => {
@@ -201,6 +213,7 @@ describe('keelGateway: routes and statuses', () => {
     gone.abort();
     await request;
     await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+    expect(toHttpError(new GatewayRequestGoneError())).toMatchObject({ status: 499, internal: false });
   });
 });
 
@@ -258,6 +271,78 @@ describe('keelGateway: options', () => {
       expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
     } finally {
       await t.close();
+    }
+  });
+
+  it('runs the action’s params schema once per request (in the broker), whether served locally or remotely', async () => {
+    let runs = 0;
+    const counted = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'counted',
+        validate: (value: unknown) => {
+          runs++;
+          return typeof (value as { n?: unknown }).n === 'string'
+            ? { value }
+            : { issues: [{ message: 'n must be a string', path: ['n'] }] };
+        },
+      },
+    };
+    const count = defineContract({
+      name: 'count',
+      version: 1,
+      actions: { go: { params: counted, result: z.unknown() } },
+    });
+    const service = defineService(count, { actions: { go: (p) => p } });
+    for (const preferLocal of [true, false]) {
+      const transport = `memory://gateway-once-${preferLocal}`;
+      const server = await createBroker({ transport, services: [service], preferLocal });
+      const app = Fastify();
+      try {
+        await app.register(keelGateway, {
+          broker: server,
+          routes: [route(count, 'go', { method: 'GET', url: '/go' })],
+          openapi: false,
+        });
+        const url = await app.listen({ port: 0, host: '127.0.0.1' });
+        runs = 0;
+        expect((await send(url, 'GET', '/go?n=x')).status).toBe(200);
+        expect(runs, `preferLocal ${preferLocal}`).toBe(1);
+        runs = 0;
+        expect((await send(url, 'GET', '/go')).status).toBe(400);
+        expect(runs, `preferLocal ${preferLocal}`).toBe(1);
+      } finally {
+        await app.close();
+        await server.stop();
+      }
+    }
+  });
+
+  it('a reply callback that sends the answer itself is not answered twice', async () => {
+    const text = defineContract({
+      name: 'text',
+      version: 1,
+      actions: { say: { params: z.unknown(), result: z.string() } },
+    });
+    const broker = await createBroker({
+      transport: 'memory://gateway-sent',
+      services: [defineService(text, { actions: { say: () => 'text' } })],
+    });
+    const lines: string[] = [];
+    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
+    try {
+      const sent = route(text, 'say', {
+        method: 'GET',
+        url: '/sent',
+        reply: (result, reply) => reply.type('text/plain').send(`sent ${result}`),
+      });
+      await app.register(keelGateway, { broker, routes: [sent], openapi: false });
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      expect(await send(url, 'GET', '/sent')).toMatchObject({ status: 200, text: 'sent text' });
+      expect(lines.join('')).not.toMatch(/already sent/i);
+    } finally {
+      await app.close();
+      await broker.stop();
     }
   });
 

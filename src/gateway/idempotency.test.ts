@@ -114,6 +114,31 @@ describe('Idempotency-Key (memory store)', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
   });
 
+  it('a client that leaves before its answer gives the key up: a retry runs the action', async () => {
+    const store = new MemoryIdempotencyStore();
+    t = await startTestApp({ idempotency: { store } });
+    const { url, seen } = t;
+    const headers = { 'idempotency-key': 'k-left' };
+    const left = new AbortController();
+    const first = fetch(`${url}/api/hold`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'a' }),
+      signal: left.signal,
+    }).catch(() => undefined);
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(1);
+    expect(store.size).toBe(1);
+    left.abort();
+    await first;
+    // The claim goes when the aborted call's answer (499) is sent.
+    await expect.poll(() => store.size, { timeout: 2000 }).toBe(0);
+    const retry = send(url, 'POST', '/api/hold', { body: { name: 'a' }, headers });
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(2);
+    seen.release[1]?.();
+    expect((await retry).status).toBe(201);
+    expect(seen.created).toBe(2);
+  });
+
   it('a malformed key is a 400; idempotency: false ignores the header', async () => {
     t = await startTestApp();
     for (const bad of ['', 'a'.repeat(201), 'has space', 'quote"inside']) {
@@ -131,6 +156,39 @@ describe('Idempotency-Key (memory store)', () => {
     await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
     await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
     expect(t.seen.created).toBe(2);
+  });
+
+  it('a store that fails: 503 with Retry-After before the action runs; a failure to keep the answer leaves it standing', async () => {
+    const broken = {
+      begin: async () => {
+        throw new Error('store down');
+      },
+      complete: async () => {},
+      release: async () => {},
+    };
+    t = await startTestApp({ idempotency: { store: broken } });
+    const headers = { 'idempotency-key': 'k-store' };
+    const refused = await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
+    expect(refused).toMatchObject({
+      status: 503,
+      json: { error: { code: 'KEEL_GATEWAY_IDEMPOTENCY_STORE' } },
+    });
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.text).not.toMatch(/store down/);
+    expect(t.seen.created).toBe(0);
+    await t.close();
+    const memory = new MemoryIdempotencyStore();
+    const forgetful = {
+      begin: memory.begin.bind(memory),
+      complete: async () => {
+        throw new Error('store down');
+      },
+      release: memory.release.bind(memory),
+    };
+    t = await startTestApp({ idempotency: { store: forgetful } });
+    const answered = await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
+    expect(answered.status).toBe(201);
+    expect(t.seen.created).toBe(1);
   });
 
   it('a repeat after the window runs again', async () => {
