@@ -177,14 +177,13 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       await app.register(underPressure, {
         maxEventLoopDelay: pressure.maxEventLoopDelayMs,
         retryAfter: pressure.retryAfterS,
-        // A value returned here is sent as the response (the plugin's documented behaviour; its types
-        // say void).
         sampleInterval: pressureSampleMs,
+        // A value returned here is sent as the response, and undefined lets the request go on (the
+        // plugin's documented behaviour; its types say void).
         pressureHandler: ((
           _request: unknown,
           reply: { code(n: number): { header(k: string, v: string): unknown } },
         ) => {
-          // Nothing is undefined: the request goes on.
           if (performance.now() < shedFrom) return undefined;
           reply.code(503).header('retry-after', String(pressure.retryAfterS));
           return errorBody('KEEL_GATEWAY_OVERLOADED', 'The server is overloaded; retry later');
