@@ -15,6 +15,7 @@ import { deadlinesContract } from './contract/deadlines.contract.ts';
 import { discoveryContract } from './contract/discovery.contract.ts';
 import { failuresContract } from './contract/failures.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
+import { observersContract } from './contract/observers.contract.ts';
 import { createBroker } from './create-broker.ts';
 
 export type { BrokerContractSetup };
@@ -52,5 +53,6 @@ export function runBrokerContract(kind: string, setup: BrokerContractSetup): voi
     deadlinesContract(ctx);
     lifecycleContract(ctx);
     discoveryContract(ctx);
+    observersContract(ctx);
   });
 }

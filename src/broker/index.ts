@@ -31,6 +31,7 @@ export {
   type MetricSide,
 } from './metrics.ts';
 export type { CallMiddleware, CallRequest, Middleware, ServeMiddleware } from './middleware.ts';
+export type { EventObserver, EventObserverListener, ObserveOptions } from './observe.ts';
 export {
   BulkheadClosedError,
   BulkheadCloseTimeoutError,
