@@ -100,7 +100,7 @@ describe('createGateway', () => {
     // Without a traceparent the gateway starts a trace: the service sees the id the log lines carry.
     const second = requestLines.filter((l) => l.reqId === 'req-2');
     expect(second).toHaveLength(2);
-    expect(echo.json.meta.traceparent.split('-')[1]).toBe(second[0]?.traceId);
+    expect(echo.json.traceId).toBe(second[0]?.traceId);
     expect(second[0]?.traceId).toBe(second[1]?.traceId);
   });
 
