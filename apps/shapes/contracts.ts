@@ -70,7 +70,7 @@ export type Shape = z.infer<typeof Shape>;
 // Query strings arrive as text: `limit=5` is coerced, and anything that is not an integer in range refused.
 const Limit = z.coerce.number().int().min(1).max(100);
 
-export const ListShapesParams = z.strictObject({
+export const ListShapesParams = z.object({
   cursor: z.string().min(1).max(100).optional().meta({ description: 'nextCursor of the previous page' }),
   limit: Limit.optional().meta({ description: 'Shapes per page, 1 to 100 (default 20)' }),
   kind: z.enum(shapeKinds).optional(),
@@ -88,7 +88,8 @@ export const ShapePage = z
   .meta({ title: 'ShapePage' });
 export type ShapePage = z.infer<typeof ShapePage>;
 
-const ById = z.strictObject({ id: ShapeId });
+// Path and query parameters: unknown query keys (a cache buster) are dropped, not refused.
+const ById = z.object({ id: ShapeId });
 
 /** The shape actions: the gateway's `/api/shapes` routes call these. */
 export const shapesContract = defineContract({
@@ -134,7 +135,7 @@ export const Render = z
   .meta({ title: 'Render' });
 export type Render = z.infer<typeof Render>;
 
-const RenderById = z.strictObject({ id: z.string().min(1).max(100) });
+const RenderById = z.object({ id: z.string().min(1).max(100) });
 
 /** Render jobs: start one over some shapes, follow it, fetch its sheet. */
 export const renderContract = defineContract({
