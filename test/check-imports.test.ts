@@ -52,6 +52,39 @@ describe('the import check', () => {
     );
   });
 
+  it('lets gateway/ import broker/, jobs/, events/ and the ground floor, and nothing import gateway/', async () => {
+    const base = {
+      'errors.ts': 'export const x = 1;\n',
+      'events/bus.ts': "import { x } from '../errors.ts';\nexport const e = x;\n",
+      'jobs/queue.ts': "import { x } from '../errors.ts';\nexport const j = x;\n",
+      'broker/broker.ts': "import { x } from '../errors.ts';\nexport const b = x;\n",
+      'concurrency/pool.ts': "import { x } from '../errors.ts';\nexport const p = x;\n",
+      'gateway/plugin.ts':
+        "import { e } from '../events/bus.ts';\nimport { j } from '../jobs/queue.ts';\nimport { b } from '../broker/broker.ts';\nimport fp from 'fastify-plugin';\nexport const g = [e, j, b, fp];\n",
+    };
+    expect(await check(base)).toMatchObject({ code: 0 });
+    const result = await check({
+      ...base,
+      'gateway/extra.ts': "import { p } from '../concurrency/pool.ts';\nexport const q = p;\n",
+      'index.ts': "export { g } from './gateway/plugin.ts';\n",
+      'broker/up.ts': "import type { g } from '../gateway/plugin.ts';\nexport type U = typeof g;\n",
+      'events/web.ts': "import Fastify from 'fastify';\nexport const w = Fastify;\n",
+    });
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(
+      /src\/gateway\/extra\.ts: imports src\/concurrency\/pool\.ts, but gateway may import only/,
+    );
+    expect(result.out).toMatch(
+      /src\/index\.ts: imports src\/gateway\/plugin\.ts, but nothing may import gateway\//,
+    );
+    expect(result.out).toMatch(
+      /src\/broker\/up\.ts: imports src\/gateway\/plugin\.ts, but nothing may import gateway\//,
+    );
+    expect(result.out).toMatch(
+      /src\/events\/web\.ts: imports the driver 'fastify', allowed only in src\/gateway/,
+    );
+  });
+
   it('fails a circle inside one module, showing the whole path', async () => {
     const result = await check({
       'events/a.ts': "import { b } from './b.ts';\nexport const a = b;\n",

@@ -2,6 +2,7 @@
 import {
   checkCount,
   checkDuration,
+  checkFunction,
   checkOptions,
   checkSignal,
   describe,
@@ -33,6 +34,12 @@ export interface CallOptions {
    * transport headers, by the transport's header rules. Nested calls carry them on.
    */
   readonly meta?: MessageHeaders | undefined;
+  /**
+   * Told the id of the broker whose handler answered, when the call succeeds (its own `nodeId` for a
+   * call served in this process), just before the call resolves: a gateway names it in `X-Served-By`.
+   * A failed call's error carries `nodeId` instead.
+   */
+  readonly onServed?: ((nodeId: string) => void) | undefined;
 }
 
 export interface ResolvedCall {
@@ -41,15 +48,17 @@ export interface ResolvedCall {
   readonly retries: number;
   readonly idempotencyKey: string | undefined;
   readonly meta: MessageHeaders | undefined;
+  readonly onServed: ((nodeId: string) => void) | undefined;
 }
 
-const keys = ['timeoutMs', 'signal', 'retries', 'idempotencyKey', 'meta'] as const;
+const keys = ['timeoutMs', 'signal', 'retries', 'idempotencyKey', 'meta', 'onServed'] as const;
 const none: ResolvedCall = {
   timeoutMs: undefined,
   signal: undefined,
   retries: 2,
   idempotencyKey: undefined,
   meta: undefined,
+  onServed: undefined,
 };
 
 export function resolveCall(label: string, options: CallOptions | undefined): ResolvedCall {
@@ -69,5 +78,13 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
     );
   }
   const meta = checkHeaders(`${label} meta`, options.meta);
-  return { timeoutMs, signal: options.signal, retries, idempotencyKey: key, meta };
+  if (options.onServed !== undefined) checkFunction(`${label} onServed`, options.onServed);
+  return {
+    timeoutMs,
+    signal: options.signal,
+    retries,
+    idempotencyKey: key,
+    meta,
+    onServed: options.onServed,
+  };
 }

@@ -1,6 +1,7 @@
 /** Invoker: the calling side — deadlines, depth, retries, middleware, and the local short-circuit or the wire. */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
 import { type MessageHeaders, RemoteHandlerError, TransportTimeoutError } from '../transport/index.ts';
 import {
   BrokerProtocolError,
@@ -194,7 +195,11 @@ export class Invoker {
     }
     const decoded = decodeReply(reply);
     if (!decoded.ok) throw new BrokerProtocolError(action.subject, decoded.reason);
-    if (decoded.value.ok) return decoded.value.result;
+    if (decoded.value.ok) {
+      // A broker that predates the field does not say who served; then nobody is named.
+      if (decoded.value.nodeId !== undefined) tellServed(options, decoded.value.nodeId);
+      return decoded.value.result;
+    }
     const { error } = decoded.value;
     // The handler ended on this call's own deadline, seen on the serving side a moment before this one.
     if (error.code === 'KEEL_TRANSPORT_DEADLINE') {
@@ -246,6 +251,7 @@ export class Invoker {
         .then(
           (result) => {
             finish();
+            tellServed(options, core.nodeId);
             resolve(result);
           },
           (error: unknown) => {
@@ -259,6 +265,16 @@ export class Invoker {
 }
 
 const noMeta: MessageHeaders = Object.freeze({});
+
+/** Tells the caller's `onServed` who answered; its failure is the caller's bug, not the call's. */
+function tellServed(options: ResolvedCall, nodeId: string): void {
+  if (options.onServed === undefined) return;
+  try {
+    options.onServed(nodeId);
+  } catch (error) {
+    reportUnhandled('broker', 'a call option onServed', error);
+  }
+}
 
 /** One signal for every reason a call may end early. */
 function combine(...signals: (AbortSignal | undefined)[]): AbortSignal {

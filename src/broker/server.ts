@@ -152,7 +152,7 @@ export class Server {
       source: meta.isRequest ? () => meta.signal : undefined,
     };
     return this.run(served, params, inbound).then(
-      (result) => encodeReply({ ok: true, result }),
+      (result) => encodeReply({ ok: true, result, nodeId }),
       (error: unknown) => encodeReply({ ok: false, error: toWireError(error, nodeId, served.exposeStack) }),
     );
   }

@@ -75,6 +75,7 @@ describe('broker wire: replies', () => {
   const good: [string, ReplyEnvelope][] = [
     ['a result', { ok: true, result: { id: 'a' } }],
     ['no result', { ok: true, result: undefined }],
+    ['a result and the serving node', { ok: true, result: 7, nodeId: 'server-1' }],
     ['an error', { ok: false, error }],
     [
       'an error with data and stack',
@@ -94,6 +95,12 @@ describe('broker wire: replies', () => {
     ['a number', 5, /^it is not a broker reply envelope; received 5$/],
     ['version 0', { v: 0, ok: true }, /version 0; this broker reads version 1/],
     ['ok as text', { v: 1, ok: 'yes' }, /^its ok must be true or false; received "yes"$/],
+    [
+      'an empty serving node',
+      { v: 1, ok: true, result: 1, nodeId: '' },
+      /^its nodeId must be a string of 1 to 256/,
+    ],
+    ['a serving node as number', { v: 1, ok: true, result: 1, nodeId: 3 }, /^its nodeId must be a string/],
     ['no error', { v: 1, ok: false }, /^its error must be an object; received undefined$/],
     [
       'an error without code',

@@ -6,7 +6,8 @@
  * Version 1:
  * - call:  `{ v: 1, params, depth, key?, caller? }` (`depth` ≥ 1 counts nested calls, `key` is the
  *          idempotency key, `caller` the calling broker's node id)
- * - reply: `{ v: 1, ok: true, result }` or
+ * - reply: `{ v: 1, ok: true, result, nodeId? }` (`nodeId` the serving broker's id; a reply without it,
+ *          from a broker that predates the field, still reads) or
  *          `{ v: 1, ok: false, error: { name, code, message, retryable, nodeId, data?, stack? } }`
  * - event: `{ v: 1, payload }`
  */
@@ -37,7 +38,7 @@ export interface WireError {
 }
 
 export type ReplyEnvelope =
-  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: true; readonly result: unknown; readonly nodeId?: string | undefined }
   | { readonly ok: false; readonly error: WireError };
 
 export interface EventEnvelope {
@@ -57,7 +58,11 @@ export function encodeCall(call: CallEnvelope): Record<string, unknown> {
 }
 
 export function encodeReply(reply: ReplyEnvelope): Record<string, unknown> {
-  if (reply.ok) return { v: wireVersion, ok: true, result: reply.result };
+  if (reply.ok) {
+    const out: Record<string, unknown> = { v: wireVersion, ok: true, result: reply.result };
+    if (reply.nodeId !== undefined) out.nodeId = reply.nodeId;
+    return out;
+  }
   const { name, code, message, retryable, nodeId, data, stack } = reply.error;
   const error: Record<string, unknown> = { name, code, message, retryable, nodeId };
   if (data !== undefined) error.data = data;
@@ -92,7 +97,16 @@ export function decodeCall(value: unknown): Decoded<CallEnvelope> {
 export function decodeReply(value: unknown): Decoded<ReplyEnvelope> {
   const fields = versioned(value, 'reply');
   if (typeof fields === 'string') return refuse(fields);
-  if (fields.ok === true) return { ok: true, value: { ok: true, result: fields.result } };
+  if (fields.ok === true) {
+    const { nodeId } = fields;
+    if (nodeId === undefined) return { ok: true, value: { ok: true, result: fields.result } };
+    if (!isBoundedString(nodeId)) {
+      return refuse(
+        `its nodeId must be a string of 1 to ${maxKeyLength} characters; received ${describe(nodeId)}`,
+      );
+    }
+    return { ok: true, value: { ok: true, result: fields.result, nodeId } };
+  }
   if (fields.ok !== false) return refuse(`its ok must be true or false; received ${describe(fields.ok)}`);
   const error = fields.error;
   if (typeof error !== 'object' || error === null || Array.isArray(error)) {

@@ -161,6 +161,48 @@ export function callsContract(ctx: SuiteContext): void {
       }
     });
 
+    it('onServed names the broker that answered: the remote server, or this broker for a local call', async () => {
+      const shapes = shapesContract(name());
+      const service = defineService(shapes, {
+        actions: { area: () => 1, run: () => 0, idem: (p) => p },
+      });
+      await open({ services: [service], nodeId: 'server-9' });
+      const caller = await open({ contracts: [shapes], nodeId: 'caller-1' });
+      const seen: string[] = [];
+      await expect(
+        caller.client(shapes).area({ radius: 1 }, { onServed: (node) => seen.push(node) }),
+      ).resolves.toBe(1);
+      expect(seen).toEqual(['server-9']);
+      // A failed call tells nobody; its error carries the node instead.
+      const refused = await failure(
+        caller.client(shapes).area({ radius: -1 }, { onServed: (node) => seen.push(node) }),
+      );
+      expect(refused).toMatchObject({ code: 'KEEL_BROKER_VALIDATION', nodeId: 'server-9' });
+      expect(seen).toEqual(['server-9']);
+      const local = await open({ services: [service], nodeId: 'local-3' });
+      await local.call(`${shapes.name}.area`, { radius: 1 }, { onServed: (node) => seen.push(node) });
+      expect(seen).toEqual(['server-9', 'local-3']);
+      // A listener that throws is reported, and the call still resolves.
+      const reports: unknown[] = [];
+      const onReport = (message: unknown) => reports.push(message);
+      const write = process.stderr.write;
+      subscribe('keel:broker.unhandled', onReport);
+      process.stderr.write = (() => true) as typeof process.stderr.write;
+      try {
+        const thrown = () => {
+          throw new Error('listener broke');
+        };
+        await expect(caller.client(shapes).area({ radius: 1 }, { onServed: thrown })).resolves.toBe(1);
+      } finally {
+        process.stderr.write = write;
+        unsubscribe('keel:broker.unhandled', onReport);
+      }
+      expect(reports).toEqual([expect.objectContaining({ context: expect.stringContaining('onServed') })]);
+      await expect(caller.client(shapes).area({ radius: 1 }, { onServed: 'x' as never })).rejects.toThrow(
+        /onServed must be a function/,
+      );
+    });
+
     it('meta reaches the handler and nested calls; middleware wraps calls in registration order', async () => {
       const shapes = shapesContract(name());
       const order: string[] = [];

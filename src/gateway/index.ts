@@ -1,0 +1,35 @@
+/**
+ * keel/gateway: HTTP in front of the broker, as a Fastify plugin. Loaded only from this subpath, so
+ * `import 'keel'` never loads Fastify.
+ */
+export {
+  type ErrorBody,
+  type ErrorIssue,
+  errorBody,
+  GatewayDrainingError,
+  type GatewayRequestCode,
+  GatewayRequestError,
+  GatewayRequestGoneError,
+  type HttpError,
+  toHttpError,
+} from './http-errors.ts';
+export {
+  type IdempotencyClaim,
+  type IdempotencyRecord,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+  type MemoryIdempotencyStoreOptions,
+  type RedisCommander,
+  RedisIdempotencyStore,
+  type RedisIdempotencyStoreOptions,
+  type StoredResponse,
+} from './idempotency.ts';
+export { buildOpenApi, type OpenApiOptions, openApiPath } from './openapi.ts';
+export {
+  type CorsOptions,
+  type GatewayOptions,
+  type IdempotencyOptions,
+  keelGateway,
+  requestIdOf,
+} from './plugin.ts';
+export { type Route, type RouteMethod, type RouteRequest, type RouteSpec, route } from './route.ts';

@@ -1,0 +1,459 @@
+/**
+ * keelGateway: the Fastify plugin that serves routes through the broker — one error shape, request ids,
+ * trace context passed on, X-Served-By, idempotency keys, security headers, OpenAPI and /docs.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Broker } from '../broker/index.ts';
+import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
+import {
+  errorBody,
+  GatewayRequestError,
+  GatewayRequestGoneError,
+  type HttpError,
+  toHttpError,
+} from './http-errors.ts';
+import {
+  type IdempotencyClaim,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+  type StoredResponse,
+} from './idempotency.ts';
+import { buildOpenApi, idempotent, type OpenApiOptions } from './openapi.ts';
+import type { Route, RouteRequest } from './route.ts';
+
+/** Idempotency-Key handling. */
+export interface IdempotencyOptions {
+  /** Where keys live. @default a MemoryIdempotencyStore (this process only) */
+  readonly store?: IdempotencyStore | undefined;
+  /** How long a first response is kept for repeats. @default 86400000 (24 h) */
+  readonly ttlMs?: number | undefined;
+}
+
+/** Cross-origin requests: off unless given. */
+export interface CorsOptions {
+  /** The origins allowed (`https://app.example.com`); exact matches only. */
+  readonly origins: readonly string[];
+  /** How long a browser may keep a preflight's answer, in seconds. @default 600 */
+  readonly maxAgeS?: number | undefined;
+}
+
+export interface GatewayOptions {
+  /** The broker the gateway calls through. */
+  readonly broker: Broker<any>;
+  /** The routes, made by `route()`. */
+  readonly routes: readonly Route[];
+  /** This gateway's id in `X-Served-By`. @default the broker's nodeId */
+  readonly instanceId?: string | undefined;
+  /** `/openapi.json` (OpenAPI 3.1) and `/docs`; `false` serves neither. @default { title: 'API', version: '1.0.0' } */
+  readonly openapi?: OpenApiOptions | false | undefined;
+  /** Idempotency-Key on POST and PATCH routes; `false` ignores the header. @default in memory, 24 h */
+  readonly idempotency?: IdempotencyOptions | false | undefined;
+  /** Cross-origin requests. @default off */
+  readonly cors?: CorsOptions | undefined;
+}
+
+const optionKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 'cors'] as const;
+
+/** A sane request id: bounded, and only characters that are safe in logs and headers. */
+const requestIdPattern = /^[A-Za-z0-9._~:@+=/-]{1,128}$/;
+/** W3C trace context: version 00 as written today; other versions are passed on when they look the same. */
+const traceparentPattern = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const tracestatePattern = /^[\x20-\x7e]{1,512}$/;
+/** An Idempotency-Key: a token or a quoted string (the draft's sf-string) of up to 200 visible characters. */
+const idempotencyKeyPattern = /^"?([\x21\x23-\x7e]{1,200})"?$/;
+/** The response headers a repeat gets back besides the body and status. */
+const replayedHeaders = ['content-type', 'location', 'etag', 'last-modified', 'link', 'cache-control'];
+
+const apiCsp = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const docsCsp =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'none'";
+const docsPrefix = '/docs';
+
+/** What the gateway keeps of one request. */
+interface RequestState {
+  readonly id: string;
+  claim?: { readonly key: string; readonly claim: IdempotencyClaim; readonly ttlMs: number } | undefined;
+  nodeId?: string | undefined;
+}
+
+const states = new WeakMap<FastifyRequest, RequestState>();
+const madeIds = new WeakMap<IncomingMessage, string>();
+
+/**
+ * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID. Given to Fastify, the id
+ * of its log lines is the id the gateway echoes and passes on; the plugin works without it too.
+ */
+export function requestIdOf(raw: IncomingMessage): string {
+  const header = raw.headers['x-request-id'];
+  const id = typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
+  madeIds.set(raw, id);
+  return id;
+}
+
+async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
+  const settings = check(options);
+  const { broker, routes, instanceId, store, ttlMs, cors } = settings;
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const id = madeIds.get(request.raw) ?? requestIdOf(request.raw);
+    states.set(request, { id });
+    reply.header('x-request-id', id);
+    reply.header('x-served-by', instanceId);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('cross-origin-resource-policy', 'same-origin');
+    const path = request.url;
+    const docs = path === docsPrefix || path.startsWith(`${docsPrefix}/`);
+    reply.header('content-security-policy', docs ? docsCsp : apiCsp);
+    if (cors !== undefined) corsHeaders(cors, request, reply);
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toHttpError(error);
+    const node = (error as { nodeId?: unknown }).nodeId;
+    if (typeof node === 'string') reply.header('x-served-by', servedBy(instanceId, node));
+    if (answer.internal) request.log.error({ err: error }, 'request failed');
+    sendError(reply, answer);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    if (cors !== undefined && request.method === 'OPTIONS' && request.headers.origin !== undefined) {
+      reply.code(204).send();
+      return;
+    }
+    reply
+      .code(404)
+      .send(errorBody('KEEL_GATEWAY_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  for (const route of routes) {
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      const state = states.get(request) as RequestState;
+      const req = request as RouteRequest;
+      const params = route.input === undefined ? defaultInput(route, req) : route.input(req);
+      let key: string | undefined;
+      if (store !== undefined && idempotent(route)) {
+        key = idempotencyKey(request);
+        if (key !== undefined) {
+          const replay = await claim(store, route, request, key, state, ttlMs, settings.leaseMs(route));
+          if (replay !== undefined) return replay(reply);
+        }
+      }
+      const meta: Record<string, string> = { 'x-request-id': state.id };
+      const traceparent = request.headers.traceparent;
+      if (typeof traceparent === 'string' && traceparentPattern.test(traceparent)) {
+        meta.traceparent = traceparent;
+        const tracestate = request.headers.tracestate;
+        if (typeof tracestate === 'string' && tracestatePattern.test(tracestate))
+          meta.tracestate = tracestate;
+      }
+      // The client going away aborts the call (and the handler's ctx.signal, wherever it runs).
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort(new GatewayRequestGoneError());
+      };
+      reply.raw.once('close', onClose);
+      let result: unknown;
+      try {
+        result = await broker.callByName(
+          route.action,
+          params,
+          {
+            timeoutMs: route.timeoutMs,
+            signal: gone.signal,
+            idempotencyKey: key,
+            meta,
+            onServed: (node: string) => {
+              state.nodeId = node;
+            },
+          },
+          undefined,
+        );
+      } finally {
+        reply.raw.removeListener('close', onClose);
+      }
+      reply.header('x-served-by', servedBy(instanceId, state.nodeId));
+      reply.code(route.status);
+      const body = route.reply === undefined ? result : await route.reply(result, reply, req);
+      return reply.send(body);
+    };
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler,
+      ...(store !== undefined && idempotent(route)
+        ? {
+            onSend: (request: FastifyRequest, reply: FastifyReply, payload: unknown) =>
+              keep(store, request, reply, payload),
+          }
+        : {}),
+    });
+  }
+
+  if (cors !== undefined) {
+    // A preflight for a known route: Fastify would answer 404 without an OPTIONS route.
+    for (const url of new Set(routes.map((r) => r.url))) {
+      app.options(url, (_request, reply) => {
+        reply.code(204).send();
+      });
+    }
+  }
+
+  if (settings.openapi !== false) {
+    const document = buildOpenApi(routes, settings.openapi);
+    app.get('/openapi.json', (_request, reply) => {
+      reply.send(document);
+    });
+    await docsPage(app, document);
+  }
+}
+
+/** The plugin: `await app.register(keelGateway, { broker, routes })`. Its hooks and error handler apply app-wide. */
+export const keelGateway = fp(gateway, { name: 'keel-gateway', fastify: '5.x' });
+
+interface Settings {
+  readonly broker: Broker<any>;
+  readonly routes: readonly Route[];
+  readonly instanceId: string;
+  readonly openapi: OpenApiOptions | false;
+  readonly store: IdempotencyStore | undefined;
+  readonly ttlMs: number;
+  readonly cors: CorsOptions | undefined;
+  /** How long a claim holds a key while the first request runs: its deadline and a second more. */
+  readonly leaseMs: (route: Route) => number;
+}
+
+function check(options: GatewayOptions): Settings {
+  const label = 'keelGateway options';
+  // Fastify hands a plugin its register options too (prefix, logLevel); they are Fastify's business.
+  checkOptions(label, options, [...optionKeys, 'prefix', 'logLevel', 'logSerializers']);
+  if (options === undefined) throw new InvalidArgumentError(`${label} must be { broker, routes, ... }`);
+  const { broker, routes } = options;
+  if (typeof (broker as { callByName?: unknown } | undefined)?.callByName !== 'function') {
+    throw new InvalidArgumentError(
+      `${label} broker must be a Broker (from createBroker); received ${describe(broker)}`,
+    );
+  }
+  if (!Array.isArray(routes) || !routes.every((r) => typeof r === 'object' && r !== null && 'action' in r)) {
+    throw new InvalidArgumentError(
+      `${label} routes must be an array of route() values; received ${describe(routes)}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const id = `${r.method} ${r.url}`;
+    if (seen.has(id)) throw new InvalidArgumentError(`${label} routes: ${id} is given twice`);
+    seen.add(id);
+  }
+  const instanceId = options.instanceId ?? broker.nodeId;
+  if (typeof instanceId !== 'string' || !requestIdPattern.test(instanceId)) {
+    throw new InvalidArgumentError(
+      `${label} instanceId must be 1 to 128 of A-Z a-z 0-9 . _ ~ : @ + = / -; received ${describe(instanceId)}`,
+    );
+  }
+  let openapi: OpenApiOptions | false = { title: 'API', version: '1.0.0' };
+  if (options.openapi === false) openapi = false;
+  else if (options.openapi !== undefined) {
+    checkOptions(`${label} openapi`, options.openapi, ['title', 'version', 'description']);
+    for (const field of ['title', 'version'] as const) {
+      if (typeof options.openapi[field] !== 'string') {
+        throw new InvalidArgumentError(
+          `${label} openapi.${field} must be a string; received ${describe(options.openapi[field])}`,
+        );
+      }
+    }
+    openapi = options.openapi;
+  }
+  let store: IdempotencyStore | undefined;
+  let ttlMs = 86_400_000;
+  if (options.idempotency !== false) {
+    checkOptions(`${label} idempotency`, options.idempotency, ['store', 'ttlMs']);
+    const given = options.idempotency?.store;
+    if (given !== undefined && typeof (given as { begin?: unknown }).begin !== 'function') {
+      throw new InvalidArgumentError(
+        `${label} idempotency.store must be an IdempotencyStore; received ${describe(given)}`,
+      );
+    }
+    store = given ?? new MemoryIdempotencyStore();
+    ttlMs = checkDuration(`${label} idempotency.ttlMs`, options.idempotency?.ttlMs ?? ttlMs, {
+      min: 1,
+      allowInfinity: false,
+    });
+  }
+  let cors: CorsOptions | undefined;
+  if (options.cors !== undefined) {
+    checkOptions(`${label} cors`, options.cors, ['origins', 'maxAgeS']);
+    const { origins } = options.cors;
+    if (
+      !Array.isArray(origins) ||
+      !origins.every((o) => typeof o === 'string' && /^https?:\/\/[^/\s]+$/.test(o))
+    ) {
+      throw new InvalidArgumentError(
+        `${label} cors.origins must be an array of origins (https://host[:port]); received ${describe(origins)}`,
+      );
+    }
+    cors = {
+      origins,
+      maxAgeS: checkDuration(`${label} cors.maxAgeS`, options.cors.maxAgeS ?? 600, { allowInfinity: false }),
+    };
+  }
+  return {
+    broker,
+    routes,
+    instanceId,
+    openapi,
+    store,
+    ttlMs,
+    cors,
+    leaseMs: (route) => (route.timeoutMs ?? broker.defaultTimeoutMs) + 1000,
+  };
+}
+
+function defaultInput(route: Route, req: RouteRequest): unknown {
+  if (route.method === 'GET' || route.method === 'DELETE') return { ...req.query, ...req.params };
+  const body = req.body;
+  if (body === undefined || body === null) return { ...req.params };
+  if (typeof body === 'object' && !Array.isArray(body)) return { ...(body as object), ...req.params };
+  return route.pathParams.length === 0 ? body : { ...req.params };
+}
+
+function servedBy(instanceId: string, nodeId: string | undefined): string {
+  return nodeId === undefined ? instanceId : `${instanceId}, ${nodeId}`;
+}
+
+function sendError(reply: FastifyReply, answer: HttpError): void {
+  if (answer.retryAfterS !== undefined) reply.header('retry-after', String(answer.retryAfterS));
+  // A reply callback may have set a content type for the success it meant to send.
+  reply.removeHeader('content-type');
+  reply.code(answer.status).send(answer.body);
+}
+
+function corsHeaders(cors: CorsOptions, request: FastifyRequest, reply: FastifyReply): void {
+  const origin = request.headers.origin;
+  reply.header('vary', 'Origin');
+  if (origin === undefined || !cors.origins.includes(origin)) return;
+  reply.header('access-control-allow-origin', origin);
+  reply.header(
+    'access-control-expose-headers',
+    'X-Request-Id, X-Served-By, Retry-After, Location, Idempotent-Replayed',
+  );
+  if (request.method === 'OPTIONS') {
+    reply.header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE');
+    reply.header(
+      'access-control-allow-headers',
+      'Content-Type, Idempotency-Key, X-Request-Id, traceparent, tracestate',
+    );
+    reply.header('access-control-max-age', String(cors.maxAgeS));
+  }
+}
+
+/** The request's Idempotency-Key; a malformed one is refused with 400. */
+function idempotencyKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const match = typeof header === 'string' ? idempotencyKeyPattern.exec(header) : null;
+  if (match === null) {
+    throw new GatewayRequestError(
+      'KEEL_GATEWAY_IDEMPOTENCY_KEY',
+      400,
+      'The Idempotency-Key header must be 1 to 200 visible ASCII characters (optionally in double quotes)',
+    );
+  }
+  return match[1];
+}
+
+/** What identifies "the same request" for a key: method, path with query, and the parsed body. */
+function fingerprint(request: FastifyRequest): string {
+  return createHash('sha256')
+    .update(`${request.method} ${request.url}\n`)
+    .update(JSON.stringify(request.body ?? null))
+    .digest('base64url');
+}
+
+/**
+ * Claims the key for this request, or answers from what its holder left: the first response (a replay),
+ * 409 while the first request still runs, 422 for the same key with another request.
+ */
+async function claim(
+  store: IdempotencyStore,
+  route: Route,
+  request: FastifyRequest,
+  key: string,
+  state: RequestState,
+  ttlMs: number,
+  leaseMs: number,
+): Promise<((reply: FastifyReply) => FastifyReply) | undefined> {
+  // Keys are scoped per route: the same key on two routes is two keys.
+  const scoped = `${route.method} ${route.url} ${key}`;
+  const print = fingerprint(request);
+  const found = await store.begin(scoped, print, leaseMs);
+  if ('token' in found) {
+    state.claim = { key: scoped, claim: found, ttlMs };
+    return undefined;
+  }
+  if (found.fingerprint !== print) {
+    throw new GatewayRequestError(
+      'KEEL_GATEWAY_IDEMPOTENCY_MISMATCH',
+      422,
+      'This Idempotency-Key was used before with a different request',
+    );
+  }
+  if (found.state === 'running') {
+    throw new GatewayRequestError(
+      'KEEL_GATEWAY_IDEMPOTENCY_IN_FLIGHT',
+      409,
+      'A request with this Idempotency-Key is still running; retry after it finishes',
+      1,
+    );
+  }
+  const { response } = found;
+  return (reply) => {
+    reply.code(response.status);
+    for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+    reply.header('idempotent-replayed', 'true');
+    return reply.send(response.body);
+  };
+}
+
+/** onSend of an idempotent route: keeps the first response under its key, or gives the key up after a 5xx. */
+async function keep(
+  store: IdempotencyStore,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+): Promise<unknown> {
+  const held = states.get(request)?.claim;
+  if (held === undefined) return payload;
+  const state = states.get(request) as RequestState;
+  state.claim = undefined;
+  const status = reply.statusCode;
+  // A server-side failure is worth retrying: the key is given up rather than pinned to the failure.
+  if (status >= 500 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+    await store.release(held.key, held.claim);
+    return payload;
+  }
+  const headers: Record<string, string> = {};
+  for (const name of [...replayedHeaders, 'x-served-by']) {
+    const value = reply.getHeader(name);
+    if (value !== undefined) headers[name] = String(value);
+  }
+  const response: StoredResponse = { status, headers, body: String(payload) };
+  await store.complete(held.key, held.claim, response, held.ttlMs);
+  return payload;
+}
+
+/** /docs: Swagger UI from the installed packages (@fastify/swagger in static mode + @fastify/swagger-ui). */
+async function docsPage(app: FastifyInstance, document: Record<string, unknown>): Promise<void> {
+  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([
+    import('@fastify/swagger'),
+    import('@fastify/swagger-ui'),
+  ]);
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, {
+    routePrefix: docsPrefix,
+  });
+}
