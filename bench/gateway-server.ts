@@ -1,0 +1,55 @@
+/**
+ * The server side of the gateway benchmark, in a process of its own (so the load generator does not share
+ * its event loop): `node --conditions=keel-source bench/gateway-server.ts DIR` opens one SQLite store in
+ * DIR and serves it twice — through the shapes backend's gateway and broker (a local call), and through
+ * a bare Fastify route doing the same work by hand — then prints both URLs and a stored shape's id as
+ * one JSON line. It exits when its parent closes stdin.
+ */
+import { once } from 'node:events';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { startApp } from '../apps/shapes/app.ts';
+import { readConfig } from '../apps/shapes/config.ts';
+import { CreateShapeParams } from '../apps/shapes/contracts.ts';
+import { silentLog } from '../apps/shapes/log.ts';
+import { buildShape } from '../apps/shapes/services/shapes-service.ts';
+import { openSqliteRepository } from '../apps/shapes/storage/sqlite-repository.ts';
+
+const dir = process.argv[2] as string;
+const databaseUrl = `sqlite:${join(dir, 'shapes.db')}`;
+
+// The gateway: the app as `npm start` runs it (role all), its request log off as a benchmark's would be.
+const app = await startApp(
+  readConfig({ PORT: '0', DATABASE_URL: databaseUrl, DRAIN_DELAY_MS: '0' }, ['--role', 'all']),
+  { log: silentLog, logger: false },
+);
+
+// The bare route: the same store file, the same row, the same ShapeFactory work, no gateway or broker.
+const repository = openSqliteRepository(join(dir, 'shapes.db'));
+const bare = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+bare.get<{ Params: { id: string } }>('/api/shapes/:id', async (req, reply) => {
+  const shape = await repository.get(req.params.id);
+  if (shape === undefined)
+    return reply.code(404).send({ error: { code: 'KEEL_SHAPE_NOT_FOUND', message: 'not found' } });
+  return shape;
+});
+bare.post('/api/shapes', async (req, reply) => {
+  const parsed = CreateShapeParams.safeParse(req.body);
+  if (!parsed.success)
+    return reply.code(400).send({ error: { code: 'KEEL_BROKER_VALIDATION', message: 'invalid' } });
+  const shape = buildShape(parsed.data);
+  await repository.insert(shape);
+  reply.code(201).header('location', `/api/shapes/${shape.id}`);
+  return shape;
+});
+const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+
+const seeded = buildShape({ kind: 'triangle', a: 3, b: 4, c: 5 });
+await repository.insert(seeded);
+
+process.stdout.write(`${JSON.stringify({ gateway: app.url, bare: bareUrl, id: seeded.id })}\n`);
+process.stdin.resume();
+await once(process.stdin, 'end');
+await bare.close();
+await repository.close();
+await app.stop({ timeoutMs: 5000 });
