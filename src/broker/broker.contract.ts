@@ -14,6 +14,7 @@ import { type BrokerContractSetup, type SuiteContext, uniqueName } from './contr
 import { deadlinesContract } from './contract/deadlines.contract.ts';
 import { failuresContract } from './contract/failures.contract.ts';
 import { lifecycleContract } from './contract/lifecycle.contract.ts';
+import { observersContract } from './contract/observers.contract.ts';
 import { createBroker } from './create-broker.ts';
 
 export type { BrokerContractSetup };
@@ -50,5 +51,6 @@ export function runBrokerContract(kind: string, setup: BrokerContractSetup): voi
     failuresContract(ctx);
     deadlinesContract(ctx);
     lifecycleContract(ctx);
+    observersContract(ctx);
   });
 }

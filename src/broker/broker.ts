@@ -15,12 +15,14 @@ import {
   compile,
   type EventKey,
   type EventPayloadIn,
+  type EventPayloadOut,
   type ParamsIn,
   type ResultOut,
 } from './contract.ts';
 import type { BrokerCore, BrokerState, ParentCall } from './core.ts';
 import { type BreakerSettings, Invoker } from './invoker.ts';
 import type { CallMiddleware, Middleware, ServeMiddleware } from './middleware.ts';
+import { type EventObserver, type EventObserverListener, type ObserveOptions, observe } from './observe.ts';
 import { Server } from './server.ts';
 import type { CompiledService } from './service.ts';
 import type { Client } from './service-context.ts';
@@ -65,6 +67,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   readonly #serveMiddleware: ServeMiddleware[] = [];
   readonly #server: Server;
   readonly #invoker: Invoker;
+  readonly #observers = new Set<EventObserver>();
   #stopping: Promise<void> | undefined;
 
   /** @internal Use `createBroker`. */
@@ -177,6 +180,37 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
     );
   }
 
+  /**
+   * Hears every event `event` (emitted or broadcast, by any instance), outside any queue group: every
+   * broker that calls `on` gets its own copy, whichever services also listen. The listener gets the
+   * payload validated against the contract's schema; its failures (and invalid payloads) are reported on
+   * `keel:broker.unhandled`. Returns a handle to stop listening (`using` works); `await handle.ready`
+   * before relying on events published from elsewhere. Ended by `stop()`.
+   */
+  on<K extends EventKey<C>>(
+    event: K,
+    listener: EventObserverListener<EventPayloadOut<C, K>>,
+    options?: ObserveOptions,
+  ): EventObserver {
+    const found = typeof event === 'string' ? this.#events.get(event) : undefined;
+    if (found === undefined) {
+      throw new InvalidArgumentError(
+        `Broker.on(): no contract known to this broker defines the event ${describe(event)}; known events: ${[...this.#events.keys()].join(', ') || 'none'}`,
+      );
+    }
+    if (this.#state === 'draining' || this.#state === 'stopped') {
+      throw new BrokerStoppedError(`observe ${JSON.stringify(event)}`, this.nodeId);
+    }
+    return observe(
+      this.transport,
+      found,
+      this.nodeId,
+      listener as EventObserverListener<unknown>,
+      options,
+      this.#observers,
+    );
+  }
+
   /** Adds middleware around outgoing (`call`) and served (`serve`) calls; earlier registrations run outermost. */
   use(middleware: Middleware): this {
     checkOptions('Broker.use() middleware', middleware, ['call', 'serve']);
@@ -219,6 +253,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   async #drain(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     this.#state = 'draining';
     this.#server.leave();
+    for (const observer of [...this.#observers]) observer();
     const inFlight = () => [...this.#server.running, ...this.#invoker.running];
     const settled = await settleWithin(inFlight(), timeoutMs, signal);
     if (!settled) {

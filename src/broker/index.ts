@@ -24,6 +24,7 @@ export {
 export type { BrokerState } from './core.ts';
 export { type BrokerOptions, createBroker } from './create-broker.ts';
 export type { CallMiddleware, CallRequest, Middleware, ServeMiddleware } from './middleware.ts';
+export type { EventObserver, EventObserverListener, ObserveOptions } from './observe.ts';
 export {
   BulkheadClosedError,
   BulkheadCloseTimeoutError,

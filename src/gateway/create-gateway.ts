@@ -1,0 +1,307 @@
+/**
+ * createGateway: a Fastify server with keelGateway, events, health and metrics, pino JSON logs, a 1 MiB
+ * body limit, load shedding under event-loop overload, and the drain sequence SIGTERM runs.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import {
+  checkDuration,
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  describe,
+  InvalidArgumentError,
+} from '../errors.ts';
+import { type HealthOptions, keelHealth } from './health.ts';
+import { errorBody } from './http-errors.ts';
+import { type GatewayState, Lifecycle, runStop, type StopReport, type StopStep } from './lifecycle.ts';
+import { keelMetrics, type MetricsOptions } from './metrics.ts';
+import { type GatewayOptions, keelGateway, requestIdOf } from './plugin.ts';
+import { type EventsOptions, keelEvents } from './sse.ts';
+
+/** Load shedding under event-loop overload (@fastify/under-pressure). */
+export interface PressureOptions {
+  /** Above this mean event-loop delay, requests get 503 with Retry-After. @default 1000 */
+  readonly maxEventLoopDelayMs?: number | undefined;
+  /** The Retry-After a shed request gets, in seconds. @default 5 */
+  readonly retryAfterS?: number | undefined;
+}
+
+export interface CreateGatewayOptions extends GatewayOptions {
+  /** `GET /api/events` (SSE) for these broker events; omitted means no events route. */
+  readonly events?: EventsOptions | undefined;
+  /** `/health/live` and `/health/ready`, with dependency checks. @default no checks */
+  readonly health?: HealthOptions | undefined;
+  /** `GET /metrics` (Prometheus); `false` serves none. @default on, no queues */
+  readonly metrics?: MetricsOptions | false | undefined;
+  /** pino JSON logs (`true`), none (`false`), or pino options. @default true */
+  readonly logger?: boolean | PinoOptions | undefined;
+  /** On stop, how long readiness answers 503 before the listener closes. @default 5000 */
+  readonly drainDelayMs?: number | undefined;
+  /** The whole stop sequence's deadline when stop() is given none (SIGTERM's too). @default 30000 */
+  readonly stopTimeoutMs?: number | undefined;
+  /** Run in order once the server has closed: the broker, queue workers (paused first), transport, database. */
+  readonly onStop?: readonly (() => Promise<void> | void)[] | undefined;
+  /** Load shedding under event-loop overload; `false` turns it off. @default { maxEventLoopDelayMs: 1000 } */
+  readonly pressure?: PressureOptions | false | undefined;
+}
+
+/** pino's options as Fastify takes them (`level`, `redact`, `stream`, …). */
+export type PinoOptions = Exclude<NonNullable<FastifyServerOptions['logger']>, boolean>;
+
+export interface ListenOptions {
+  /** @default 3000 */
+  readonly port?: number | undefined;
+  /** @default '127.0.0.1' */
+  readonly host?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface GatewayStopOptions {
+  /** The deadline of the whole sequence, drain delay included. @default the gateway's stopTimeoutMs */
+  readonly timeoutMs?: number | undefined;
+}
+
+export interface HandleSignalsOptions {
+  /** @default ['SIGTERM', 'SIGINT'] */
+  readonly signals?: readonly NodeJS.Signals[] | undefined;
+  /** Ends the process; tests replace it. @default process.exit */
+  readonly exit?: ((code: number) => void) | undefined;
+}
+
+/** A running gateway: its Fastify instance, its one state, listen and the stop sequence. */
+export interface Gateway extends AsyncDisposable {
+  readonly app: FastifyInstance;
+  /** `starting` until listen() resolves, `ready`, `draining` from stop() on, `stopped`. */
+  readonly state: GatewayState;
+  /** The state's owner: a load balancer agent or a test can listen to its changes. */
+  readonly lifecycle: Lifecycle;
+  /** Starts listening; resolves to the URL (`http://127.0.0.1:3000`). The gateway is then ready. */
+  listen(options?: ListenOptions): Promise<string>;
+  /**
+   * Readiness 503 at once, `drainDelayMs`, the listener closed, requests in flight finished, event
+   * streams ended, then each `onStop` in order; bounded by `timeoutMs`. Idempotent. Resolves to what did
+   * not finish in time (an empty `hung` when everything did).
+   */
+  stop(options?: GatewayStopOptions): Promise<StopReport>;
+  /** SIGTERM/SIGINT → stop() → exit 0, or 1 when the deadline passed; returns a function that unhooks. */
+  handleSignals(options?: HandleSignalsOptions): () => void;
+}
+
+const ownKeys = [
+  'events',
+  'health',
+  'metrics',
+  'logger',
+  'drainDelayMs',
+  'stopTimeoutMs',
+  'onStop',
+  'pressure',
+] as const;
+const pluginKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 'cors'] as const;
+
+const traceparentPattern = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * The trace id of a request's log lines: its `traceparent`'s, or a new one. A new one is also written
+ * into the request's `traceparent` header (flags 00: not sampled), so the gateway passes it on to the
+ * services and their lines share it.
+ */
+function traceIdOf(raw: IncomingMessage): string {
+  const header = raw.headers.traceparent;
+  const match = typeof header === 'string' ? traceparentPattern.exec(header) : null;
+  if (match !== null && !/^0+$/.test(match[1] as string)) return match[1] as string;
+  const traceId = randomBytes(16).toString('hex');
+  raw.headers.traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-00`;
+  delete raw.headers.tracestate;
+  return traceId;
+}
+
+/** Builds the gateway (routes registered, nothing listening yet). */
+export async function createGateway(options: CreateGatewayOptions): Promise<Gateway> {
+  const label = 'createGateway() options';
+  checkOptions(label, options, [...pluginKeys, ...ownKeys]);
+  if (options === undefined) throw new InvalidArgumentError(`${label} must be { broker, routes, ... }`);
+  const drainDelayMs = checkDuration(`${label} drainDelayMs`, options.drainDelayMs ?? 5000, {
+    allowInfinity: false,
+  });
+  const stopTimeoutMs = checkDuration(`${label} stopTimeoutMs`, options.stopTimeoutMs ?? 30_000, {
+    min: 1,
+    allowInfinity: false,
+  });
+  const onStop = options.onStop ?? [];
+  if (!Array.isArray(onStop)) {
+    throw new InvalidArgumentError(
+      `${label} onStop must be an array of functions; received ${describe(onStop)}`,
+    );
+  }
+  for (const [i, fn] of onStop.entries()) checkFunction(`${label} onStop[${i}]`, fn);
+  const logger = options.logger ?? true;
+  if (typeof logger !== 'boolean' && (typeof logger !== 'object' || logger === null)) {
+    throw new InvalidArgumentError(
+      `${label} logger must be true, false or pino options; received ${describe(logger)}`,
+    );
+  }
+  const pressure = pressureSettings(`${label} pressure`, options.pressure);
+
+  const lifecycle = new Lifecycle();
+  const app = Fastify({
+    logger,
+    bodyLimit: 1024 * 1024,
+    genReqId: requestIdOf,
+    childLoggerFactory: (parent, bindings, childOptions, raw) =>
+      parent.child({ ...bindings, traceId: traceIdOf(raw as IncomingMessage) }, childOptions),
+    // Requests that arrive on open connections while closing are served (with Connection: close), not
+    // refused: they were sent before the load balancer noticed the drain.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+  });
+  // From stop() on, every response closes its connection, so clients (and proxies) open their next
+  // request elsewhere rather than on a server about to go away.
+  app.addHook('onSend', async (request, reply) => {
+    if (lifecycle.state !== 'ready' && lifecycle.state !== 'starting' && request.raw.httpVersionMajor === 1) {
+      reply.header('connection', 'close');
+    }
+  });
+  try {
+    if (pressure !== false) {
+      const { default: underPressure } = await import('@fastify/under-pressure');
+      await app.register(underPressure, {
+        maxEventLoopDelay: pressure.maxEventLoopDelayMs,
+        retryAfter: pressure.retryAfterS,
+        // A value returned here is sent as the response (the plugin's documented behaviour; its types
+        // say void).
+        pressureHandler: ((
+          _request: unknown,
+          reply: { code(n: number): { header(k: string, v: string): unknown } },
+        ) => {
+          reply.code(503).header('retry-after', String(pressure.retryAfterS));
+          return errorBody('KEEL_GATEWAY_OVERLOADED', 'The server is overloaded; retry later');
+        }) as never,
+      });
+    }
+    const plugin: Record<string, unknown> = {};
+    for (const key of pluginKeys) if (options[key] !== undefined) plugin[key] = options[key];
+    await app.register(keelGateway, plugin as unknown as GatewayOptions);
+    if (options.events !== undefined)
+      await app.register(keelEvents, { ...options.events, broker: options.broker });
+    await app.register(keelHealth, { ...options.health, state: () => lifecycle.state });
+    if (options.metrics !== false)
+      await app.register(keelMetrics, { ...options.metrics, broker: options.broker });
+    await app.ready();
+  } catch (error) {
+    await app.close().catch(() => {});
+    throw error;
+  }
+
+  let stopping: Promise<StopReport> | undefined;
+  const log = (level: 'info' | 'warn' | 'error', message: string) => app.log[level](message);
+
+  const closeServer = async (budgetMs: number): Promise<boolean> => {
+    const closed = app.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const inTime = await Promise.race([
+      closed.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), budgetMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (inTime) return true;
+    // What is still open outlasted the deadline: cut it, so the close (and the process) can end.
+    app.server.closeAllConnections();
+    await closed.catch(() => {});
+    return false;
+  };
+
+  const gateway: Gateway = {
+    app,
+    lifecycle,
+    get state() {
+      return lifecycle.state;
+    },
+    async listen(listenOptions) {
+      checkOptions('Gateway.listen() options', listenOptions, ['port', 'host', 'signal']);
+      checkSignal('Gateway.listen() signal', listenOptions?.signal);
+      if (lifecycle.state !== 'starting') {
+        throw new InvalidArgumentError(`Gateway.listen(): the gateway is ${lifecycle.state}`);
+      }
+      const url = await app.listen({
+        port: listenOptions?.port ?? 3000,
+        host: listenOptions?.host ?? '127.0.0.1',
+        ...(listenOptions?.signal === undefined ? {} : { signal: listenOptions.signal }),
+      });
+      lifecycle.moveTo('ready');
+      return url;
+    },
+    stop(stopOptions) {
+      if (stopping === undefined) {
+        try {
+          checkOptions('Gateway.stop() options', stopOptions, ['timeoutMs']);
+          const timeoutMs = checkDuration(
+            'Gateway.stop() timeoutMs',
+            stopOptions?.timeoutMs ?? stopTimeoutMs,
+            {
+              min: 1,
+              allowInfinity: false,
+            },
+          );
+          const steps: StopStep[] = onStop.map((run, i) => ({ name: run.name || `onStop[${i}]`, run }));
+          stopping = runStop({
+            lifecycle,
+            drainDelayMs: app.server.listening ? drainDelayMs : 0,
+            closeServer,
+            steps,
+            timeoutMs,
+            log,
+          });
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+      return stopping;
+    },
+    handleSignals(signalOptions) {
+      checkOptions('Gateway.handleSignals() options', signalOptions, ['signals', 'exit']);
+      const signals = signalOptions?.signals ?? ['SIGTERM', 'SIGINT'];
+      const exit = signalOptions?.exit ?? ((code: number) => process.exit(code));
+      const onSignal = (signal: NodeJS.Signals) => {
+        log('info', `${signal} received: stopping`);
+        gateway.stop().then(
+          (report) => exit(report.ok ? 0 : 1),
+          (error: unknown) => {
+            app.log.error({ err: error }, 'stop failed');
+            exit(1);
+          },
+        );
+      };
+      for (const signal of signals) process.on(signal, onSignal);
+      return () => {
+        for (const signal of signals) process.off(signal, onSignal);
+      };
+    },
+    async [Symbol.asyncDispose]() {
+      await gateway.stop();
+    },
+  };
+  return gateway;
+}
+
+function pressureSettings(
+  label: string,
+  value: PressureOptions | false | undefined,
+): { maxEventLoopDelayMs: number; retryAfterS: number } | false {
+  if (value === false) return false;
+  checkOptions(label, value, ['maxEventLoopDelayMs', 'retryAfterS']);
+  return {
+    maxEventLoopDelayMs: checkDuration(`${label} maxEventLoopDelayMs`, value?.maxEventLoopDelayMs ?? 1000, {
+      min: 1,
+      allowInfinity: false,
+    }),
+    retryAfterS: checkDuration(`${label} retryAfterS`, value?.retryAfterS ?? 5, {
+      min: 1,
+      allowInfinity: false,
+    }),
+  };
+}

@@ -1,0 +1,314 @@
+/** keelGateway over real sockets: routes, statuses and the error body, request ids, X-Served-By, headers. */
+import Fastify from 'fastify';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
+import { createBroker, defineContract } from '../broker/index.ts';
+import { keelGateway, route } from './index.ts';
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe('keelGateway: routes and statuses', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ bodyLimit: 1024 });
+  });
+  afterAll(() => t.close());
+
+  it('POST → 201 with Location and the result; X-Served-By names the gateway and the serving node', async () => {
+    const res = await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 2 } });
+    expect(res.status).toBe(201);
+    expect(res.json).toEqual({ id: expect.stringMatching(/^t\d+$/), name: 'a', size: 2 });
+    expect(res.headers.get('location')).toBe(`/api/things/${res.json.id}`);
+    expect(res.headers.get('x-served-by')).toBe('gw-1, svc-1');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+
+  it('GET with a path parameter, GET with a query, DELETE → 204 with no body, PATCH merges path and body', async () => {
+    expect(await send(t.url, 'GET', '/api/things/t1')).toMatchObject({
+      status: 200,
+      json: { id: 't1', name: 'one', size: 1 },
+    });
+    expect((await send(t.url, 'GET', '/api/things?kind=big')).json).toEqual({
+      items: [{ id: 't9', name: 'big', size: 9 }],
+    });
+    const removed = await send(t.url, 'DELETE', '/api/things/t1');
+    expect(removed).toMatchObject({ status: 204, text: '' });
+    expect(await send(t.url, 'PATCH', '/api/things/t5', { body: { name: 'new' } })).toMatchObject({
+      status: 200,
+      json: { id: 't5', name: 'new' },
+    });
+    // The path wins over a body field of the same name.
+    expect((await send(t.url, 'PATCH', '/api/things/t5', { body: { id: 'x', name: 'n' } })).json.id).toBe(
+      't5',
+    );
+  });
+
+  it('a reply callback sets the type: a string body goes out as image/svg+xml', async () => {
+    const res = await send(t.url, 'GET', '/api/plain');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+    expect(res.text).toBe('<svg>plain</svg>');
+  });
+
+  it('400 with the schema’s issues when the params fail the action’s schema (the handler never runs)', async () => {
+    const before = t.seen.created;
+    const res = await send(t.url, 'POST', '/api/things', { body: { name: '', size: -1 } });
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({
+      error: {
+        code: 'KEEL_BROKER_VALIDATION',
+        message: 'The request failed the schema of its action',
+        issues: [
+          { path: 'name', message: expect.any(String) },
+          { path: 'size', message: expect.any(String) },
+        ],
+      },
+    });
+    expect(t.seen.created).toBe(before);
+    expect((await send(t.url, 'GET', '/api/things?kind=huge')).json.error.issues[0].path).toBe('kind');
+  });
+
+  it('400 for a body that is not JSON, or empty under a JSON type; 415 for another media type', async () => {
+    expect(await send(t.url, 'POST', '/api/things', { raw: '{"name": ' })).toMatchObject({
+      status: 400,
+      json: { error: { code: 'KEEL_GATEWAY_BAD_REQUEST', message: 'The body is not valid JSON' } },
+    });
+    expect((await send(t.url, 'POST', '/api/things', { raw: '' })).json.error.code).toBe(
+      'KEEL_GATEWAY_BAD_REQUEST',
+    );
+    expect(await send(t.url, 'POST', '/api/things', { raw: 'name=a', type: 'text/csv' })).toMatchObject({
+      status: 415,
+      json: { error: { code: 'KEEL_GATEWAY_UNSUPPORTED_MEDIA_TYPE' } },
+    });
+  });
+
+  it('413 for a body larger than the body limit', async () => {
+    const res = await send(t.url, 'POST', '/api/things', { body: { name: 'x'.repeat(2000), size: 1 } });
+    expect(res).toMatchObject({ status: 413, json: { error: { code: 'KEEL_GATEWAY_BODY_TOO_LARGE' } } });
+  });
+
+  it('404 for an unknown route, and for an action’s *_NOT_FOUND error or data.status 404, keeping its code', async () => {
+    expect(await send(t.url, 'GET', '/api/nothing?x=1')).toMatchObject({
+      status: 404,
+      json: { error: { code: 'KEEL_GATEWAY_NOT_FOUND', message: 'No route GET /api/nothing' } },
+    });
+    expect(await send(t.url, 'GET', '/api/things/t404')).toMatchObject({
+      status: 404,
+      json: { error: { code: 'KEEL_THING_NOT_FOUND', message: 'No thing t404' } },
+    });
+    expect(await send(t.url, 'GET', '/api/things/gone')).toMatchObject({
+      status: 404,
+      json: { error: { code: 'KEEL_THING_GONE', message: 'That thing is gone' } },
+    });
+  });
+
+  it('409 for an action’s *_CONFLICT error', async () => {
+    expect(await send(t.url, 'POST', '/api/things', { body: { name: 'taken', size: 1 } })).toMatchObject({
+      status: 409,
+      json: { error: { code: 'KEEL_THING_CONFLICT', message: 'A thing named taken exists' } },
+    });
+  });
+
+  it('504 when the call passes the route’s deadline; the handler’s signal aborts', async () => {
+    const before = t.seen.aborted;
+    const res = await send(t.url, 'GET', '/api/slow?ms=5000');
+    expect(res).toMatchObject({
+      status: 504,
+      json: { error: { code: 'KEEL_BROKER_DEADLINE', message: 'The service did not answer in time' } },
+    });
+    await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+  });
+
+  it('500 with a generic body and nothing internal for a thrown Error or a result that fails its schema', async () => {
+    for (const how of ['throw', 'result']) {
+      const res = await send(t.url, 'POST', '/api/broken', { body: { how } });
+      expect(res.status).toBe(500);
+      expect(res.json).toEqual({
+        error: { code: 'KEEL_GATEWAY_INTERNAL', message: 'Internal server error' },
+      });
+      expect(res.text).not.toMatch(/SELECT|secret|password|stack|at |\.ts|broken/);
+    }
+  });
+
+  it('503 with Retry-After when the circuit is open (after two failures of a retryable error)', async () => {
+    expect((await send(t.url, 'POST', '/api/flaky', { body: {} })).status).toBe(500);
+    expect((await send(t.url, 'POST', '/api/flaky', { body: {} })).status).toBe(500);
+    const res = await send(t.url, 'POST', '/api/flaky', { body: {} });
+    expect(res.status).toBe(503);
+    expect(res.json).toEqual({
+      error: {
+        code: 'KEEL_BROKER_CIRCUIT_OPEN',
+        message: 'The service is unavailable for now; retry after the time in Retry-After',
+      },
+    });
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
+    expect(Number(res.headers.get('retry-after'))).toBeLessThanOrEqual(5);
+  });
+
+  it('keeps a sane X-Request-Id, replaces an insane one, makes one when absent; the call sees it in ctx.meta', async () => {
+    const kept = await send(t.url, 'POST', '/api/echo', {
+      body: {},
+      headers: { 'x-request-id': 'abc-123.X_y' },
+    });
+    expect(kept.headers.get('x-request-id')).toBe('abc-123.X_y');
+    expect(kept.json.meta['x-request-id']).toBe('abc-123.X_y');
+    for (const bad of ['a'.repeat(129), 'has space', 'semi;colon', '<script>']) {
+      const res = await send(t.url, 'POST', '/api/echo', { body: {}, headers: { 'x-request-id': bad } });
+      expect(res.headers.get('x-request-id'), bad).toMatch(uuid);
+      expect(res.json.meta['x-request-id']).toBe(res.headers.get('x-request-id'));
+    }
+    const made = await send(t.url, 'GET', '/api/nothing');
+    expect(made.headers.get('x-request-id')).toMatch(uuid);
+  });
+
+  it('passes a valid traceparent (and tracestate) on in the call’s meta; drops a malformed one', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const res = await send(t.url, 'POST', '/api/echo', {
+      body: {},
+      headers: { traceparent, tracestate: 'congo=t61rcWkgMzE' },
+    });
+    expect(res.json.meta).toMatchObject({ traceparent, tracestate: 'congo=t61rcWkgMzE' });
+    const bad = await send(t.url, 'POST', '/api/echo', { body: {}, headers: { traceparent: 'nope' } });
+    expect(bad.json.meta.traceparent).toBeUndefined();
+  });
+
+  it('sets security headers on every answer, no CORS headers by default, and no stack or server banner', async () => {
+    for (const res of [
+      await send(t.url, 'GET', '/api/things/t1'),
+      await send(t.url, 'GET', '/api/nothing', { headers: { origin: 'https://evil.example' } }),
+      await send(t.url, 'POST', '/api/things', { raw: '{' }),
+    ]) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('content-security-policy')).toMatch(
+        /default-src 'none'.*frame-ancestors 'none'/,
+      );
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(res.headers.get('x-powered-by')).toBeNull();
+    }
+  });
+
+  it('a client that goes away aborts the call: the handler’s ctx.signal fires', async () => {
+    const before = t.seen.aborted;
+    const gone = new AbortController();
+    const request = fetch(`${t.url}/api/slow?ms=100000`, { signal: gone.signal }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gone.abort();
+    await request;
+    await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+  });
+});
+
+describe('keelGateway: unavailable', () => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('503 with Retry-After when the gateway’s broker is stopped', async () => {
+    t = await startTestApp();
+    await t.broker.stop();
+    const res = await send(t.url, 'GET', '/api/things/t1');
+    expect(res.status).toBe(503);
+    expect(res.json.error.code).toBe('KEEL_BROKER_STOPPED');
+    expect(res.headers.get('retry-after')).toBe('1');
+  });
+
+  it('503 with Retry-After when the serving action’s bulkhead is full', async () => {
+    t = await startTestApp();
+    const { url, seen } = t;
+    const first = send(url, 'POST', '/api/hold', { body: { name: 'a' } });
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(1);
+    const pending = Array.from({ length: 8 }, () => send(url, 'POST', '/api/hold', { body: { name: 'b' } }));
+    // hold runs 8 at once and queues none: seven more run, the ninth call is refused.
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(8);
+    const refused = await Promise.race(pending);
+    expect(refused.status).toBe(503);
+    expect(refused.json.error.code).toBe('KEEL_BROKER_BULKHEAD_FULL');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    for (const release of seen.release) release();
+    const statuses = (await Promise.all(pending)).map((r) => r.status).sort();
+    expect(statuses).toEqual([201, 201, 201, 201, 201, 201, 201, 503]);
+    expect((await first).status).toBe(201);
+  });
+});
+
+describe('keelGateway: options', () => {
+  it('CORS only when configured: an allowed origin is echoed, a preflight answered, others get nothing', async () => {
+    const t = await startTestApp({ cors: { origins: ['https://app.example'] } });
+    try {
+      const ok = await send(t.url, 'GET', '/api/things/t1', { headers: { origin: 'https://app.example' } });
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(ok.headers.get('vary')).toMatch(/Origin/);
+      const other = await send(t.url, 'GET', '/api/things/t1', {
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      const preflight = await send(t.url, 'OPTIONS', '/api/things', {
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/);
+      expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('refuses unknown and bad options by name', async () => {
+    const broker = await createBroker({ transport: 'memory://gateway-options', contracts: [things] });
+    try {
+      const attempt = async (options: unknown) => {
+        const app = Fastify();
+        try {
+          await app.register(keelGateway, options as never);
+          await app.ready();
+        } finally {
+          await app.close();
+        }
+      };
+      await expect(attempt({ broker, routes: [], openApi: {} })).rejects.toThrow(
+        /unknown option "openApi"; known options: broker, routes, instanceId, openapi, idempotency, cors/,
+      );
+      await expect(attempt({ broker: {}, routes: [] })).rejects.toThrow(/broker must be a Broker/);
+      await expect(attempt({ broker, routes: [{}] })).rejects.toThrow(
+        /routes must be an array of route\(\) values/,
+      );
+      await expect(attempt({ broker, routes: [], instanceId: 'a b' })).rejects.toThrow(/instanceId must be/);
+      await expect(attempt({ broker, routes: [], idempotency: { ttlMs: -1 } })).rejects.toThrow(/ttlMs/);
+      await expect(attempt({ broker, routes: [], cors: { origins: ['*'] } })).rejects.toThrow(/cors.origins/);
+      const twice = route(things, 'get', { method: 'GET', url: '/a/:id' });
+      await expect(attempt({ broker, routes: [twice, twice] })).rejects.toThrow(
+        /GET \/a\/:id is given twice/,
+      );
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  it('route() refuses an unknown action, a bad method, url, status or field by name', () => {
+    expect(() => route(things, 'nope' as never, { method: 'GET', url: '/x' })).toThrow(
+      /route\(\) action must be an action of "things" \(create, get/,
+    );
+    expect(() => route(things, 'get', { method: 'HEAD' as never, url: '/x' })).toThrow(
+      /method must be one of/,
+    );
+    expect(() => route(things, 'get', { method: 'GET', url: 'x' })).toThrow(
+      /url must be a path starting with \//,
+    );
+    expect(() => route(things, 'get', { method: 'GET', url: '/x/*' })).toThrow(/one parameter/);
+    expect(() => route(things, 'get', { method: 'GET', url: '/x', status: 404 })).toThrow(/status must be/);
+    expect(() => route(things, 'get', { method: 'GET', url: '/x', timeout: 5 } as never)).toThrow(
+      /unknown option "timeout"/,
+    );
+    const other = defineContract({
+      name: 'other',
+      version: 1,
+      actions: { a: { params: z.null(), result: z.null() } },
+    });
+    expect(route(other, 'a', { method: 'GET', url: '/o/:id/:sub' }).pathParams).toEqual(['id', 'sub']);
+  });
+});

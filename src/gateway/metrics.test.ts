@@ -1,0 +1,140 @@
+/** /metrics over a real socket: route labels, status codes, broker calls by outcome, jobs by state. */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { listenLocal } from '../../test/gateway/http-client.ts';
+import { type Broker, createBroker, defineContract, defineService } from '../broker/index.ts';
+import { KeelError } from '../errors.ts';
+import { type JobQueue, openQueue } from '../jobs/index.ts';
+import { keelMetrics } from './metrics.ts';
+
+const shapes = defineContract({
+  name: 'shapes',
+  version: 1,
+  actions: {
+    get: { params: z.object({ id: z.string() }), result: z.object({ id: z.string() }) },
+  },
+});
+
+let app: FastifyInstance | undefined;
+let broker: Broker | undefined;
+let queue: JobQueue | undefined;
+afterEach(async () => {
+  await app?.close();
+  await broker?.stop();
+  await queue?.close();
+  app = broker = queue = undefined;
+});
+
+/** The value of one series in Prometheus text, or undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const inner = line.slice(name.length + 1, line.indexOf('}'));
+    const parts = inner.split(',');
+    if (wanted.every((w) => parts.includes(w)) && parts.length === wanted.length) {
+      return Number(line.slice(line.indexOf('}') + 2));
+    }
+  }
+  return undefined;
+}
+
+describe('GET /metrics', () => {
+  it('counts requests by route pattern (not the URL) and status, with a latency histogram; broker calls by action and code; jobs by state', async () => {
+    const transport = `memory://metrics-${randomUUID().slice(0, 8)}`;
+    const service = defineService(shapes, {
+      actions: {
+        get: ({ id }) => {
+          if (id === 'missing') throw new KeelError('KEEL_SHAPE_NOT_FOUND', 'no such shape');
+          return { id };
+        },
+      },
+    });
+    broker = (await createBroker({ transport, services: [service] })) as Broker;
+    queue = await openQueue('memory://', `renders-${randomUUID().slice(0, 8)}`);
+    await queue.add('render', { ids: [] });
+    await queue.add('render', { ids: [] });
+    app = Fastify();
+    await app.register(keelMetrics, { broker, queues: [queue] });
+    const b = broker;
+    app.get('/api/shapes/:id', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      try {
+        return await b.call('shapes.get', { id });
+      } catch {
+        return reply.code(404).send({ error: 'not found' });
+      }
+    });
+    const base = await listenLocal(app);
+    for (const id of ['a', 'b', 'c', 'missing']) await fetch(`${base}/api/shapes/${id}`);
+    await fetch(`${base}/nowhere/${randomUUID()}`);
+    const response = await fetch(`${base}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    const route = { method: 'GET', route: '/api/shapes/:id' };
+    expect(sample(text, 'http_requests_total', { ...route, status_code: '200' })).toBe(3);
+    expect(sample(text, 'http_requests_total', { ...route, status_code: '404' })).toBe(1);
+    expect(
+      sample(text, 'http_requests_total', { method: 'GET', route: '(unmatched)', status_code: '404' }),
+    ).toBe(1);
+    expect(text).not.toMatch(/route="\/api\/shapes\/a"|nowhere/);
+    expect(sample(text, 'http_request_duration_seconds_count', { ...route, status_code: '200' })).toBe(3);
+    expect(
+      sample(text, 'http_request_duration_seconds_bucket', { ...route, status_code: '200', le: '+Inf' }),
+    ).toBe(3);
+    expect(sample(text, 'keel_broker_calls_total', { action: 'shapes.get', code: 'OK' })).toBe(3);
+    expect(
+      sample(text, 'keel_broker_calls_total', { action: 'shapes.get', code: 'KEEL_SHAPE_NOT_FOUND' }),
+    ).toBe(1);
+    expect(sample(text, 'keel_broker_call_duration_seconds_count', { action: 'shapes.get' })).toBe(4);
+    expect(sample(text, 'keel_jobs', { queue: queue.name, state: 'waiting' })).toBe(2);
+    expect(sample(text, 'keel_jobs', { queue: queue.name, state: 'failed' })).toBe(0);
+    expect(sample(text, 'keel_jobs_up', { queue: queue.name })).toBe(1);
+    // prom-client's defaults: process and event-loop delay.
+    expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
+  });
+
+  it('a queue that does not answer within queueTimeoutMs is left out of the scrape and marked down, not waited for', async () => {
+    const hanging = { name: 'stuck', counts: () => new Promise<Record<string, number>>(() => {}) };
+    app = Fastify();
+    await app.register(keelMetrics, { queues: [hanging], queueTimeoutMs: 100, defaultMetrics: false });
+    const base = await listenLocal(app);
+    const started = Date.now();
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(sample(text, 'keel_jobs_up', { queue: 'stuck' })).toBe(0);
+    expect(text).not.toMatch(/^keel_jobs\{/m);
+    expect(text).not.toMatch(/^process_/m);
+  });
+
+  it('each gateway has its own registry: two apps do not share series, and the global registry stays empty', async () => {
+    const { register } = await import('prom-client');
+    const one = Fastify();
+    const two = Fastify();
+    await one.register(keelMetrics, { defaultMetrics: false });
+    await two.register(keelMetrics, { defaultMetrics: false });
+    one.get('/x', async () => 'x');
+    await one.inject('/x');
+    expect(await one.keelMetrics?.getSingleMetricAsString('http_requests_total')).toMatch(/route="\/x"/);
+    expect(await two.keelMetrics?.getSingleMetricAsString('http_requests_total')).not.toMatch(/route="\/x"/);
+    expect((await register.metrics()).trim()).toBe('');
+    await one.close();
+    await two.close();
+  });
+
+  it('refuses bad options by name', async () => {
+    for (const [options, message] of [
+      [{ queues: [{}] }, /queues\[0\] must be a job queue/],
+      [{ queueTimeoutMs: -1 }, /queueTimeoutMs must be a number of milliseconds ≥ 1/],
+      [{ queue: [] }, /unknown option "queue"; known options: queues, queueTimeoutMs, defaultMetrics/],
+    ] as const) {
+      const bare = Fastify();
+      await expect(bare.register(keelMetrics, options as never).ready()).rejects.toThrow(message);
+      await bare.close();
+    }
+  });
+});

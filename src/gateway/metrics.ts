@@ -1,0 +1,224 @@
+/**
+ * `GET /metrics` in Prometheus text, from a Registry of the gateway's own (never prom-client's global
+ * one): HTTP requests by route pattern and status, broker calls by action and error code, jobs by state
+ * (read from the queues at scrape time, bounded), and prom-client's process and event-loop metrics.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { raceAbort } from '../abort.ts';
+import type { Broker } from '../broker/index.ts';
+import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
+import { exemptFromPressure } from './health.ts';
+
+/** What the metrics read from a job queue (a `JobQueue` from `openQueue` fits). */
+export interface CountedQueue {
+  readonly name: string;
+  /** Jobs by state (`{ waiting, active, … }`); every numeric field becomes a series. */
+  counts(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<object>;
+}
+
+export interface MetricsOptions {
+  /** Queues whose jobs are counted by state at each scrape. @default none */
+  readonly queues?: readonly CountedQueue[] | undefined;
+  /** How long one scrape waits for a queue's counts; a queue that does not answer is left out. @default 1000 */
+  readonly queueTimeoutMs?: number | undefined;
+  /** prom-client's default metrics (process, heap, GC, event-loop delay). @default true */
+  readonly defaultMetrics?: boolean | undefined;
+}
+
+export interface MetricsPluginOptions extends MetricsOptions {
+  /** The broker whose outgoing calls are counted by action and outcome. */
+  readonly broker?: Broker<any> | undefined;
+}
+
+export const metricsOptionKeys = ['queues', 'queueTimeoutMs', 'defaultMetrics'] as const;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The gateway's metrics registry, when the metrics route is registered. */
+    keelMetrics?: Registry;
+  }
+}
+
+/** Seconds; from 1 ms to 10 s, where an HTTP gateway's latencies live. */
+const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The label of a request that matched no route: raw URLs would give one series per URL. */
+const unmatched = '(unmatched)';
+
+/** Checks the options once. */
+export function metricsSettings(label: string, options: MetricsOptions | undefined) {
+  checkOptions(label, options, metricsOptionKeys);
+  const queues = options?.queues ?? [];
+  if (!Array.isArray(queues)) {
+    throw new InvalidArgumentError(
+      `${label} queues must be an array of job queues; received ${describe(queues)}`,
+    );
+  }
+  for (const [i, queue] of queues.entries()) {
+    if (typeof queue?.name !== 'string' || typeof queue?.counts !== 'function') {
+      throw new InvalidArgumentError(
+        `${label} queues[${i}] must be a job queue (with name and counts()); received ${describe(queue)}`,
+      );
+    }
+  }
+  const defaults = options?.defaultMetrics ?? true;
+  if (typeof defaults !== 'boolean') {
+    throw new InvalidArgumentError(
+      `${label} defaultMetrics must be a boolean; received ${describe(defaults)}`,
+    );
+  }
+  return {
+    queues: queues as readonly CountedQueue[],
+    queueTimeoutMs: checkDuration(`${label} queueTimeoutMs`, options?.queueTimeoutMs ?? 1000, {
+      min: 1,
+      allowInfinity: false,
+    }),
+    defaultMetrics: defaults,
+  };
+}
+
+/** Each queue's counts by name, or undefined for a queue that failed or did not answer in time. */
+async function readQueues(
+  queues: readonly CountedQueue[],
+  timeoutMs: number,
+): Promise<Map<string, object | undefined>> {
+  const read = await Promise.all(
+    queues.map(async (queue) => {
+      try {
+        const signal = AbortSignal.timeout(timeoutMs);
+        // Raced as well: a queue that ignores its signal still cannot hold the scrape.
+        return [queue.name, await raceAbort(queue.counts({ timeoutMs, signal }), signal)] as const;
+      } catch {
+        return [queue.name, undefined] as const;
+      }
+    }),
+  );
+  return new Map(read);
+}
+
+/** The metrics route and its collectors as a Fastify plugin: `app.register(keelMetrics, { broker, queues })`. */
+export const keelMetrics = fp(
+  async (app: FastifyInstance, options: MetricsPluginOptions) => {
+    const { broker, ...rest } = options ?? {};
+    const settings = metricsSettings('keelMetrics options', rest);
+    const registry = new Registry();
+    if (settings.defaultMetrics) collectDefaultMetrics({ register: registry });
+
+    const requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      registers: [registry],
+    });
+    const latency = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request to response, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? unmatched,
+        status_code: String(reply.statusCode),
+      };
+      requests.inc(labels);
+      latency.observe(labels, reply.elapsedTime / 1000);
+    });
+
+    if (broker !== undefined) {
+      // Counted at the gateway, around each outgoing call (retries included), as the broker's own
+      // middleware sees it.
+      const calls = new Counter({
+        name: 'keel_broker_calls_total',
+        help: 'Broker calls made by the gateway, by action and outcome (OK or the error code)',
+        labelNames: ['action', 'code'] as const,
+        registers: [registry],
+      });
+      const callLatency = new Histogram({
+        name: 'keel_broker_call_duration_seconds',
+        help: 'Broker call latency seen by the gateway, by action',
+        labelNames: ['action'] as const,
+        buckets: latencyBuckets,
+        registers: [registry],
+      });
+      let counting = true;
+      broker.use({
+        call: async (call, next) => {
+          if (!counting) return next();
+          const started = performance.now();
+          try {
+            const result = await next();
+            calls.inc({ action: call.action, code: 'OK' });
+            return result;
+          } catch (error) {
+            const code = (error as { code?: unknown } | null)?.code;
+            calls.inc({ action: call.action, code: typeof code === 'string' ? code : 'UNKNOWN' });
+            throw error;
+          } finally {
+            callLatency.observe({ action: call.action }, (performance.now() - started) / 1000);
+          }
+        },
+      });
+      app.addHook('onClose', async () => {
+        counting = false;
+      });
+    }
+
+    if (settings.queues.length > 0) {
+      // One read of every queue per scrape, shared by the two gauges that report it.
+      let scraping: Promise<Map<string, object | undefined>> | undefined;
+      const scrape = () => {
+        scraping ??= readQueues(settings.queues, settings.queueTimeoutMs).finally(
+          () => (scraping = undefined),
+        );
+        return scraping;
+      };
+      new Gauge({
+        name: 'keel_jobs',
+        help: 'Jobs by queue and state, read at scrape time',
+        labelNames: ['queue', 'state'] as const,
+        registers: [registry],
+        async collect() {
+          this.reset();
+          for (const [queue, counts] of await scrape()) {
+            for (const [state, n] of Object.entries(counts ?? {})) {
+              if (typeof n === 'number') this.set({ queue, state }, n);
+            }
+          }
+        },
+      });
+      new Gauge({
+        name: 'keel_jobs_up',
+        help: 'Whether the queue reported its counts within queueTimeoutMs at this scrape (1) or not (0)',
+        labelNames: ['queue'] as const,
+        registers: [registry],
+        async collect() {
+          for (const [queue, counts] of await scrape()) this.set({ queue }, counts === undefined ? 0 : 1);
+        },
+      });
+    }
+
+    if (app.keelEvents !== undefined) {
+      const events = app.keelEvents;
+      new Gauge({
+        name: 'keel_sse_clients',
+        help: 'Clients connected to the events stream',
+        registers: [registry],
+        collect() {
+          this.set(events.clients);
+        },
+      });
+    }
+
+    app.decorate('keelMetrics', registry);
+    app.get('/metrics', { config: exemptFromPressure }, async (_request, reply) => {
+      reply.header('content-type', registry.contentType).header('cache-control', 'no-store');
+      return registry.metrics();
+    });
+  },
+  { fastify: '5.x', name: 'keel-metrics' },
+);
