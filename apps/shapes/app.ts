@@ -4,6 +4,8 @@
  * its port, so each process can be checked and scraped the same way.
  */
 import { createGateway, type Gateway, type IdempotencyStore } from 'keel/gateway';
+
+type StopReport = Awaited<ReturnType<Gateway['stop']>>;
 import { type Backend, startBackend } from './backend.ts';
 import type { Config } from './config.ts';
 import { eventKeys } from './contracts.ts';
@@ -16,7 +18,7 @@ export interface App {
   readonly gateway: Gateway;
   readonly backend: Backend;
   /** The gateway's stop sequence (readiness 503, drain delay, close the listener, then the backend in order). */
-  readonly stop: (options?: { readonly timeoutMs?: number }) => Promise<void>;
+  readonly stop: (options?: { readonly timeoutMs?: number }) => Promise<StopReport>;
 }
 
 export interface AppOptions {

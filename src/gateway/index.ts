@@ -24,6 +24,16 @@ export {
   type RedisIdempotencyStoreOptions,
   type StoredResponse,
 } from './idempotency.ts';
+export {
+  type CreateGatewayOptions,
+  createGateway,
+  type Gateway,
+  type GatewayStopOptions,
+  type HandleSignalsOptions,
+  type ListenOptions,
+  type PinoOptions,
+  type PressureOptions,
+} from './create-gateway.ts';
 export { buildOpenApi, type OpenApiOptions, openApiPath } from './openapi.ts';
 export {
   type CorsOptions,
