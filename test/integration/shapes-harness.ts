@@ -88,7 +88,8 @@ export async function startRole(
       fail(new Error(`${role} did not start within ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     const look = (): void => {
-      const m = / at (http:\/\/[^\s/]+)/.exec(output);
+      // main.ts's own line, not the JSON log lines around it.
+      const m = /^Shapes [^\n]*? at (http:\/\/[\w.:[\]-]+)/m.exec(output);
       if (m !== null) {
         clearTimeout(timer);
         child.stdout?.off('data', look);
