@@ -1,18 +1,59 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Running, request, startEmbedded } from './shapes-harness.ts';
+import { request, tempDir } from './shapes-harness.ts';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+// The backend runs in a process of its own (role all, SQLite file), so the heap measured is the server's.
+const fixture = join(import.meta.dirname, 'shapes-fuzz-server.ts');
+const dir = tempDir('fuzz');
+let server: ChildProcess;
+let url: string;
 
-let running: Running;
+function ask<T>(message: object): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no answer to ${JSON.stringify(message)} in 30 s`)),
+      30_000,
+    );
+    server.once('message', (answer) => {
+      clearTimeout(timer);
+      resolve(answer as T);
+    });
+    server.send(message);
+  });
+}
+
+/** The server's heap after full collections, once the responses of the last batch have settled. */
+async function settledHeap(): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return (await ask<{ heapUsed: number }>({ kind: 'heap' })).heapUsed;
+}
+
 beforeAll(async () => {
-  running = await startEmbedded();
-}, 30_000);
+  server = spawn(
+    process.execPath,
+    ['--expose-gc', '--conditions=keel-source', fixture, `sqlite:${join(dir.path, 'shapes.db')}`],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  );
+  const [first] = (await Promise.race([
+    once(server, 'message'),
+    new Promise((_, fail) =>
+      setTimeout(() => fail(new Error('the fuzz server did not start in 30 s')), 30_000),
+    ),
+  ])) as [{ url: string }];
+  url = first.url;
+}, 60_000);
+
 afterAll(async () => {
-  await running?.stop();
+  if (server?.connected) {
+    const exited = once(server, 'exit');
+    server.send({ kind: 'stop' });
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  }
+  if (server?.exitCode === null) server.kill('SIGKILL');
+  dir.remove();
 }, 30_000);
 
 const oddText = fc.oneof(
@@ -101,7 +142,7 @@ const requestArb = fc.record({
 
 type FuzzRequest = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
 
-async function send(r: FuzzRequest): Promise<number> {
+async function send(r: FuzzRequest, signal: AbortSignal): Promise<number> {
   const headers: Record<string, string> = {};
   if (r.body !== undefined) headers['content-type'] = r.body.type;
   if (r.idempotencyKey !== undefined) {
@@ -111,11 +152,11 @@ async function send(r: FuzzRequest): Promise<number> {
       : encodeURIComponent(r.idempotencyKey);
   }
   const withBody = r.body !== undefined && r.method !== 'GET' && r.method !== 'HEAD';
-  const response = await fetch(new URL(r.path, running.url), {
+  const response = await fetch(new URL(r.path, url), {
     method: r.method,
     headers,
     ...(withBody ? { body: r.body?.raw as string } : {}),
-    signal: AbortSignal.timeout(15_000),
+    signal,
   });
   // GET /api/events is a stream that never ends by itself: its status is the answer.
   if (response.headers.get('content-type')?.startsWith('text/event-stream')) await response.body?.cancel();
@@ -133,21 +174,23 @@ it('5,000 random requests: no 5xx, the process stays up, the heap is flat after 
   const started = Date.now();
   for (let i = 0; i < requests.length; i += concurrency) {
     const batch = requests.slice(i, i + concurrency);
-    const statuses = await Promise.all(batch.map(send));
+    // One bound per batch, cleared after it: a timer per request would keep each request alive 15 s.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('a batch of requests took over 15 s')), 15_000);
+    const statuses = await Promise.all(batch.map((r) => send(r, controller.signal))).finally(() =>
+      clearTimeout(timer),
+    );
     statuses.forEach((status, j) => {
       if (status >= 500) failures.push({ request: batch[j] as FuzzRequest, status });
     });
-    if ((i + concurrency) % 1000 === 0) {
-      gc();
-      heapAt.push(process.memoryUsage().heapUsed);
-    }
+    // The first 1,000 warm everything up (JIT, pools, caches); the heap is measured from there.
+    if (i + concurrency === 1000) heapAt.push(await settledHeap());
   }
   const seconds = (Date.now() - started) / 1000;
-  gc();
-  const end = process.memoryUsage().heapUsed;
+  const end = await settledHeap();
   const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
   console.log(
-    `fuzz: 5000 requests in ${seconds.toFixed(1)} s, ${failures.length} answered 5xx; heap after GC at each 1000: ${heapAt.map(mib).join(', ')} MiB, end ${mib(end)} MiB`,
+    `fuzz: 5000 requests in ${seconds.toFixed(1)} s, ${failures.length} answered 5xx; heap after GC at 1,000 requests ${mib(heapAt[0] as number)} MiB, at 5,000 ${mib(end)} MiB`,
   );
   const shown = failures.slice(0, 5).map(({ request: r, status }) => ({
     status,
@@ -157,9 +200,10 @@ it('5,000 random requests: no 5xx, the process stays up, the heap is flat after 
     body: r.body && `${r.body.type}: ${r.body.raw.slice(0, 60)}… (${r.body.raw.length} chars)`,
   }));
   expect(shown, `${failures.length} answers were 5xx`).toEqual([]);
-  // Still up and still right.
-  expect((await request(running.url, '/health/live')).status).toBe(200);
-  const made = await request(running.url, '/api/shapes', { body: { kind: 'circle', radius: 1 } });
+  // Still up (the same process) and still right.
+  expect(server.exitCode).toBeNull();
+  expect((await request(url, '/health/live')).status).toBe(200);
+  const made = await request(url, '/api/shapes', { body: { kind: 'circle', radius: 1 } });
   expect(made.status).toBe(201);
   // Flat: what the last 4,000 requests added to the heap after a full GC stays within a few megabytes
   // (a per-request leak of even 1 KB would add 4 MB).
