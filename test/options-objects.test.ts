@@ -1,4 +1,6 @@
+import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
+import { keelGateway, MemoryIdempotencyStore, RedisIdempotencyStore, route } from '../src/gateway/index.ts';
 import {
   asCompleted,
   bridgeEvents,
@@ -115,8 +117,24 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Broker.call', () => broker.then((b) => b.call('options-echo.say', 1, o))],
     ['Broker client call', () => broker.then((b) => b.client(echo).say(1, o))],
     ['Broker.stop', () => createBroker({ transport: 'memory://' }).then((b) => b.stop(o))],
+    ['route', () => route(echo, 'say', o)],
+    ['new MemoryIdempotencyStore', () => new MemoryIdempotencyStore(o)],
+    ['new RedisIdempotencyStore', () => new RedisIdempotencyStore(o)],
+    // Fastify hands a plugin `{}` for null options, so only the other values reach keelGateway as given.
+    ...(value === null ? [] : ([['keelGateway', () => registerGateway(o)]] as [string, () => unknown][])),
   ];
 };
+
+/** Registers keelGateway on a throwaway Fastify app with `options`, and closes the app. */
+async function registerGateway(options: never): Promise<void> {
+  const app = Fastify();
+  try {
+    await app.register(keelGateway, options);
+    await app.ready();
+  } finally {
+    await app.close();
+  }
+}
 
 /** The label each call's messages start with: the call, as a user wrote it. */
 const labels: Record<string, RegExp> = {
@@ -164,6 +182,10 @@ const labels: Record<string, RegExp> = {
   'Broker.call': /^Broker\.call\("options-echo\.say"\) options/,
   'Broker client call': /^options-echo\.say\(\) options/,
   'Broker.stop': /^Broker\.stop\(\) options/,
+  route: /^route\("options-echo\.say"\) options/,
+  'new MemoryIdempotencyStore': /^MemoryIdempotencyStore options/,
+  'new RedisIdempotencyStore': /^RedisIdempotencyStore options/,
+  keelGateway: /^keelGateway options/,
 };
 
 describe('an options object that is not an object', () => {

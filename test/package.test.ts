@@ -1,8 +1,17 @@
 /** The package as a person installs it: `npm pack` builds dist/ (prepare), and the tarball works on its own. */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -18,7 +27,10 @@ const modules = [
   'transport',
   'jobs',
   'broker',
+  'gateway',
 ];
+/** keel/gateway's optional peers, linked from this checkout as a user who serves HTTP would install them. */
+const gatewayPeers = ['fastify', 'fastify-plugin', '@fastify/swagger', '@fastify/swagger-ui'];
 let dir: string;
 let installed: string;
 
@@ -38,6 +50,10 @@ beforeAll(async () => {
     timeout: 120_000,
   });
   installed = join(dir, 'node_modules', 'keel');
+  for (const peer of gatewayPeers) {
+    mkdirSync(dirname(join(dir, 'node_modules', peer)), { recursive: true });
+    symlinkSync(join(repo, 'node_modules', peer), join(dir, 'node_modules', peer), 'dir');
+  }
 }, 240_000);
 
 afterAll(() => {
@@ -79,6 +95,44 @@ describe('the installed package', () => {
     expect(out.main).toBeGreaterThan(50);
     for (const m of modules) expect(out[m], m).toMatchObject({ same: true });
     for (const m of modules) expect((out[m] as { names: number }).names, m).toBeGreaterThan(0);
+  });
+
+  it('loads keel and every entry but keel/gateway without loading Fastify; keel/gateway serves a route', async () => {
+    const others = modules.filter((m) => m !== 'gateway');
+    const script = `
+      import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });
+      await import('keel');
+      for (const m of ${JSON.stringify(others)}) await import('keel/' + m);
+      const early = seen.filter((u) => /fastify|prom-client/.test(u));
+      const { createBroker, defineContract, defineService } = await import('keel/broker');
+      const { keelGateway, route } = await import('keel/gateway');
+      const { default: Fastify } = await import('fastify');
+      const any = { '~standard': { version: 1, vendor: 'x', validate: (value) => ({ value }) } };
+      const c = defineContract({ name: 'pkg', version: 1, actions: { hi: { params: any, result: any } } });
+      const service = defineService(c, { actions: { hi: (p) => ({ hi: p.name }) } });
+      const broker = await createBroker({ transport: 'memory://pkg', services: [service], nodeId: 'n1' });
+      const app = Fastify();
+      await app.register(keelGateway, { broker, routes: [route(c, 'hi', { method: 'GET', url: '/hi' })], instanceId: 'g1' });
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      const res = await fetch(url + '/hi?name=x');
+      const docs = await fetch(url + '/docs');
+      console.log(JSON.stringify({ early, status: res.status, body: await res.json(), served: res.headers.get('x-served-by'), docs: docs.status }));
+      await app.close();
+      await broker.stop();
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: dir,
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      early: [],
+      status: 200,
+      body: { hi: 'x' },
+      served: 'g1, n1',
+      docs: 200,
+    });
   });
 
   it('refuses a path that is not one of its entries', async () => {

@@ -3,8 +3,8 @@ import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
-import { createBroker, defineContract } from '../broker/index.ts';
-import { keelGateway, route } from './index.ts';
+import { createBroker, defineContract, defineService } from '../broker/index.ts';
+import { GatewayRequestGoneError, keelGateway, requestIdOf, route, toHttpError } from './index.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -81,6 +81,18 @@ describe('keelGateway: routes and statuses', () => {
       status: 415,
       json: { error: { code: 'KEEL_GATEWAY_UNSUPPORTED_MEDIA_TYPE' } },
     });
+  });
+
+  it('400 for a body nested deeper than 64 levels; 64 levels pass', async () => {
+    const nest = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    expect(await send(t.url, 'POST', '/api/echo', { raw: nest(65) })).toMatchObject({
+      status: 400,
+      json: { error: { code: 'KEEL_GATEWAY_TOO_DEEP' } },
+    });
+    expect((await send(t.url, 'POST', '/api/echo', { raw: `{"a":${nest(64)}}` })).json.error.code).toBe(
+      'KEEL_GATEWAY_TOO_DEEP',
+    );
+    expect((await send(t.url, 'POST', '/api/echo', { raw: nest(64) })).status).toBe(200);
   });
 
   it('413 for a body larger than the body limit', async () => {
@@ -162,15 +174,18 @@ describe('keelGateway: routes and statuses', () => {
     expect(made.headers.get('x-request-id')).toMatch(uuid);
   });
 
-  it('passes a valid traceparent (and tracestate) on in the call’s meta; drops a malformed one', async () => {
+  it('continues a valid traceparent: the serving call has the client’s trace id; a malformed one is dropped', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const res = await send(t.url, 'POST', '/api/echo', {
       body: {},
       headers: { traceparent, tracestate: 'congo=t61rcWkgMzE' },
     });
-    expect(res.json.meta).toMatchObject({ traceparent, tracestate: 'congo=t61rcWkgMzE' });
-    const bad = await send(t.url, 'POST', '/api/echo', { body: {}, headers: { traceparent: 'nope' } });
-    expect(bad.json.meta.traceparent).toBeUndefined();
+    expect(res.json.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    const bad = await send(t.url, 'POST', '/api/echo', {
+      body: {},
+      headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-zz' },
+    });
+    expect(bad.json.traceId).toBeUndefined();
   });
 
   it('sets security headers on every answer, no CORS headers by default, and no stack or server banner', async () => {
@@ -198,6 +213,7 @@ describe('keelGateway: routes and statuses', () => {
     gone.abort();
     await request;
     await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+    expect(toHttpError(new GatewayRequestGoneError())).toMatchObject({ status: 499, internal: false });
   });
 });
 
@@ -255,6 +271,71 @@ describe('keelGateway: options', () => {
       expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
     } finally {
       await t.close();
+    }
+  });
+
+  it('runs the action’s params schema once per request (in the broker), whether served locally or remotely', async () => {
+    let runs = 0;
+    const counted = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'counted',
+        validate: (value: unknown) => {
+          runs++;
+          return typeof (value as { n?: unknown }).n === 'string'
+            ? { value }
+            : { issues: [{ message: 'n must be a string', path: ['n'] }] };
+        },
+      },
+    };
+    const count = defineContract({
+      name: 'count',
+      version: 1,
+      actions: { go: { params: counted, result: z.unknown() } },
+    });
+    const service = defineService(count, { actions: { go: (p) => p } });
+    for (const preferLocal of [true, false]) {
+      const transport = `memory://gateway-once-${preferLocal}`;
+      const server = await createBroker({ transport, services: [service], preferLocal });
+      const app = Fastify();
+      try {
+        await app.register(keelGateway, {
+          broker: server,
+          routes: [route(count, 'go', { method: 'GET', url: '/go' })],
+          openapi: false,
+        });
+        const url = await app.listen({ port: 0, host: '127.0.0.1' });
+        runs = 0;
+        expect((await send(url, 'GET', '/go?n=x')).status).toBe(200);
+        expect(runs, `preferLocal ${preferLocal}`).toBe(1);
+        runs = 0;
+        expect((await send(url, 'GET', '/go')).status).toBe(400);
+        expect(runs, `preferLocal ${preferLocal}`).toBe(1);
+      } finally {
+        await app.close();
+        await server.stop();
+      }
+    }
+  });
+
+  it('with genReqId: requestIdOf, Fastify’s request.id (its log lines’ reqId) is the id the gateway echoes', async () => {
+    const broker = await createBroker({ transport: 'memory://gateway-reqid', contracts: [things] });
+    const app = Fastify({ genReqId: requestIdOf });
+    try {
+      await app.register(keelGateway, { broker, routes: [], openapi: false });
+      app.get('/whoami', (request) => ({ id: request.id }));
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      const kept = await send(url, 'GET', '/whoami', { headers: { 'x-request-id': 'abc-1' } });
+      expect(kept.json).toEqual({ id: 'abc-1' });
+      expect(kept.headers.get('x-request-id')).toBe('abc-1');
+      const made = await send(url, 'GET', '/whoami', { headers: { 'x-request-id': 'bad id' } });
+      expect(made.json.id).toMatch(uuid);
+      expect(made.headers.get('x-request-id')).toBe(made.json.id);
+      // Routes beside the plugin's get its headers too.
+      expect(made.headers.get('x-content-type-options')).toBe('nosniff');
+    } finally {
+      await app.close();
+      await broker.stop();
     }
   });
 

@@ -42,20 +42,30 @@ export class GatewayDrainingError extends KeelError {
 
 /** The codes of the requests the gateway refuses itself, before any call. */
 export type GatewayRequestCode =
+  | 'KEEL_GATEWAY_TOO_DEEP'
   | 'KEEL_GATEWAY_IDEMPOTENCY_KEY'
   | 'KEEL_GATEWAY_IDEMPOTENCY_MISMATCH'
-  | 'KEEL_GATEWAY_IDEMPOTENCY_IN_FLIGHT';
+  | 'KEEL_GATEWAY_IDEMPOTENCY_IN_FLIGHT'
+  | 'KEEL_GATEWAY_IDEMPOTENCY_STORE';
 
 /**
- * A request the gateway refuses itself: a malformed Idempotency-Key (400), a key reused with another
- * request (422), or a repeat while the first request with the key still runs (409, `Retry-After: 1`).
+ * A request the gateway refuses itself: a body nested deeper than 64 levels (400), a malformed
+ * Idempotency-Key (400), a key reused with another
+ * request (422), a repeat while the first request with the key still runs (409, `Retry-After: 1`), or a
+ * key it cannot check because the idempotency store failed (503, `Retry-After: 1`).
  */
 export class GatewayRequestError extends KeelError {
   readonly status: number;
   readonly retryAfterS: number | undefined;
 
-  constructor(code: GatewayRequestCode, status: number, message: string, retryAfterS?: number) {
-    super(code, message, { retryable: status === 409 });
+  constructor(
+    code: GatewayRequestCode,
+    status: number,
+    message: string,
+    retryAfterS?: number,
+    options: { readonly cause?: unknown } = {},
+  ) {
+    super(code, message, { retryable: status === 409 || status === 503, cause: options.cause });
     this.status = status;
     this.retryAfterS = retryAfterS;
   }
@@ -138,6 +148,8 @@ export function toHttpError(error: unknown): HttpError {
   if (fastify !== undefined) return fastify;
   if (!(error instanceof KeelError)) return internal();
   const { code } = error;
+  // Nobody reads this answer; 499 (as nginx logs it) keeps it out of the server errors.
+  if (code === 'KEEL_GATEWAY_REQUEST_GONE') return client(499, code, error.message);
   if (error instanceof GatewayRequestError) {
     return {
       status: error.status,

@@ -86,6 +86,7 @@ export function openApiPath(url: string): string {
 export function buildOpenApi(routes: readonly Route[], info: OpenApiOptions): Json {
   const schemas: Record<string, Json> = { Error: errorSchema };
   const paths: Record<string, Record<string, Json>> = {};
+  const operationIds = new Set<string>();
   for (const route of routes) {
     const actions = route.contract.actions as Record<
       string,
@@ -131,8 +132,12 @@ export function buildOpenApi(routes: readonly Route[], info: OpenApiOptions): Js
       schema: { type: 'string', maxLength: 128 },
     });
 
+    // One action may sit behind several routes; an operationId must still be unique in the document.
+    let operationId = route.action;
+    for (let n = 2; operationIds.has(operationId); n++) operationId = `${route.action}-${n}`;
+    operationIds.add(operationId);
     const operation: Json = {
-      operationId: route.action,
+      operationId,
       tags: [...route.tags],
       ...(route.summary === undefined ? {} : { summary: route.summary }),
       ...(route.description === undefined ? {} : { description: route.description }),

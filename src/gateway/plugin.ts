@@ -72,6 +72,24 @@ const docsCsp =
   "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'none'";
 const docsPrefix = '/docs';
 
+/** How deep a request body may nest (objects and arrays within each other). */
+const maxDepth = 64;
+const tooDeep = new GatewayRequestError(
+  'KEEL_GATEWAY_TOO_DEEP',
+  400,
+  `The body nests deeper than ${maxDepth} levels of objects and arrays`,
+);
+
+/** Whether `value` nests no deeper than `depth` levels of objects and arrays; stops at the first too deep. */
+function nestedWithin(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth === 0) return false;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (!nestedWithin(item, depth - 1)) return false;
+  }
+  return true;
+}
+
 /** What the gateway keeps of one request. */
 interface RequestState {
   readonly id: string;
@@ -134,6 +152,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const state = states.get(request) as RequestState;
       const req = request as RouteRequest;
+      // A body nested past any sane API shape would overflow the serializer's stack: refused up front.
+      if (!nestedWithin(request.body, maxDepth)) throw tooDeep;
       const params = route.input === undefined ? defaultInput(route, req) : route.input(req);
       let key: string | undefined;
       if (store !== undefined && idempotent(route)) {
@@ -390,7 +410,20 @@ async function claim(
   // Keys are scoped per route: the same key on two routes is two keys.
   const scoped = `${route.method} ${route.url} ${key}`;
   const print = fingerprint(request);
-  const found = await store.begin(scoped, print, leaseMs);
+  let found: Awaited<ReturnType<IdempotencyStore['begin']>>;
+  try {
+    found = await store.begin(scoped, print, leaseMs);
+  } catch (error) {
+    // Without the store, "once" cannot be promised: the request is refused, and a retry may succeed.
+    request.log.error({ err: error }, 'idempotency store failed');
+    throw new GatewayRequestError(
+      'KEEL_GATEWAY_IDEMPOTENCY_STORE',
+      503,
+      'The request cannot be checked against its Idempotency-Key now; retry later',
+      1,
+      { cause: error },
+    );
+  }
   if ('token' in found) {
     state.claim = { key: scoped, claim: found, ttlMs };
     return undefined;
@@ -431,18 +464,24 @@ async function keep(
   const state = states.get(request) as RequestState;
   state.claim = undefined;
   const status = reply.statusCode;
-  // A server-side failure is worth retrying: the key is given up rather than pinned to the failure.
-  if (status >= 500 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
-    await store.release(held.key, held.claim);
-    return payload;
+  // A server-side failure (or a client that left, 499) is worth retrying: the key is given up rather
+  // than pinned to the failure.
+  try {
+    if (status >= 499 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+      await store.release(held.key, held.claim);
+      return payload;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of [...replayedHeaders, 'x-served-by']) {
+      const value = reply.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const response: StoredResponse = { status, headers, body: String(payload) };
+    await store.complete(held.key, held.claim, response, held.ttlMs);
+  } catch (error) {
+    // The answer stands; the claim ends with its lease, and until then a repeat gets 409.
+    request.log.error({ err: error }, 'idempotency store failed to keep a response');
   }
-  const headers: Record<string, string> = {};
-  for (const name of [...replayedHeaders, 'x-served-by']) {
-    const value = reply.getHeader(name);
-    if (value !== undefined) headers[name] = String(value);
-  }
-  const response: StoredResponse = { status, headers, body: String(payload) };
-  await store.complete(held.key, held.claim, response, held.ttlMs);
   return payload;
 }
 

@@ -98,8 +98,8 @@ export function route<C extends AnyContract, A extends keyof C['actions'] & stri
     );
   }
   const label = `route(${describe(found.key)})`;
-  if (spec === undefined) throw new InvalidArgumentError(`${label} spec must be { method, url, ... }`);
-  checkOptions(`${label} spec`, spec, specKeys);
+  checkOptions(`${label} options`, spec, specKeys);
+  if (spec === undefined) throw new InvalidArgumentError(`${label} options must be { method, url, ... }`);
   if (!methods.includes(spec.method)) {
     throw new InvalidArgumentError(
       `${label} method must be one of ${methods.join(', ')}; received ${describe(spec.method)}`,
