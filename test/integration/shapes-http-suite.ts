@@ -52,6 +52,23 @@ export function runHttpSuite(label: string, start: () => Promise<Running>): void
       expect(circle.perimeter).toBeCloseTo(2 * Math.PI, 12);
     });
 
+    it('X-Served-By names the gateway and the instance that served the call', async () => {
+      const shape = (await create({ kind: 'circle', radius: 1 })).json;
+      const byShapes = (await request(url, `/api/shapes/${shape.id}`)).headers.get('x-served-by');
+      const { jobId } = (await request(url, '/api/renders', { method: 'POST', body: { ids: [shape.id] } }))
+        .json;
+      const byRenderer = (await request(url, `/api/renders/${jobId}`)).headers.get('x-served-by');
+      if (running.processes === undefined) {
+        // Embedded: one process is the gateway and serves every call itself.
+        const [gateway, served] = (byShapes ?? '').split(/,\s*/);
+        expect(served).toBe(gateway);
+        expect(byRenderer).toBe(byShapes);
+      } else {
+        expect(byShapes).toBe('gw-1, shapes-1');
+        expect(byRenderer).toBe('gw-1, renderer-1');
+      }
+    });
+
     it('keeps a request id the client sends', async () => {
       const answer = await request(url, '/api/shapes?limit=1', {
         headers: { 'x-request-id': 'req-abc-123' },
