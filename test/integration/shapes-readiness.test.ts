@@ -40,8 +40,8 @@ describe('each role is ready only while its dependencies answer', () => {
     for (const role of roles) expect(JSON.stringify((await ready(role)).body)).toMatch(/transport/);
   });
 
-  it('NATS down → every role 503 naming transport; NATS back → every role 200 again', async () => {
-    await nats.stop();
+  it('NATS killed → every role 503 naming transport; NATS back → every role 200 again', async () => {
+    await nats.kill();
     for (const role of roles) {
       await until(async () => (await ready(role)).status === 503, 15_000);
       expect(JSON.stringify((await ready(role)).body)).toMatch(/transport/);
@@ -57,8 +57,8 @@ describe('each role is ready only while its dependencies answer', () => {
     );
   }, 90_000);
 
-  it('Redis down → the renderer (queue) and the gateway (idempotency keys) 503, shapes stays ready; back → 200', async () => {
-    await redis.stop();
+  it('Redis killed → the renderer (queue) and the gateway (idempotency keys) 503, shapes stays ready; back → 200', async () => {
+    await redis.kill();
     await until(async () => (await ready(byRole('renderer'))).status === 503, 15_000);
     expect(JSON.stringify((await ready(byRole('renderer'))).body)).toMatch(/queue/);
     await until(async () => (await ready(byRole('gateway'))).status === 503, 15_000);
