@@ -1,6 +1,12 @@
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keelGateway, MemoryIdempotencyStore, RedisIdempotencyStore, route } from '../src/gateway/index.ts';
+import {
+  createGateway,
+  keelGateway,
+  MemoryIdempotencyStore,
+  RedisIdempotencyStore,
+  route,
+} from '../src/gateway/index.ts';
 import {
   asCompleted,
   bridgeEvents,
@@ -58,9 +64,18 @@ const echo = defineContract({
       result: { '~standard': { version: 1, vendor: 'options', validate: (value: unknown) => ({ value }) } },
     },
   },
+  events: {
+    said: {
+      payload: { '~standard': { version: 1, vendor: 'options', validate: (value: unknown) => ({ value }) } },
+    },
+  },
 });
 const broker = createBroker({ transport: 'memory://options-objects', contracts: [echo] });
+const gateway = broker.then((b) =>
+  createGateway({ broker: b, routes: [], logger: false, metrics: false, pressure: false, openapi: false }),
+);
 afterAll(async () => {
+  await (await gateway).stop({ timeoutMs: 1000 });
   await (await transport).close();
   await (await queue).close();
   await (await broker).stop();
@@ -117,6 +132,11 @@ const calls = (value: unknown): [string, () => unknown][] => {
     ['Broker.call', () => broker.then((b) => b.call('options-echo.say', 1, o))],
     ['Broker client call', () => broker.then((b) => b.client(echo).say(1, o))],
     ['Broker.stop', () => createBroker({ transport: 'memory://' }).then((b) => b.stop(o))],
+    ['Broker.on', () => broker.then((b) => b.on('options-echo.said', () => {}, o))],
+    ['createGateway', () => createGateway(o)],
+    ['Gateway.listen', () => gateway.then((g) => g.listen(o))],
+    ['Gateway.stop', () => gateway.then((g) => g.stop(o))],
+    ['Gateway.handleSignals', () => gateway.then((g) => g.handleSignals(o))],
     ['route', () => route(echo, 'say', o)],
     ['new MemoryIdempotencyStore', () => new MemoryIdempotencyStore(o)],
     ['new RedisIdempotencyStore', () => new RedisIdempotencyStore(o)],
@@ -182,6 +202,11 @@ const labels: Record<string, RegExp> = {
   'Broker.call': /^Broker\.call\("options-echo\.say"\) options/,
   'Broker client call': /^options-echo\.say\(\) options/,
   'Broker.stop': /^Broker\.stop\(\) options/,
+  'Broker.on': /^Broker\.on\(\) options/,
+  createGateway: /^createGateway\(\) options/,
+  'Gateway.listen': /^Gateway\.listen\(\) options/,
+  'Gateway.stop': /^Gateway\.stop\(\) options/,
+  'Gateway.handleSignals': /^Gateway\.handleSignals\(\) options/,
   route: /^route\("options-echo\.say"\) options/,
   'new MemoryIdempotencyStore': /^MemoryIdempotencyStore options/,
   'new RedisIdempotencyStore': /^RedisIdempotencyStore options/,

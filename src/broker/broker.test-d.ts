@@ -127,4 +127,16 @@ describe('clients and calls', () => {
     // @ts-expect-error: unknown event
     await broker.emit('shapes.deleted', { id: 'a' });
   });
+
+  it('types broker.on: the listener gets the event payload as its schema outputs it', async () => {
+    const broker = await createBroker({ transport: 'memory://', contracts: [shapes] });
+    using observer = broker.on('shapes.created', (payload) => {
+      expectTypeOf(payload).toEqualTypeOf<{ id: string }>();
+    });
+    expectTypeOf(observer.ready).toEqualTypeOf<Promise<void>>();
+    // @ts-expect-error: unknown event
+    broker.on('shapes.deleted', () => {});
+    // @ts-expect-error: unknown option
+    broker.on('shapes.created', () => {}, { once: true });
+  });
 });

@@ -229,6 +229,33 @@ describe('createGateway', () => {
     expect(process.listenerCount('SIGTERM')).toBe(before);
   });
 
+  it('handleSignals: a part that outlasts the deadline makes the exit 1, after a log line naming it', async () => {
+    const { stream, lines } = logSink();
+    const { gateway } = await start({
+      logger: { level: 'info', stream },
+      stopTimeoutMs: 300,
+      onStop: [
+        function stuckQueue() {
+          return new Promise<void>(() => {});
+        },
+      ],
+    });
+    await listen(gateway);
+    const codes: number[] = [];
+    const unhook = gateway.handleSignals({ signals: ['SIGINT'], exit: (code) => codes.push(code) });
+    cleanup.push(async () => unhook());
+    const started = Date.now();
+    process.emit('SIGINT', 'SIGINT');
+    await waitFor('the exit', () => codes.length === 1);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(codes).toEqual([1]);
+    const last = lines.at(-1);
+    expect(last?.level).toBe(50);
+    expect(last?.msg).toBe(
+      'stopped with parts that did not close cleanly: stuckQueue (still closing after the deadline)',
+    );
+  });
+
   it('refuses bad options by name', async () => {
     const broker = (await createBroker({ transport: 'memory://', contracts: [things] })) as Broker;
     cleanup.push(() => broker.stop());

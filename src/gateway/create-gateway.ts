@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { settleWithin } from '../abort.ts';
 import {
   checkDuration,
   checkFunction,
@@ -211,7 +212,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     if (inTime) return true;
     // What is still open outlasted the deadline: cut it, so the close (and the process) can end.
     app.server.closeAllConnections();
-    await closed.catch(() => {});
+    await settleWithin(closed, 1000);
     return false;
   };
 
@@ -268,9 +269,19 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       const exit = signalOptions?.exit ?? ((code: number) => process.exit(code));
       const onSignal = (signal: NodeJS.Signals) => {
         log('info', `${signal} received: stopping`);
+        // Every step is bounded, so this only fires if something outside them hangs the sequence.
+        const last = setTimeout(() => {
+          log('error', `the stop sequence outlasted its ${stopTimeoutMs} ms deadline; exiting`);
+          exit(1);
+        }, stopTimeoutMs + 1000);
+        last.unref();
         gateway.stop().then(
-          (report) => exit(report.ok ? 0 : 1),
+          (report) => {
+            clearTimeout(last);
+            exit(report.ok ? 0 : 1);
+          },
           (error: unknown) => {
+            clearTimeout(last);
             app.log.error({ err: error }, 'stop failed');
             exit(1);
           },

@@ -318,6 +318,34 @@ describe('keelGateway: options', () => {
     }
   });
 
+  it('a reply callback that sends the answer itself is not answered twice', async () => {
+    const text = defineContract({
+      name: 'text',
+      version: 1,
+      actions: { say: { params: z.unknown(), result: z.string() } },
+    });
+    const broker = await createBroker({
+      transport: 'memory://gateway-sent',
+      services: [defineService(text, { actions: { say: () => 'text' } })],
+    });
+    const lines: string[] = [];
+    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
+    try {
+      const sent = route(text, 'say', {
+        method: 'GET',
+        url: '/sent',
+        reply: (result, reply) => reply.type('text/plain').send(`sent ${result}`),
+      });
+      await app.register(keelGateway, { broker, routes: [sent], openapi: false });
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      expect(await send(url, 'GET', '/sent')).toMatchObject({ status: 200, text: 'sent text' });
+      expect(lines.join('')).not.toMatch(/already sent/i);
+    } finally {
+      await app.close();
+      await broker.stop();
+    }
+  });
+
   it('with genReqId: requestIdOf, Fastify’s request.id (its log lines’ reqId) is the id the gateway echoes', async () => {
     const broker = await createBroker({ transport: 'memory://gateway-reqid', contracts: [things] });
     const app = Fastify({ genReqId: requestIdOf });

@@ -2,6 +2,25 @@
  * keel/gateway: HTTP in front of the broker, as a Fastify plugin. Loaded only from this subpath, so
  * `import 'keel'` never loads Fastify.
  */
+
+export {
+  type CreateGatewayOptions,
+  createGateway,
+  type Gateway,
+  type GatewayStopOptions,
+  type HandleSignalsOptions,
+  type ListenOptions,
+  type PinoOptions,
+  type PressureOptions,
+} from './create-gateway.ts';
+export {
+  type CheckResult,
+  type HealthCheck,
+  type HealthOptions,
+  type HealthPluginOptions,
+  keelHealth,
+  type ReadinessBody,
+} from './health.ts';
 export {
   type ErrorBody,
   type ErrorIssue,
@@ -24,16 +43,8 @@ export {
   type RedisIdempotencyStoreOptions,
   type StoredResponse,
 } from './idempotency.ts';
-export {
-  type CreateGatewayOptions,
-  createGateway,
-  type Gateway,
-  type GatewayStopOptions,
-  type HandleSignalsOptions,
-  type ListenOptions,
-  type PinoOptions,
-  type PressureOptions,
-} from './create-gateway.ts';
+export { type GatewayState, Lifecycle, type StopReport } from './lifecycle.ts';
+export { type CountedQueue, keelMetrics, type MetricsOptions, type MetricsPluginOptions } from './metrics.ts';
 export { buildOpenApi, type OpenApiOptions, openApiPath } from './openapi.ts';
 export {
   type CorsOptions,
@@ -43,3 +54,4 @@ export {
   requestIdOf,
 } from './plugin.ts';
 export { type Route, type RouteMethod, type RouteRequest, type RouteSpec, route } from './route.ts';
+export { type EventsOptions, type EventsPluginOptions, type EventsStats, keelEvents } from './sse.ts';

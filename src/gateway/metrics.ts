@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { raceAbort } from '../abort.ts';
 import type { Broker } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
@@ -103,6 +103,8 @@ export const keelMetrics = fp(
   async (app: FastifyInstance, options: MetricsPluginOptions) => {
     const { broker, ...rest } = options ?? {};
     const settings = metricsSettings('keelMetrics options', rest);
+    // Loaded here, so a gateway without metrics runs without prom-client installed.
+    const { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } = await import('prom-client');
     const registry = new Registry();
     if (settings.defaultMetrics) collectDefaultMetrics({ register: registry });
 

@@ -199,7 +199,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       reply.header('x-served-by', servedBy(instanceId, state.nodeId));
       reply.code(route.status);
       const body = route.reply === undefined ? result : await route.reply(result, reply, req);
-      return reply.send(body);
+      // A reply callback may have sent the answer itself (a stream, say).
+      return reply.sent ? reply : reply.send(body);
     };
     app.route({
       method: route.method,

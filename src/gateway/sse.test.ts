@@ -192,6 +192,36 @@ describe('GET /api/events', () => {
     expect(Number(last.split('-')[1])).toBe(delivered);
   });
 
+  it('a client that reads nothing at all is cut off one heartbeat interval after its overflow', async () => {
+    // A buffer large enough that it only fills once the kernel's socket buffers are full too.
+    const { base, broker, app } = await serve({ bufferSize: 64, heartbeatMs: 300 });
+    const { port } = new URL(base);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.pause();
+    socket.write('GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+    await waitFor('the client registered', () => app.keelEvents?.clients === 1);
+    const big = 'x'.repeat(64 * 1024);
+    for (let i = 0; app.keelEvents?.clients === 1 && i < 2000; i++) {
+      await broker.emit('shape.created', { id: String(i), note: big });
+      // A turn of the loop between events, so the response writes what the kernel takes until it is full.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(app.keelEvents?.clients).toBe(0);
+    const connections = () =>
+      new Promise<number>((resolve, reject) =>
+        app.server.getConnections((error, n) => (error ? reject(error) : resolve(n))),
+      );
+    expect(await connections()).toBe(1);
+    const cut = Date.now();
+    while ((await connections()) > 0) {
+      if (Date.now() - cut > 5000) throw new Error('the stuck client was not cut off within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    socket.destroy();
+  });
+
   it('sends a heartbeat comment every heartbeatMs to an idle client', async () => {
     const { base } = await serve({ heartbeatMs: 50 });
     const client = await sse(base);

@@ -73,9 +73,6 @@ interface Settings {
   readonly path: string;
 }
 
-/** How long a finished stream waits for its client to read the last event before it is cut off. */
-const lingerMs = 5000;
-
 const idPattern = /^([0-9a-f]{8})-(\d{1,15})$/;
 
 /** Checks the options once; the defaults are applied here. */
@@ -107,6 +104,7 @@ export function eventsSettings(label: string, options: EventsOptions): Settings 
 class SseClient extends Readable {
   readonly keys: ReadonlySet<string> | undefined;
   readonly #bufferSize: number;
+  readonly #lingerMs: number;
   /** Frames waiting for the client, with the id of the event each carries. */
   readonly #queue: { readonly frame: string; readonly id: string }[] = [];
   #wanted = false;
@@ -114,10 +112,16 @@ class SseClient extends Readable {
   /** The id of the newest event handed to the response (what the client will have read once it ends). */
   lastId: string | undefined;
 
-  constructor(keys: ReadonlySet<string> | undefined, bufferSize: number, lastId: string | undefined) {
+  constructor(
+    keys: ReadonlySet<string> | undefined,
+    bufferSize: number,
+    lingerMs: number,
+    lastId: string | undefined,
+  ) {
     super({ highWaterMark: 16 * 1024, encoding: 'utf8' });
     this.keys = keys;
     this.#bufferSize = bufferSize;
+    this.#lingerMs = lingerMs;
     this.lastId = lastId;
   }
 
@@ -159,7 +163,8 @@ class SseClient extends Readable {
 
   /**
    * Drops what waits, sends one last control event, and ends the stream. A client that has not read to
-   * that end within `lingerMs` is cut off, so one that never reads cannot hold its connection.
+   * that end within `lingerMs` (one heartbeat interval) is cut off, so one that never reads cannot hold
+   * its connection.
    */
   finish(event: 'overflow' | 'closing', data: unknown): void {
     if (this.#finished) return;
@@ -168,7 +173,7 @@ class SseClient extends Readable {
     this.push(formatMessage({ event, data }));
     this.push(null);
     this.emit('finishing');
-    const linger = setTimeout(() => this.destroy(), lingerMs);
+    const linger = setTimeout(() => this.destroy(), this.#lingerMs);
     this.once('close', () => clearTimeout(linger));
   }
 }
@@ -213,7 +218,7 @@ class EventHub implements EventsStats {
    */
   connect(keys: ReadonlySet<string> | undefined, lastEventId: string | undefined): SseClient {
     const { bufferSize, retryMs, heartbeatMs } = this.#settings;
-    const client = new SseClient(keys, bufferSize, lastEventId);
+    const client = new SseClient(keys, bufferSize, heartbeatMs, lastEventId);
     client.push(formatRetry(retryMs));
     if (lastEventId !== undefined) {
       const from = this.#resumeFrom(lastEventId);
