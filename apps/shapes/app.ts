@@ -6,6 +6,7 @@
 import { createGateway, type Gateway, type IdempotencyStore } from 'keel/gateway';
 
 type StopReport = Awaited<ReturnType<Gateway['stop']>>;
+
 import { type Backend, startBackend } from './backend.ts';
 import type { Config } from './config.ts';
 import { eventKeys } from './contracts.ts';
