@@ -18,7 +18,7 @@ export const mainScript = join(root, 'apps/shapes/main.ts');
 /** A running backend as the HTTP suite sees it. */
 export interface Running {
   readonly url: string;
-  /** The embedded app, when it runs in this process (to pause its render worker, read its heap). */
+  /** The embedded app, when it runs in this process (to hold its render worker back). */
   readonly app?: App | undefined;
   /** Processes by role, when each role runs in its own. */
   readonly processes?: Readonly<Partial<Record<Role, RoleProcess>>> | undefined;
@@ -30,6 +30,8 @@ export function tempDir(label: string): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+let embedded = 0;
+
 /** The whole backend in this process (role all), on a free port, with a SQLite file in a temporary directory. */
 export async function startEmbedded(env: Record<string, string> = {}): Promise<Running> {
   const dir = tempDir('embedded');
@@ -37,7 +39,8 @@ export async function startEmbedded(env: Record<string, string> = {}): Promise<R
     {
       PORT: '0',
       DRAIN_DELAY_MS: '0',
-      TRANSPORT_URL: `memory://`,
+      // A memory transport of its own, so two embedded backends in one process never answer each other.
+      TRANSPORT_URL: `memory://embedded-${process.pid}-${++embedded}`,
       DATABASE_URL: `sqlite:${join(dir.path, 'shapes.db')}`,
       ...env,
     },

@@ -10,7 +10,6 @@ import {
   type RenderJobData,
   type RenderJobResult,
   renderContract,
-  type Shape,
   shapesContract,
   sheetUrl,
 } from '../contracts.ts';
@@ -118,17 +117,16 @@ export async function startRenderWorker(
   options: { readonly concurrency?: number; readonly log?: Log } = {},
 ): Promise<JobWorker> {
   const log = options.log ?? silentLog;
-  const emit = (event: string, payload: unknown): Promise<void> =>
-    (broker.emit as (e: string, p: unknown) => Promise<void>)(event, payload).catch((error: unknown) =>
-      log('warn', `could not emit ${event}`, { error }),
-    );
+  const shapes = broker.client(shapesContract);
+  const emit = (event: 'render.progress' | 'render.completed', payload: unknown): Promise<void> =>
+    broker.emit(event, payload).catch((error: unknown) => log('warn', `could not emit ${event}`, { error }));
   const worker = await queue.process<RenderJobResult>(
     async (job, { signal }) => {
       const { ids } = job.data;
       const total = ids.length;
       const placed: string[] = [];
       for (const [i, id] of ids.entries()) {
-        const shape = (await broker.call('shapes.get' as never, { id } as never, { signal })) as Shape;
+        const shape = await shapes.get({ id }, { signal });
         placed.push(placeShape(shape, i));
         const done = i + 1;
         await job.progress({ done, total });
