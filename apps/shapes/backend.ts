@@ -97,7 +97,7 @@ export async function startBackend(
 
     // A round trip through the engine to this very process proves the transport carries messages now.
     const healthSubject = `shapes-health.${randomUUID()}`;
-    broker.transport.subscribe(healthSubject, () => 'ok', { reply: true });
+    await broker.transport.subscribe(healthSubject, () => 'ok', { reply: true }).ready;
     const checks: Record<string, Check> = {
       transport: async (signal) => {
         await broker.transport.request(healthSubject, null, { timeoutMs: 1000, signal });
