@@ -116,10 +116,17 @@ describe('createGateway', () => {
     expect(fits.status).toBe(201);
   });
 
-  it('sheds load with 503 and Retry-After while the event loop is overloaded; health and metrics still answer', async () => {
+  it('sheds load with 503 and Retry-After while the event loop is overloaded (not for a slow start); health and metrics still answer', async () => {
     const { gateway } = await start({ pressure: { maxEventLoopDelayMs: 50, retryAfterS: 7 } });
+    // A slow start (the loop blocked before listening) sheds nothing.
+    const startup = Date.now() + 1500;
+    while (Date.now() < startup) {}
     const url = await listen(gateway);
-    // Block the loop, then let the plugin's 1 s sampling see it.
+    for (let i = 0; i < 40; i++) {
+      expect((await send(url, 'GET', '/api/things/t1')).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Overload while serving: block the loop, then let the plugin's 1 s sampling see it.
     const until = Date.now() + 1500;
     while (Date.now() < until) {}
     let shed: Awaited<ReturnType<typeof send>> | undefined;
@@ -136,7 +143,7 @@ describe('createGateway', () => {
     });
     expect((await send(url, 'GET', '/health/live')).status).toBe(200);
     expect((await send(url, 'GET', '/metrics')).status).toBe(200);
-  });
+  }, 15_000);
 
   it('stop: readiness 503 at once while requests are still served, the listener closes after the drain delay, in-flight requests finish, streams end, onStop runs in order', async () => {
     const order: string[] = [];

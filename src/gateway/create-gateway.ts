@@ -102,6 +102,9 @@ const ownKeys = [
 ] as const;
 const pluginKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 'cors'] as const;
 
+/** How often the load-shedding plugin averages the event-loop delay, in ms (its default). */
+const pressureSampleMs = 1000;
+
 const traceparentPattern = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
@@ -147,6 +150,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   const pressure = pressureSettings(`${label} pressure`, options.pressure);
 
   const lifecycle = new Lifecycle();
+  // Delay samples taken before listening (loading modules, compiling routes) say nothing about load;
+  // they reach the plugin's average within two samples, so shedding starts two samples after listen.
+  let shedFrom = Number.POSITIVE_INFINITY;
   const app = Fastify({
     logger,
     bodyLimit: 1024 * 1024,
@@ -171,12 +177,14 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       await app.register(underPressure, {
         maxEventLoopDelay: pressure.maxEventLoopDelayMs,
         retryAfter: pressure.retryAfterS,
-        // A value returned here is sent as the response (the plugin's documented behaviour; its types
-        // say void).
+        sampleInterval: pressureSampleMs,
+        // A value returned here is sent as the response, and undefined lets the request go on (the
+        // plugin's documented behaviour; its types say void).
         pressureHandler: ((
           _request: unknown,
           reply: { code(n: number): { header(k: string, v: string): unknown } },
         ) => {
+          if (performance.now() < shedFrom) return undefined;
           reply.code(503).header('retry-after', String(pressure.retryAfterS));
           return errorBody('KEEL_GATEWAY_OVERLOADED', 'The server is overloaded; retry later');
         }) as never,
@@ -233,6 +241,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         host: listenOptions?.host ?? '127.0.0.1',
         ...(listenOptions?.signal === undefined ? {} : { signal: listenOptions.signal }),
       });
+      shedFrom = performance.now() + 2 * pressureSampleMs;
       lifecycle.moveTo('ready');
       return url;
     },

@@ -4,7 +4,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
 import { createBroker, defineContract, defineService } from '../broker/index.ts';
+import {
+  baselineResources,
+  expectReleased,
+  type ResourceCount,
+} from '../transport/contract/context.contract.ts';
 import { GatewayRequestGoneError, keelGateway, requestIdOf, route, toHttpError } from './index.ts';
+
+// Every app, broker and request a test made is closed by now: none may leave a socket or a timer running.
+let baseline: ResourceCount = { sockets: 0, timers: 0 };
+beforeAll(async () => {
+  baseline = await baselineResources();
+});
+afterAll(() => expectReleased(baseline, 3000));
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

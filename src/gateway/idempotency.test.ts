@@ -1,7 +1,19 @@
 /** Idempotency-Key over real sockets (memory store), and the memory store's bounds and expiry. */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { send, startTestApp, type TestApp } from '../../test/fixtures/gateway-app.ts';
+import {
+  baselineResources,
+  expectReleased,
+  type ResourceCount,
+} from '../transport/contract/context.contract.ts';
 import { MemoryIdempotencyStore } from './index.ts';
+
+// Every app, broker and request a test made is closed by now: none may leave a socket or a timer running.
+let baseline: ResourceCount = { sockets: 0, timers: 0 };
+beforeAll(async () => {
+  baseline = await baselineResources();
+});
+afterAll(() => expectReleased(baseline, 3000));
 
 describe('Idempotency-Key (memory store)', () => {
   let t: TestApp | undefined;

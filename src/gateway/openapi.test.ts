@@ -4,8 +4,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { routes, send, startTestApp, type TestApp } from '../../test/fixtures/gateway-app.ts';
 import { defineContract } from '../broker/index.ts';
+import {
+  baselineResources,
+  expectReleased,
+  type ResourceCount,
+} from '../transport/contract/context.contract.ts';
 import { buildOpenApi, openApiPath, route } from './index.ts';
 import { component } from './openapi.ts';
+
+// Every app, broker and request a test made is closed by now: none may leave a socket or a timer running.
+let baseline: ResourceCount = { sockets: 0, timers: 0 };
+beforeAll(async () => {
+  baseline = await baselineResources();
+});
+afterAll(() => expectReleased(baseline, 3000));
 
 describe('GET /openapi.json', () => {
   let t: TestApp;

@@ -187,6 +187,8 @@ class EventHub implements EventsStats {
   readonly #clients = new Set<SseClient>();
   #seq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Set by closeAll: a stream opened afterwards (on a connection still open) ends at once. */
+  #closing = false;
 
   constructor(settings: Settings) {
     this.#settings = settings;
@@ -233,6 +235,10 @@ class EventHub implements EventsStats {
         }
       }
     }
+    if (this.#closing) {
+      client.finish('closing', { lastEventId: client.lastId ?? null });
+      return client;
+    }
     this.#clients.add(client);
     // A finished stream gets nothing more; it leaves the count when finished, not when its socket drains.
     client.once('finishing', () => this.#leave(client));
@@ -247,6 +253,7 @@ class EventHub implements EventsStats {
 
   /** Ends every stream with a `closing` event (the gateway is stopping: reconnect elsewhere). */
   closeAll(): void {
+    this.#closing = true;
     for (const client of this.#clients) client.finish('closing', { lastEventId: client.lastId ?? null });
   }
 

@@ -124,44 +124,69 @@ it('SIGTERM under load: no request in flight fails, readiness went 503 before th
     agent.destroy();
     const closedAt = lines.find((l) => l.state === 'stopped')?.at as number;
 
-    expect(served).toBeGreaterThan(0);
-    expect(outcomes.length).toBeGreaterThan(served);
+    // What a failure message shows, so a failure on a loaded machine says what happened.
+    const first = (pick: (o: Outcome) => boolean) => {
+      const found = readiness.find(pick);
+      return found === undefined ? undefined : found.at - killedAt;
+    };
+    const summary = JSON.stringify({
+      sentBeforeSignal: served,
+      answered: outcomes.length,
+      first503Ms: first((o) => o.status === 503),
+      closedMs: first((o) => o.error !== undefined),
+      exitMs: exit.at - killedAt,
+      exitCode: exit.code,
+      long: longOutcomes.map((o) => [o.status ?? o.error, o.at - killedAt]),
+      failed: outcomes
+        .filter((o) => o.status === undefined || o.status >= 300)
+        .map((o) => [o.status ?? o.error, o.at - killedAt]),
+      states: lines.filter((l) => l.state !== undefined).map((l) => [l.state, (l.at as number) - killedAt]),
+      stderr: stderr.slice(0, 500),
+    });
+    expect(served, summary).toBeGreaterThan(0);
+    expect(outcomes.length, summary).toBeGreaterThan(served);
     const failed = outcomes.filter((o) => o.status === undefined || o.status >= 300);
-    expect(failed, 'client requests that failed').toEqual([]);
+    expect(failed, `client requests that failed: ${summary}`).toEqual([]);
     // The long ones were in flight through the drain delay and the listener's close, and all succeeded.
-    expect(longOutcomes.map((o) => o.status)).toEqual([200, 200, 200, 200]);
-    for (const o of longOutcomes) expect(o.at).toBeGreaterThan(killedAt + drainDelayMs);
-    expect(closedAt).toBeGreaterThan(killedAt);
+    expect(
+      longOutcomes.map((o) => o.status),
+      summary,
+    ).toEqual([200, 200, 200, 200]);
+    for (const o of longOutcomes) expect(o.at, summary).toBeGreaterThan(killedAt + drainDelayMs);
+    expect(closedAt, summary).toBeGreaterThan(killedAt);
     // Readiness answered 503 before the first refused connection, and 200 before the signal.
     const first503 = readiness.find((o) => o.status === 503);
     const refused = readiness.find((o) => o.error !== undefined);
-    expect(['ECONNREFUSED', 'ECONNRESET']).toContain(refused?.error);
-    expect(readiness.some((o) => o.status === 200 && o.at < killedAt)).toBe(true);
-    expect(first503).toBeDefined();
-    expect(refused).toBeDefined();
-    expect((first503 as Outcome).at).toBeLessThan((refused as Outcome).at);
-    expect(readiness.filter((o) => o.status !== undefined && o.status !== 200 && o.status !== 503)).toEqual(
-      [],
-    );
+    expect(['ECONNREFUSED', 'ECONNRESET'], summary).toContain(refused?.error);
+    expect(
+      readiness.some((o) => o.status === 200 && o.at < killedAt),
+      summary,
+    ).toBe(true);
+    expect(first503, summary).toBeDefined();
+    expect(refused, summary).toBeDefined();
+    expect((first503 as Outcome).at, summary).toBeLessThan((refused as Outcome).at);
+    expect(
+      readiness.filter((o) => o.status !== undefined && o.status !== 200 && o.status !== 503),
+      summary,
+    ).toEqual([]);
     // The process said what it did, and exited 0 within its deadline.
-    expect(lines.filter((l) => l.state !== undefined).map((l) => l.state)).toEqual([
-      'ready',
-      'draining',
-      'stopped',
-    ]);
+    expect(
+      lines.filter((l) => l.state !== undefined).map((l) => l.state),
+      summary,
+    ).toEqual(['ready', 'draining', 'stopped']);
     const messages = lines.map((l) => l.msg).filter((m) => typeof m === 'string');
-    expect(messages).toContain('SIGTERM received: stopping');
-    expect(messages.at(-1)).toBe('stopped');
+    expect(messages, summary).toContain('SIGTERM received: stopping');
+    expect(messages.at(-1), summary).toBe('stopped');
     // Every log line of a request names its request id and trace id.
     const requestLines = lines.filter((l) => l.req !== undefined || l.res !== undefined);
-    expect(requestLines.length).toBeGreaterThan(0);
+    expect(requestLines.length, summary).toBeGreaterThan(0);
     for (const line of requestLines) {
-      expect(line.reqId).toEqual(expect.any(String));
-      expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(line.reqId, summary).toEqual(expect.any(String));
+      expect(line.traceId, summary).toMatch(/^[0-9a-f]{32}$/);
     }
-    expect(exit.code).toBe(0);
-    expect(exit.at - killedAt).toBeLessThan(stopTimeoutMs);
-    expect(exit.at - killedAt).toBeGreaterThanOrEqual(drainDelayMs);
+    expect(exit.code, summary).toBe(0);
+    expect(exit.at - killedAt, summary).toBeLessThan(stopTimeoutMs);
+    expect(exit.at - killedAt, summary).toBeGreaterThanOrEqual(drainDelayMs);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;
