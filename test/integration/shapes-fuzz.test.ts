@@ -133,12 +133,66 @@ const body = fc.oneof(
     .map(([raw, type]) => ({ raw, type })),
   fc.constant(undefined),
 );
-const requestArb = fc.record({
+const anyRequest = fc.record({
   method: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'),
   path,
   body,
   idempotencyKey: fc.option(oddText, { nil: undefined }),
 });
+// Requests aimed at the real routes, so the services and the store are exercised too, not only the router.
+const size = fc.oneof(
+  { weight: 4, arbitrary: fc.double({ min: 0.001, max: 1e6, noNaN: true }) },
+  { weight: 1, arbitrary: hugeNumber },
+);
+const validishShape = fc.oneof(
+  fc.record({ kind: fc.constant('circle'), radius: size }),
+  fc.record({ kind: fc.constant('rectangle'), width: size, height: size }),
+  fc.record({ kind: fc.constant('triangle'), a: size, b: size, c: size }),
+);
+const json = (value: unknown) => ({ raw: JSON.stringify(value), type: 'application/json' });
+const id = fc.oneof(oddText, fc.uuid({ version: 7 })).map(encodeURIComponent);
+const routeRequest = fc.oneof(
+  fc.record({
+    method: fc.constant('POST'),
+    path: fc.constant('/api/shapes'),
+    body: fc.oneof(validishShape, shapeLike).map(json),
+  }),
+  fc.record({ method: fc.constant('POST'), path: fc.constant('/api/shapes'), body: validishShape.map(json) }),
+  fc.record({
+    method: fc.constant('GET'),
+    path: path.filter((p) => p.startsWith('/api/shapes?')),
+    body: fc.constant(undefined),
+  }),
+  fc.record({
+    method: fc.constantFrom('GET', 'DELETE'),
+    path: fc.tuple(id, fc.constantFrom('', '/svg')).map(([i, tail]) => `/api/shapes/${i}${tail}`),
+    body: fc.constant(undefined),
+  }),
+  fc.record({
+    method: fc.constant('POST'),
+    path: fc.constant('/api/renders'),
+    body: fc.oneof(fc.record({ ids: fc.array(id, { maxLength: 5 }) }), shapeLike).map(json),
+  }),
+  fc.record({
+    method: fc.constant('GET'),
+    path: fc
+      .tuple(fc.oneof(oddText, fc.nat().map(String)), fc.constantFrom('', '/svg'))
+      .map(([i, tail]) => `/api/renders/${encodeURIComponent(i)}${tail}`),
+    body: fc.constant(undefined),
+  }),
+);
+const requestArb = fc.oneof(
+  { weight: 1, arbitrary: anyRequest },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        routeRequest,
+        fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: oddText }),
+      )
+      .map(([r, idempotencyKey]) => ({ ...r, idempotencyKey })),
+  },
+);
 
 type FuzzRequest = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -170,6 +224,7 @@ it('5,000 random requests: no 5xx, the process stays up, the heap is flat after 
   const requests = fc.sample(requestArb, { numRuns: 5000, seed: 20261202 });
   const failures: { request: FuzzRequest; status: number }[] = [];
   const heapAt: number[] = [];
+  const byStatus = new Map<number, number>();
   const concurrency = 8;
   const started = Date.now();
   for (let i = 0; i < requests.length; i += concurrency) {
@@ -181,6 +236,7 @@ it('5,000 random requests: no 5xx, the process stays up, the heap is flat after 
       clearTimeout(timer),
     );
     statuses.forEach((status, j) => {
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
       if (status >= 500) failures.push({ request: batch[j] as FuzzRequest, status });
     });
     // The first 1,000 warm everything up (JIT, pools, caches); the heap is measured from there.
@@ -190,7 +246,7 @@ it('5,000 random requests: no 5xx, the process stays up, the heap is flat after 
   const end = await settledHeap();
   const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
   console.log(
-    `fuzz: 5000 requests in ${seconds.toFixed(1)} s, ${failures.length} answered 5xx; heap after GC at 1,000 requests ${mib(heapAt[0] as number)} MiB, at 5,000 ${mib(end)} MiB`,
+    `fuzz: 5000 requests in ${seconds.toFixed(1)} s, ${failures.length} answered 5xx; heap after GC at 1,000 requests ${mib(heapAt[0] as number)} MiB, at 5,000 ${mib(end)} MiB; statuses ${JSON.stringify(Object.fromEntries([...byStatus].sort(([a], [b]) => a - b)))}`,
   );
   const shown = failures.slice(0, 5).map(({ request: r, status }) => ({
     status,
