@@ -162,6 +162,28 @@ describe('the shapes and render services, embedded', () => {
     });
   });
 
+  it('a render whose shape is deleted before it runs fails, saying why; its sheet is a conflict', async () => {
+    const b = await embedded();
+    const shape = (await b.broker.call('shapes.create', { kind: 'circle', radius: 1 })) as Shape;
+    await b.worker?.pause();
+    const { jobId } = (await b.broker.call('render.start', { ids: [shape.id] })) as { jobId: string };
+    await b.broker.call('shapes.delete', { id: shape.id });
+    await b.worker?.resume();
+    await expect(b.queue?.result(jobId, { timeoutMs: 5000 })).rejects.toMatchObject({
+      causeCode: 'KEEL_SHAPE_NOT_FOUND',
+    });
+    expect(await b.broker.call('render.get', { id: jobId })).toMatchObject({
+      state: 'failed',
+      done: 0,
+      total: 1,
+      error: { code: 'KEEL_SHAPE_NOT_FOUND', message: expect.stringContaining(shape.id) },
+    });
+    await expect(b.broker.call('render.sheet', { id: jobId })).rejects.toMatchObject({
+      code: 'KEEL_RENDER_CONFLICT',
+      message: expect.stringContaining('failed'),
+    });
+  });
+
   it('has readiness checks for transport, queue and database in role all, and closes idempotently', async () => {
     const b = await embedded();
     expect(Object.keys(b.checks).sort()).toEqual(['database', 'queue', 'transport']);
