@@ -2,16 +2,19 @@
  * The server side of the gateway benchmark, in a process of its own (so the load generator does not share
  * its event loop): `node --conditions=keel-source bench/gateway-server.ts DIR` opens one SQLite store in
  * DIR and serves it twice — through the shapes backend's gateway and broker (a local call), and through
- * a bare Fastify route doing the same work by hand — then prints both URLs and a stored shape's id as
+ * a bare Fastify route doing the same work by hand, through the keelGateway plugin alone, and
+ * through a plain route calling the broker — then prints the URLs and a stored shape's id as
  * one JSON line. It exits when its parent closes stdin.
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { keelGateway } from 'keel/gateway';
 import { startApp } from '../apps/shapes/app.ts';
 import { readConfig } from '../apps/shapes/config.ts';
 import { CreateShapeParams } from '../apps/shapes/contracts.ts';
 import { silentLog } from '../apps/shapes/log.ts';
+import { routes } from '../apps/shapes/routes.ts';
 import { buildShape } from '../apps/shapes/services/shapes-service.ts';
 import { openSqliteRepository } from '../apps/shapes/storage/sqlite-repository.ts';
 
@@ -44,12 +47,35 @@ bare.post('/api/shapes', async (req, reply) => {
 });
 const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
 
+// The same routes and broker through the keelGateway plugin alone on a plain Fastify: no metrics, load
+// shedding, logger or lifecycle of createGateway — to tell their share of the cost from the plugin's and the broker's.
+const plugin = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+await plugin.register(keelGateway, { broker: app.backend.broker, routes, openapi: false });
+const pluginUrl = await plugin.listen({ port: 0, host: '127.0.0.1' });
+
+// A plain Fastify route that calls the broker itself: the broker's local call without the plugin.
+const direct = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+const broker = app.backend.broker;
+direct.get<{ Params: { id: string } }>('/api/shapes/:id', (req) =>
+  broker.call('shapes.get', { id: req.params.id }),
+);
+direct.post('/api/shapes', async (req, reply) => {
+  const shape = await broker.call('shapes.create', req.body);
+  reply.code(201);
+  return shape;
+});
+const directUrl = await direct.listen({ port: 0, host: '127.0.0.1' });
+
 const seeded = buildShape({ kind: 'triangle', a: 3, b: 4, c: 5 });
 await repository.insert(seeded);
 
-process.stdout.write(`${JSON.stringify({ gateway: app.url, bare: bareUrl, id: seeded.id })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ gateway: app.url, plugin: pluginUrl, direct: directUrl, bare: bareUrl, id: seeded.id })}\n`,
+);
 process.stdin.resume();
 await once(process.stdin, 'end');
 await bare.close();
+await plugin.close();
+await direct.close();
 await repository.close();
 await app.stop({ timeoutMs: 5000 });

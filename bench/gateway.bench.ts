@@ -97,13 +97,21 @@ export default async function (): Promise<void> {
         setTimeout(() => fail(new Error('gateway-server did not start in 30 s')), 30_000),
       ),
     ])) as [Buffer];
-    const { gateway, bare, id } = JSON.parse(String(line)) as { gateway: string; bare: string; id: string };
+    const { gateway, plugin, direct, bare, id } = JSON.parse(String(line)) as {
+      gateway: string;
+      plugin: string;
+      direct: string;
+      bare: string;
+      id: string;
+    };
 
     const get = await compare(
       'GET /api/shapes/:id',
       [
         { name: 'bare Fastify', url: `${bare}/api/shapes/${id}` },
         { name: 'Keel gateway + broker', url: `${gateway}/api/shapes/${id}` },
+        { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes/${id}` },
+        { name: 'Fastify route + broker call', url: `${direct}/api/shapes/${id}` },
       ],
       'GET',
     );
@@ -113,6 +121,8 @@ export default async function (): Promise<void> {
       [
         { name: 'bare Fastify', url: `${bare}/api/shapes` },
         { name: 'Keel gateway + broker', url: `${gateway}/api/shapes` },
+        { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes` },
+        { name: 'Fastify route + broker call', url: `${direct}/api/shapes` },
       ],
       'POST',
       body,
@@ -130,6 +140,18 @@ export default async function (): Promise<void> {
       0.8,
       'at least',
     );
+    // Not targets: where the gap is — createGateway's own parts, the plugin, or the broker's local call.
+    for (const [method, results] of [
+      ['GET', get],
+      ['POST', post],
+    ] as const) {
+      for (const name of ['keelGateway plugin + broker', 'Fastify route + broker call']) {
+        const s = spread(results, 'bare Fastify', name);
+        console.log(
+          `- ${method}: ${name} rps / bare Fastify rps: median ${s.median.toFixed(2)}× of ${s.runs} interleaved runs (IQR ${s.q1.toFixed(2)}×–${s.q3.toFixed(2)}×)`,
+        );
+      }
+    }
   } finally {
     server.stdin.end();
     await Promise.race([once(server, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
