@@ -1,0 +1,101 @@
+/**
+ * One instance of the shapes backend in one role: the backend parts (backend.ts) behind an HTTP server.
+ * Roles `all` and `gateway` serve the API; every role serves /health/live, /health/ready and /metrics on
+ * its port, so each process can be checked and scraped the same way.
+ */
+import { createGateway, type Gateway, type IdempotencyStore } from 'keel/gateway';
+
+type StopReport = Awaited<ReturnType<Gateway['stop']>>;
+
+import { type Backend, startBackend } from './backend.ts';
+import type { Config } from './config.ts';
+import { eventKeys } from './contracts.ts';
+import type { Log } from './log.ts';
+import { routes } from './routes.ts';
+
+export interface App {
+  /** `http://host:port` where this instance listens. */
+  readonly url: string;
+  readonly gateway: Gateway;
+  readonly backend: Backend;
+  /** The gateway's stop sequence (readiness 503, drain delay, close the listener, then the backend in order). */
+  readonly stop: (options?: { readonly timeoutMs?: number }) => Promise<StopReport>;
+}
+
+export interface AppOptions {
+  readonly log: Log;
+  /** pino logging of requests. @default true */
+  readonly logger?: boolean | undefined;
+  /** A call's budget when a route gives none. @default 10000 */
+  readonly defaultTimeoutMs?: number | undefined;
+}
+
+const servesApi = (role: Config['role']): boolean => role === 'all' || role === 'gateway';
+
+/** Idempotency keys live where the state lives: Redis when the queue is on Redis, this process otherwise. */
+async function idempotencyStore(
+  config: Config,
+  onClose: (() => Promise<void>)[],
+  checks: Record<string, (signal: AbortSignal) => Promise<void>>,
+): Promise<IdempotencyStore | undefined> {
+  if (!/^rediss?:/.test(config.queueUrl)) return undefined;
+  const [{ Redis }, { RedisIdempotencyStore }] = await Promise.all([
+    import('ioredis'),
+    import('keel/gateway'),
+  ]);
+  const redis = new Redis(config.queueUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
+  await redis.connect();
+  onClose.push(async () => {
+    redis.disconnect();
+  });
+  checks.idempotency = async () => {
+    await redis.ping();
+  };
+  return new RedisIdempotencyStore({ redis, prefix: 'shapes:idem:' });
+}
+
+/** Starts the backend of `config.role` and its HTTP server; resolves once it listens and is ready. */
+export async function startApp(config: Config, options: AppOptions): Promise<App> {
+  const { log } = options;
+  const backend = await startBackend(config, {
+    log,
+    nodeId: config.instanceId,
+    defaultTimeoutMs: options.defaultTimeoutMs,
+  });
+  const extraClose: (() => Promise<void>)[] = [];
+  const checks = { ...backend.checks };
+  let gateway: Gateway;
+  try {
+    const store = servesApi(config.role) ? await idempotencyStore(config, extraClose, checks) : undefined;
+    gateway = await createGateway({
+      broker: backend.broker,
+      routes: servesApi(config.role) ? routes : [],
+      ...(config.instanceId === undefined ? {} : { instanceId: config.instanceId }),
+      openapi: servesApi(config.role) ? { title: 'Shapes', version: '1.0.0' } : false,
+      ...(store === undefined ? {} : { idempotency: { store } }),
+      ...(servesApi(config.role) ? { events: { keys: [...eventKeys] } } : {}),
+      health: { checks },
+      metrics: { queues: backend.queue === undefined ? [] : [backend.queue] },
+      logger: options.logger ?? true,
+      drainDelayMs: config.drainDelayMs,
+      onStop: [...backend.closeSteps(), ...extraClose],
+    });
+    // The live page (served at `/`) registers its static assets on the gateway here.
+  } catch (error) {
+    await backend.close().catch(() => undefined);
+    for (const close of extraClose) await close().catch(() => undefined);
+    throw error;
+  }
+  const url = await gateway.listen({ port: config.port, host: config.host });
+  log('info', `shapes ${config.role} listening`, { url });
+  return {
+    url,
+    gateway,
+    backend,
+    stop: (stopOptions) => gateway.stop(stopOptions),
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * HTTP through the shapes backend's gateway and broker (a local call) against a bare Fastify route reading
+ * the same row from the same SQLite store: `GET /api/shapes/:id` and `POST /api/shapes`, requests per second
+ * and p99 latency from autocannon. The servers run in a child process (bench/gateway-server.ts); the load
+ * comes from this one. Each round measures every candidate once, in rotating order, and ratios are taken
+ * round by round.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { type Result, spread, target } from './harness.ts';
+
+const ROUNDS = 7;
+const DURATION_S = 3;
+const CONNECTIONS = 16;
+
+interface Sample {
+  readonly rps: number;
+  readonly p99: number;
+  readonly errors: number;
+  readonly non2xx: number;
+}
+
+async function load(url: string, method: 'GET' | 'POST', body?: string): Promise<Sample> {
+  const result = await autocannon({
+    url,
+    method,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }),
+  });
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors,
+    non2xx: result.non2xx,
+  };
+}
+
+async function compare(
+  title: string,
+  candidates: { name: string; url: string }[],
+  method: 'GET' | 'POST',
+  body?: string,
+) {
+  const samples = new Map<string, Sample[]>(candidates.map((c) => [c.name, []]));
+  // Warm each side (JIT, connection pools, SQLite's page cache).
+  for (const c of candidates) await load(c.url, method, body);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[(i + round) % candidates.length] as { name: string; url: string };
+      samples.get(c.name)?.push(await load(c.url, method, body));
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  console.log(`### ${title}\n`);
+  console.log(
+    `${CONNECTIONS} connections, ${DURATION_S} s per sample, ${ROUNDS} interleaved rounds (medians)\n`,
+  );
+  console.log('| candidate | requests/s | p99 latency | failed |');
+  console.log('| --- | --- | --- | --- |');
+  const results: Result[] = [];
+  for (const c of candidates) {
+    const xs = samples.get(c.name) as Sample[];
+    const failed = xs.reduce((n, s) => n + s.errors + s.non2xx, 0);
+    console.log(
+      `| ${c.name} | ${Math.round(median(xs.map((s) => s.rps)))} | ${median(xs.map((s) => s.p99))} ms | ${failed} |`,
+    );
+    // As time per request, so the harness's round-by-round ratios read "throughput of A / throughput of B".
+    const ns = xs.map((s) => 1e9 / s.rps);
+    results.push({
+      name: c.name,
+      medianNs: median(ns),
+      minNs: Math.min(...ns),
+      heapBytes: undefined,
+      samplesNs: ns,
+    });
+  }
+  console.log('');
+  return results;
+}
+
+export default async function (): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-bench-gateway-'));
+  const server = spawn(
+    process.execPath,
+    ['--conditions=keel-source', join(import.meta.dirname, 'gateway-server.ts'), dir],
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  );
+  try {
+    const [line] = (await Promise.race([
+      once(server.stdout, 'data'),
+      new Promise((_, fail) =>
+        setTimeout(() => fail(new Error('gateway-server did not start in 30 s')), 30_000),
+      ),
+    ])) as [Buffer];
+    const { gateway, plugin, direct, bare, id } = JSON.parse(String(line)) as {
+      gateway: string;
+      plugin: string;
+      direct: string;
+      bare: string;
+      id: string;
+    };
+
+    const get = await compare(
+      'GET /api/shapes/:id',
+      [
+        { name: 'bare Fastify', url: `${bare}/api/shapes/${id}` },
+        { name: 'Keel gateway + broker', url: `${gateway}/api/shapes/${id}` },
+        { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes/${id}` },
+        { name: 'Fastify route + broker call', url: `${direct}/api/shapes/${id}` },
+      ],
+      'GET',
+    );
+    const body = JSON.stringify({ kind: 'triangle', a: 3, b: 4, c: 5 });
+    const post = await compare(
+      'POST /api/shapes',
+      [
+        { name: 'bare Fastify', url: `${bare}/api/shapes` },
+        { name: 'Keel gateway + broker', url: `${gateway}/api/shapes` },
+        { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes` },
+        { name: 'Fastify route + broker call', url: `${direct}/api/shapes` },
+      ],
+      'POST',
+      body,
+    );
+    // Time per request of the bare route over the gateway's = the gateway's throughput as a share of bare.
+    target(
+      'GET /api/shapes/:id: gateway rps / bare Fastify rps',
+      spread(get, 'bare Fastify', 'Keel gateway + broker'),
+      0.85,
+      'at least',
+    );
+    target(
+      'POST /api/shapes: gateway rps / bare Fastify rps',
+      spread(post, 'bare Fastify', 'Keel gateway + broker'),
+      0.8,
+      'at least',
+    );
+    // Not targets: where the gap is — createGateway's own parts, the plugin, or the broker's local call.
+    for (const [method, results] of [
+      ['GET', get],
+      ['POST', post],
+    ] as const) {
+      for (const name of ['keelGateway plugin + broker', 'Fastify route + broker call']) {
+        const s = spread(results, 'bare Fastify', name);
+        console.log(
+          `- ${method}: ${name} rps / bare Fastify rps: median ${s.median.toFixed(2)}× of ${s.runs} interleaved runs (IQR ${s.q1.toFixed(2)}×–${s.q3.toFixed(2)}×)`,
+        );
+      }
+    }
+  } finally {
+    server.stdin.end();
+    await Promise.race([once(server, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
