@@ -271,6 +271,17 @@ export class Stack {
     };
   }
 
+  /** Starts the process of slot `name` again (after a kill) on the same ports; resolves once it is ready. */
+  async revive(name: string): Promise<void> {
+    const slot = this.#slots.find((s) => s.name === name);
+    if (slot === undefined) throw new Error(`no process named ${name}`);
+    if (slot.process.running) return;
+    slot.process = this.#spawn(slot);
+    await slot.process.ready(readyTimeoutMs);
+    if (slot.role === 'gateways') await this.#waitServers((s) => s.status.startsWith('UP'), 1, readyTimeoutMs, name);
+    this.#writeState();
+  }
+
   /** Replaces the instances of `role` one at a time, never leaving the role without a ready instance. */
   restart(role: Role, progress: (line: string) => void = console.log): Promise<void> {
     const run = this.#busy.then(() => this.#restart(role, progress));
