@@ -1,7 +1,7 @@
 /**
  * One process of the shapes backend in a given role, started by the stack: its log goes to a file (and,
- * prefixed, to the terminal), it reports readiness over the IPC channel, and it is stopped with SIGTERM
- * (its own drain) and a deadline after which it is killed.
+ * prefixed, to the terminal), it is ready when its `/health/ready` answers 200 (every role serves its
+ * health over HTTP), and it is stopped with SIGTERM (its own drain) and a deadline after which it is killed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -20,19 +20,19 @@ export interface RoleProcessOptions {
   readonly root: string;
   /** Echo the log to this process's stdout, prefixed with the name. */
   readonly echo: boolean;
-  /** For gateways: the HTTP port, whose /health/ready must answer 200 before the process counts as ready. */
-  readonly port?: number | undefined;
+  /** The HTTP port (PORT), whose /health/ready must answer 200 before the process counts as ready. */
+  readonly port: number;
 }
 
 export interface RoleProcess {
   readonly name: string;
   readonly role: AppRole;
   readonly pid: number;
-  readonly port: number | undefined;
+  readonly port: number;
   readonly logFile: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly running: boolean;
-  /** Resolves once the process said it is ready (and, for a gateway, /health/ready answered 200). */
+  /** Resolves once /health/ready answered 200. */
   ready(timeoutMs: number): Promise<void>;
   /** SIGTERM, then SIGKILL after `timeoutMs`; resolves with the exit. */
   stop(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -60,14 +60,10 @@ export function startRoleProcess(options: RoleProcessOptions): RoleProcess {
     ['--conditions=keel-source', join(options.root, 'apps/shapes/main.ts'), '--role', options.role],
     {
       cwd: options.root,
-      env: { ...process.env, ...options.env, INSTANCE_ID: options.name },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...options.env, INSTANCE_ID: options.name, PORT: String(options.port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  let said: 'ready' | undefined;
-  child.on('message', (message) => {
-    if ((message as { keel?: string } | null)?.keel === 'ready') said = 'ready';
-  });
   const prefix = `${options.name.padEnd(6)} | `;
   const pipe = (stream: NodeJS.ReadableStream | null) => {
     let partial = '';
@@ -115,12 +111,7 @@ export function startRoleProcess(options: RoleProcessOptions): RoleProcess {
             `${options.name} (${options.role}) exited during start (code ${exitInfo.code}, signal ${exitInfo.signal}); see ${logFile}`,
           );
         }
-        if (
-          said === 'ready' &&
-          (options.port === undefined || (await httpStatus(options.port, '/health/ready')) === 200)
-        ) {
-          return;
-        }
+        if ((await httpStatus(options.port, '/health/ready')) === 200) return;
         if (Date.now() > deadline)
           throw new Error(
             `${options.name} (${options.role}) not ready within ${timeoutMs} ms; see ${logFile}`,

@@ -63,7 +63,8 @@ function ensureEngines(needPostgres: boolean): void {
 interface Slot {
   readonly role: Role;
   readonly name: string;
-  readonly port?: number;
+  /** Its HTTP port: the gateway's API, or a service's or worker's health endpoint. */
+  readonly port: number;
   readonly agentPort?: number;
   process: RoleProcess;
 }
@@ -108,7 +109,6 @@ export class Stack {
 
   #spawn(slot: Omit<Slot, 'process'>): RoleProcess {
     const env: Record<string, string> = { ...this.#env() };
-    if (slot.port !== undefined) env.PORT = String(slot.port);
     if (slot.agentPort !== undefined) env.AGENT_PORT = String(slot.agentPort);
     // HAProxy has already stopped sending to a gateway the stack drains, so a short drain delay suffices.
     if (slot.role === 'gateways') env.DRAIN_DELAY_MS = process.env.DRAIN_DELAY_MS ?? '2500';
@@ -146,7 +146,8 @@ export class Stack {
 
     const planned: Omit<Slot, 'process'>[] = [];
     for (const role of ['services', 'workers'] as const) {
-      for (let i = 1; i <= args[role]; i++) planned.push({ role, name: `${prefixOf[role]}${i}` });
+      for (let i = 1; i <= args[role]; i++)
+        planned.push({ role, name: `${prefixOf[role]}${i}`, port: await freePort() });
     }
     for (let i = 1; i <= args.gateways; i++) {
       planned.push({ role: 'gateways', name: `gw${i}`, port: await freePort(), agentPort: await freePort() });
@@ -169,7 +170,7 @@ export class Stack {
         haproxyConfig({
           port: this.#port,
           adminSocket: this.adminSocket,
-          gateways: gateways.map((g) => ({ name: g.name, port: g.port as number, agentPort: g.agentPort })),
+          gateways: gateways.map((g) => ({ name: g.name, port: g.port, agentPort: g.agentPort })),
         }),
     });
     await this.#waitServers((s) => s.status.startsWith('UP'), gateways.length, readyTimeoutMs);
@@ -278,7 +279,8 @@ export class Stack {
     if (slot.process.running) return;
     slot.process = this.#spawn(slot);
     await slot.process.ready(readyTimeoutMs);
-    if (slot.role === 'gateways') await this.#waitServers((s) => s.status.startsWith('UP'), 1, readyTimeoutMs, name);
+    if (slot.role === 'gateways')
+      await this.#waitServers((s) => s.status.startsWith('UP'), 1, readyTimeoutMs, name);
     this.#writeState();
   }
 
