@@ -6,7 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['keel-source'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['dist/**', 'node_modules/**'],
+    // The stack's fault suite runs many processes for minutes: `npm run test:stack` (vitest.stack.config.ts).
+    exclude: ['dist/**', 'node_modules/**', 'test/stack/**'],
     typecheck: { enabled: true, include: ['src/**/*.test-d.ts', 'test/**/*.test-d.ts'] },
     restoreMocks: true,
   },

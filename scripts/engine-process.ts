@@ -1,5 +1,5 @@
 /** Engine processes: starting one, probing it until it answers, and stopping it by PID (scripts/engines.ts). */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
@@ -47,14 +47,48 @@ export function natsProbe(monitorPort: number): Probe {
     });
 }
 
+export type EngineKind = 'redis' | 'nats' | 'postgres' | 'haproxy';
+
+/** Asks `pg_isready` whether PostgreSQL accepts connections on 127.0.0.1:port. */
+export function postgresProbe(pgIsReady: string, port: number): Probe {
+  return () =>
+    new Promise((resolve) => {
+      execFile(
+        pgIsReady,
+        ['-q', '-h', '127.0.0.1', '-p', String(port), '-t', '1'],
+        { timeout: 2000 },
+        (error) => resolve(error === null),
+      );
+    });
+}
+
+/** Asks an HTTP endpoint for a 200 (HAProxy's `monitor-uri`). */
+export function httpProbe(port: number, path: string): Probe {
+  return () =>
+    new Promise((resolve) => {
+      const req = httpGet({ host: '127.0.0.1', port, path, agent: false, timeout: 500 }, (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode === 200));
+        res.once('error', () => resolve(false));
+      });
+      req.once('timeout', () => req.destroy());
+      req.once('error', () => resolve(false));
+    });
+}
+
 export interface Spec {
-  readonly kind: 'redis' | 'nats';
+  readonly kind: EngineKind;
   readonly binary: string;
   readonly args: readonly string[];
   readonly stopSignal: NodeJS.Signals;
   readonly probe: Probe;
   readonly logFile: string;
   readonly readyTimeoutMs: number;
+  /** Run the server as this user and group (PostgreSQL refuses to run as root). */
+  readonly uid?: number | undefined;
+  readonly gid?: number | undefined;
+  /** Working directory of the server process. @default this process's */
+  readonly cwd?: string | undefined;
 }
 
 /** Processes still running, killed if this process exits without stopping them. */
@@ -83,7 +117,11 @@ function tail(file: string, output: string): string {
 }
 
 export async function launch(spec: Spec): Promise<ChildProcess> {
-  const child = spawn(spec.binary, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(spec.binary, spec.args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(spec.uid === undefined ? {} : { uid: spec.uid, gid: spec.gid }),
+    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+  });
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-4000);

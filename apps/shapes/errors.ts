@@ -62,3 +62,19 @@ export class StorageClosedError extends KeelError {
     super('KEEL_SHAPES_STORAGE_CLOSED', 'The shapes repository is closed', { retryable: true });
   }
 }
+
+/**
+ * The database did not answer (restarting, unreachable, or too slow). Retryable: the gateway answers 503
+ * with `Retry-After`, and the request may succeed on a retry once the database is back.
+ */
+export class StorageUnavailableError extends KeelError {
+  readonly data: { readonly status: 503; readonly retryAfterMs: number };
+
+  constructor(cause: unknown) {
+    super('KEEL_SHAPES_STORAGE_UNAVAILABLE', 'The shapes database is unavailable; try again shortly', {
+      retryable: true,
+      cause,
+    });
+    this.data = { status: 503, retryAfterMs: 1000 };
+  }
+}

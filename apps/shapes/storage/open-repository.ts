@@ -1,6 +1,7 @@
 /** Opens the shapes repository a DATABASE_URL names: `sqlite:<path>` (the default), or `memory://`. */
 import { ConfigError } from '../errors.ts';
 import { openMemoryRepository } from './memory-repository.ts';
+import { openPostgresRepository } from './postgres-repository.ts';
 import type { ShapeRepository } from './repository.ts';
 import { openSqliteRepository } from './sqlite-repository.ts';
 
@@ -15,7 +16,7 @@ export type DatabaseTarget =
 
 /**
  * Reads a DATABASE_URL: `sqlite:data/shapes.db` (relative to the working directory), `sqlite:///abs/path.db`,
- * `sqlite::memory:`, `memory://`, or `postgres://…` (PostgreSQL storage comes with the scale-out work).
+ * `sqlite::memory:`, `memory://`, or `postgres://…` (PostgreSQL, for many instances sharing one store).
  * @throws ConfigError naming DATABASE_URL.
  */
 export function parseDatabaseUrl(url: string): DatabaseTarget {
@@ -46,10 +47,6 @@ export async function openRepository(url: string): Promise<ShapeRepository> {
     case 'sqlite':
       return openSqliteRepository(target.path);
     case 'postgres':
-      // The place for the PostgreSQL repository: it passes the same runRepositoryContract suite.
-      throw new ConfigError(
-        'DATABASE_URL',
-        'PostgreSQL storage is not available in this version; use sqlite:<path>',
-      );
+      return openPostgresRepository(target.url);
   }
 }
