@@ -357,6 +357,8 @@ interface ServiceInstance {
 }
 
 async function refreshServices(): Promise<void> {
+  // Only while the backend is reachable: a poll that is sure to fail would only add noise.
+  if (conn.dataset.state !== 'live') return;
   const result = await fetch('/api/services', { headers: { accept: 'application/json' } }).catch(
     () => undefined,
   );
@@ -385,6 +387,5 @@ async function refreshServices(): Promise<void> {
 
 renderFields('circle');
 void loadPage(null);
-void refreshServices();
 setInterval(() => void refreshServices(), 3000);
 openEventStream({ url: '/api/events', onEvent, onState });
