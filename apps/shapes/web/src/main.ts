@@ -322,6 +322,7 @@ function onEvent(event: StreamEvent): void {
 function onState(state: StreamState): void {
   conn.dataset.state = state;
   conn.textContent = state === 'live' ? 'Live' : state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…';
+  if (state === 'live') void refreshServices();
 }
 
 // ---- Instances -------------------------------------------------------------------------------------
