@@ -176,7 +176,7 @@ describe('the live page', () => {
     await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
     const violations = await page.evaluate(async () => {
       const result = await (
-        window as unknown as {
+        globalThis as unknown as {
           axe: { run: () => Promise<{ violations: Array<{ id: string; impact: string; help: string }> }> };
         }
       ).axe.run();
@@ -191,7 +191,13 @@ describe('the live page', () => {
     await page.screenshot({ path: join(root, 'docs/images/live-1440.png'), fullPage: true });
     await page.setViewportSize({ width: 360, height: 800 });
     // Nothing scrolls sideways at 360 px.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    expect(
+      await page.evaluate(
+        () =>
+          (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+            .documentElement.scrollWidth,
+      ),
+    ).toBeLessThanOrEqual(360);
     await page.screenshot({ path: join(root, 'docs/images/live-360.png'), fullPage: true });
     await page.setViewportSize({ width: 1440, height: 1000 });
   });
