@@ -263,6 +263,22 @@ describe('createGateway', () => {
     );
   });
 
+  it('setup registers the application’s own routes, which get the request id and security headers', async () => {
+    const { gateway } = await start({
+      setup: (app) => {
+        app.get('/', async (_request, reply) =>
+          reply.type('text/html').send('<!doctype html><title>page</title>'),
+        );
+      },
+    });
+    const url = await listen(gateway);
+    const res = await fetch(`${url}/`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<title>page</title>');
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
   it('refuses bad options by name', async () => {
     const broker = (await createBroker({ transport: 'memory://', contracts: [things] })) as Broker;
     cleanup.push(() => broker.stop());
@@ -275,6 +291,7 @@ describe('createGateway', () => {
         /unknown option "maxDelay"; known options: maxEventLoopDelayMs, retryAfterS/,
       ],
       [{ drain: 1 }, /createGateway\(\) options: unknown option "drain"/],
+      [{ setup: 'page' }, /setup must be a function/],
     ];
     for (const [extra, message] of cases) {
       await expect(createGateway({ broker, routes, logger: false, ...extra } as never)).rejects.toThrow(

@@ -46,6 +46,12 @@ export interface CreateGatewayOptions extends GatewayOptions {
   readonly onStop?: readonly (() => Promise<void> | void)[] | undefined;
   /** Load shedding under event-loop overload; `false` turns it off. @default { maxEventLoopDelayMs: 1000 } */
   readonly pressure?: PressureOptions | false | undefined;
+  /**
+   * Registers the application's own routes and plugins (a page, static files) on the gateway's Fastify
+   * instance, after Keel's and before it is ready. Their responses get the same request id, security
+   * headers, metrics and lifecycle.
+   */
+  readonly setup?: ((app: FastifyInstance) => Promise<void> | void) | undefined;
 }
 
 /** pino's options as Fastify takes them (`level`, `redact`, `stream`, …). */
@@ -99,6 +105,7 @@ const ownKeys = [
   'stopTimeoutMs',
   'onStop',
   'pressure',
+  'setup',
 ] as const;
 const pluginKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 'cors'] as const;
 
@@ -141,6 +148,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     );
   }
   for (const [i, fn] of onStop.entries()) checkFunction(`${label} onStop[${i}]`, fn);
+  if (options.setup !== undefined) checkFunction(`${label} setup`, options.setup);
   const logger = options.logger ?? true;
   if (typeof logger !== 'boolean' && (typeof logger !== 'object' || logger === null)) {
     throw new InvalidArgumentError(
@@ -198,6 +206,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     await app.register(keelHealth, { ...options.health, state: () => lifecycle.state });
     if (options.metrics !== false)
       await app.register(keelMetrics, { ...options.metrics, broker: options.broker });
+    if (options.setup !== undefined) await options.setup(app);
     await app.ready();
   } catch (error) {
     await app.close().catch(() => {});
