@@ -119,7 +119,7 @@ const BULK = 10_000;
 const EVENT_JOBS = 1000;
 
 /** `addBulk` of 10,000 jobs, and throughput with and without a queue-level listener. */
-async function bulkAndEvents(): Promise<void> {
+export async function bulkAndEvents(): Promise<void> {
   // Its own server: the bulk case runs FLUSHDB ASYNC before each batch, so 10,000 jobs a sample do not
   // pile up (a fraction of a millisecond, the same for every candidate).
   const engine = await startRedis();
@@ -178,6 +178,16 @@ async function bulkAndEvents(): Promise<void> {
             }
           },
         },
+        // The other reading of "a loop of add": every add started at once, pipelined on one connection.
+        {
+          name: 'keel add, all at once',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) {
+              await admin.flushdb('ASYNC');
+              await Promise.all(bulk.map(({ name, data }) => keel.add(name, data)));
+            }
+          },
+        },
       ],
     });
     target(
@@ -189,6 +199,12 @@ async function bulkAndEvents(): Promise<void> {
     target(
       'keel add loop time vs keel addBulk (addBulk speed-up)',
       spread(results, 'keel add, in a loop', 'keel addBulk'),
+      10,
+      'at least',
+    );
+    target(
+      'keel add all at once time vs keel addBulk (addBulk speed-up over concurrent adds)',
+      spread(results, 'keel add, all at once', 'keel addBulk'),
       10,
       'at least',
     );
@@ -205,50 +221,86 @@ async function bulkAndEvents(): Promise<void> {
     await rawQueue.close();
   }
 
-  // Three queues with the same worker here. The second has a listener in another process, which hears its
-  // jobs' events from Redis as a web process would; the third a listener on another queue object in this
-  // process, which also pays for reading the events on the workers' CPU.
+  await listeners(url, admin, engine);
+}
+
+/** The readers of the listener case that run in a process of their own (bench/jobs-listener.ts). */
+const READERS = [
+  ['keel', 'keel listener in another process'],
+  ['bullmq', 'bullmq QueueEvents in another process'],
+  ['xread', 'bare XREAD loop in another process'],
+] as const;
+
+/**
+ * Throughput with and without a queue-level listener. One queue per candidate, each with the same worker
+ * here: the first has no listener; three have a reader in another process, which hears their jobs' events
+ * from Redis as a web process would (Keel's, BullMQ's own `QueueEvents`, and a bare XREAD loop: the least
+ * any reader of the stream costs); the last a listener on another queue object in this process, which also
+ * pays for reading the events on the workers' CPU.
+ */
+export async function listeners(url: string, admin: Redis, engine: Engine): Promise<void> {
   const plain = await openQueue<number>(url, `bench-events-plain-${randomUUID()}`);
-  const remote = await openQueue<number>(url, `bench-events-remote-${randomUUID()}`);
+  const remote = await Promise.all(
+    READERS.map(([reader]) => openQueue<number>(url, `bench-events-${reader}-${randomUUID()}`)),
+  );
   const local = await openQueue<number>(url, `bench-events-local-${randomUUID()}`);
   const listener = await openQueue<number>(url, local.name);
   let events = 0;
   listener.on('completed', () => {
     events++;
   });
-  const done = { plain: counter(), remote: counter(), local: counter() };
-  for (const [key, queue] of [
-    ['plain', plain],
-    ['remote', remote],
-    ['local', local],
-  ] as const) {
+  const queues = [plain, ...remote, local];
+  const done = queues.map(() => counter());
+  for (const [i, queue] of queues.entries()) {
     const worker = await queue.process(async (job) => job.data, { concurrency: CONCURRENCY });
-    worker.on('completed', done[key].tick);
+    worker.on('completed', (done[i] as ReturnType<typeof counter>).tick);
   }
-  const web = spawn(process.execPath, [join(import.meta.dirname, 'jobs-listener.ts'), url, remote.name], {
-    stdio: ['pipe', 'pipe', 'inherit'],
+  const webs = READERS.map(([reader], i) => {
+    const web = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'jobs-listener.ts'), url, (remote[i] as typeof plain).name, reader],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const out = { text: '' };
+    web.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out.text += chunk;
+    });
+    return { web, out };
   });
-  let webOut = '';
-  web.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    webOut += chunk;
-  });
-  const readyBy = Date.now() + 30_000;
-  while (!webOut.includes('ready\n')) {
-    if (web.exitCode !== null || Date.now() > readyBy) {
-      web.kill('SIGKILL');
-      throw new Error('the listener process did not get ready within 30 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
   const jobs = Array.from({ length: EVENT_JOBS }, (_, i) => ({ name: 'n', data: i }));
-  const batch = (queue: typeof plain, finished: ReturnType<typeof counter>) => async (n: number) => {
-    for (let i = 0; i < n; i++) {
+  // CPU time per candidate, warm-up and sizing included (so is the listener process's own count): on a
+  // shared machine it moves far less than elapsed time, and Redis's share is what every process shares.
+  const spent = queues.map(() => ({ jobs: 0, here: 0, redis: 0 }));
+  const redisCpu = async () => {
+    const info = await admin.info('cpu');
+    const read = (name: string) =>
+      Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    return (read('used_cpu_user') + read('used_cpu_sys')) * 1000;
+  };
+  const batch = (i: number) => async (n: number) => {
+    const queue = queues[i] as typeof plain;
+    const finished = done[i] as ReturnType<typeof counter>;
+    const cpu = spent[i] as (typeof spent)[number];
+    const redisBefore = await redisCpu();
+    const before = process.cpuUsage();
+    for (let k = 0; k < n; k++) {
       const all = finished.next(EVENT_JOBS);
       await queue.addBulk(jobs);
       await all;
     }
+    const here = process.cpuUsage(before);
+    cpu.here += (here.user + here.system) / 1000;
+    cpu.redis += (await redisCpu()) - redisBefore;
+    cpu.jobs += n * EVENT_JOBS;
   };
   try {
+    const readyBy = Date.now() + 30_000;
+    while (!webs.every(({ out }) => out.text.includes('ready\n'))) {
+      if (webs.some(({ web }) => web.exitCode !== null) || Date.now() > readyBy) {
+        throw new Error('a listener process did not get ready within 30 s');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const results = await run({
       title: `${EVENT_JOBS} jobs added and run at concurrency ${CONCURRENCY}, with and without a queue-level listener`,
       unit: `batch of ${EVENT_JOBS} jobs`,
@@ -256,35 +308,76 @@ async function bulkAndEvents(): Promise<void> {
       rounds: 15,
       sampleMs: 200,
       candidates: [
-        { name: 'no listener', run: batch(plain, done.plain) },
-        { name: 'listener in another process', run: batch(remote, done.remote) },
-        { name: 'listener in this process', run: batch(local, done.local) },
+        { name: 'no listener', run: batch(0) },
+        ...READERS.map(([, name], i) => ({ name, run: batch(i + 1) })),
+        { name: 'keel listener in this process', run: batch(queues.length - 1) },
       ],
     });
     target(
-      'time per job with a listener in another process vs without',
-      spread(results, 'listener in another process', 'no listener'),
+      'time per job with a keel listener in another process vs without',
+      spread(results, 'keel listener in another process', 'no listener'),
       1.1,
       'at most',
     );
     target(
-      'time per job with a listener in this process vs without',
-      spread(results, 'listener in this process', 'no listener'),
+      'time per job with a keel listener in this process vs without',
+      spread(results, 'keel listener in this process', 'no listener'),
       1.1,
+      'at most',
+    );
+    // What a reader of the stream costs whoever writes it: BullMQ's own, and the least there is.
+    target(
+      'time per job with bullmq QueueEvents in another process vs without (reference)',
+      spread(results, 'bullmq QueueEvents in another process', 'no listener'),
+      1.1,
+      'at most',
+    );
+    target(
+      'time per job with a bare XREAD loop in another process vs without (floor)',
+      spread(results, 'bare XREAD loop in another process', 'no listener'),
+      1.1,
+      'at most',
+    );
+    target(
+      'time per job with a keel listener vs with bullmq QueueEvents, both in another process',
+      spread(results, 'keel listener in another process', 'bullmq QueueEvents in another process'),
+      1,
       'at most',
     );
     for (const r of results) {
       console.log(`- ${r.name}: ${Math.round((EVENT_JOBS * 1e9) / r.medianNs)} jobs/s (median)`);
     }
-    web.stdin.end();
-    await once(web, 'exit');
-    console.log(
-      `- events heard: ${/heard (\d+)/.exec(webOut)?.[1]} in the other process, ${events} in this one`,
-    );
+    const heard: string[] = [];
+    const listenerMs: number[] = [];
+    for (const [i, { web, out }] of webs.entries()) {
+      web.stdin.end();
+      await once(web, 'exit');
+      heard.push(
+        `${/heard (\d+)/.exec(out.text)?.[1]} by the ${(READERS[i] as (typeof READERS)[number])[0]} reader`,
+      );
+      listenerMs.push(Number(/cpu (\d+) ms/.exec(out.text)?.[1] ?? Number.NaN));
+    }
+    console.log(`- events heard: ${heard.join(', ')} in other processes, ${events} in this one`);
+    console.log('');
+    console.log('CPU time per job (user + system) over all samples of each candidate, warm-up included:\n');
+    console.log('| candidate | this process (workers) | Redis | listener process | total | × no listener |');
+    console.log('| --- | --- | --- | --- | --- | --- |');
+    const names = ['no listener', ...READERS.map(([, name]) => name), 'keel listener in this process'];
+    const remoteAt = (i: number) => i >= 1 && i <= READERS.length;
+    const totals = spent.map(({ jobs, here, redis }, i) => {
+      const listener = remoteAt(i) ? (listenerMs[i - 1] as number) / jobs : 0;
+      return { here: here / jobs, redis: redis / jobs, listener, total: (here + redis) / jobs + listener };
+    });
+    const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
+    const base = (totals[0] as (typeof totals)[number]).total;
+    for (const [i, t] of totals.entries()) {
+      const cells = [names[i], us(t.here), us(t.redis), remoteAt(i) ? us(t.listener) : '—', us(t.total)];
+      console.log(`| ${cells.join(' | ')} | ${(t.total / base).toFixed(2)}× |`);
+    }
     console.log('');
   } finally {
-    if (web.exitCode === null) web.kill('SIGKILL');
-    await Promise.all([plain, remote, local, listener].map((q) => q.close({ timeoutMs: 5000 })));
+    for (const { web } of webs) if (web.exitCode === null) web.kill('SIGKILL');
+    await Promise.all([...queues, listener].map((q) => q.close({ timeoutMs: 5000 })));
     await admin.quit();
     await engine.stop();
   }

@@ -84,6 +84,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       },
     });
     this.#queue.on('error', (error) => this.emitError(error));
+    client.defineCommand(JOB_FIELDS, { lua: JOB_FIELDS_LUA });
     this.#scheduler = new BullmqScheduler({
       queue: this.#queue,
       jobOptions: (job) => jobOptions(job.options),
@@ -352,9 +353,10 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
 
   /**
    * Reads the job's name and attempt for an event from the stream, then hands them on. The stream hands
-   * over its events in batches, synchronously: the reads of one batch go out together, as one pipeline, so
-   * a listener costs Redis one round trip per batch rather than one per event. Deliveries keep the
-   * stream's order (a connection answers in order, and batches are sent in order).
+   * over its events in batches, synchronously: the reads of one batch go out together, as one script call
+   * (not a pipeline of one read per event, whose building and parsing cost the listener more than the
+   * stream itself), so a listener costs Redis one command per batch. Deliveries keep the stream's order (a
+   * connection answers in order, and batches are sent in order).
    */
   #remote(id: string, deliver: (job: JobInfo, code: string | null) => void): void {
     this.#lookups.push({ id, deliver });
@@ -369,8 +371,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   #lookUp(): void {
     const batch = this.#lookups;
     this.#lookups = [];
-    const pipeline = this.#client.pipeline();
-    for (const { id } of batch) pipeline.hmget(this.#key(id), 'name', 'ats', 'opts', CODE_FIELD);
+    const keys = batch.map(({ id }) => this.#key(id));
     // A Redis that never answers (frozen with the connection open) would hold the batch back without a
     // word: past commandTimeoutMs it is reported. The timer never keeps the process alive by itself.
     const ms = this.options.commandTimeoutMs;
@@ -388,21 +389,18 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     }, ms);
     unrefLongTimeout(timer);
     this.#lookupTimers.add(timer);
-    pipeline
-      .exec()
-      .then((replies) => {
+    (this.#client as FieldsClient)
+      [JOB_FIELDS](keys.length, ...keys, CODE_FIELD)
+      .then((fields) => {
         for (const [i, { id, deliver }] of batch.entries()) {
-          const [error, fields] = replies?.[i] ?? [new Error('no reply to the read of the job')];
-          if (error) {
-            if (!this.closed) this.emitError(error);
-            continue;
-          }
-          const [name, ats, opts, code] = fields as (string | null)[];
+          const name = fields[4 * i];
+          const ats = fields[4 * i + 1];
+          const opts = fields[4 * i + 2];
           let attempts = 1;
           try {
             attempts = (JSON.parse(opts ?? '{}') as { attempts?: number }).attempts ?? 1;
           } catch {}
-          deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, code ?? null);
+          deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, fields[4 * i + 3] ?? null);
         }
       })
       .catch((error: unknown) => {
@@ -445,6 +443,19 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
     return bounded(start, what, this.#target.where, timeoutMs, signal, () => this.#client.status);
   }
 }
+
+/** The command, defined on the queue's connection, that reads the fields events need from many jobs. */
+const JOB_FIELDS = 'keelJobFields';
+/** KEYS: the jobs' hashes; ARGV[1]: the field of the failure code. Four values per job, nil where missing. */
+const JOB_FIELDS_LUA = `local out = {}
+for i = 1, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'name', 'ats', 'opts', ARGV[1])
+  for j = 1, 4 do out[#out + 1] = f[j] end
+end
+return out`;
+type FieldsClient = Redis & {
+  [JOB_FIELDS](count: number, ...args: string[]): Promise<(string | null)[]>;
+};
 
 /** The kinds of stream entry the queue's events are made of. */
 const STREAM_KINDS: ReadonlySet<string> = new Set(['completed', 'failed', 'progress', RETRY_EVENT]);

@@ -29,6 +29,12 @@ export interface EventReaderSettings {
 const BLOCK_MS = 5000;
 /** The most entries one read brings: a burst is read in slices, so no reply grows without bound. */
 const COUNT = 1000;
+/**
+ * The pause after a read that brought fewer than COUNT entries: a busy queue's entries then gather in Redis
+ * and come in slices, instead of waking a blocked read (in Redis and here) for every few. An entry that
+ * comes after a quiet spell is still handed on at once; one in a burst waits at most this long.
+ */
+const LINGER_MS = 20;
 /** The pause after a read that failed (Redis away), before the next. */
 const RETRY_MS = 1000;
 
@@ -88,14 +94,12 @@ export class EventReader {
       } catch (failure) {
         if (this.#closed) return;
         error(failure);
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          this.#pause = setTimeout(resolve, RETRY_MS);
-        });
+        await this.#sleep(RETRY_MS);
         continue;
       }
       if (this.#closed) return;
       const entries = reply?.[0]?.[1];
+      if (entries !== undefined && entries.length > 0 && entries.length < COUNT) await this.#sleep(LINGER_MS);
       if (entries === undefined || entries.length === 0) continue;
       this.#last = (entries[entries.length - 1] as [string, string[]])[0];
       for (const [, fields] of entries) {
@@ -108,6 +112,14 @@ export class EventReader {
         }
       }
     }
+  }
+
+  /** A pause that close() cuts short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#pause = setTimeout(resolve, ms);
+    });
   }
 
   /**
