@@ -119,12 +119,19 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       );
       return [job.id as string];
     }
-    // One MULTI: every job is added, or none.
+    // One MULTI: every job is added, or none. Jobs that share checked options share BullMQ's form of
+    // them (BullMQ copies a job's options before it uses them).
+    const converted = new Map<NormalizedAdd, JobsOptions>();
+    const entries = jobs.map(({ name, data, options }) => {
+      let opts = converted.get(options);
+      if (opts === undefined) {
+        opts = jobOptions(options);
+        converted.set(options, opts);
+      }
+      return { name, data: data ?? null, opts };
+    });
     const added = await this.#bounded(
-      () =>
-        this.#queue.addBulk(
-          jobs.map(({ name, data, options }) => ({ name, data: data ?? null, opts: jobOptions(options) })),
-        ),
+      () => this.#queue.addBulk(entries),
       `addBulk of ${jobs.length} jobs`,
       this.options.commandTimeoutMs,
       signal,
