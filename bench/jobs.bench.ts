@@ -33,6 +33,66 @@ function counter(): { tick: () => void; next: (count: number) => Promise<void> }
   };
 }
 
+/** CPU time (user + system, ms) one candidate spent, in this process and in Redis, and on how many jobs. */
+interface Spent {
+  jobs: number;
+  here: number;
+  redis: number;
+}
+
+/** Redis's own CPU time so far, in ms (INFO cpu). */
+async function redisCpu(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const read = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return (read('used_cpu_user') + read('used_cpu_sys')) * 1000;
+}
+
+/**
+ * Wraps a candidate's loop so its CPU time here and in Redis adds up in `spent`, warm-up and sizing
+ * included: on a shared machine CPU time moves far less than elapsed time, and Redis's share is what every
+ * process of a deployment shares.
+ */
+function metered(admin: Redis, spent: Spent, jobsPerCall: number, loop: (n: number) => Promise<void>) {
+  return async (n: number) => {
+    const redisBefore = await redisCpu(admin);
+    const before = process.cpuUsage();
+    await loop(n);
+    const here = process.cpuUsage(before);
+    spent.here += (here.user + here.system) / 1000;
+    spent.redis += (await redisCpu(admin)) - redisBefore;
+    spent.jobs += n * jobsPerCall;
+  };
+}
+
+/** Prints CPU time per job for each candidate; `elsewhere` adds a column (ms in another process). */
+function cpuTable(
+  rows: readonly { name: string; spent: Spent; elsewhere?: number }[],
+  column?: string,
+): void {
+  const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
+  const per = rows.map(({ spent, elsewhere }) => ({
+    here: spent.here / spent.jobs,
+    redis: spent.redis / spent.jobs,
+    elsewhere: elsewhere === undefined ? undefined : elsewhere / spent.jobs,
+  }));
+  const total = per.map((p) => p.here + p.redis + (p.elsewhere ?? 0));
+  const base = total[0] as number;
+  console.log('CPU time per job (user + system), over every call of each candidate, warm-up included:\n');
+  console.log(
+    `| candidate | this process | Redis |${column ? ` ${column} |` : ''} total | × ${rows[0]?.name} |`,
+  );
+  console.log(`| --- | --- | --- |${column ? ' --- |' : ''} --- | --- |`);
+  for (const [i, { name }] of rows.entries()) {
+    const p = per[i] as (typeof per)[number];
+    const other = column ? ` ${p.elsewhere === undefined ? '—' : us(p.elsewhere)} |` : '';
+    const t = total[i] as number;
+    console.log(
+      `| ${name} | ${us(p.here)} | ${us(p.redis)} |${other} ${us(t)} | ${(t / base).toFixed(2)}× |`,
+    );
+  }
+  console.log('');
+}
+
 export default async function (): Promise<void> {
   let engine: Engine | undefined;
   const url = process.env.KEEL_REDIS_URL || (engine = await startRedis()).url;
@@ -72,7 +132,7 @@ export default async function (): Promise<void> {
       candidates: [
         {
           name: 'bullmq',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               const finished = rawDone.next(JOBS);
               await Promise.all(data.map((d) => rawQueue.add('n', d)));
@@ -82,7 +142,7 @@ export default async function (): Promise<void> {
         },
         {
           name: 'keel bullmq queue',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               const finished = keelDone.next(JOBS);
               await Promise.all(data.map((d) => keel.add('n', d)));
@@ -133,6 +193,12 @@ export async function bulkAndEvents(): Promise<void> {
   const keel = await openQueue<number>(url, `bench-bulk-keel-${randomUUID()}`);
   const bulk = Array.from({ length: BULK }, (_, i) => ({ name: 'n', data: i }));
   const rawBulk = bulk.map(({ name, data }) => ({ name, data }));
+  const spent = new Map<string, Spent>();
+  const spentOn = (name: string) => {
+    const entry = { jobs: 0, here: 0, redis: 0 };
+    spent.set(name, entry);
+    return entry;
+  };
   try {
     const results = await run({
       title: `${BULK.toLocaleString('en')} jobs added in one call (no worker)`,
@@ -144,7 +210,7 @@ export async function bulkAndEvents(): Promise<void> {
       candidates: [
         {
           name: 'bullmq addBulk',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               await admin.flushdb('ASYNC');
               await rawQueue.addBulk(rawBulk);
@@ -153,7 +219,7 @@ export async function bulkAndEvents(): Promise<void> {
         },
         {
           name: 'keel addBulk',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               await admin.flushdb('ASYNC');
               await keel.addBulk(bulk);
@@ -162,7 +228,7 @@ export async function bulkAndEvents(): Promise<void> {
         },
         {
           name: 'bullmq add, in a loop',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               await admin.flushdb('ASYNC');
               for (const { name, data } of rawBulk) await rawQueue.add(name, data);
@@ -171,7 +237,7 @@ export async function bulkAndEvents(): Promise<void> {
         },
         {
           name: 'keel add, in a loop',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               await admin.flushdb('ASYNC');
               for (const { name, data } of bulk) await keel.add(name, data);
@@ -181,14 +247,14 @@ export async function bulkAndEvents(): Promise<void> {
         // The other reading of "a loop of add": every add started at once, pipelined on one connection.
         {
           name: 'keel add, all at once',
-          run: async (n) => {
+          run: async (n: number) => {
             for (let i = 0; i < n; i++) {
               await admin.flushdb('ASYNC');
               await Promise.all(bulk.map(({ name, data }) => keel.add(name, data)));
             }
           },
         },
-      ],
+      ].map(({ name, run }) => ({ name, run: metered(admin, spentOn(name), BULK, run) })),
     });
     target(
       'bullmq addBulk time vs keel addBulk (keel speed)',
@@ -216,6 +282,7 @@ export async function bulkAndEvents(): Promise<void> {
       'at least',
     );
     console.log('');
+    cpuTable([...spent].map(([name, cpu]) => ({ name, spent: cpu })));
   } finally {
     await keel.close({ timeoutMs: 5000 });
     await rawQueue.close();
@@ -268,30 +335,18 @@ export async function listeners(url: string, admin: Redis, engine: Engine): Prom
     return { web, out };
   });
   const jobs = Array.from({ length: EVENT_JOBS }, (_, i) => ({ name: 'n', data: i }));
-  // CPU time per candidate, warm-up and sizing included (so is the listener process's own count): on a
-  // shared machine it moves far less than elapsed time, and Redis's share is what every process shares.
-  const spent = queues.map(() => ({ jobs: 0, here: 0, redis: 0 }));
-  const redisCpu = async () => {
-    const info = await admin.info('cpu');
-    const read = (name: string) =>
-      Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-    return (read('used_cpu_user') + read('used_cpu_sys')) * 1000;
-  };
-  const batch = (i: number) => async (n: number) => {
+  // The listener processes count their own CPU time, from ready to exit.
+  const spent: Spent[] = queues.map(() => ({ jobs: 0, here: 0, redis: 0 }));
+  const batch = (i: number) => {
     const queue = queues[i] as typeof plain;
     const finished = done[i] as ReturnType<typeof counter>;
-    const cpu = spent[i] as (typeof spent)[number];
-    const redisBefore = await redisCpu();
-    const before = process.cpuUsage();
-    for (let k = 0; k < n; k++) {
-      const all = finished.next(EVENT_JOBS);
-      await queue.addBulk(jobs);
-      await all;
-    }
-    const here = process.cpuUsage(before);
-    cpu.here += (here.user + here.system) / 1000;
-    cpu.redis += (await redisCpu()) - redisBefore;
-    cpu.jobs += n * EVENT_JOBS;
+    return metered(admin, spent[i] as Spent, EVENT_JOBS, async (n) => {
+      for (let k = 0; k < n; k++) {
+        const all = finished.next(EVENT_JOBS);
+        await queue.addBulk(jobs);
+        await all;
+      }
+    });
   };
   try {
     const readyBy = Date.now() + 30_000;
@@ -359,22 +414,15 @@ export async function listeners(url: string, admin: Redis, engine: Engine): Prom
     }
     console.log(`- events heard: ${heard.join(', ')} in other processes, ${events} in this one`);
     console.log('');
-    console.log('CPU time per job (user + system) over all samples of each candidate, warm-up included:\n');
-    console.log('| candidate | this process (workers) | Redis | listener process | total | × no listener |');
-    console.log('| --- | --- | --- | --- | --- | --- |');
     const names = ['no listener', ...READERS.map(([, name]) => name), 'keel listener in this process'];
-    const remoteAt = (i: number) => i >= 1 && i <= READERS.length;
-    const totals = spent.map(({ jobs, here, redis }, i) => {
-      const listener = remoteAt(i) ? (listenerMs[i - 1] as number) / jobs : 0;
-      return { here: here / jobs, redis: redis / jobs, listener, total: (here + redis) / jobs + listener };
-    });
-    const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
-    const base = (totals[0] as (typeof totals)[number]).total;
-    for (const [i, t] of totals.entries()) {
-      const cells = [names[i], us(t.here), us(t.redis), remoteAt(i) ? us(t.listener) : '—', us(t.total)];
-      console.log(`| ${cells.join(' | ')} | ${(t.total / base).toFixed(2)}× |`);
-    }
-    console.log('');
+    cpuTable(
+      names.map((name, i) => ({
+        name,
+        spent: spent[i] as Spent,
+        ...(i >= 1 && i <= READERS.length && { elsewhere: listenerMs[i - 1] as number }),
+      })),
+      'listener process',
+    );
   } finally {
     for (const { web } of webs) if (web.exitCode === null) web.kill('SIGKILL');
     await Promise.all([...queues, listener].map((q) => q.close({ timeoutMs: 5000 })));
