@@ -1,8 +1,10 @@
 /**
  * Jobs per second through Keel's BullMQ queue against raw BullMQ, same Redis, same process, concurrency 10.
  * Uses KEEL_REDIS_URL when set (scripts/with-engines.ts), otherwise starts a throwaway redis-server.
- * Then `addBulk` of 10,000 jobs against BullMQ's own and a loop of `add`, and the cost of hearing events
- * from every process, on a private redis-server (the bulk case empties it between samples).
+ * Then `addBulk` of 10,000 jobs against BullMQ's own and a loop of `add` (awaited one by one, and all at
+ * once), and the cost of hearing events from every process (Keel's reader, BullMQ's `QueueEvents` and a
+ * bare XREAD loop), on a private redis-server (the bulk case empties it between samples). Those two cases
+ * also print CPU time per job, here, in Redis and in the listener process.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -205,7 +207,7 @@ export async function bulkAndEvents(): Promise<void> {
       unit: `batch of ${BULK.toLocaleString('en')} jobs`,
       baseline: 'bullmq addBulk',
       subject: 'keel addBulk',
-      rounds: 7,
+      rounds: 11,
       sampleMs: 50,
       candidates: [
         {
@@ -361,7 +363,7 @@ export async function listeners(url: string, admin: Redis, engine: Engine): Prom
       unit: `batch of ${EVENT_JOBS} jobs`,
       baseline: 'no listener',
       rounds: 15,
-      sampleMs: 200,
+      sampleMs: 1000,
       candidates: [
         { name: 'no listener', run: batch(0) },
         ...READERS.map(([, name], i) => ({ name, run: batch(i + 1) })),
