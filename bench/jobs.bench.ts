@@ -123,6 +123,8 @@ export default async function (): Promise<void> {
   keelWorker.on('completed', keelDone.tick);
 
   const data = Array.from({ length: JOBS }, (_, i) => i);
+  const admin = new Redis(url);
+  const spent = { bullmq: { jobs: 0, here: 0, redis: 0 }, keel: { jobs: 0, here: 0, redis: 0 } };
   try {
     const results = await run({
       title: `${JOBS} jobs added, then run at concurrency ${CONCURRENCY} (one queue, one worker)`,
@@ -134,23 +136,23 @@ export default async function (): Promise<void> {
       candidates: [
         {
           name: 'bullmq',
-          run: async (n: number) => {
+          run: metered(admin, spent.bullmq, JOBS, async (n: number) => {
             for (let i = 0; i < n; i++) {
               const finished = rawDone.next(JOBS);
               await Promise.all(data.map((d) => rawQueue.add('n', d)));
               await finished;
             }
-          },
+          }),
         },
         {
           name: 'keel bullmq queue',
-          run: async (n: number) => {
+          run: metered(admin, spent.keel, JOBS, async (n: number) => {
             for (let i = 0; i < n; i++) {
               const finished = keelDone.next(JOBS);
               await Promise.all(data.map((d) => keel.add('n', d)));
               await finished;
             }
-          },
+          }),
         },
       ],
     });
@@ -164,7 +166,12 @@ export default async function (): Promise<void> {
       console.log(`- ${r.name}: ${Math.round((JOBS * 1e9) / r.medianNs)} jobs/s (median)`);
     }
     console.log('');
+    cpuTable([
+      { name: 'bullmq', spent: spent.bullmq },
+      { name: 'keel bullmq queue', spent: spent.keel },
+    ]);
   } finally {
+    admin.disconnect();
     await keel.close({ timeoutMs: 5000 });
     await rawWorker.close();
     await rawQueue.obliterate({ force: true });
