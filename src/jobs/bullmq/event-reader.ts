@@ -1,6 +1,6 @@
 /** Reads a queue's event stream with one blocking XREAD loop, handing on only the kinds of entry asked for. */
 import type { Redis } from 'ioredis';
-import { settleWithin } from '../../abort.ts';
+import { clearLongTimeout, setLongTimeout, settleWithin, unrefLongTimeout } from '../../abort.ts';
 import { QueueConnectionError } from '../errors.ts';
 import { ended, RELEASE_MS } from './redis-connection.ts';
 
@@ -99,7 +99,6 @@ export class EventReader {
       }
       if (this.#closed) return;
       const entries = reply?.[0]?.[1];
-      if (entries !== undefined && entries.length > 0 && entries.length < COUNT) await this.#sleep(LINGER_MS);
       if (entries === undefined || entries.length === 0) continue;
       this.#last = (entries[entries.length - 1] as [string, string[]])[0];
       for (const [, fields] of entries) {
@@ -111,6 +110,7 @@ export class EventReader {
           error(failure);
         }
       }
+      if (entries.length < COUNT) await this.#sleep(LINGER_MS);
     }
   }
 
@@ -129,7 +129,8 @@ export class EventReader {
    */
   async #read<T>(reading: Promise<T>): Promise<T> {
     const { client, stallMs, where, error } = this.#settings;
-    const timer = setTimeout(() => {
+    // commandTimeoutMs may be longer than a platform timer holds.
+    const timer = setLongTimeout(() => {
       if (this.#closed) return;
       error(
         new QueueConnectionError(
@@ -139,11 +140,11 @@ export class EventReader {
       );
       client.disconnect(true);
     }, BLOCK_MS + stallMs);
-    timer.unref();
+    unrefLongTimeout(timer);
     try {
       return await reading;
     } finally {
-      clearTimeout(timer);
+      clearLongTimeout(timer);
     }
   }
 
