@@ -152,34 +152,46 @@ export abstract class BaseQueue<In = unknown, Out = In> implements JobQueue<In, 
     const signal = normalizeAddBulkOptions(options);
     this.checkOpen('add jobs');
     signal?.throwIfAborted();
-    const ready: EngineJob[] = [];
+    const ready: EngineJob[] = new Array(jobs.length);
+    // Entries that share an options object share its checked form: one check per distinct object.
+    let checked: Map<object, NormalizedAdd> | undefined;
     // Every entry is checked before any is added: one bad entry adds nothing.
-    for (const [index, entry] of jobs.entries()) {
-      const at = `JobQueue.addBulk() jobs[${index}]`;
+    for (let index = 0; index < jobs.length; index++) {
+      const entry = jobs[index];
       try {
         if (typeof entry !== 'object' || entry === null) {
           throw new InvalidArgumentError(`must be { name, data, options? }; received ${describe(entry)}`);
         }
-        for (const key of Object.keys(entry)) {
-          if (!BULK_KEYS.includes(key)) {
+        for (const key in entry) {
+          if (Object.hasOwn(entry, key) && key !== 'name' && key !== 'data' && key !== 'options') {
             throw new InvalidArgumentError(
               `unknown key ${describe(key)}; known keys: ${BULK_KEYS.join(', ')}`,
             );
           }
         }
         const { name, data, options: jobOptions } = entry;
-        if ((jobOptions as AddOptions | undefined)?.signal !== undefined) {
-          throw new InvalidArgumentError('options must not carry a signal (addBulk takes one for all)');
-        }
         checkJobName(name);
-        const opts = normalizeAdd(jobOptions);
+        let opts: NormalizedAdd;
+        if (jobOptions === undefined) opts = normalizeAdd(undefined);
+        else {
+          const known =
+            typeof jobOptions === 'object' && jobOptions !== null ? checked?.get(jobOptions) : undefined;
+          if (known !== undefined) opts = known;
+          else {
+            if ((jobOptions as AddOptions | null)?.signal !== undefined) {
+              throw new InvalidArgumentError('options must not carry a signal (addBulk takes one for all)');
+            }
+            opts = normalizeAdd(jobOptions);
+            (checked ??= new Map()).set(jobOptions, opts);
+          }
+        }
         // Without a schema nothing is awaited: ten thousand entries need not each wait a turn.
-        ready.push(
+        ready[index] =
           this.#schema === undefined
             ? { name, data, json: serializeData(name, data), options: opts }
-            : await this.#prepare(name, data, opts),
-        );
+            : await this.#prepare(name, data, opts);
       } catch (error) {
+        const at = `JobQueue.addBulk() jobs[${index}]`;
         if (error instanceof InvalidJobDataError) throw error.at(at);
         if (error instanceof InvalidArgumentError) {
           throw new InvalidArgumentError(`${at}: ${error.message}`, { cause: error });

@@ -139,7 +139,17 @@ function checkBackoff(value: Backoff | undefined): NormalizedAdd['backoff'] {
   };
 }
 
+/** A job's options when none are given: one object, made once. */
+const DEFAULT_ADD: NormalizedAdd = Object.freeze({
+  attempts: 1,
+  backoff: undefined,
+  delay: 0,
+  priority: undefined,
+  jobId: undefined,
+});
+
 export function normalizeAdd(options: AddOptions | undefined): NormalizedAdd {
+  if (options === undefined) return DEFAULT_ADD;
   checkOptions('JobQueue.add() options', options, addKeys);
   const o = options ?? {};
   checkSignal('JobQueue.add() signal', o.signal);

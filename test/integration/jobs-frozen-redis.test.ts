@@ -3,7 +3,7 @@
  * settles within its stated bound with a retryable error, close() honours timeoutMs and signal, and after
  * it nothing of the queue keeps the process alive.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Engine, startRedis } from '../../scripts/engines.ts';
 import { KeelError } from '../../src/errors.ts';
 import { type JobQueue, JobWaitTimeoutError, openQueue, QueueConnectionError } from '../../src/jobs/index.ts';
-import { captureStderr } from './redis-probes.ts';
+import { captureStderr, sleep } from './redis-probes.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 let stderr: { text: () => string } | undefined;
@@ -236,5 +236,104 @@ describe.each(faults)('a queue whose Redis is %s', { timeout: 60_000 }, (_label,
     ];
     expect(code, `child stderr: ${err}`).toBe(0);
     expect(err).not.toContain('Unhandled error event');
+  });
+});
+
+describe('a listener whose Redis freezes while it reads events', { timeout: 60_000 }, () => {
+  /** Sockets and timers the process holds now. */
+  const held = () =>
+    process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length;
+
+  /** A queue with a `completed` listener and an `error` listener whose event stream is open. */
+  async function listening(engine: Engine) {
+    const queue = await openQueue(engine.url, `frozen-${randomUUID()}`, {
+      connectTimeoutMs: 1000,
+      commandTimeoutMs: 1000,
+    });
+    cleanups.push(() => queue.close({ timeoutMs: 0 }));
+    const errors: unknown[] = [];
+    queue.on('error', ({ error }) => errors.push(error));
+    const completed: unknown[] = [];
+    queue.on('completed', (event) => completed.push(event));
+    // result() waits for the stream to be open before it reads the job (which is not there).
+    await expect(queue.result('no-such-job', { timeoutMs: 10_000 })).rejects.toMatchObject({
+      code: 'KEEL_JOB_NOT_FOUND',
+    });
+    return { queue, errors, completed };
+  }
+
+  /**
+   * Appends a `completed` entry for `jobId` to the queue's event stream (redis-cli, so this process does not
+   * turn its event loop meanwhile), then freezes Redis: the answer to the blocked stream read is already on
+   * its way here, and the read of the job's fields that follows it goes to a frozen Redis.
+   */
+  async function completeThenFreeze(engine: Engine, queue: string, jobId: string): Promise<void> {
+    // The reader reads on a moment after a read that brought entries (the job's `added`): let it block again.
+    await sleep(200);
+    execFileSync(
+      'redis-cli',
+      ['-p', String(engine.port), 'XADD', `keel:${queue}:events`, '*', 'event', 'completed', 'jobId', jobId],
+      { timeout: 5000 },
+    );
+    process.kill(engine.pid, 'SIGSTOP');
+  }
+
+  it("reports a read of events' jobs that Redis does not answer as an 'error' after commandTimeoutMs, and delivers the events once it answers", async () => {
+    const engine = await privateRedis();
+    const { queue, errors, completed } = await listening(engine);
+    const id = await queue.add('mail', null);
+    await completeThenFreeze(engine, queue.name, id);
+    const frozenAt = Date.now();
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 10_000 });
+    expect(Date.now() - frozenAt).toBeGreaterThanOrEqual(1000);
+    expect(errors[0]).toBeInstanceOf(QueueConnectionError);
+    expect(errors[0]).toMatchObject({ code: 'KEEL_JOB_QUEUE_CONNECTION', retryable: true });
+    expect((errors[0] as Error).message).toMatch(
+      new RegExp(
+        `^Redis at 127\\.0\\.0\\.1:\\d+ did not answer the read of the jobs of 1 event of queue "${queue.name}" within 1000 ms`,
+      ),
+    );
+    expect(completed).toEqual([]);
+    process.kill(engine.pid, 'SIGCONT');
+    await vi.waitFor(() => expect(completed).toHaveLength(1), { timeout: 10_000 });
+    expect(completed[0]).toMatchObject({ job: { id, name: 'mail', attempts: 1 } });
+    expect(errors).toHaveLength(1);
+  });
+
+  it('a queue closed while such a read is unanswered leaves no timer or socket behind and reports nothing after', async () => {
+    const engine = await privateRedis();
+    const before = held();
+    const { queue, errors } = await listening(engine);
+    const id = await queue.add('mail', null);
+    await completeThenFreeze(engine, queue.name, id);
+    await sleep(200);
+    await within(15_000, 'close({ timeoutMs: 0 })', queue.close({ timeoutMs: 0 }));
+    await vi.waitFor(() => expect(held()).toBeLessThanOrEqual(before), { timeout: 2000 });
+    // Past commandTimeoutMs: the bound was let go with the queue.
+    await sleep(1500);
+    expect(errors).toEqual([]);
+    expect(stderr?.text()).not.toContain('did not answer the read');
+  });
+
+  it('reports a stream read that Redis leaves unanswered, and hears events again once it answers', async () => {
+    const engine = await privateRedis();
+    const { queue, errors, completed } = await listening(engine);
+    process.kill(engine.pid, 'SIGSTOP');
+    // A blocked read waits 5 s in Redis; unanswered 5 s + commandTimeoutMs, it is reported.
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 15_000 });
+    expect(errors[0]).toBeInstanceOf(QueueConnectionError);
+    expect((errors[0] as Error).message).toMatch(
+      new RegExp(
+        `^Redis did not answer a read of the event stream of queue "${queue.name}" at 127\\.0\\.0\\.1:\\d+ within 6000 ms`,
+      ),
+    );
+    process.kill(engine.pid, 'SIGCONT');
+    // Run by a worker of another queue object: heard from the stream, not from a worker of this one.
+    const other = await openQueue(engine.url, queue.name);
+    cleanups.push(() => other.close({ timeoutMs: 0 }));
+    await other.process(() => 'done');
+    const id = await other.add('mail', null);
+    await vi.waitFor(() => expect(completed).toHaveLength(1), { timeout: 15_000 });
+    expect(completed[0]).toMatchObject({ job: { id, name: 'mail' }, result: 'done' });
   });
 });

@@ -225,6 +225,27 @@ describe('events from every process', { timeout: 30_000 }, () => {
     );
   });
 
+  it('hears every job of a burst longer than one read of the stream, each once', async () => {
+    const name = freshName('events-slices');
+    const web = await open(name);
+    const count = 1500;
+    const heard: string[] = [];
+    const all = new Promise<void>((resolve) => {
+      web.on('completed', ({ job }) => {
+        heard.push(job.name);
+        if (heard.length === count) resolve();
+      });
+    });
+    const runner = await open(name);
+    // All added before any runs: about 6,000 entries (added, waiting, active, completed), a read takes 1,000.
+    await runner.addBulk(Array.from({ length: count }, (_, i) => ({ name: `job-${i}`, data: i })));
+    await runner.process((job) => job.data, { concurrency: 20 });
+    await all;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(heard).toHaveLength(count);
+    expect(new Set(heard).size).toBe(count);
+  });
+
   it('hears the final failure of a job whose earlier attempt its own worker ran', async () => {
     const name = freshName('events-retry');
     const a = await open(name);

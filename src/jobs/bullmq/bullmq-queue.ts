@@ -1,8 +1,14 @@
 /** The durable job queue on Redis through BullMQ: jobs outlive processes, and workers anywhere compete. */
 
-import { type Job as BullJob, type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import { type Job as BullJob, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { settleWithin } from '../../abort.ts';
+import {
+  clearLongTimeout,
+  type LongTimer,
+  setLongTimeout,
+  settleWithin,
+  unrefLongTimeout,
+} from '../../abort.ts';
 import { describe } from '../../errors.ts';
 import {
   BaseQueue,
@@ -28,7 +34,8 @@ import type {
 } from '../types.ts';
 import { BullmqScheduler } from './bullmq-scheduler.ts';
 import { BullmqWorker, CODE_FIELD, cancelChannel, RETRY_EVENT, runKey } from './bullmq-worker.ts';
-import { connect, ended, RELEASE_MS, releaseClient } from './redis-connection.ts';
+import { EventReader, field } from './event-reader.ts';
+import { connect, RELEASE_MS, releaseClient } from './redis-connection.ts';
 
 /**
  * Waits for a command up to `timeoutMs`: rejects with the signal's reason when it aborts first, or with a
@@ -61,7 +68,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   readonly #queue: Queue;
   readonly #scheduler: BullmqScheduler;
   /** The stream of events from every process, opened for the first listener (or `result()` wait). */
-  #queueEvents: { readonly events: QueueEvents; readonly client: Redis } | undefined;
+  #reader: EventReader | undefined;
 
   /** Use `openBullmqQueue`, which connects and checks the server first. */
   constructor(target: RedisTarget, name: string, options: NormalizedOpen, client: Redis) {
@@ -77,6 +84,7 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       },
     });
     this.#queue.on('error', (error) => this.emitError(error));
+    client.defineCommand(JOB_FIELDS, { lua: JOB_FIELDS_LUA });
     this.#scheduler = new BullmqScheduler({
       queue: this.#queue,
       jobOptions: (job) => jobOptions(job.options),
@@ -111,12 +119,19 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       );
       return [job.id as string];
     }
-    // One MULTI: every job is added, or none.
+    // One MULTI: every job is added, or none. Jobs that share checked options share BullMQ's form of
+    // them (BullMQ copies a job's options before it uses them).
+    const converted = new Map<NormalizedAdd, JobsOptions>();
+    const entries = jobs.map(({ name, data, options }) => {
+      let opts = converted.get(options);
+      if (opts === undefined) {
+        opts = jobOptions(options);
+        converted.set(options, opts);
+      }
+      return { name, data: data ?? null, opts };
+    });
     const added = await this.#bounded(
-      () =>
-        this.#queue.addBulk(
-          jobs.map(({ name, data, options }) => ({ name, data: data ?? null, opts: jobOptions(options) })),
-        ),
+      () => this.#queue.addBulk(entries),
       `addBulk of ${jobs.length} jobs`,
       this.options.commandTimeoutMs,
       signal,
@@ -268,75 +283,87 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
       await releaseClient(client);
       return;
     }
-    const events = new QueueEvents(this.name, {
-      connection: client,
-      prefix: this.options.prefix,
-      autorun: false,
+    const reader = new EventReader({
+      client,
+      key: `${this.options.prefix}:${this.name}:events`,
+      kinds: STREAM_KINDS,
+      deliver: (kind, fields) => this.#heard(kind, fields),
+      error: (error) => {
+        if (!this.closed) this.emitError(error);
+      },
+      where: `queue ${describe(this.name)} at ${this.#target.where}`,
+      startTimeoutMs: this.options.connectTimeoutMs,
+      stallMs: this.options.commandTimeoutMs,
     });
-    this.#queueEvents = { events, client };
-    events.on('error', (error) => this.emitError(error));
-    events.on('completed', ({ jobId, returnvalue }) => {
-      if (!this.wants('completed', jobId)) return;
-      this.#remote(jobId, (job) => this.emitRemote('completed', { job, result: returnvalue }));
-    });
-    events.on('failed', ({ jobId, failedReason }) => {
-      if (!this.wants('failed', jobId)) return;
-      this.#remote(jobId, (job, code) => {
-        const failure: JobFailure =
-          code === null ? { message: failedReason } : { code, message: failedReason };
-        this.emitRemote('failed', {
-          job,
-          error: new JobFailedError(this.name, jobId, failure),
-          willRetry: false,
-        });
-      });
-    });
-    // A failed attempt to be retried: announced by the worker that ran it (BullMQ announces only the last).
-    events.on(RETRY_EVENT as 'failed', (args) => {
-      const { jobId, attempt, failedReason, code } = args as unknown as {
-        jobId: string;
-        attempt: string;
-        failedReason: string;
-        code?: string;
-      };
-      if (!this.wants('retry', jobId)) return;
-      this.#remote(jobId, (job) => {
-        const failure: JobFailure =
-          code === undefined ? { message: failedReason } : { code, message: failedReason };
-        this.emitRemote('failed', {
-          // The attempt that failed, not the one that may have started since.
-          job: { ...job, attempt: Number(attempt) },
-          error: new JobFailedError(this.name, jobId, failure),
-          willRetry: true,
-        });
-      });
-    });
-    events.on('progress', ({ jobId, data }) => {
-      if (!this.wants('progress', jobId)) return;
-      this.#remote(jobId, (job) => this.emitRemote('progress', { job, progress: data as JobProgress }));
-    });
-    events.run().catch((error: unknown) => this.emitError(error));
-    const ready = events.waitUntilReady();
-    if (!(await settleWithin(ready, this.options.connectTimeoutMs, signal))) {
+    this.#reader = reader;
+    try {
+      await reader.start(signal);
+    } catch (error) {
       // Closing: shutdown() lets go of the stream.
       if (signal.aborted) return;
       // Let go now: the next listener opens the stream afresh.
-      this.#queueEvents = undefined;
-      await this.#closeEvents({ events, client });
-      throw new QueueConnectionError(
-        `The event stream of queue ${describe(this.name)} was not ready within ${this.options.connectTimeoutMs} ms`,
-      );
+      this.#reader = undefined;
+      await reader.close();
+      throw error;
     }
-    await ready;
-    // The stream is read with a blocking command: give it a moment to be issued, so what follows is heard.
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  /** An entry of the event stream of a kind some event is made of; nothing is built unless it is wanted. */
+  #heard(kind: string, fields: readonly string[]): void {
+    const jobId = field(fields, 'jobId');
+    if (jobId === undefined) return;
+    switch (kind) {
+      case 'completed': {
+        if (!this.wants('completed', jobId)) return;
+        const result = parseField(fields, 'returnvalue');
+        this.#remote(jobId, (job) => this.emitRemote('completed', { job, result }));
+        return;
+      }
+      case 'failed': {
+        if (!this.wants('failed', jobId)) return;
+        const message = field(fields, 'failedReason') ?? '';
+        this.#remote(jobId, (job, code) => {
+          const failure: JobFailure = code === null ? { message } : { code, message };
+          this.emitRemote('failed', {
+            job,
+            error: new JobFailedError(this.name, jobId, failure),
+            willRetry: false,
+          });
+        });
+        return;
+      }
+      // A failed attempt to be retried: announced by the worker that ran it (BullMQ announces only the last).
+      case RETRY_EVENT: {
+        if (!this.wants('retry', jobId)) return;
+        const message = field(fields, 'failedReason') ?? '';
+        const code = field(fields, 'code');
+        const attempt = Number(field(fields, 'attempt'));
+        this.#remote(jobId, (job) => {
+          const failure: JobFailure = code === undefined ? { message } : { code, message };
+          this.emitRemote('failed', {
+            // The attempt that failed, not the one that may have started since.
+            job: { ...job, attempt },
+            error: new JobFailedError(this.name, jobId, failure),
+            willRetry: true,
+          });
+        });
+        return;
+      }
+      case 'progress': {
+        if (!this.wants('progress', jobId)) return;
+        const progress = parseField(fields, 'data') as JobProgress;
+        this.#remote(jobId, (job) => this.emitRemote('progress', { job, progress }));
+        return;
+      }
+    }
   }
 
   /**
    * Reads the job's name and attempt for an event from the stream, then hands them on. The stream hands
-   * over its events in batches, synchronously: the reads of one batch go out together, as one pipeline, so
-   * a listener costs Redis one round trip per batch rather than one per event. Deliveries keep the
-   * stream's order (a connection answers in order, and batches are sent in order).
+   * over its events in batches, synchronously: the reads of one batch go out together, as one script call
+   * (not a pipeline of one read per event, whose building and parsing cost the listener more than the
+   * stream itself), so a listener costs Redis one command per batch. Deliveries keep the stream's order (a
+   * connection answers in order, and batches are sent in order).
    */
   #remote(id: string, deliver: (job: JobInfo, code: string | null) => void): void {
     this.#lookups.push({ id, deliver });
@@ -345,50 +372,66 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
 
   /** Events of the current stream batch waiting for their job's fields. */
   #lookups: { readonly id: string; readonly deliver: (job: JobInfo, code: string | null) => void }[] = [];
+  /** The bounds of the batches whose reads Redis has not answered yet. */
+  readonly #lookupTimers = new Set<LongTimer>();
 
   #lookUp(): void {
     const batch = this.#lookups;
     this.#lookups = [];
-    const pipeline = this.#client.pipeline();
-    for (const { id } of batch) pipeline.hmget(this.#key(id), 'name', 'ats', 'opts', CODE_FIELD);
-    pipeline
-      .exec()
-      .then((replies) => {
+    const keys = batch.map(({ id }) => this.#key(id));
+    // A Redis that never answers (frozen with the connection open) would hold the batch back without a
+    // word: past commandTimeoutMs it is reported. The timer never keeps the process alive by itself.
+    const ms = this.options.commandTimeoutMs;
+    const timer = setLongTimeout(() => {
+      this.#lookupTimers.delete(timer);
+      if (this.closed) return;
+      const count = batch.length === 1 ? '1 event' : `${batch.length} events`;
+      this.emitError(
+        new QueueConnectionError(
+          `Redis at ${this.#target.where} did not answer the read of the jobs of ${count} of queue ` +
+            `${describe(this.name)} within ${ms} ms (connection ${this.#client.status}); they are ` +
+            'delivered if it answers later',
+        ),
+      );
+    }, ms);
+    unrefLongTimeout(timer);
+    this.#lookupTimers.add(timer);
+    (this.#client as FieldsClient)
+      [JOB_FIELDS](keys.length, ...keys, CODE_FIELD)
+      .then((fields) => {
         for (const [i, { id, deliver }] of batch.entries()) {
-          const [error, fields] = replies?.[i] ?? [new Error('no reply to the read of the job')];
-          if (error) {
-            this.emitError(error);
-            continue;
-          }
-          const [name, ats, opts, code] = fields as (string | null)[];
+          const name = fields[4 * i];
+          const ats = fields[4 * i + 1];
+          const opts = fields[4 * i + 2];
           let attempts = 1;
           try {
             attempts = (JSON.parse(opts ?? '{}') as { attempts?: number }).attempts ?? 1;
           } catch {}
-          deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, code ?? null);
+          deliver({ id, name: name ?? '', attempt: Number(ats ?? 0), attempts }, fields[4 * i + 3] ?? null);
         }
       })
-      .catch((error: unknown) => this.emitError(error));
+      .catch((error: unknown) => {
+        // At close the connection goes, and unanswered reads with it: that is the close, not a failure.
+        if (!this.closed) this.emitError(error);
+      })
+      .finally(() => {
+        clearLongTimeout(timer);
+        this.#lookupTimers.delete(timer);
+      });
   }
 
   protected async shutdown(): Promise<void> {
     // Each step is bounded by 2 × RELEASE_MS, so a Redis that is down or frozen cannot hold close() up.
     // BullMQ's Queue only borrows the connection, so closing it and releasing the connection overlap.
-    const watched = this.#queueEvents;
-    this.#queueEvents = undefined;
+    const reader = this.#reader;
+    this.#reader = undefined;
+    for (const timer of this.#lookupTimers) clearLongTimeout(timer);
+    this.#lookupTimers.clear();
     await Promise.all([
       settleWithin(this.#queue.close(), RELEASE_MS),
       releaseClient(this.#client),
-      watched && this.#closeEvents(watched),
+      reader?.close(),
     ]);
-  }
-
-  async #closeEvents({ events, client }: { events: QueueEvents; client: Redis }): Promise<void> {
-    const closing = events.close();
-    closing.catch(() => {});
-    if (await settleWithin(closing, RELEASE_MS)) return releaseClient(client, RELEASE_MS);
-    client.disconnect();
-    await settleWithin([closing, ended(client, RELEASE_MS)], RELEASE_MS);
   }
 
   override toString(): string {
@@ -406,6 +449,28 @@ export class BullmqQueue<In = unknown, Out = In> extends BaseQueue<In, Out> {
   #bounded<T>(start: () => Promise<T>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<T> {
     return bounded(start, what, this.#target.where, timeoutMs, signal, () => this.#client.status);
   }
+}
+
+/** The command, defined on the queue's connection, that reads the fields events need from many jobs. */
+const JOB_FIELDS = 'keelJobFields';
+/** KEYS: the jobs' hashes; ARGV[1]: the field of the failure code. Four values per job, nil where missing. */
+const JOB_FIELDS_LUA = `local out = {}
+for i = 1, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'name', 'ats', 'opts', ARGV[1])
+  for j = 1, 4 do out[#out + 1] = f[j] end
+end
+return out`;
+type FieldsClient = Redis & {
+  [JOB_FIELDS](count: number, ...args: string[]): Promise<(string | null)[]>;
+};
+
+/** The kinds of stream entry the queue's events are made of. */
+const STREAM_KINDS: ReadonlySet<string> = new Set(['completed', 'failed', 'progress', RETRY_EVENT]);
+
+/** A JSON field of a stream entry (a result, a progress), as BullMQ's own reader parses it. */
+function parseField(fields: readonly string[], name: string): unknown {
+  const text = field(fields, name);
+  return text === undefined ? undefined : JSON.parse(text);
 }
 
 function jobOptions(opts: NormalizedAdd): JobsOptions {

@@ -361,6 +361,48 @@ export function inspectAndManage(fresh: Fresh, _open: OpenForTest): void {
       await expect(queue.addBulk('nope' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
       expect(await queue.counts()).toMatchObject({ waiting: 0, delayed: 0 });
     });
+
+    it('checks every entry when entries share one options object, and gives each job those options', async () => {
+      const queue = await fresh();
+      const shared = { attempts: 3, priority: 2 };
+      const entries = Array.from({ length: 50 }, (_, i) => ({
+        name: 'n',
+        data: i as unknown,
+        options: shared,
+      }));
+      const bad: [number, { name: string; data: unknown; options?: object }, RegExp][] = [
+        [
+          37,
+          { name: 'n', data: 1, options: { ...shared, attempts: 0 } },
+          /^JobQueue\.addBulk\(\) jobs\[37\]: .*attempts/,
+        ],
+        [49, { name: 'n', data: 1n, options: shared }, /^JobQueue\.addBulk\(\) jobs\[49\]: data of job "n"/],
+        [12, { name: '', data: 1, options: shared }, /^JobQueue\.addBulk\(\) jobs\[12\]: .*job name/],
+        [
+          20,
+          { name: 'n', data: 1, options: { signal: AbortSignal.abort() } },
+          /^JobQueue\.addBulk\(\) jobs\[20\]: .*signal/,
+        ],
+        [
+          30,
+          { name: 'n', data: 1, options: { ...shared, jobid: 'x' } },
+          /^JobQueue\.addBulk\(\) jobs\[30\]: .*unknown/,
+        ],
+      ];
+      for (const [at, entry, message] of bad) {
+        const batch = [...entries];
+        batch[at] = entry as (typeof entries)[number];
+        await expect(queue.addBulk(batch), `jobs[${at}]`).rejects.toThrow(message);
+      }
+      expect(await queue.counts()).toMatchObject({ waiting: 0, delayed: 0 });
+      const ids = await queue.addBulk(entries);
+      expect(ids).toHaveLength(50);
+      expect(await queue.getJob(ids[49] as string)).toMatchObject({ data: 49, attempts: 3 });
+      // A check holds for one call: the same object changed since is checked again.
+      shared.attempts = 0;
+      await expect(queue.addBulk(entries)).rejects.toThrow(/^JobQueue\.addBulk\(\) jobs\[0\]: .*attempts/);
+      expect(await queue.counts()).toMatchObject({ waiting: 50 });
+    });
   });
 
   describe('failed jobs', () => {
