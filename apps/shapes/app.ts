@@ -3,10 +3,13 @@
  * Roles `all` and `gateway` serve the API; every role serves /health/live, /health/ready and /metrics on
  * its port, so each process can be checked and scraped the same way.
  */
-import { createGateway, type Gateway, type IdempotencyStore } from 'keel/gateway';
-
-type StopReport = Awaited<ReturnType<Gateway['stop']>>;
-
+import {
+  createGateway,
+  type Gateway,
+  type IdempotencyStore,
+  RedisIdempotencyStore,
+  type StopReport,
+} from 'keel/gateway';
 import { type Backend, startBackend } from './backend.ts';
 import type { Config } from './config.ts';
 import { eventKeys } from './contracts.ts';
@@ -39,10 +42,8 @@ async function idempotencyStore(
   checks: Record<string, (signal: AbortSignal) => Promise<void>>,
 ): Promise<IdempotencyStore | undefined> {
   if (!/^rediss?:/.test(config.queueUrl)) return undefined;
-  const [{ Redis }, { RedisIdempotencyStore }] = await Promise.all([
-    import('ioredis'),
-    import('keel/gateway'),
-  ]);
+  // Loaded only here, so an embedded backend never loads a Redis client.
+  const { Redis } = await import('ioredis');
   const redis = new Redis(config.queueUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
@@ -90,7 +91,14 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     for (const close of extraClose) await close().catch(() => undefined);
     throw error;
   }
-  const url = await gateway.listen({ port: config.port, host: config.host });
+  let url: string;
+  try {
+    url = await gateway.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    // A port in use, say: close what started, in the usual order, then say why.
+    await gateway.stop({ timeoutMs: 5000 }).catch(() => undefined);
+    throw error;
+  }
   log('info', `shapes ${config.role} listening`, { url });
   return {
     url,

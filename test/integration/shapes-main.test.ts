@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../apps/shapes/config.ts';
@@ -65,6 +66,19 @@ describe('configuration', () => {
     const role = run({}, ['--role', 'everything']);
     expect(role.status).not.toBe(0);
     expect(role.stderr).toMatch(/--role: must be one of all, gateway, shapes, renderer/);
+  });
+
+  it('main.ts exits non-zero, saying why, when its port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const result = run({ PORT: String(port), DATABASE_URL: 'memory://', DRAIN_DELAY_MS: '0' });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/could not start: .*EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
   });
 
   it('main.ts exits non-zero naming DATABASE_URL when the store cannot be opened', () => {
