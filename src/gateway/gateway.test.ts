@@ -229,6 +229,27 @@ describe('keelGateway: routes and statuses', () => {
   });
 });
 
+describe('keelGateway: tries', () => {
+  // An app of its own: its broker's circuit for things.slow starts closed, whatever other tests did.
+  let u: TestApp;
+  beforeAll(async () => {
+    u = await startTestApp();
+  });
+  afterAll(() => u.close());
+
+  it('attemptTimeoutMs bounds each try: a try that hangs is abandoned at it, not at the route deadline', async () => {
+    const before = u.seen.aborted;
+    const started = Date.now();
+    const res = await send(u.url, 'GET', '/api/slow-tries?ms=3000');
+    expect(res.status).toBe(504);
+    expect(res.json.error.code).toBe('KEEL_BROKER_DEADLINE');
+    // The route allows 5 s; the (not idempotent, so not retried) try gave up at its own 100 ms.
+    expect(Date.now() - started).toBeLessThan(2500);
+    // The abandoned try's handler was told: its ctx.signal aborted.
+    await expect.poll(() => u.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+  });
+});
+
 describe('keelGateway: unavailable', () => {
   let t: TestApp | undefined;
   afterEach(async () => {

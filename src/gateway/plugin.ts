@@ -184,6 +184,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
           params,
           {
             timeoutMs: route.timeoutMs,
+            attemptTimeoutMs: route.attemptTimeoutMs,
             signal: gone.signal,
             idempotencyKey: key,
             meta,

@@ -43,6 +43,12 @@ export interface RouteSpec<Result> {
   readonly contentType?: string | undefined;
   /** The call's deadline, retries included. @default the broker's defaultTimeoutMs */
   readonly timeoutMs?: number | undefined;
+  /**
+   * Each try's own deadline: a try unanswered by then (its instance died or froze) is abandoned and, for
+   * an idempotent action or a request with an `Idempotency-Key`, retried on another instance within
+   * `timeoutMs`. @default none (a try may use the whole deadline)
+   */
+  readonly attemptTimeoutMs?: number | undefined;
 }
 
 /** A route made by `route()`: what the gateway registers and what OpenAPI describes. */
@@ -60,6 +66,7 @@ export interface Route {
   readonly tags: readonly string[];
   readonly contentType: string | undefined;
   readonly timeoutMs: number | undefined;
+  readonly attemptTimeoutMs: number | undefined;
   /** The names of the path's parameters, in order (`:id` → `id`). */
   readonly pathParams: readonly string[];
 }
@@ -76,6 +83,7 @@ const specKeys = [
   'tags',
   'contentType',
   'timeoutMs',
+  'attemptTimeoutMs',
 ] as const;
 /** A path segment that is a parameter: `:name`, letters, digits and `_`. */
 const paramPattern = /^:([A-Za-z_][A-Za-z0-9_]*)$/;
@@ -132,6 +140,10 @@ export function route<C extends AnyContract, A extends keyof C['actions'] & stri
     spec.timeoutMs === undefined
       ? undefined
       : checkDuration(`${label} timeoutMs`, spec.timeoutMs, { min: 1, allowInfinity: false });
+  const attemptTimeoutMs =
+    spec.attemptTimeoutMs === undefined
+      ? undefined
+      : checkDuration(`${label} attemptTimeoutMs`, spec.attemptTimeoutMs, { min: 1, allowInfinity: false });
   return Object.freeze({
     action: found.key,
     contract,
@@ -145,6 +157,7 @@ export function route<C extends AnyContract, A extends keyof C['actions'] & stri
     tags: Object.freeze([...(spec.tags ?? [compiled.name])]),
     contentType: spec.contentType,
     timeoutMs,
+    attemptTimeoutMs,
     pathParams: Object.freeze(pathParams),
   });
 }
