@@ -3,17 +3,21 @@
  * Roles `all` and `gateway` serve the API; every role serves /health/live, /health/ready and /metrics on
  * its port, so each process can be checked and scraped the same way.
  */
+import type { FastifyInstance } from 'fastify';
+import type { Broker } from 'keel/broker';
 import {
   createGateway,
   type Gateway,
   type IdempotencyStore,
   RedisIdempotencyStore,
   type StopReport,
+  startAgentCheck,
 } from 'keel/gateway';
 import { type Backend, startBackend } from './backend.ts';
 import type { Config } from './config.ts';
 import { eventKeys } from './contracts.ts';
 import type { Log } from './log.ts';
+import { registerPage } from './page.ts';
 import { routes } from './routes.ts';
 
 export interface App {
@@ -59,6 +63,24 @@ async function idempotencyStore(
   return new RedisIdempotencyStore({ redis, prefix: 'shapes:idem:' });
 }
 
+/**
+ * `GET /api/services`: the live service instances from discovery (the NATS Service API), with calls and
+ * errors per action, for the live page's Instances panel.
+ */
+function registerServices(app: FastifyInstance, broker: Broker): void {
+  app.get('/api/services', async () => {
+    const found = await broker.services({ timeoutMs: 1000, stallMs: 150 });
+    return {
+      instances: found.map((s) => ({
+        name: s.name,
+        version: s.version,
+        id: s.nodeId ?? s.id,
+        actions: s.actions.map((a) => ({ name: a.name, calls: a.requests, errors: a.errors })),
+      })),
+    };
+  });
+}
+
 /** Starts the backend of `config.role` and its HTTP server; resolves once it listens and is ready. */
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
@@ -69,8 +91,16 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   });
   const extraClose: (() => Promise<void>)[] = [];
   const checks = { ...backend.checks };
-  let gateway: Gateway;
+  let gateway: Gateway | undefined;
   try {
+    if (config.agentPort !== undefined) {
+      // HAProxy's agent asks this instance itself: drain while starting or stopping, a weight while ready.
+      const agent = await startAgentCheck({
+        port: config.agentPort,
+        state: () => gateway?.state ?? 'starting',
+      });
+      extraClose.push(() => agent.close());
+    }
     const store = servesApi(config.role) ? await idempotencyStore(config, extraClose, checks) : undefined;
     gateway = await createGateway({
       broker: backend.broker,
@@ -84,8 +114,15 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       logger: options.logger ?? true,
       drainDelayMs: config.drainDelayMs,
       onStop: [...backend.closeSteps(), ...extraClose],
+      ...(servesApi(config.role)
+        ? {
+            setup: (app: FastifyInstance) => {
+              registerPage(app);
+              registerServices(app, backend.broker);
+            },
+          }
+        : {}),
     });
-    // The live page (served at `/`) registers its static assets on the gateway here.
   } catch (error) {
     await backend.close().catch(() => undefined);
     for (const close of extraClose) await close().catch(() => undefined);

@@ -86,6 +86,8 @@ export async function startBackend(
       transport: config.transportUrl,
       services,
       contracts: [shapesContract, shapeContract, renderContract],
+      // When an instance dies, every call in flight on it needs a retry at once: budget for a burst.
+      retryBudget: { maxTokens: 200, tokenRatio: 0.1 },
       ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
       ...(options.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultTimeoutMs }),
     })) as unknown as Broker;

@@ -49,6 +49,12 @@ const Env = z.object({
     .regex(/^\d{1,7}$/, 'must be a whole number of milliseconds up to 9999999')
     .transform(Number)
     .default(5000),
+  AGENT_PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a port number from 1 to 65535')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 65535, 'must be a port number from 1 to 65535')
+    .optional(),
   INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits, _ . : or -')
@@ -64,6 +70,8 @@ export interface Config {
   readonly databaseUrl: string;
   /** How long readiness says 503 before the listener closes on SIGTERM. */
   readonly drainDelayMs: number;
+  /** Where HAProxy's agent check asks this gateway for `ready`, `drain` or its weight; none when unset. */
+  readonly agentPort: number | undefined;
   /** This instance's id (X-Served-By, logs); the broker's node id when not given. */
   readonly instanceId: string | undefined;
 }
@@ -95,6 +103,7 @@ export function readConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Con
     queueUrl: e.QUEUE_URL,
     databaseUrl: e.DATABASE_URL,
     drainDelayMs: e.DRAIN_DELAY_MS,
+    agentPort: e.AGENT_PORT,
     instanceId: e.INSTANCE_ID,
   };
 }

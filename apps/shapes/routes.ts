@@ -4,9 +4,16 @@ import { renderContract, shapesContract } from './contracts.ts';
 
 const svg = 'image/svg+xml';
 
+/**
+ * Each call's try gives up after this long, so a call whose instance was killed or froze is retried on
+ * another (reads always; a POST when it carries an Idempotency-Key) within the call's 10 s deadline.
+ */
+const attemptTimeoutMs = 2000;
+
 export const routes: readonly Route[] = [
   route(shapesContract, 'create', {
     method: 'POST',
+    attemptTimeoutMs,
     url: '/api/shapes',
     status: 201,
     // The body is the params as they are: a kind and its dimensions (`{ "kind": "circle", "radius": 2 }`).
@@ -21,14 +28,21 @@ export const routes: readonly Route[] = [
   }),
   route(shapesContract, 'list', {
     method: 'GET',
+    attemptTimeoutMs,
     url: '/api/shapes',
     summary: 'List shapes, newest first',
     description:
       'Pages of `limit` shapes (default 20, at most 100); pass `nextCursor` as `cursor` for the next page.',
   }),
-  route(shapesContract, 'get', { method: 'GET', url: '/api/shapes/:id', summary: 'Get a shape' }),
+  route(shapesContract, 'get', {
+    method: 'GET',
+    attemptTimeoutMs,
+    url: '/api/shapes/:id',
+    summary: 'Get a shape',
+  }),
   route(shapesContract, 'delete', {
     method: 'DELETE',
+    attemptTimeoutMs,
     url: '/api/shapes/:id',
     status: 204,
     reply: () => undefined,
@@ -36,6 +50,7 @@ export const routes: readonly Route[] = [
   }),
   route(shapesContract, 'svg', {
     method: 'GET',
+    attemptTimeoutMs,
     url: '/api/shapes/:id/svg',
     contentType: svg,
     reply: (document, reply) => {
@@ -46,6 +61,7 @@ export const routes: readonly Route[] = [
   }),
   route(renderContract, 'start', {
     method: 'POST',
+    attemptTimeoutMs,
     url: '/api/renders',
     status: 202,
     input: (req) => req.body,
@@ -59,11 +75,13 @@ export const routes: readonly Route[] = [
   }),
   route(renderContract, 'get', {
     method: 'GET',
+    attemptTimeoutMs,
     url: '/api/renders/:id',
     summary: "A render's state and progress",
   }),
   route(renderContract, 'sheet', {
     method: 'GET',
+    attemptTimeoutMs,
     url: '/api/renders/:id/svg',
     contentType: svg,
     reply: (document, reply) => {

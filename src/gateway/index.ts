@@ -3,6 +3,7 @@
  * `import 'keel'` never loads Fastify.
  */
 
+export { type AgentCheck, type AgentCheckOptions, type AgentState, startAgentCheck } from './agent-check.ts';
 export {
   type CreateGatewayOptions,
   createGateway,
