@@ -89,7 +89,13 @@ describe('GET /api/events', () => {
     ]);
     const ids = events.map((e) => e.id as string);
     const boot = ids[0]?.split('-')[0];
-    expect(ids).toEqual([`${boot}-1`, `${boot}-2`, `${boot}-3`]);
+    // `<boot>-<n>-<ms>`: the gateway's run, the event's number in it, and when the gateway heard it.
+    expect(ids.map((id) => id.split('-').slice(0, 2).join('-'))).toEqual([
+      `${boot}-1`,
+      `${boot}-2`,
+      `${boot}-3`,
+    ]);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-\d+-\d{13}$/);
   });
 
   it('?events= filters by key; an unknown key is a 400 with the error body', async () => {
@@ -144,10 +150,10 @@ describe('GET /api/events', () => {
     const reset = tooOld.events()[0];
     expect(reset?.event).toBe('reset');
     expect(reset?.id).toBeUndefined();
-    expect(JSON.parse(reset?.data as string)).toEqual({
-      reason: 'too-old',
-      lastEventId: `${old.split('-')[0]}-5`,
-    });
+    expect(JSON.parse(reset?.data as string)).toMatchObject({ reason: 'too-old' });
+    expect(JSON.parse(reset?.data as string).lastEventId).toMatch(
+      new RegExp(`^${old.split('-')[0]}-5-\\d+$`),
+    );
     // Within the window (the last 3 of 5: s3, s4, s5), resume from s2 works.
     const inWindow = await sse(base, '/api/events', { 'last-event-id': `${old.split('-')[0]}-2` });
     await inWindow.until('three replayed', () => inWindow.events().length === 3);
@@ -158,6 +164,32 @@ describe('GET /api/events', () => {
       expect(JSON.parse(other.events()[0]?.data as string).reason).toBe('unknown-id');
       other.close();
     }
+  });
+
+  it('a Last-Event-ID from another gateway (or from before a restart) replays what this one heard since its time', async () => {
+    const { base, broker } = await serve({ replayWindow: 10 });
+    const watcher = await sse(base);
+    await broker.emit('shape.created', { id: 'before' });
+    await watcher.until('one event', () => watcher.events().length === 1);
+    watcher.close();
+    // The client's last event came from another gateway, 5 s before the events this one then heard.
+    const elsewhere = `0badc0de-41-${Date.now() - 5000}`;
+    await broker.emit('shape.created', { id: 'missed-1' });
+    await broker.emit('shape.deleted', { id: 'missed-2' });
+    const resumed = await sse(base, '/api/events', { 'last-event-id': elsewhere });
+    await resumed.until('three replayed', () => resumed.events().length === 3);
+    expect(resumed.events().map((e) => JSON.parse(e.data as string).id)).toEqual([
+      'before',
+      'missed-1',
+      'missed-2',
+    ]);
+    resumed.close();
+    // One whose time is after everything heard gets nothing replayed, and no reset.
+    const current = await sse(base, '/api/events', { 'last-event-id': `0badc0de-7-${Date.now() + 60_000}` });
+    await broker.emit('shape.created', { id: 'live' });
+    await current.until('one live event', () => current.events().length === 1);
+    expect(JSON.parse(current.events()[0]?.data as string).id).toBe('live');
+    current.close();
   });
 
   it('a client that stops reading is sent an overflow event and disconnected once its buffer is full', async () => {
@@ -184,7 +216,9 @@ describe('GET /api/events', () => {
     socket.resume();
     await new Promise((resolve) => socket.once('close', resolve));
     const tail = text.slice(text.lastIndexOf('event: '));
-    expect(tail).toMatch(/^event: overflow\ndata: \{"lastEventId":"[0-9a-f]{8}-\d+","bufferSize":4\}\n\n/);
+    expect(tail).toMatch(
+      /^event: overflow\ndata: \{"lastEventId":"[0-9a-f]{8}-\d+-\d+","bufferSize":4\}\n\n/,
+    );
     const delivered = text.split('event: shape.created').length - 1;
     expect(delivered).toBeLessThan(sent);
     // The overflow names the last event delivered: resuming from it loses nothing the window holds.

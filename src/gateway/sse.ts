@@ -61,6 +61,9 @@ declare module 'fastify' {
 interface Entry {
   readonly seq: number;
   readonly key: string;
+  readonly id: string;
+  /** When this gateway heard the event (ms since the epoch): where a resume from another gateway starts. */
+  readonly at: number;
   readonly frame: string;
 }
 
@@ -73,7 +76,14 @@ interface Settings {
   readonly path: string;
 }
 
-const idPattern = /^([0-9a-f]{8})-(\d{1,15})$/;
+/** `<boot>-<seq>-<ms>`: this gateway's run, the event's number in it, and when it heard it. */
+const idPattern = /^([0-9a-f]{8})-(\d{1,15})(?:-(\d{1,15}))?$/;
+/**
+ * A resume from another gateway (or from before a restart) replays what this one heard since the client's
+ * last event's time, less this margin for the moment events take to reach every gateway and for clocks
+ * a little apart; a client may so see an event twice, never miss one the window holds.
+ */
+const foreignMarginMs = 1000;
 
 /** Checks the options once; the defaults are applied here. */
 export function eventsSettings(label: string, options: EventsOptions): Settings {
@@ -200,13 +210,14 @@ class EventHub implements EventsStats {
   }
 
   get lastEventId(): string | undefined {
-    return this.#seq === 0 ? undefined : this.#id(this.#seq);
+    return this.#seq === 0 ? undefined : this.#entry(this.#seq).id;
   }
 
   publish(key: string, payload: unknown): void {
     const seq = this.#seq + 1;
-    const id = this.#id(seq);
-    const entry: Entry = { seq, key, frame: formatMessage({ event: key, id, data: payload }) };
+    const at = Date.now();
+    const id = `${this.#boot}-${seq}-${at}`;
+    const entry: Entry = { seq, key, id, at, frame: formatMessage({ event: key, id, data: payload }) };
     this.#seq = seq;
     this.#ring[seq % this.#ring.length] = entry;
     for (const client of this.#clients) {
@@ -230,8 +241,8 @@ class EventHub implements EventsStats {
         );
       } else {
         for (let seq = from; seq <= this.#seq; seq++) {
-          const entry = this.#ring[seq % this.#ring.length] as Entry;
-          if (keys === undefined || keys.has(entry.key)) client.replay(entry, this.#id(seq));
+          const entry = this.#entry(seq);
+          if (keys === undefined || keys.has(entry.key)) client.replay(entry, entry.id);
         }
       }
     }
@@ -276,15 +287,27 @@ class EventHub implements EventsStats {
   /** The first sequence number to replay, or why resuming is impossible (`unknown-id`, `too-old`). */
   #resumeFrom(lastEventId: string): number | 'unknown-id' | 'too-old' {
     const match = idPattern.exec(lastEventId);
-    if (match === null || match[1] !== this.#boot) return 'unknown-id';
+    if (match === null) return 'unknown-id';
+    if (match[1] !== this.#boot) return this.#resumeByTime(match[3]);
     const seen = Number(match[2]);
     if (seen > this.#seq) return 'unknown-id';
     if (seen < this.#seq - this.#ring.length) return 'too-old';
     return seen + 1;
   }
 
-  #id(seq: number): string {
-    return `${this.#boot}-${seq}`;
+  /** From another gateway's id: the first event heard since its time (less the margin), if the window reaches back that far. */
+  #resumeByTime(time: string | undefined): number | 'unknown-id' | 'too-old' {
+    if (time === undefined) return 'unknown-id';
+    const since = Number(time) - foreignMarginMs;
+    const oldest = Math.max(1, this.#seq - this.#ring.length + 1);
+    // The window dropped events older than its oldest: if those may be newer than `since`, some are lost.
+    if (oldest > 1 && this.#entry(oldest).at > since) return 'too-old';
+    for (let seq = oldest; seq <= this.#seq; seq++) if (this.#entry(seq).at >= since) return seq;
+    return this.#seq + 1;
+  }
+
+  #entry(seq: number): Entry {
+    return this.#ring[seq % this.#ring.length] as Entry;
   }
 }
 

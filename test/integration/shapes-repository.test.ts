@@ -63,6 +63,8 @@ describe('DATABASE_URL', () => {
       expect((error as Error).message).toMatch(/^DATABASE_URL: /);
       expect((error as Error).message).not.toContain('secret');
     }
-    await expect(openRepository('postgres://keel@127.0.0.1:1/keel')).rejects.toThrow(/database is unavailable/);
+    await expect(openRepository('postgres://keel@127.0.0.1:1/keel')).rejects.toThrow(
+      /database is unavailable/,
+    );
   });
 });

@@ -213,6 +213,14 @@ const renderBars = new Map<
   { bar: HTMLElement; fill: HTMLElement; status: HTMLElement; item: HTMLElement }
 >();
 
+/** Progress heard before the page showed its job (a fast job reports before POST /api/renders returns). */
+const early = new Map<string, { progress?: [number, string]; sheetUrl?: string }>();
+
+function remember(jobId: string, update: { progress?: [number, string]; sheetUrl?: string }): void {
+  early.set(jobId, { ...early.get(jobId), ...update });
+  while (early.size > 50) early.delete(early.keys().next().value as string);
+}
+
 function renderItem(jobId: string, total: number): void {
   const fill = h('span');
   const bar = h(
@@ -231,11 +239,18 @@ function renderItem(jobId: string, total: number): void {
   const item = h('li', { 'data-job': jobId }, h('span', {}, `Render ${jobId}`), bar, status);
   renders.prepend(item);
   renderBars.set(jobId, { bar, fill, status, item });
+  const heard = early.get(jobId);
+  early.delete(jobId);
+  if (heard?.progress) setProgress(jobId, ...heard.progress);
+  if (heard?.sheetUrl) completeRender(jobId, heard.sheetUrl);
 }
 
 function setProgress(jobId: string, progress: number, text: string): void {
   const entry = renderBars.get(jobId);
-  if (!entry) return;
+  if (!entry) {
+    remember(jobId, { progress: [progress, text] });
+    return;
+  }
   const value = Math.max(0, Math.min(100, Math.round(progress)));
   entry.bar.setAttribute('aria-valuenow', String(value));
   entry.fill.style.width = `${value}%`;
@@ -244,7 +259,11 @@ function setProgress(jobId: string, progress: number, text: string): void {
 
 function completeRender(jobId: string, sheetUrl: string): void {
   const entry = renderBars.get(jobId);
-  if (!entry || entry.item.querySelector('a')) return;
+  if (!entry) {
+    remember(jobId, { sheetUrl });
+    return;
+  }
+  if (entry.item.querySelector('a')) return;
   setProgress(jobId, 100, 'done');
   entry.item.append(
     h('a', { href: sheetUrl, target: '_blank', rel: 'noopener' }, `Open the sheet of ${jobId}`),
@@ -289,7 +308,26 @@ function summary(name: string, payload: Record<string, unknown>): string {
   return JSON.stringify(payload);
 }
 
+/** Events already shown: a resume through another gateway may replay one the page has seen. */
+const seen = new Set<string>();
+const seenOrder: string[] = [];
+
+function firstTime(event: StreamEvent): boolean {
+  const key = `${event.event}\n${event.data}`;
+  if (seen.has(key)) return false;
+  seen.add(key);
+  seenOrder.push(key);
+  if (seenOrder.length > 500) seen.delete(seenOrder.shift() as string);
+  return true;
+}
+
 function onEvent(event: StreamEvent): void {
+  if (event.event === 'reset') {
+    // The backend no longer holds what was missed: reload what the page shows from the source.
+    void loadPage(null);
+    return;
+  }
+  if (!firstTime(event)) return;
   let payload: Record<string, unknown> = {};
   try {
     payload = JSON.parse(event.data) as Record<string, unknown>;
