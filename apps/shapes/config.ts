@@ -8,12 +8,21 @@ export type Role = (typeof roles)[number];
 
 const hidePassword = (url: string): string => url.replace(/\/\/[^@/]*@/, '//***@');
 
-const url = (schemes: readonly string[], why: string) =>
+const url = (schemes: readonly string[], why: string, list = false) =>
   z.string().superRefine((value, ctx) => {
     let scheme: string | undefined;
-    try {
-      scheme = new URL(value).protocol.slice(0, -1);
-    } catch {}
+    // A NATS cluster is a comma-separated list of servers (nats://h1:4222,nats://h2:4222).
+    for (const part of list ? value.split(',') : [value]) {
+      let each: string | undefined;
+      try {
+        each = new URL(part.includes('://') ? part : `nats://${part}`).protocol.slice(0, -1);
+      } catch {}
+      if (each === undefined || (scheme !== undefined && each !== scheme)) {
+        scheme = undefined;
+        break;
+      }
+      scheme = each;
+    }
     if (scheme === undefined || !schemes.includes(scheme)) {
       ctx.addIssue({ code: 'custom', message: `${why}; received ${JSON.stringify(hidePassword(value))}` });
     }
@@ -29,7 +38,8 @@ const Env = z.object({
   HOST: z.string().min(1, 'must name an interface to listen on').default('127.0.0.1'),
   TRANSPORT_URL: url(
     ['memory', 'nats'],
-    'must be memory:// or nats://host:port (services need queue groups, which Redis pub/sub lacks)',
+    'must be memory://, nats://host:port or a NATS cluster nats://h1:4222,nats://h2:4222 (services need queue groups, which Redis pub/sub lacks)',
+    true,
   ).default('memory://'),
   QUEUE_URL: url(['memory', 'redis', 'rediss'], 'must be memory:// or redis://host:port[/db]').default(
     'memory://',

@@ -406,16 +406,24 @@ function openError(error: unknown, where: string, url: URL, secure: ConnectionSe
  * its buffer at each reconnect attempt); requests made meanwhile fail at once with a retryable
  * TransportConnectionError.
  */
-export async function openNatsTransport(url: URL, options?: TransportOptions): Promise<NatsTransport> {
+export async function openNatsTransport(
+  url: URL,
+  options?: TransportOptions,
+  /** The cluster's other servers (`nats://h1,nats://h2`): tried after `url`, at connect and reconnect. */
+  seeds: readonly URL[] = [],
+): Promise<NatsTransport> {
   const resolved = resolveOptions(options);
   const secure = resolveConnection('nats', url, options);
-  if (!url.hostname || (url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) {
-    // Without a host, nats.js would quietly dial localhost.
-    throw new InvalidArgumentError(
-      `A NATS transport URL is nats://[token@]host[:port] (tls:// for TLS), or with a user and password nats://[user:pass@]host[:port]; received ${describe(shownUrl(url, true))}`,
-    );
+  for (const each of [url, ...seeds]) {
+    if (!each.hostname || (each.pathname !== '' && each.pathname !== '/') || each.search || each.hash) {
+      // Without a host, nats.js would quietly dial localhost.
+      throw new InvalidArgumentError(
+        `A NATS transport URL is nats://[token@]host[:port] (tls:// for TLS), or with a user and password nats://[user:pass@]host[:port]; received ${describe(shownUrl(each, true))}`,
+      );
+    }
   }
   const server = `${url.hostname}:${url.port || '4222'}`;
+  const servers = [server, ...seeds.map((seed) => `${seed.hostname}:${seed.port || '4222'}`)];
   const auth = natsAuth(url, server, secure);
   // `tls://` asks for TLS by itself; the `tls` option gives its settings (and asks for it on nats://).
   const tls = secure.tls ?? (url.protocol === 'tls:' ? { rejectUnauthorized: true } : undefined);
@@ -437,7 +445,8 @@ export async function openNatsTransport(url: URL, options?: TransportOptions): P
       if (refused !== undefined) throw refused;
     }
     const connecting = connect({
-      servers: server,
+      // nats.js shuffles the list (spreading clients over the cluster) and adds what the servers gossip.
+      servers,
       ...(resolved.name === undefined ? {} : { name: resolved.name }),
       ...auth,
       // nats.js passes these on to tls.connect (Buffers and CA lists included), over its own defaults.
