@@ -113,7 +113,8 @@ backend gateways
   http-check send meth GET uri /health/ready ver HTTP/1.1 hdr Host haproxy
   http-check expect status 200
   http-request disable-l7-retry if METH_POST !{ req.hdr(idempotency-key) -m found }
-  default-server inter ${inter} fall 2 rise 2
+  # weight 100: the agent's "up N%" scales it; on the default weight of 1 any N below 100 would round to 0.
+  default-server inter ${inter} fall 2 rise 2 weight 100
 ${servers.join('\n')}
 `;
 }

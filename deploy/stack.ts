@@ -112,6 +112,8 @@ export class Stack {
     if (slot.agentPort !== undefined) env.AGENT_PORT = String(slot.agentPort);
     // HAProxy has already stopped sending to a gateway the stack drains, so a short drain delay suffices.
     if (slot.role === 'gateways') env.DRAIN_DELAY_MS = process.env.DRAIN_DELAY_MS ?? '2500';
+    // Services and workers take no HTTP traffic from HAProxy: nothing needs time to notice them leave.
+    else env.DRAIN_DELAY_MS = '0';
     return startRoleProcess({
       role: roleOf[slot.role],
       name: slot.name,
