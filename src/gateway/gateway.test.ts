@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
-import { createBroker, defineContract, defineService } from '../broker/index.ts';
+import { createBroker, defineContract, defineService, RemoteError } from '../broker/index.ts';
 import {
   baselineResources,
   expectReleased,
@@ -226,6 +226,25 @@ describe('keelGateway: routes and statuses', () => {
     await request;
     await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
     expect(toHttpError(new GatewayRequestGoneError())).toMatchObject({ status: 499, internal: false });
+  });
+
+  it('a service error coded *_UNAVAILABLE (or data.status 503) is a 503 with Retry-After, saying nothing internal', () => {
+    const remote = (code: string, data: unknown) =>
+      new RemoteError('things.get', {
+        code,
+        name: 'X',
+        message: 'pool said ECONNREFUSED 10.0.0.5',
+        retryable: true,
+        data,
+      });
+    const answer = toHttpError(remote('KEEL_THINGS_STORAGE_UNAVAILABLE', { retryAfterMs: 2500 }));
+    expect(answer).toMatchObject({ status: 503, retryAfterS: 3, internal: false });
+    expect(JSON.stringify(answer.body)).not.toContain('ECONNREFUSED');
+    expect(toHttpError(remote('KEEL_THINGS_DOWN', { status: 503 }))).toMatchObject({
+      status: 503,
+      retryAfterS: 1,
+    });
+    expect(toHttpError(remote('KEEL_THINGS_ODD', {}))).toMatchObject({ status: 500, internal: true });
   });
 });
 

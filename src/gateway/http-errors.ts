@@ -138,7 +138,8 @@ export function toIssues(issues: readonly StandardIssue[]): ErrorIssue[] {
 
 /**
  * The status and body for anything a route, the broker or Fastify threw. A service says what a failure
- * means through its error's code (`*_NOT_FOUND` → 404, `*_CONFLICT` → 409) or `data.status` (404, 409);
+ * means through its error's code (`*_NOT_FOUND` → 404, `*_CONFLICT` → 409, `*_UNAVAILABLE` → 503 with
+ * `Retry-After` from `data.retryAfterMs`) or `data.status` (404, 409, 503);
  * params its schema refused are a 400 with the schema's issues; a deadline is a 504; an open circuit, a
  * full bulkhead, a stopping broker or gateway is a 503 with `Retry-After`. Anything else is a 500 whose
  * body says nothing of the cause.
@@ -175,6 +176,17 @@ export function toHttpError(error: unknown): HttpError {
     const status = (error.data as { status?: unknown } | undefined)?.status;
     if (code.endsWith('_NOT_FOUND') || status === 404) return client(404, code, error.message);
     if (code.endsWith('_CONFLICT') || status === 409) return client(409, code, error.message);
+    // A dependency of the service is down (its database restarting): not now, soon; never a 500.
+    if (code.endsWith('_UNAVAILABLE') || status === 503) {
+      const after = (error.data as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      const retryAfterS = typeof after === 'number' && after > 0 ? Math.ceil(after / 1000) : 1;
+      return {
+        status: 503,
+        body: errorBody(code, fixedMessages[503] as string),
+        retryAfterS,
+        internal: false,
+      };
+    }
   }
   return internal();
 }

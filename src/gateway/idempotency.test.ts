@@ -59,8 +59,24 @@ describe('Idempotency-Key (memory store)', () => {
     expect(t.seen.created).toBe(1);
   });
 
-  it('a repeat while the first still runs gets 409 with Retry-After; after it finishes, the first response', async () => {
+  it('a repeat while the first still runs waits for it and gets the first response (a load balancer retry, say)', async () => {
     t = await startTestApp();
+    const { url, seen } = t;
+    const headers = { 'idempotency-key': 'k-wait' };
+    const first = send(url, 'POST', '/api/hold', { body: { name: 'w' }, headers });
+    await expect.poll(() => seen.release.length, { timeout: 2000 }).toBe(1);
+    const during = send(url, 'POST', '/api/hold', { body: { name: 'w' }, headers });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    seen.release[0]?.();
+    const [done, repeat] = await Promise.all([first, during]);
+    expect(done.status).toBe(201);
+    expect(repeat).toMatchObject({ status: 201, text: done.text });
+    expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+    expect(seen.created).toBe(1);
+  });
+
+  it('a repeat while the first still runs past idempotency.waitMs gets 409 with Retry-After; after it finishes, the first response', async () => {
+    t = await startTestApp({ idempotency: { waitMs: 200 } });
     const { url, seen } = t;
     const headers = { 'idempotency-key': 'k-409' };
     const first = send(url, 'POST', '/api/hold', { body: { name: 'a' }, headers });

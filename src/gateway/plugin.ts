@@ -30,6 +30,13 @@ export interface IdempotencyOptions {
   readonly store?: IdempotencyStore | undefined;
   /** How long a first response is kept for repeats. @default 86400000 (24 h) */
   readonly ttlMs?: number | undefined;
+  /**
+   * How long a repeat that arrives while the first request still runs waits for its answer before it is
+   * told 409. A first request whose gateway died holds its key until its lease lapses (its route's
+   * deadline and a second more); a repeat waiting that long then runs the request itself.
+   * @default the lease
+   */
+  readonly waitMs?: number | undefined;
 }
 
 /** Cross-origin requests: off unless given. */
@@ -159,7 +166,17 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       if (store !== undefined && idempotent(route)) {
         key = idempotencyKey(request);
         if (key !== undefined) {
-          const replay = await claim(store, route, request, key, state, ttlMs, settings.leaseMs(route));
+          const leaseMs = settings.leaseMs(route);
+          const replay = await claim(
+            store,
+            route,
+            request,
+            key,
+            state,
+            ttlMs,
+            leaseMs,
+            settings.waitMs ?? leaseMs,
+          );
           if (replay !== undefined) return replay(reply);
         }
       }
@@ -247,6 +264,8 @@ interface Settings {
   readonly cors: CorsOptions | undefined;
   /** How long a claim holds a key while the first request runs: its deadline and a second more. */
   readonly leaseMs: (route: Route) => number;
+  /** How long a repeat waits for a first request still running; the lease when undefined. */
+  readonly waitMs: number | undefined;
 }
 
 function check(options: GatewayOptions): Settings {
@@ -292,8 +311,14 @@ function check(options: GatewayOptions): Settings {
   }
   let store: IdempotencyStore | undefined;
   let ttlMs = 86_400_000;
+  let waitMs: number | undefined;
   if (options.idempotency !== false) {
-    checkOptions(`${label} idempotency`, options.idempotency, ['store', 'ttlMs']);
+    checkOptions(`${label} idempotency`, options.idempotency, ['store', 'ttlMs', 'waitMs']);
+    if (options.idempotency?.waitMs !== undefined) {
+      waitMs = checkDuration(`${label} idempotency.waitMs`, options.idempotency.waitMs, {
+        allowInfinity: false,
+      });
+    }
     const given = options.idempotency?.store;
     if (given !== undefined && typeof (given as { begin?: unknown }).begin !== 'function') {
       throw new InvalidArgumentError(
@@ -332,6 +357,7 @@ function check(options: GatewayOptions): Settings {
     ttlMs,
     cors,
     leaseMs: (route) => (route.timeoutMs ?? broker.defaultTimeoutMs) + 1000,
+    waitMs,
   };
 }
 
@@ -397,8 +423,9 @@ function fingerprint(request: FastifyRequest): string {
 }
 
 /**
- * Claims the key for this request, or answers from what its holder left: the first response (a replay),
- * 409 while the first request still runs, 422 for the same key with another request.
+ * Claims the key for this request, or answers from what its holder left: the first response (a replay,
+ * waited for while the first still runs, up to its lease), 409 when it still runs after that, 422 for
+ * the same key with another request.
  */
 async function claim(
   store: IdempotencyStore,
@@ -408,23 +435,32 @@ async function claim(
   state: RequestState,
   ttlMs: number,
   leaseMs: number,
+  waitMs: number,
 ): Promise<((reply: FastifyReply) => FastifyReply) | undefined> {
   // Keys are scoped per route: the same key on two routes is two keys.
   const scoped = `${route.method} ${route.url} ${key}`;
   const print = fingerprint(request);
   let found: Awaited<ReturnType<IdempotencyStore['begin']>>;
-  try {
-    found = await store.begin(scoped, print, leaseMs);
-  } catch (error) {
-    // Without the store, "once" cannot be promised: the request is refused, and a retry may succeed.
-    request.log.error({ err: error }, 'idempotency store failed');
-    throw new GatewayRequestError(
-      'KEEL_GATEWAY_IDEMPOTENCY_STORE',
-      503,
-      'The request cannot be checked against its Idempotency-Key now; retry later',
-      1,
-      { cause: error },
-    );
+  // A repeat while the first still runs waits for its answer (or for its claim to lapse, when the
+  // gateway that held it died), up to the lease: a retry by a load balancer then gets the first answer.
+  const waitUntil = Date.now() + waitMs;
+  for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
+    try {
+      found = await store.begin(scoped, print, leaseMs);
+    } catch (error) {
+      // Without the store, "once" cannot be promised: the request is refused, and a retry may succeed.
+      request.log.error({ err: error }, 'idempotency store failed');
+      throw new GatewayRequestError(
+        'KEEL_GATEWAY_IDEMPOTENCY_STORE',
+        503,
+        'The request cannot be checked against its Idempotency-Key now; retry later',
+        1,
+        { cause: error },
+      );
+    }
+    if ('token' in found || found.fingerprint !== print || found.state !== 'running') break;
+    if (Date.now() + pause > waitUntil || request.raw.socket.destroyed) break;
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
   if ('token' in found) {
     state.claim = { key: scoped, claim: found, ttlMs };

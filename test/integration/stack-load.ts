@@ -10,6 +10,8 @@ export interface LoadReport {
   readonly sent: number;
   readonly failed: { readonly GET: number; readonly POST: number; readonly transport: number };
   readonly statuses: Readonly<Record<string, number>>;
+  /** The first few failed answers' bodies, to say what failed. */
+  readonly samples: readonly string[];
   readonly p99Ms: number;
   readonly durationMs: number;
 }
@@ -29,16 +31,22 @@ export interface LoadOptions {
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const statuses: Record<string, number> = {};
   const failed = { GET: 0, POST: 0 };
-  const count = (method: 'GET' | 'POST') => (status: number) => {
+  const samples: string[] = [];
+  // A failure is what a client would have to handle: any 5xx, and a 409 (an Idempotency-Key still held).
+  const count = (method: 'GET' | 'POST') => (status: number, body: string) => {
     statuses[status] = (statuses[status] ?? 0) + 1;
-    if (status >= 500) failed[method]++;
+    if (status >= 500 || status === 409) {
+      failed[method]++;
+      if (samples.length < 5) samples.push(`${method} ${status} ${String(body).slice(0, 200)}`);
+    }
   };
   const started = Date.now();
   const instance = autocannon({
     url: options.url,
     connections: options.connections ?? 16,
     duration: Math.max(1, Math.round(options.durationMs / 1000)),
-    timeout: 10,
+    // A POST retried while its first gateway's claim lapses may take the route's deadline and more.
+    timeout: 20,
     requests: [
       { method: 'GET', path: options.getPath ?? '/api/shapes?limit=5', onResponse: count('GET') },
       {
@@ -69,6 +77,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     sent: result.requests.sent,
     failed: { ...failed, transport: result.errors + result.timeouts },
     statuses,
+    samples,
     p99Ms: result.latency.p99,
     durationMs: Date.now() - started,
   };

@@ -26,7 +26,7 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function report(name: string, load: LoadReport): void {
   console.log(
-    `[stack] ${name}: sent ${load.sent}, failed GET ${load.failed.GET} POST ${load.failed.POST} transport ${load.failed.transport}, p99 ${load.p99Ms} ms, statuses ${JSON.stringify(load.statuses)}`,
+    `[stack] ${name}: sent ${load.sent}, failed GET ${load.failed.GET} POST ${load.failed.POST} transport ${load.failed.transport}, p99 ${load.p99Ms} ms, statuses ${JSON.stringify(load.statuses)}${load.samples.length > 0 ? `, e.g. ${load.samples.join(' | ')}` : ''}`,
   );
 }
 
