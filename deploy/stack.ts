@@ -63,8 +63,8 @@ function ensureEngines(needPostgres: boolean): void {
 interface Slot {
   readonly role: Role;
   readonly name: string;
-  /** Its HTTP port: the gateway's API, or a service's or worker's health endpoint. */
-  readonly port: number;
+  /** Its HTTP port: the gateway's API, or a service's or worker's health endpoint (new at each replacement). */
+  port: number;
   readonly agentPort?: number;
   process: RoleProcess;
 }
@@ -308,8 +308,10 @@ export class Stack {
         await this.#waitServers((s) => s.status.startsWith('UP'), 1, readyTimeoutMs, slot.name);
         progress(`${slot.name}: ready again (pid ${slot.process.pid})`);
       } else {
-        // A service or worker has no port: start the replacement first, then let the old one drain.
+        // A service or worker takes no traffic on its port: start the replacement first (on a port of its
+        // own, so its readiness is its own), then let the old one drain.
         const previous = slot.process;
+        slot.port = await freePort();
         slot.process = this.#spawn(slot);
         await slot.process.ready(readyTimeoutMs);
         progress(`${slot.name}: replacement ready (pid ${slot.process.pid})`);
