@@ -298,13 +298,17 @@ export class Stack {
       if (this.#stopping) throw new Error('the stack is stopping');
       if (role === 'gateways') {
         // HAProxy stops sending new requests at once; the gateway's own drain then finishes what it has.
-        await haproxyCommand(this.adminSocket, `set server gateways/${slot.name} state drain`);
+        for (const backend of ['gateways', 'events']) {
+          await haproxyCommand(this.adminSocket, `set server ${backend}/${slot.name} state drain`);
+        }
         progress(`${slot.name}: draining`);
         const exit = await slot.process.stop(stopTimeoutMs);
         progress(`${slot.name}: stopped (code ${exit.code}${exit.signal ? `, ${exit.signal}` : ''})`);
         slot.process = this.#spawn(slot);
         await slot.process.ready(readyTimeoutMs);
-        await haproxyCommand(this.adminSocket, `set server gateways/${slot.name} state ready`);
+        for (const backend of ['gateways', 'events']) {
+          await haproxyCommand(this.adminSocket, `set server ${backend}/${slot.name} state ready`);
+        }
         await this.#waitServers((s) => s.status.startsWith('UP'), 1, readyTimeoutMs, slot.name);
         progress(`${slot.name}: ready again (pid ${slot.process.pid})`);
       } else {

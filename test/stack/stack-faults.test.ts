@@ -6,8 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../../deploy/stack.ts';
+import { findBinary } from '../../scripts/engines.ts';
 import { type LoadReport, runLoad } from '../integration/stack-load.ts';
 
 const runDir = mkdtempSync(join(tmpdir(), 'keel-stack-'));
@@ -106,6 +108,40 @@ describe('the stack under faults', () => {
     }
     expect(servedBy.size).toBe(2);
   });
+
+  it('the live page through the stack shows both gateways; one killed, it shows only the other and nothing fails', async () => {
+    const executablePath = findBinary('chromium');
+    if (!executablePath) throw new Error('chromium not found: install the Debian package chromium');
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(error.message));
+      page.on('response', (response) => {
+        if (response.status() >= 500) problems.push(`${response.status()} ${response.url()}`);
+      });
+      page.on('requestfailed', (request) => {
+        // A stream or a poll cut by the kill is the page's to recover; it must not fail anything else.
+        const url = request.url();
+        if (!url.endsWith('/api/events') && !url.endsWith('/api/services')) problems.push(`failed ${url}`);
+      });
+      await page.goto(stack.url);
+      await page.locator('#conn', { hasText: 'Live' }).waitFor({ timeout: 15_000 });
+      const gateways = () => page.locator('#gateways li').allTextContents();
+      // The page polls the services every 2 s through HAProxy: both gateways answer in turn.
+      await expect.poll(gateways, { timeout: 20_000, interval: 250 }).toEqual(['gw1', 'gw2']);
+      await stack.parts.slots.find((s) => s.name === 'gw1')?.process.kill();
+      await expect.poll(gateways, { timeout: 30_000, interval: 250 }).toEqual(['gw2']);
+      await page.locator('#conn', { hasText: 'Live' }).waitFor({ timeout: 15_000 });
+      console.log(
+        `[stack] live page: both gateways shown, then only gw2 after gw1 was killed; problems: ${problems.length}`,
+      );
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+    await stack.revive('gw1');
+  }, 120_000);
 
   it('1. SIGKILL one of two gateways under load: no failed request', async () => {
     const gw = stack.parts.slots.find((s) => s.name === 'gw1');

@@ -368,7 +368,9 @@ function onState(state: StreamState): void {
 const servedBody = byId('served');
 const gatewaysList = byId('gateways');
 const servicesBody = byId('services');
-const gatewaysSeen = new Map<string, number>();
+/** The gateways behind the last few answers: one that stops answering drops out as requests go on. */
+const recentGateways: string[] = [];
+const gatewayWindow = 6;
 
 onServed((served: Served) => {
   servedBody.prepend(
@@ -382,11 +384,11 @@ onServed((served: Served) => {
     ),
   );
   while (servedBody.children.length > maxServed) servedBody.lastElementChild?.remove();
-  if (served.gateway) gatewaysSeen.set(served.gateway, Date.now());
-  // A gateway not heard from in the last 20 requests' time window drops off the list.
-  const cutoff = Date.now() - 15_000;
-  for (const [gw, seen] of gatewaysSeen) if (seen < cutoff) gatewaysSeen.delete(gw);
-  gatewaysList.replaceChildren(...[...gatewaysSeen.keys()].sort().map((gw) => h('li', {}, gw)));
+  if (served.gateway) {
+    recentGateways.push(served.gateway);
+    if (recentGateways.length > gatewayWindow) recentGateways.shift();
+  }
+  gatewaysList.replaceChildren(...[...new Set(recentGateways)].sort().map((gw) => h('li', {}, gw)));
 });
 
 interface ServiceInstance {
@@ -398,11 +400,10 @@ interface ServiceInstance {
 async function refreshServices(): Promise<void> {
   // Only while the backend is reachable: a poll that is sure to fail would only add noise.
   if (conn.dataset.state !== 'live') return;
-  const result = await fetch('/api/services', { headers: { accept: 'application/json' } }).catch(
-    () => undefined,
-  );
-  if (!result?.ok) return;
-  const body = (await result.json().catch(() => undefined)) as { instances?: ServiceInstance[] } | undefined;
+  // Through api(), so these polls show in the last requests too: which gateway and instance answered.
+  const result = await api<{ instances?: ServiceInstance[] }>('GET', '/api/services');
+  if (!result.ok) return;
+  const body = result.body;
   const rows: HTMLTableRowElement[] = [];
   for (const instance of body?.instances ?? []) {
     for (const action of instance.actions) {
@@ -426,5 +427,5 @@ async function refreshServices(): Promise<void> {
 
 renderFields('circle');
 void loadPage(null);
-setInterval(() => void refreshServices(), 3000);
+setInterval(() => void refreshServices(), 2000);
 openEventStream({ url: '/api/events', onEvent, onState });
