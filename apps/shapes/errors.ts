@@ -70,8 +70,8 @@ export class StorageClosedError extends KeelError {
 export class StorageUnavailableError extends KeelError {
   readonly data: { readonly status: 503; readonly retryAfterMs: number };
 
-  constructor(cause: unknown) {
-    super('KEEL_SHAPES_STORAGE_UNAVAILABLE', 'The shapes database is unavailable; try again shortly', {
+  constructor(cause: unknown, message = 'The shapes database is unavailable; try again shortly') {
+    super('KEEL_SHAPES_STORAGE_UNAVAILABLE', message, {
       retryable: true,
       cause,
     });

@@ -21,12 +21,22 @@ afterEach(async () => {
 });
 
 /** One gateway instance with its own Redis client; `prefix` is the test's own key space. */
-async function instance(prefix: string, ttlMs?: number): Promise<{ app: TestApp; redis: Redis }> {
+async function instance(
+  prefix: string,
+  ttlMs?: number,
+  waitMs?: number,
+): Promise<{ app: TestApp; redis: Redis }> {
   const redis = new Redis(url, { lazyConnect: true });
   await redis.connect();
   cleanups.push(() => redis.quit());
   const store = new RedisIdempotencyStore({ redis, prefix });
-  const app = await startTestApp({ idempotency: { store, ...(ttlMs === undefined ? {} : { ttlMs }) } });
+  const app = await startTestApp({
+    idempotency: {
+      store,
+      ...(ttlMs === undefined ? {} : { ttlMs }),
+      ...(waitMs === undefined ? {} : { waitMs }),
+    },
+  });
   cleanups.push(() => app.close());
   return { app, redis };
 }
@@ -99,6 +109,22 @@ describe('Idempotency-Key with RedisIdempotencyStore, two gateway instances', ()
     expect(ttl).toBeLessThanOrEqual(86_400_000);
   });
 
+  it('a repeat on the other instance while the first runs waits for it and replays its answer', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const a = await instance(prefix);
+    const b = await instance(prefix);
+    const headers = { 'idempotency-key': 'hold-wait' };
+    const first = send(a.app.url, 'POST', '/api/hold', { body: { name: 'w' }, headers });
+    await expect.poll(() => a.app.seen.release.length, { timeout: 2000 }).toBe(1);
+    const during = send(b.app.url, 'POST', '/api/hold', { body: { name: 'w' }, headers });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    a.app.seen.release[0]?.();
+    const [done, repeat] = await Promise.all([first, during]);
+    expect(done.status).toBe(201);
+    expect(repeat).toMatchObject({ status: 201, text: done.text });
+    expect(created(a.app, b.app)).toBe(1);
+  });
+
   it('concurrent repeats on both instances run the action once; the others get 409 or the same response', async () => {
     const prefix = `test:${randomUUID()}:`;
     const a = await instance(prefix);
@@ -120,10 +146,10 @@ describe('Idempotency-Key with RedisIdempotencyStore, two gateway instances', ()
     }
   });
 
-  it('a repeat on the other instance while the first runs is a 409; a 5xx gives the key up for both', async () => {
+  it('a repeat on the other instance while the first runs past idempotency.waitMs is a 409; a 5xx gives the key up for both', async () => {
     const prefix = `test:${randomUUID()}:`;
-    const a = await instance(prefix);
-    const b = await instance(prefix);
+    const a = await instance(prefix, undefined, 200);
+    const b = await instance(prefix, undefined, 200);
     const headers = { 'idempotency-key': 'hold-1' };
     const first = send(a.app.url, 'POST', '/api/hold', { body: { name: 'h' }, headers });
     await expect.poll(() => a.app.seen.release.length, { timeout: 2000 }).toBe(1);

@@ -133,7 +133,12 @@ export async function openPostgresRepository(
     }
   } catch (error) {
     await pool.end().catch(() => {});
-    if (unavailable(error)) throw new StorageUnavailableError(error);
+    if (unavailable(error)) {
+      // At start, say which setting points where (without its password), and what the driver said.
+      const shown = url.replace(/\/\/[^@/]*@/, '//***@');
+      const why = (error as Error).message || (error as { code?: string }).code || 'no answer';
+      throw new StorageUnavailableError(error, `DATABASE_URL ${shown} did not answer: ${why}`);
+    }
     throw error;
   }
 
