@@ -9,13 +9,17 @@ import { ServiceBroker } from 'moleculer';
 import { createBroker } from '../src/index.ts';
 import { keelMath, moleculerMath, rawAnswer, rawSubject } from './broker-math.ts';
 
-const [library, url, namespace] = process.argv.slice(2) as [string, string, string | undefined];
+const [library, url, namespace = ''] = process.argv.slice(2) as [string, string, string?];
 let stop: () => Promise<unknown>;
 if (library === 'keel') {
   const broker = await createBroker({ transport: url, services: [keelMath] });
   stop = () => broker.stop({ timeoutMs: 1000 });
 } else if (library === 'moleculer') {
-  const broker = new ServiceBroker({ namespace, transporter: url, logger: false });
+  const broker = new ServiceBroker({
+    namespace,
+    transporter: { type: 'NATS', options: { url } },
+    logger: false,
+  });
   broker.createService(moleculerMath);
   await broker.start();
   stop = () => broker.stop();

@@ -202,7 +202,11 @@ async function remote(): Promise<void> {
     const keel = await createBroker({ transport: url, contracts: [math] });
     stops.push(() => keel.stop({ timeoutMs: 1000 }));
     const keelClient = keel.client(math);
-    const moleculer = new ServiceBroker({ namespace, transporter: url, logger: false });
+    const moleculer = new ServiceBroker({
+      namespace,
+      transporter: { type: 'NATS', options: { url } },
+      logger: false,
+    });
     await moleculer.start();
     stops.push(() => moleculer.stop());
     await moleculer.waitForServices('math', 30_000);
