@@ -227,6 +227,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       await settleWithin(inFlight(), 1000);
     }
     await this.#server.close();
+    this.#invoker.close();
     this.#state = 'stopped';
     if (this.#owned) await this.transport.close({ timeoutMs: 1000 });
   }

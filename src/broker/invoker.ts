@@ -1,6 +1,6 @@
 /** Invoker: the calling side — deadlines, depth, retries, middleware, and the local short-circuit or the wire. */
 import { tracingChannel } from 'node:diagnostics_channel';
-import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
+import { onAbort } from '../abort.ts';
 import { type MessageHeaders, RemoteHandlerError, TransportTimeoutError } from '../transport/index.ts';
 import {
   BrokerProtocolError,
@@ -13,6 +13,7 @@ import type { ResolvedCall } from './call-options.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
+import { Deadlines, type Timed } from './deadlines.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
@@ -40,6 +41,8 @@ export class Invoker {
   readonly #policies = new Map<number, RetryPolicy>();
   readonly #budgets = new Map<string, RetryBudget>();
   readonly #breakers = new Map<string, CircuitBreaker>();
+  /** Local calls pending, on one timer for all their deadlines. */
+  readonly #localCalls = new Deadlines<LocalCall>();
 
   constructor(
     core: BrokerCore,
@@ -53,6 +56,11 @@ export class Invoker {
     this.#middleware = middleware;
     this.#preferLocal = preferLocal;
     this.#breakerOptions = breaker;
+    // One listener for every local call, rather than one added and removed per call.
+    const stop = core.stopSignal;
+    onAbort(stop, () => {
+      for (const call of [...this.#localCalls.values()]) call.stop(stop.reason);
+    });
   }
 
   /** Calls `action` with the resolved options, as a nested call of `parent` when there is one. */
@@ -77,13 +85,17 @@ export class Invoker {
     // No budget left: the call is not sent at all.
     if (!(left >= 1)) return Promise.reject(new DeadlineExceededError(action.key, 0));
     const deadline = Date.now() + left;
-    const signal = combine(options.signal, parent?.signal, core.stopSignal);
+    // A nested call's parent signal already aborts when the broker stops.
+    const signal = combine(options.signal, parent === undefined ? core.stopSignal : parent.signal);
     const meta: Record<string, string> = { ...parent?.meta, ...options.meta };
     const request: CallRequest = { action: action.key, params, meta, depth, nodeId: core.nodeId };
     const local = this.#preferLocal ? this.#server.local.get(action.subject) : undefined;
     const attempts = () =>
       this.#attempts(action, request, options, deadline, left, signal, local !== undefined);
-    const run = () => runLayers(this.#middleware, (layer, next) => layer(request, next), attempts);
+    const run =
+      this.#middleware.length === 0
+        ? attempts
+        : () => runLayers(this.#middleware, (layer, next) => layer(request, next), attempts);
     const work = callChannel.hasSubscribers
       ? callChannel.tracePromise(run, { action: action.key, nodeId: core.nodeId, local: local !== undefined })
       : run();
@@ -93,7 +105,7 @@ export class Invoker {
     return work;
   }
 
-  async #attempts(
+  #attempts(
     action: CompiledAction,
     request: CallRequest,
     options: ResolvedCall,
@@ -104,13 +116,34 @@ export class Invoker {
   ): Promise<unknown> {
     const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
     const breaker = this.#breaker(action);
-    const attempt = () => {
+    const once = (left: number): Promise<unknown> => {
+      try {
+        return local
+          ? this.#local(action, request, options, left, signal, meta, budget)
+          : this.#remote(action, request, options, left, signal, meta, budget);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const attempt = (): Promise<unknown> => {
       const left = Math.floor(deadline - Date.now());
       if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
-      const once = local
-        ? () => this.#local(action, request, options, left, signal, meta, budget)
-        : () => this.#remote(action, request, options, left, signal, meta, budget);
-      return breaker === undefined ? once() : breaker.run(once, { signal });
+      if (breaker === undefined) return once(left);
+      // The breaker's permit, taken and given back here rather than through breaker.run(), which would add
+      // a promise and an options check to every call. A failure while the call's signal is aborted is the
+      // caller's doing: the permit goes back, moving nothing.
+      const permit = breaker.acquire();
+      return once(left).then(
+        (result) => {
+          breaker.success(permit);
+          return result;
+        },
+        (error: unknown) => {
+          if (signal.aborted) breaker.release(permit);
+          else breaker.failure(permit, error);
+          throw error;
+        },
+      );
     };
     return this.#policy(options.retries).run(attempt, {
       // Only a call safe to repeat is tried again: an idempotent action, or one given a key.
@@ -218,43 +251,108 @@ export class Invoker {
       return Promise.reject(new BrokerStoppedError(`serve ${JSON.stringify(action.key)}`));
     signal.throwIfAborted();
     const core = this.#core;
-    const control = new AbortController();
-    const deadline = Date.now() + timeoutMs;
-    return new Promise((resolve, reject) => {
-      const stop = (reason: unknown) => {
-        finish();
-        control.abort(reason);
-        reject(reason);
-      };
-      let timer: ReturnType<typeof setLongTimeout> | undefined;
-      let unwatch: (() => void) | undefined;
-      const finish = () => {
-        clearLongTimeout(timer);
-        unwatch?.();
-      };
-      timer = setLongTimeout(() => stop(new DeadlineExceededError(action.key, budget)), timeoutMs);
-      unwatch = onAbort(signal, () => stop(signal.reason));
-      this.#server
-        .run(served, request.params, {
-          depth: request.depth,
-          key: options.idempotencyKey,
-          caller: core.nodeId,
-          meta: meta ?? noMeta,
-          deadline,
-          source: () => control.signal,
-        })
-        .then(
-          (result) => {
-            finish();
-            resolve(result);
-          },
-          (error: unknown) => {
-            finish();
-            // The same error a remote caller would get: what crosses the wire, and nothing more.
-            reject(fromWireError(action.key, toWireError(error, core.nodeId, served.exposeStack)));
-          },
-        );
-    });
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const call = new LocalCall(this.#localCalls, Date.now() + timeoutMs, action.key, budget, resolve, reject);
+    this.#localCalls.add(call);
+    // The broker's own stop signal is watched once for every local call (see the constructor).
+    if (signal !== core.stopSignal) call.watch(signal);
+    this.#server
+      .run(served, request.params, {
+        depth: request.depth,
+        key: options.idempotencyKey,
+        caller: core.nodeId,
+        meta: meta ?? noMeta,
+        deadline: call.deadline,
+        source: () => call.signal(),
+      })
+      .then(
+        (result) => call.settle(true, result),
+        // The same error a remote caller would get: what crosses the wire, and nothing more.
+        (error: unknown) =>
+          call.settle(false, fromWireError(action.key, toWireError(error, core.nodeId, served.exposeStack))),
+      );
+    return promise;
+  }
+
+  /** Ends the wait of every local call still pending (the broker's stop deadline passed); clears their timer. */
+  close(): void {
+    this.#localCalls.clear();
+  }
+}
+
+/**
+ * One call served in this process, seen from its caller: its deadline (on the invoker's shared timer), the
+ * caller's abort, and the handler's signal, made only if the handler reads it.
+ */
+class LocalCall implements Timed {
+  readonly deadline: number;
+  readonly #calls: Deadlines<LocalCall>;
+  readonly #action: string;
+  readonly #budget: number;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (reason: unknown) => void;
+  #control: AbortController | undefined;
+  #unwatch: (() => void) | undefined;
+  #done = false;
+  #stopped = false;
+  #reason: unknown;
+
+  constructor(
+    calls: Deadlines<LocalCall>,
+    deadline: number,
+    action: string,
+    budget: number,
+    resolve: (value: unknown) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    this.#calls = calls;
+    this.deadline = deadline;
+    this.#action = action;
+    this.#budget = budget;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  /** Stops the call when `signal` aborts (it is not aborted yet). */
+  watch(signal: AbortSignal): void {
+    this.#unwatch = onAbort(signal, () => this.stop(signal.reason));
+  }
+
+  /** The handler's side of cancellation: aborts when the caller gives up, the deadline passes, or the broker stops. */
+  signal(): AbortSignal {
+    if (this.#control === undefined) {
+      this.#control = new AbortController();
+      if (this.#stopped) this.#control.abort(this.#reason);
+    }
+    return this.#control.signal;
+  }
+
+  expire(): void {
+    this.stop(new DeadlineExceededError(this.#action, this.#budget));
+  }
+
+  /** Ends the call early: the caller gets `reason` at once, the handler's signal aborts with it. */
+  stop(reason: unknown): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#stopped = true;
+    this.#reason = reason;
+    this.#control?.abort(reason);
+    this.#reject(reason);
+  }
+
+  /** The handler settled: its outcome goes to the caller, unless the call already ended. */
+  settle(ok: boolean, value: unknown): void {
+    if (this.#done) return;
+    this.#finish();
+    if (ok) this.#resolve(value);
+    else this.#reject(value);
+  }
+
+  #finish(): void {
+    this.#done = true;
+    this.#calls.delete(this);
+    this.#unwatch?.();
   }
 }
 

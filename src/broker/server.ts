@@ -10,7 +10,7 @@ import { CallContext, type Inbound } from './call-context.ts';
 import type { BrokerCore } from './core.ts';
 import { runLayers, type ServeMiddleware } from './middleware.ts';
 import type { CompiledService, ServedAction } from './service.ts';
-import { validate } from './validate.ts';
+import { validate, validateThen } from './validate.ts';
 import { decodeCall, decodeEvent, encodeReply } from './wire.ts';
 import { toWireError } from './wire-errors.ts';
 
@@ -104,14 +104,29 @@ export class Server {
           ctx,
         })
       : this.#pipeline(served, params, ctx);
+    if (scope === undefined) {
+      // No scope to dispose: the call's bookkeeping ends with it, with no extra turn for a finally.
+      const done: Promise<unknown> = work.then(
+        (result) => {
+          ctx.end();
+          this.running.delete(done);
+          return result;
+        },
+        (error: unknown) => {
+          ctx.end();
+          this.running.delete(done);
+          throw error;
+        },
+      );
+      this.running.add(done);
+      return done;
+    }
     const done = work.finally(async () => {
       ctx.end();
       this.running.delete(done);
-      if (scope !== undefined) {
-        await scope.dispose().catch((error: unknown) => {
-          reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
-        });
-      }
+      await scope.dispose().catch((error: unknown) => {
+        reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
+      });
     });
     this.running.add(done);
     return done;
@@ -120,10 +135,18 @@ export class Server {
   #pipeline(served: ServedAction, params: unknown, ctx: CallContext): Promise<unknown> {
     const { spec, key } = served.action;
     const nodeId = this.#core.nodeId;
-    const inner = async () => {
-      const value = await validate(spec.params, params, key, 'params', nodeId);
-      const result = await served.handler(value, ctx);
-      return validate(spec.result, result, key, 'result', nodeId);
+    const checkResult = (result: unknown) => validateThen(spec.result, result, key, 'result', nodeId, same);
+    const handle = (value: unknown): unknown => {
+      const result = served.handler(value, ctx);
+      return isThenable(result) ? Promise.resolve(result).then(checkResult) : checkResult(result);
+    };
+    // Synchronous schemas and handlers cost no extra turns; any throw becomes the call's rejection.
+    const inner = (): Promise<unknown> => {
+      try {
+        return Promise.resolve(validateThen(spec.params, params, key, 'params', nodeId, handle));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     };
     const bulkhead = this.#bulkheads.get(served);
     // The call's own signal goes in: a call whose caller gave up leaves the queue without running.
@@ -198,4 +221,12 @@ export class Server {
       });
     }
   }
+}
+
+const same = (value: unknown): unknown => value;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
+  );
 }
