@@ -168,34 +168,58 @@ export class RetryPolicy {
    * Calls `fn` (with the try's number, from 1) and retries it as the policy allows, settling with its
    * result or its last failure.
    */
-  async run<T>(fn: (attempt: number) => T | PromiseLike<T>, options: RetryRunOptions): Promise<Awaited<T>> {
-    checkOptions('RetryPolicy.run() options', options, RUN_OPTIONS);
-    checkFunction('RetryPolicy.run() fn', fn);
-    if (typeof options?.idempotent !== 'boolean') {
-      throw new InvalidArgumentError(
-        `RetryPolicy.run() idempotent must be a boolean; received ${describe(options?.idempotent)}`,
-      );
+  run<T>(fn: (attempt: number) => T | PromiseLike<T>, options: RetryRunOptions): Promise<Awaited<T>> {
+    try {
+      checkOptions('RetryPolicy.run() options', options, RUN_OPTIONS);
+      checkFunction('RetryPolicy.run() fn', fn);
+      if (typeof options?.idempotent !== 'boolean') {
+        throw new InvalidArgumentError(
+          `RetryPolicy.run() idempotent must be a boolean; received ${describe(options?.idempotent)}`,
+        );
+      }
+      const { budget, remainingMs, signal } = options;
+      if (budget !== undefined && !(budget instanceof RetryBudget)) {
+        throw new InvalidArgumentError(
+          `RetryPolicy.run() budget must be a RetryBudget; received ${describe(budget)}`,
+        );
+      }
+      if (remainingMs !== undefined) checkFunction('RetryPolicy.run() remainingMs', remainingMs);
+      checkSignal('RetryPolicy.run() signal', signal);
+      if (signal?.aborted) throw signal.reason;
+      budget?.recordCall();
+    } catch (error) {
+      return Promise.reject(error);
     }
+    // The first try runs without an async frame of its own: most calls succeed on it, and a broker
+    // makes one per call. Only a failure enters the retry loop.
+    let first: T | PromiseLike<T>;
+    try {
+      first = fn(1);
+    } catch (error) {
+      return this.#retry(error, fn, options);
+    }
+    return Promise.resolve(first).then(undefined, (error: unknown) => this.#retry(error, fn, options));
+  }
+
+  /** The retry loop, entered when a try has failed with `error`. */
+  async #retry<T>(
+    error: unknown,
+    fn: (attempt: number) => T | PromiseLike<T>,
+    options: RetryRunOptions,
+  ): Promise<Awaited<T>> {
     const { idempotent, budget, remainingMs, signal } = options;
-    if (budget !== undefined && !(budget instanceof RetryBudget)) {
-      throw new InvalidArgumentError(
-        `RetryPolicy.run() budget must be a RetryBudget; received ${describe(budget)}`,
-      );
-    }
-    if (remainingMs !== undefined) checkFunction('RetryPolicy.run() remainingMs', remainingMs);
-    checkSignal('RetryPolicy.run() signal', signal);
-    if (signal?.aborted) throw signal.reason;
-    budget?.recordCall();
+    let failure = error;
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw signal.reason;
+      const wait = this.#next(failure, attempt, idempotent, budget, remainingMs);
+      if (wait === undefined) throw failure;
+      this.#retried++;
+      if (wait > 0) await sleep(wait, { signal });
+      else if (signal?.aborted) throw signal.reason;
       try {
-        return await fn(attempt);
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        const wait = this.#next(error, attempt, idempotent, budget, remainingMs);
-        if (wait === undefined) throw error;
-        this.#retried++;
-        if (wait > 0) await sleep(wait, { signal });
-        else if (signal?.aborted) throw signal.reason;
+        return await fn(attempt + 1);
+      } catch (next) {
+        failure = next;
       }
     }
   }
