@@ -36,7 +36,7 @@ export class CallContext implements ServiceContext, ParentCall {
   readonly #capMs: number;
   #controller: AbortController | undefined;
   #timer: LongTimer | undefined;
-  #unwatch: (() => void)[] = [];
+  #unwatch: (() => void)[] | undefined;
   #ended = false;
 
   constructor(
@@ -56,7 +56,8 @@ export class CallContext implements ServiceContext, ParentCall {
     this.scope = scope;
     this.#source = inbound.source;
     this.#capMs = capMs;
-    const cap = Date.now() + capMs;
+    // Most actions set no timeoutMs of their own: no clock read for them.
+    const cap = capMs === Number.POSITIVE_INFINITY ? capMs : Date.now() + capMs;
     this.#capped = cap < inbound.deadline;
     this.deadline = this.#capped ? cap : inbound.deadline;
   }
@@ -75,8 +76,9 @@ export class CallContext implements ServiceContext, ParentCall {
       else if (source?.aborted) abort(source.reason);
       else if (this.#capped && Date.now() >= this.deadline) abort(this.#expired());
       else if (!this.#ended) {
-        this.#unwatch.push(onAbort(stop, () => abort(stop.reason)));
-        if (source !== undefined) this.#unwatch.push(onAbort(source, () => abort(source.reason)));
+        const unwatch = [onAbort(stop, () => abort(stop.reason))];
+        this.#unwatch = unwatch;
+        if (source !== undefined) unwatch.push(onAbort(source, () => abort(source.reason)));
         if (this.#capped && Number.isFinite(this.deadline)) {
           this.#timer = setLongTimeout(() => abort(this.#expired()), this.deadline - Date.now());
         }
@@ -119,7 +121,9 @@ export class CallContext implements ServiceContext, ParentCall {
   #stopWatching(): void {
     clearLongTimeout(this.#timer);
     this.#timer = undefined;
-    for (const unwatch of this.#unwatch) unwatch();
-    this.#unwatch = [];
+    const unwatch = this.#unwatch;
+    if (unwatch === undefined) return;
+    this.#unwatch = undefined;
+    for (const stop of unwatch) stop();
   }
 }

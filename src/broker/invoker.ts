@@ -81,13 +81,15 @@ export class Invoker {
       return Promise.reject(new CallDepthError(action.key, depth, core.maxCallDepth, core.nodeId));
     }
     const asked = options.timeoutMs ?? core.defaultTimeoutMs;
-    const left = parent === undefined ? asked : Math.min(asked, Math.floor(parent.deadline - Date.now()));
+    const now = Date.now();
+    const left = parent === undefined ? asked : Math.min(asked, Math.floor(parent.deadline - now));
     // No budget left: the call is not sent at all.
     if (!(left >= 1)) return Promise.reject(new DeadlineExceededError(action.key, 0));
-    const deadline = Date.now() + left;
+    const deadline = now + left;
     // A nested call's parent signal already aborts when the broker stops.
     const signal = combine(options.signal, parent === undefined ? core.stopSignal : parent.signal);
-    const meta: Record<string, string> = { ...parent?.meta, ...options.meta };
+    const meta: Record<string, string> =
+      parent === undefined && options.meta === undefined ? {} : { ...parent?.meta, ...options.meta };
     const request: CallRequest = { action: action.key, params, meta, depth, nodeId: core.nodeId };
     const local = this.#preferLocal ? this.#server.local.get(action.subject) : undefined;
     const attempts = () =>
@@ -114,7 +116,7 @@ export class Invoker {
     signal: AbortSignal,
     local: boolean,
   ): Promise<unknown> {
-    const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
+    const meta = isEmpty(request.meta) ? undefined : Object.freeze({ ...request.meta });
     const breaker = this.#breaker(action);
     const once = (left: number): Promise<unknown> => {
       try {
@@ -357,6 +359,11 @@ class LocalCall implements Timed {
 }
 
 const noMeta: MessageHeaders = Object.freeze({});
+
+function isEmpty(record: Record<string, string>): boolean {
+  for (const _ in record) return false;
+  return true;
+}
 
 /** One signal for every reason a call may end early. */
 function combine(...signals: (AbortSignal | undefined)[]): AbortSignal {
