@@ -81,6 +81,32 @@ describe('the installed package', () => {
     for (const m of modules) expect((out[m] as { names: number }).names, m).toBeGreaterThan(0);
   });
 
+  it('creates brokers and passes trace context on without the optional @opentelemetry/api', async () => {
+    const script = `
+      const { createBroker, defineContract, defineService } = await import('keel');
+      const any = { '~standard': { version: 1, vendor: 'x', validate: (value) => ({ value }) } };
+      const c = defineContract({ name: 'pkg', version: 1, actions: { who: { params: any, result: any } } });
+      const s = defineService(c, { actions: { who: (_p, ctx) => ({ traceId: ctx.traceId, meta: { ...ctx.meta } }) } });
+      const server = await createBroker({ transport: 'memory://pkg', services: [s] });
+      const caller = await createBroker({ transport: 'memory://pkg', contracts: [c] });
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const out = await caller.client(c).who(null, { meta: { traceparent, 'x-id': '1' } });
+      const otel = await import('@opentelemetry/api').then(() => true, () => false);
+      await caller.stop();
+      await server.stop();
+      console.log(JSON.stringify({ ...out, otel }));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: dir,
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      meta: { 'x-id': '1' },
+      otel: false,
+    });
+  });
+
   it('refuses a path that is not one of its entries', async () => {
     const script = "await import('keel/dist/abort.js');";
     await expect(

@@ -24,6 +24,7 @@ import type { CallMiddleware, Middleware, ServeMiddleware } from './middleware.t
 import { Server } from './server.ts';
 import type { CompiledService } from './service.ts';
 import type { Client } from './service-context.ts';
+import { type Tracing, withTrace } from './tracing.ts';
 import { validate } from './validate.ts';
 import { encodeEvent } from './wire.ts';
 
@@ -46,6 +47,7 @@ export interface Setup {
   readonly maxCallDepth: number;
   readonly preferLocal: boolean;
   readonly breaker: BreakerSettings | false;
+  readonly tracing: Tracing;
 }
 
 /** A broker: calls actions, emits events and serves its services. Made by `createBroker`. */
@@ -55,6 +57,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   readonly defaultTimeoutMs: number;
   readonly maxCallDepth: number;
   readonly container: Container | undefined;
+  readonly tracing: Tracing;
   #state: BrokerState = 'starting';
   readonly #stop = new AbortController();
   readonly #owned: boolean;
@@ -74,6 +77,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
     this.defaultTimeoutMs = setup.defaultTimeoutMs;
     this.maxCallDepth = setup.maxCallDepth;
     this.container = setup.container;
+    this.tracing = setup.tracing;
     this.#owned = setup.owned;
     for (const contract of [...setup.services.map((s) => s.contract), ...setup.contracts])
       this.#know(contract);
@@ -162,7 +166,12 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   }
 
   /** @internal */
-  async publishEvent(event: string, payload: unknown, broadcast: boolean): Promise<void> {
+  async publishEvent(
+    event: string,
+    payload: unknown,
+    broadcast: boolean,
+    parent?: ParentCall,
+  ): Promise<void> {
     const found = typeof event === 'string' ? this.#events.get(event) : undefined;
     if (found === undefined) {
       throw new InvalidArgumentError(
@@ -171,10 +180,16 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
     }
     if (this.#state !== 'ready') throw new BrokerStoppedError(`emit ${JSON.stringify(event)}`, this.nodeId);
     const value = await validate(found.spec.payload, payload, found.key, 'payload', this.nodeId);
-    await this.transport.publish(
-      broadcast ? found.broadcastSubject : found.subject,
+    const subject = broadcast ? found.broadcastSubject : found.subject;
+    const { tracing } = this;
+    const span = tracing.send(found, parent?.trace, this.nodeId, broadcast);
+    const link = span?.link ?? (tracing.enabled ? parent?.trace : undefined);
+    const sent = this.transport.publish(
+      subject,
       encodeEvent({ payload: value }),
+      link === undefined ? undefined : { headers: withTrace(undefined, link) },
     );
+    await (span === undefined ? sent : span.finish(sent));
   }
 
   /** Adds middleware around outgoing (`call`) and served (`serve`) calls; earlier registrations run outermost. */

@@ -7,6 +7,7 @@ import type { CallOptions } from './call-options.ts';
 import type { AnyContract } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
 import type { Client, ServiceContext } from './service-context.ts';
+import { type TraceLink, traceIdOf } from './tracing.ts';
 
 /** What the serving side knows of a call when it arrives. */
 export interface Inbound {
@@ -18,6 +19,8 @@ export interface Inbound {
   readonly deadline: number;
   /** The caller's side of cancellation (the transport's meta.signal, or a local call's own); read lazily. */
   readonly source: (() => AbortSignal) | undefined;
+  /** The caller's trace context (from the `traceparent` and `tracestate` headers, or a local caller's span). */
+  readonly trace?: TraceLink | undefined;
 }
 
 export class CallContext implements ServiceContext, ParentCall {
@@ -29,6 +32,7 @@ export class CallContext implements ServiceContext, ParentCall {
   readonly meta: MessageHeaders;
   readonly idempotencyKey: string | undefined;
   readonly scope: Container | undefined;
+  readonly trace: TraceLink | undefined;
   readonly #core: BrokerCore;
   readonly #source: (() => AbortSignal) | undefined;
   /** Whether the deadline is this side's own cap (tighter than the caller's), so this side must time it. */
@@ -45,6 +49,7 @@ export class CallContext implements ServiceContext, ParentCall {
     inbound: Inbound,
     capMs: number,
     scope: Container | undefined,
+    trace: TraceLink | undefined,
   ) {
     this.#core = core;
     this.nodeId = core.nodeId;
@@ -54,6 +59,7 @@ export class CallContext implements ServiceContext, ParentCall {
     this.meta = inbound.meta;
     this.idempotencyKey = inbound.key;
     this.scope = scope;
+    this.trace = trace;
     this.#source = inbound.source;
     this.#capMs = capMs;
     // Most actions set no timeoutMs of their own: no clock read for them.
@@ -87,6 +93,10 @@ export class CallContext implements ServiceContext, ParentCall {
     return this.#controller.signal;
   }
 
+  get traceId(): string | undefined {
+    return this.trace === undefined ? undefined : traceIdOf(this.trace);
+  }
+
   /** Whether this side must enforce the deadline (an action `timeoutMs` tighter than the caller's budget). */
   get capped(): boolean {
     return this.#capped;
@@ -107,11 +117,11 @@ export class CallContext implements ServiceContext, ParentCall {
   }
 
   emit(event: string, payload?: unknown): Promise<void> {
-    return this.#core.publishEvent(event, payload, false);
+    return this.#core.publishEvent(event, payload, false, this);
   }
 
   broadcast(event: string, payload?: unknown): Promise<void> {
-    return this.#core.publishEvent(event, payload, true);
+    return this.#core.publishEvent(event, payload, true, this);
   }
 
   #expired(): DeadlineExceededError {

@@ -30,7 +30,9 @@ export interface CallOptions {
   readonly idempotencyKey?: string | undefined;
   /**
    * String values the handler sees as `ctx.meta` (auth tokens, tenant, request id); they travel as
-   * transport headers, by the transport's header rules. Nested calls carry them on.
+   * transport headers, by the transport's header rules. Nested calls carry them on. A `traceparent`
+   * (and `tracestate`) here is not meta: it is the W3C trace context the call continues (a gateway
+   * passing on its HTTP request's), sent as such and kept out of `ctx.meta`.
    */
   readonly meta?: MessageHeaders | undefined;
 }

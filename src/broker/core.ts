@@ -4,6 +4,7 @@ import type { MessageHeaders, Transport } from '../transport/index.ts';
 import type { CallOptions } from './call-options.ts';
 import type { AnyContract } from './contract.ts';
 import type { Client } from './service-context.ts';
+import type { TraceLink, Tracing } from './tracing.ts';
 
 /** starting → ready → draining → stopped; every part reads this one state. */
 export type BrokerState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -14,6 +15,8 @@ export interface ParentCall {
   readonly deadline: number;
   readonly signal: AbortSignal;
   readonly meta: MessageHeaders;
+  /** Where the call sits in a trace: what a nested call or event continues. */
+  readonly trace: TraceLink | undefined;
 }
 
 export interface BrokerCore {
@@ -25,6 +28,7 @@ export interface BrokerCore {
   readonly container: Container | undefined;
   /** Aborted when the broker's stop deadline passes: calls still running end then. */
   readonly stopSignal: AbortSignal;
+  readonly tracing: Tracing;
   callByName(
     action: string,
     params: unknown,
@@ -32,5 +36,5 @@ export interface BrokerCore {
     parent: ParentCall | undefined,
   ): Promise<unknown>;
   nestedClient<C extends AnyContract>(contract: C, parent: ParentCall | undefined): Client<C>;
-  publishEvent(event: string, payload: unknown, broadcast: boolean): Promise<void>;
+  publishEvent(event: string, payload: unknown, broadcast: boolean, parent?: ParentCall): Promise<void>;
 }

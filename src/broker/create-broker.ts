@@ -10,6 +10,7 @@ import { CircuitBreaker } from './circuit-breaker.ts';
 import { type AnyContract, compile } from './contract.ts';
 import type { BreakerSettings } from './invoker.ts';
 import { compileService, type Service } from './service.ts';
+import { loadOpenTelemetry, Tracing } from './tracing.ts';
 
 export interface BrokerOptions {
   /** `memory://[name]`, `nats://host:port`, or an open Transport (the broker then leaves it open on stop). */
@@ -33,6 +34,11 @@ export interface BrokerOptions {
    * windowMs, openMs, isFailure, onStateChange), or `false` for none. @default the CircuitBreaker defaults
    */
   readonly circuitBreaker?: BreakerSettings | false | undefined;
+  /**
+   * Whether calls and events carry W3C trace context (`traceparent`) and, with an OpenTelemetry SDK
+   * registered, make spans. `false` reads and sends no trace context and makes no span. @default true
+   */
+  readonly tracing?: boolean | undefined;
 }
 
 type ContractsOf<S> = S extends Service<infer C> ? C : never;
@@ -47,6 +53,7 @@ const optionKeys = [
   'maxCallDepth',
   'preferLocal',
   'circuitBreaker',
+  'tracing',
 ] as const;
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -111,6 +118,14 @@ export async function createBroker<
     // Checked now, by the breaker itself, rather than at the first call.
     new CircuitBreaker({ ...breaker, name: 'check' });
   }
+  const tracingOn = options.tracing ?? true;
+  if (typeof tracingOn !== 'boolean') {
+    throw new InvalidArgumentError(
+      `createBroker() tracing must be a boolean; received ${describe(tracingOn)}`,
+    );
+  }
+  // The optional @opentelemetry/api is imported here, once per process, never by `import 'keel'`.
+  const tracing = tracingOn ? new Tracing(await loadOpenTelemetry()) : Tracing.off;
   const transport = owned ? await openTransport(transportOption) : (transportOption as Transport);
   const broker = new Broker<ContractsOf<S[number]> | K[number]>({
     transport,
@@ -123,6 +138,7 @@ export async function createBroker<
     maxCallDepth,
     preferLocal,
     breaker,
+    tracing,
   });
   try {
     await broker.start();

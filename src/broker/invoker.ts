@@ -18,6 +18,7 @@ import { type CallMiddleware, type CallRequest, runLayers } from './middleware.t
 import { RetryBudget } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
 import type { Server } from './server.ts';
+import { TRACEPARENT, TRACESTATE, type TraceLink, traceOf, withoutTrace, withTrace } from './tracing.ts';
 import { decodeReply, encodeCall } from './wire.ts';
 import { fromWireError, toWireError } from './wire-errors.ts';
 
@@ -88,19 +89,36 @@ export class Invoker {
     const deadline = now + left;
     // A nested call's parent signal already aborts when the broker stops.
     const signal = combine(options.signal, parent === undefined ? core.stopSignal : parent.signal);
+    // A `traceparent` in the caller's meta is the trace to continue (a gateway passing on its request's).
+    const given = options.meta?.[TRACEPARENT] ?? options.meta?.[TRACESTATE];
     const meta: Record<string, string> =
-      parent === undefined && options.meta === undefined ? {} : { ...parent?.meta, ...options.meta };
+      parent === undefined && options.meta === undefined
+        ? {}
+        : {
+            ...parent?.meta,
+            ...(given === undefined ? options.meta : withoutTrace(options.meta as MessageHeaders)),
+          };
     const request: CallRequest = { action: action.key, params, meta, depth, nodeId: core.nodeId };
     const local = this.#preferLocal ? this.#server.local.get(action.subject) : undefined;
+    const { tracing } = core;
+    const from =
+      given === undefined ? parent?.trace : (traceOf(options.meta as MessageHeaders) ?? parent?.trace);
+    const span = tracing.call(action, from, core.nodeId, local !== undefined, depth);
+    const trace = span?.link ?? (tracing.enabled ? from : undefined);
     const attempts = () =>
-      this.#attempts(action, request, options, deadline, left, signal, local !== undefined);
+      this.#attempts(action, request, options, deadline, left, signal, local !== undefined, trace);
     const run =
       this.#middleware.length === 0
         ? attempts
         : () => runLayers(this.#middleware, (layer, next) => layer(request, next), attempts);
+    const traced = span === undefined ? run : () => span.finish(run());
     const work = callChannel.hasSubscribers
-      ? callChannel.tracePromise(run, { action: action.key, nodeId: core.nodeId, local: local !== undefined })
-      : run();
+      ? callChannel.tracePromise(traced, {
+          action: action.key,
+          nodeId: core.nodeId,
+          local: local !== undefined,
+        })
+      : traced();
     this.running.add(work);
     const forget = () => this.running.delete(work);
     work.then(forget, forget);
@@ -115,14 +133,17 @@ export class Invoker {
     budget: number,
     signal: AbortSignal,
     local: boolean,
+    trace: TraceLink | undefined,
   ): Promise<unknown> {
     const meta = isEmpty(request.meta) ? undefined : Object.freeze({ ...request.meta });
+    // The trace context travels in the headers beside the meta, and reaches the handler apart from it.
+    const headers = trace === undefined || local ? meta : withTrace(meta, trace);
     const breaker = this.#breaker(action);
     const once = (left: number): Promise<unknown> => {
       try {
         return local
-          ? this.#local(action, request, options, left, signal, meta, budget)
-          : this.#remote(action, request, options, left, signal, meta, budget);
+          ? this.#local(action, request, options, left, signal, meta, budget, trace)
+          : this.#remote(action, request, options, left, signal, headers, budget);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -247,6 +268,7 @@ export class Invoker {
     signal: AbortSignal,
     meta: MessageHeaders | undefined,
     budget: number,
+    trace: TraceLink | undefined,
   ): Promise<unknown> {
     const served = this.#server.local.get(action.subject);
     if (served === undefined)
@@ -266,6 +288,7 @@ export class Invoker {
         meta: meta ?? noMeta,
         deadline: call.deadline,
         source: () => call.signal(),
+        trace,
       })
       .then(
         (result) => call.settle(true, result),

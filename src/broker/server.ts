@@ -10,6 +10,7 @@ import { CallContext, type Inbound } from './call-context.ts';
 import type { BrokerCore } from './core.ts';
 import { runLayers, type ServeMiddleware } from './middleware.ts';
 import type { CompiledService, ServedAction } from './service.ts';
+import { traceOf, withoutTrace } from './tracing.ts';
 import { validate, validateThen } from './validate.ts';
 import { decodeCall, decodeEvent, encodeReply } from './wire.ts';
 import { toWireError } from './wire-errors.ts';
@@ -68,8 +69,8 @@ export class Server {
         );
       }
       for (const [key, listened] of service.events) {
-        const handler = (payload: unknown) =>
-          this.#deliver(key, listened.handler, listened.event.spec.payload, payload);
+        const handler = (payload: unknown, meta: MessageMeta) =>
+          this.#deliver(key, listened.handler, listened.event.spec.payload, payload, meta);
         // The transport's default bounds apply: a burst of events cannot start unbounded listener calls.
         const options = { reply: false } as const;
         this.#subscriptions.push(transport.subscribe(listened.event.subject, handler, { ...options, queue }));
@@ -96,14 +97,14 @@ export class Server {
   run(served: ServedAction, params: unknown, inbound: Inbound): Promise<unknown> {
     const core = this.#core;
     const scope = core.container?.createScope();
-    const ctx = new CallContext(core, served.action.key, inbound, served.timeoutMs, scope);
+    const span = core.tracing.serve(served.action, inbound.trace, core.nodeId, inbound.caller, inbound.depth);
+    const trace = span?.link ?? inbound.trace;
+    const ctx = new CallContext(core, served.action.key, inbound, served.timeoutMs, scope, trace);
+    const pipeline = () => this.#pipeline(served, params, ctx);
+    const traced = span === undefined ? pipeline : () => span.run(pipeline);
     const work = serveChannel.hasSubscribers
-      ? serveChannel.tracePromise(() => this.#pipeline(served, params, ctx), {
-          action: served.action.key,
-          nodeId: core.nodeId,
-          ctx,
-        })
-      : this.#pipeline(served, params, ctx);
+      ? serveChannel.tracePromise(traced, { action: served.action.key, nodeId: core.nodeId, ctx })
+      : traced();
     if (scope === undefined) {
       // No scope to dispose: the call's bookkeeping ends with it, with no extra turn for a finally.
       const done: Promise<unknown> = work.then(
@@ -170,7 +171,8 @@ export class Server {
       depth,
       key,
       caller,
-      meta: meta.headers,
+      meta: withoutTrace(meta.headers),
+      trace: this.#core.tracing.enabled ? traceOf(meta.headers) : undefined,
       deadline: meta.isRequest ? meta.deadline : Number.POSITIVE_INFINITY,
       source: meta.isRequest ? () => meta.signal : undefined,
     };
@@ -186,9 +188,12 @@ export class Server {
     handler: (payload: unknown, ctx: CallContext) => unknown,
     schema: Parameters<typeof validate>[0],
     message: unknown,
+    meta: MessageMeta,
   ): Promise<void> {
     const core = this.#core;
     const scope = core.container?.createScope();
+    const from = core.tracing.enabled ? traceOf(meta.headers) : undefined;
+    const span = core.tracing.process(key, meta.subject, from, core.nodeId);
     const ctx = new CallContext(
       core,
       key,
@@ -202,12 +207,14 @@ export class Server {
       },
       Number.POSITIVE_INFINITY,
       scope,
+      span?.link ?? from,
     );
-    const done = (async () => {
+    const listen = async () => {
       const decoded = decodeEvent(message);
       if (!decoded.ok) throw new BrokerProtocolError(key, decoded.reason);
       await handler(await validate(schema, decoded.value.payload, key, 'payload', core.nodeId), ctx);
-    })();
+    };
+    const done = span === undefined ? listen() : span.run(listen);
     this.running.add(done);
     try {
       await done;

@@ -32,6 +32,11 @@ export interface ServiceContext {
   readonly meta: MessageHeaders;
   /** The caller's `idempotencyKey`, if it gave one. */
   readonly idempotencyKey: string | undefined;
+  /**
+   * The W3C trace id (32 hex digits) of the trace this call belongs to, for logs: the caller's, passed
+   * on; undefined when the call carries no trace context (or the broker's `tracing` is off).
+   */
+  readonly traceId: string | undefined;
   /** With a broker `container`: this call's own scope, disposed when the call ends. */
   readonly scope: Container | undefined;
   /**
