@@ -1,18 +1,18 @@
 /**
  * Two services, one calling the other: a nested call that gets only the time its caller has left, a caller
- * that gives up on a slow call (and the handler that sees it), and one trace id across both hops.
+ * that gives up on a slow call (and the handler that sees it), and one OpenTelemetry trace across both hops.
  *
  * `npm run example:services` runs it in one process over memory://. `TRANSPORT_URL=nats://127.0.0.1:4222
  * npm run example:services` runs the same code over NATS, with both services in a second process: the
  * deadline, the cancel and the trace id then cross the wire.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { tracingChannel } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { z } from 'zod';
-import { createBroker, defineContract, defineService, type ServiceContext } from '../src/index.ts';
+import { createBroker, defineContract, defineService } from '../src/index.ts';
 
 const url = process.env.TRANSPORT_URL ?? 'memory://services-example';
 const remote = !url.startsWith('memory:');
@@ -41,6 +41,7 @@ const orders = defineContract({
 const pricingService = defineService(pricing, {
   actions: {
     quote: async ({ item }, ctx) => {
+      console.log(`pricing.quote: trace ${ctx.traceId}, depth ${ctx.depth}`);
       console.log(`pricing.quote: at most 1700 ms left: ${ctx.deadline - Date.now() <= 1700}`);
       return item === 'tea' ? 4.5 : 3;
     },
@@ -57,6 +58,7 @@ const pricingService = defineService(pricing, {
 const ordersService = defineService(orders, {
   actions: {
     place: async ({ item, quantity }, ctx) => {
+      console.log(`orders.place: trace ${ctx.traceId}, depth ${ctx.depth}`);
       await sleep(300, undefined, { signal: ctx.signal }); // checking the stock
       const price = await ctx.client(pricing).quote({ item });
       return { item, total: price * quantity };
@@ -64,15 +66,26 @@ const ordersService = defineService(orders, {
   },
 });
 
-// The trace: Keel publishes every outgoing and served call on diagnostics channels; the served call's
-// context carries the caller's meta, where the trace id travels (nested calls pass meta on).
-tracingChannel('keel:broker.call').start.subscribe((message) => {
-  console.log(`call ${(message as { action: string }).action}`);
-});
-tracingChannel('keel:broker.serve').start.subscribe((message) => {
-  const { action, ctx } = message as { action: string; ctx: ServiceContext };
-  console.log(`serve ${action}: trace ${ctx.meta['trace-id']}, depth ${ctx.depth}`);
-});
+// The trace: an OpenTelemetry SDK in each process (in production, NodeSDK with an OTLP exporter; here
+// each finished span is printed). The broker makes a CLIENT and a SERVER span per call, and sends the
+// trace context with the call, so every span of the checkout has one trace id, whichever process made it.
+trace.setGlobalTracerProvider(
+  new BasicTracerProvider({
+    spanProcessors: [
+      {
+        onStart: () => {},
+        onEnd: (span: ReadableSpan) => {
+          const failed = span.status.code === SpanStatusCode.ERROR ? ' (error)' : '';
+          console.log(
+            `span ${SpanKind[span.kind]} ${span.name}: trace ${span.spanContext().traceId}${failed}`,
+          );
+        },
+        forceFlush: async () => {},
+        shutdown: async () => {},
+      },
+    ],
+  }),
+);
 
 /** Each service on a broker of its own, so even in one process the nested call crosses the transport. */
 async function startServices() {
@@ -97,14 +110,14 @@ if (process.env.SERVICES_EXAMPLE_ROLE === 'services') {
   const stopServices = remote ? undefined : await startServices();
   const caller = await createBroker({ transport: url, contracts: [orders, pricing] });
 
+  // The checkout's own span; its context goes with the calls as a gateway would pass on its request's.
+  const checkout = trace.getTracer('example').startSpan('checkout');
+  const { traceId, spanId } = checkout.spanContext();
+  const meta = { traceparent: `00-${traceId}-${spanId}-01` }; // W3C Trace Context
+  console.log(`caller: trace ${traceId}`);
+
   // A nested call: orders.place has 2000 ms, spends 300, and pricing.quote gets the rest.
-  const trace = randomBytes(8).toString('hex');
-  console.log(`caller: trace ${trace}`);
-  const placed = await caller.call(
-    'orders.place',
-    { item: 'tea', quantity: 2 },
-    { timeoutMs: 2000, meta: { 'trace-id': trace } },
-  );
+  const placed = await caller.call('orders.place', { item: 'tea', quantity: 2 }, { timeoutMs: 2000, meta });
   console.log(`caller: placed ${JSON.stringify(placed)}`);
 
   // An abort: the caller gives up after 100 ms, and the handler's ctx.signal aborts wherever it runs.
@@ -112,8 +125,9 @@ if (process.env.SERVICES_EXAMPLE_ROLE === 'services') {
   setTimeout(() => controller.abort(), 100);
   await caller
     .client(pricing)
-    .recalculate({}, { signal: controller.signal, meta: { 'trace-id': trace } })
+    .recalculate({}, { signal: controller.signal, meta })
     .catch((error: Error) => console.log(`caller: recalculate gave up (${error.name})`));
+  checkout.end();
 
   await caller.stop();
   await stopServices?.();

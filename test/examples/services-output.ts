@@ -1,34 +1,44 @@
 /** The output examples/services.ts must print on any transport (checked by the memory and NATS runs). */
 import { expect } from 'vitest';
 
-/** The nested call with its budget, the abort seen by the handler, and one trace id on every served call. */
+/** The nested call with its budget, the abort seen by the handler, and one trace id on every span. */
 export function checkServicesExample(stdout: string): void {
   const lines = stdout.trim().split('\n');
-  const trace = /^caller: trace ([0-9a-f]{16})$/.exec(
-    lines.find((l) => l.startsWith('caller: trace')) ?? '',
-  )?.[1];
-  expect(trace).toBeDefined();
+  const first = lines.find((l) => l.startsWith('caller: trace')) ?? '';
+  const trace = /^caller: trace ([0-9a-f]{32})$/.exec(first)?.[1];
+  expect(trace, first).toBeDefined();
   for (const line of [
-    'call orders.place',
-    `serve orders.place: trace ${trace}, depth 1`,
-    'call pricing.quote',
-    `serve pricing.quote: trace ${trace}, depth 2`,
+    `orders.place: trace ${trace}, depth 1`,
+    `pricing.quote: trace ${trace}, depth 2`,
     'pricing.quote: at most 1700 ms left: true',
     'caller: placed {"item":"tea","total":9}',
-    'call pricing.recalculate',
-    `serve pricing.recalculate: trace ${trace}, depth 1`,
     'pricing.recalculate: ctx.signal aborted (RequestCancelledError), stopping',
     'caller: recalculate gave up (AbortError)',
   ]) {
     expect(lines).toContain(line);
   }
-  // The nested call happens inside the outer one, and the result comes back after both were served.
+  // A CLIENT and a SERVER span for each call, the failed one marked, all in the checkout's trace.
+  const spans = lines.filter((l) => l.startsWith('span ')).sort();
+  expect(spans).toEqual(
+    [
+      'span CLIENT orders/place',
+      'span CLIENT pricing/quote',
+      'span CLIENT pricing/recalculate',
+      'span INTERNAL checkout',
+      'span SERVER orders/place',
+      'span SERVER pricing/quote',
+      'span SERVER pricing/recalculate',
+    ].map((span) => `${span}: trace ${trace}${span.endsWith('recalculate') ? ' (error)' : ''}`),
+  );
+  // The nested call runs inside the outer one, and the result comes back after both were served.
   const at = (line: string) => lines.indexOf(line);
-  expect(at(`serve orders.place: trace ${trace}, depth 1`)).toBeLessThan(at('call pricing.quote'));
-  expect(at('call pricing.quote')).toBeLessThan(at(`serve pricing.quote: trace ${trace}, depth 2`));
-  expect(at(`serve pricing.quote: trace ${trace}, depth 2`)).toBeLessThan(
+  expect(at(`orders.place: trace ${trace}, depth 1`)).toBeLessThan(
+    at(`pricing.quote: trace ${trace}, depth 2`),
+  );
+  expect(at(`span SERVER pricing/quote: trace ${trace}`)).toBeLessThan(
+    at(`span SERVER orders/place: trace ${trace}`),
+  );
+  expect(at(`span SERVER orders/place: trace ${trace}`)).toBeLessThan(
     at('caller: placed {"item":"tea","total":9}'),
   );
-  // Nothing else is served, so no other trace id and no other depth shows up.
-  expect(lines.filter((l) => l.startsWith('serve '))).toHaveLength(3);
 }

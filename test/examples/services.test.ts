@@ -7,7 +7,7 @@ import { checkServicesExample } from './services-output.ts';
 const run = promisify(execFile);
 const example = join(import.meta.dirname, '../../examples/services.ts');
 
-it('npm run example:services runs on memory://: a nested call, an abort the handler sees, one trace id', async () => {
+it('npm run example:services runs on memory://: a nested call, an abort the handler sees, one trace', async () => {
   const env = { ...process.env };
   delete env.TRANSPORT_URL;
   const { stdout, stderr } = await run(process.execPath, [example], { env, timeout: 30_000 });
