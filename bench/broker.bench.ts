@@ -2,7 +2,7 @@
  * Calls per second through Keel's broker against Moleculer 0.15, in the same run: a local call (service and
  * caller in one process), one at a time and 100 in flight; a remote call over one nats-server to a service
  * in another process (one child process per library), 100 in flight, against a hand-rolled floor (raw
- * nats.js publish with a reply subject and a map of pending calls).
+ * nats.js publish with a reply subject and a map of pending calls); and what tracing costs a local call.
  *
  * Moleculer runs with its defaults, but for `logger: false`: its logger prints each broker's start and
  * stop, nothing per call, so it costs the calls nothing and would only interleave with the tables.
@@ -30,7 +30,101 @@ function perSecond(results: readonly { name: string; medianNs: number }[]): void
 
 export default async function (): Promise<void> {
   await local();
+  await observability();
   await remote();
+}
+
+/**
+ * What tracing costs a local call when no OpenTelemetry SDK is registered (the broker's default, `tracing:
+ * true`, against `tracing: false`). Metrics have no switch to turn them off yet, so both brokers keep them.
+ */
+async function observability(): Promise<void> {
+  const on = await createBroker({ transport: `memory://bench-on-${randomUUID()}`, services: [keelMath] });
+  const off = await createBroker({
+    transport: `memory://bench-off-${randomUUID()}`,
+    services: [keelMath],
+    tracing: false,
+  });
+  const onClient = on.client(math);
+  const offClient = off.client(math);
+  try {
+    const sequential = await run({
+      title: 'local call, one at a time: tracing on (no SDK registered) and off',
+      unit: 'call',
+      baseline: 'tracing off',
+      rounds: 15,
+      sampleMs: 100,
+      candidates: [
+        {
+          name: 'tracing off',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) await offClient.add(params);
+          },
+        },
+        {
+          name: 'tracing on',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) await onClient.add(params);
+          },
+        },
+      ],
+    });
+    perSecond(sequential);
+    target(
+      'local sequential: time per call with tracing on vs off',
+      spread(sequential, 'tracing on', 'tracing off'),
+      1.1,
+      'at most',
+    );
+    console.log('');
+
+    const concurrent = await run({
+      title: `local call, ${WINDOW} in flight: tracing on (no SDK registered) and off`,
+      unit: 'call',
+      baseline: 'tracing off',
+      rounds: 15,
+      sampleMs: 100,
+      candidates: [
+        {
+          name: 'tracing off',
+          run: async (n) => {
+            let sent = 0;
+            const lane = async () => {
+              while (sent < n) {
+                sent++;
+                await offClient.add(params);
+              }
+            };
+            await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, lane));
+          },
+        },
+        {
+          name: 'tracing on',
+          run: async (n) => {
+            let sent = 0;
+            const lane = async () => {
+              while (sent < n) {
+                sent++;
+                await onClient.add(params);
+              }
+            };
+            await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, lane));
+          },
+        },
+      ],
+    });
+    perSecond(concurrent);
+    target(
+      `local ${WINDOW} in flight: time per call with tracing on vs off`,
+      spread(concurrent, 'tracing on', 'tracing off'),
+      1.1,
+      'at most',
+    );
+    console.log('');
+  } finally {
+    await on.stop({ timeoutMs: 1000 });
+    await off.stop({ timeoutMs: 1000 });
+  }
 }
 
 /** Service and caller in one process: each library's local path, no transport. */
