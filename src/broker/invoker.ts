@@ -17,7 +17,7 @@ import { Deadlines, type Timed } from './deadlines.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
-import type { Server } from './server.ts';
+import type { Outcome, Server } from './server.ts';
 import { TRACEPARENT, TRACESTATE, type TraceLink, traceOf, withoutTrace, withTrace } from './tracing.ts';
 import { decodeReply, encodeCall } from './wire.ts';
 import { fromWireError, toWireError } from './wire-errors.ts';
@@ -139,31 +139,30 @@ export class Invoker {
     // The trace context travels in the headers beside the meta, and reaches the handler apart from it.
     const headers = trace === undefined || local ? meta : withTrace(meta, trace);
     const breaker = this.#breaker(action);
-    const once = (left: number): Promise<unknown> => {
-      try {
-        return local
-          ? this.#local(action, request, options, left, signal, meta, budget, trace)
-          : this.#remote(action, request, options, left, signal, headers, budget);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
     const attempt = (): Promise<unknown> => {
       const left = Math.floor(deadline - Date.now());
       if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
-      if (breaker === undefined) return once(left);
       // The breaker's permit, taken and given back here rather than through breaker.run(), which would add
-      // a promise and an options check to every call. A failure while the call's signal is aborted is the
-      // caller's doing: the permit goes back, moving nothing.
-      const permit = breaker.acquire();
-      return once(left).then(
+      // a promise and an options check to every call (a local call gives it back as it settles).
+      const permit = breaker?.acquire() ?? 0;
+      if (local) {
+        const judge = breaker === undefined ? undefined : { breaker, permit, signal };
+        return this.#local(action, request, options, left, signal, meta, budget, trace, judge);
+      }
+      let sent: Promise<unknown>;
+      try {
+        sent = this.#remote(action, request, options, left, signal, headers, budget);
+      } catch (error) {
+        sent = Promise.reject(error);
+      }
+      if (breaker === undefined) return sent;
+      return sent.then(
         (result) => {
           breaker.success(permit);
           return result;
         },
         (error: unknown) => {
-          if (signal.aborted) breaker.release(permit);
-          else breaker.failure(permit, error);
+          judged({ breaker, permit, signal }, false, error);
           throw error;
         },
       );
@@ -269,19 +268,39 @@ export class Invoker {
     meta: MessageHeaders | undefined,
     budget: number,
     trace: TraceLink | undefined,
+    judge: Judge | undefined,
   ): Promise<unknown> {
-    const served = this.#server.local.get(action.subject);
-    if (served === undefined)
-      return Promise.reject(new BrokerStoppedError(`serve ${JSON.stringify(action.key)}`));
-    signal.throwIfAborted();
     const core = this.#core;
+    const served = this.#server.local.get(action.subject);
+    if (served === undefined || signal.aborted) {
+      const error = signal.aborted
+        ? signal.reason
+        : new BrokerStoppedError(`serve ${JSON.stringify(action.key)}`);
+      if (judge !== undefined) judged(judge, false, error);
+      return Promise.reject(error);
+    }
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    const call = new LocalCall(this.#localCalls, Date.now() + timeoutMs, action.key, budget, resolve, reject);
+    const call = new LocalCall(
+      this.#localCalls,
+      Date.now() + timeoutMs,
+      action.key,
+      budget,
+      resolve,
+      reject,
+      {
+        nodeId: core.nodeId,
+        exposeStack: served.exposeStack,
+        judge,
+      },
+    );
     this.#localCalls.add(call);
     // The broker's own stop signal is watched once for every local call (see the constructor).
     if (signal !== core.stopSignal) call.watch(signal);
-    this.#server
-      .run(served, request.params, {
+    // The server tells the call how it ended, with no promise reaction of the call's own.
+    this.#server.run(
+      served,
+      request.params,
+      {
         depth: request.depth,
         key: options.idempotencyKey,
         caller: core.nodeId,
@@ -289,13 +308,9 @@ export class Invoker {
         deadline: call.deadline,
         source: () => call.signal(),
         trace,
-      })
-      .then(
-        (result) => call.settle(true, result),
-        // The same error a remote caller would get: what crosses the wire, and nothing more.
-        (error: unknown) =>
-          call.settle(false, fromWireError(action.key, toWireError(error, core.nodeId, served.exposeStack))),
-      );
+      },
+      call,
+    );
     return promise;
   }
 
@@ -309,8 +324,9 @@ export class Invoker {
  * One call served in this process, seen from its caller: its deadline (on the invoker's shared timer), the
  * caller's abort, and the handler's signal, made only if the handler reads it.
  */
-class LocalCall implements Timed {
+class LocalCall implements Timed, Outcome {
   readonly deadline: number;
+  readonly #settings: LocalSettings;
   readonly #calls: Deadlines<LocalCall>;
   readonly #action: string;
   readonly #budget: number;
@@ -329,7 +345,9 @@ class LocalCall implements Timed {
     budget: number,
     resolve: (value: unknown) => void,
     reject: (reason: unknown) => void,
+    settings: LocalSettings,
   ) {
+    this.#settings = settings;
     this.#calls = calls;
     this.deadline = deadline;
     this.#action = action;
@@ -363,6 +381,8 @@ class LocalCall implements Timed {
     this.#stopped = true;
     this.#reason = reason;
     this.#control?.abort(reason);
+    const { judge } = this.#settings;
+    if (judge !== undefined) judged(judge, false, reason);
     this.#reject(reason);
   }
 
@@ -370,8 +390,11 @@ class LocalCall implements Timed {
   settle(ok: boolean, value: unknown): void {
     if (this.#done) return;
     this.#finish();
+    const { judge, nodeId, exposeStack } = this.#settings;
+    if (judge !== undefined) judged(judge, ok, value);
     if (ok) this.#resolve(value);
-    else this.#reject(value);
+    // The same error a remote caller would get: what crosses the wire, and nothing more.
+    else this.#reject(fromWireError(this.#action, toWireError(value, nodeId, exposeStack)));
   }
 
   #finish(): void {
@@ -382,6 +405,30 @@ class LocalCall implements Timed {
 }
 
 const noMeta: MessageHeaders = Object.freeze({});
+
+/** A circuit breaker's permit for one try, and the signal that tells the caller's abort from a failure. */
+interface Judge {
+  readonly breaker: CircuitBreaker;
+  readonly permit: number;
+  readonly signal: AbortSignal;
+}
+
+/** What a local call needs to settle as a remote one would. */
+interface LocalSettings {
+  readonly nodeId: string;
+  readonly exposeStack: boolean;
+  readonly judge: Judge | undefined;
+}
+
+/**
+ * Reports a try's outcome to its breaker. A failure while the call's signal is aborted is the caller's
+ * doing: the permit goes back, moving nothing.
+ */
+function judged({ breaker, permit, signal }: Judge, ok: boolean, error: unknown): void {
+  if (ok) breaker.success(permit);
+  else if (signal.aborted) breaker.release(permit);
+  else breaker.failure(permit, error);
+}
 
 function isEmpty(record: Record<string, string>): boolean {
   for (const _ in record) return false;

@@ -18,6 +18,11 @@ import { toWireError } from './wire-errors.ts';
 /** Publishes `{ action, nodeId, ctx }` around each served call (local or remote) when someone listens. */
 const serveChannel = tracingChannel('keel:broker.serve');
 
+/** Told how a served call ended, in place of a promise reaction (a local call's caller). */
+export interface Outcome {
+  settle(ok: boolean, value: unknown): void;
+}
+
 export class Server {
   /** Actions this broker serves, by subject: where a call in this process short-circuits the wire. */
   readonly local = new Map<string, ServedAction>();
@@ -93,8 +98,11 @@ export class Server {
     );
   }
 
-  /** Runs one served call through the pipeline; settles like the handler (after validation) does. */
-  run(served: ServedAction, params: unknown, inbound: Inbound): Promise<unknown> {
+  /**
+   * Runs one served call through the pipeline; settles like the handler (after validation) does, or, given
+   * an `outcome`, tells it how the call ended and resolves (so nobody need handle its rejection).
+   */
+  run(served: ServedAction, params: unknown, inbound: Inbound, outcome?: Outcome): Promise<unknown> {
     const core = this.#core;
     const scope = core.container?.createScope();
     const span = core.tracing.serve(served.action, inbound.trace, core.nodeId, inbound.caller, inbound.depth);
@@ -111,12 +119,15 @@ export class Server {
         (result) => {
           ctx.end();
           this.running.delete(done);
-          return result;
+          if (outcome === undefined) return result;
+          outcome.settle(true, result);
+          return undefined;
         },
         (error: unknown) => {
           ctx.end();
           this.running.delete(done);
-          throw error;
+          if (outcome === undefined) throw error;
+          outcome.settle(false, error);
         },
       );
       this.running.add(done);
@@ -130,7 +141,12 @@ export class Server {
       });
     });
     this.running.add(done);
-    return done;
+    if (outcome === undefined) return done;
+    // Told after the scope is disposed, as a remote caller would hear.
+    return done.then(
+      (result) => outcome.settle(true, result),
+      (error: unknown) => outcome.settle(false, error),
+    );
   }
 
   #pipeline(served: ServedAction, params: unknown, ctx: CallContext): Promise<unknown> {
