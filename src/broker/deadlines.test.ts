@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Deadlines, type Timed } from './deadlines.ts';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((k) => k === 'Timeout').length;
@@ -58,6 +58,16 @@ describe('Deadlines', () => {
     expect(expired).toEqual([]);
   });
 
+  it('a deadline past the longest platform timer holds no timer once its entry is deleted', () => {
+    const w = watch();
+    const before = timers();
+    const far = entry('far', 40 * 24 * 60 * 60 * 1000, []);
+    w.add(far);
+    expect(timers()).toBe(before + 1);
+    w.delete(far);
+    expect(timers()).toBe(before);
+  });
+
   it('holds the process again when an entry comes back after an idle spell', async () => {
     const w = watch();
     const expired: string[] = [];
@@ -105,5 +115,26 @@ describe('Deadlines', () => {
     });
     await until(() => expired.length === 2);
     expect(expired).toEqual(['first', 'added']);
+  });
+
+  it('times a deadline beyond what one platform timer holds, and lets go of it once deleted', () => {
+    vi.useFakeTimers();
+    try {
+      const w = watch();
+      const expired: string[] = [];
+      const day = 24 * 60 * 60 * 1000;
+      w.add(entry('far', 40 * day, expired));
+      vi.advanceTimersByTime(30 * day);
+      expect(expired).toEqual([]);
+      vi.advanceTimersByTime(10 * day);
+      expect(expired).toEqual(['far']);
+      const gone = entry('gone', 40 * day, expired);
+      w.add(gone);
+      w.delete(gone);
+      vi.advanceTimersByTime(50 * day);
+      expect(expired).toEqual(['far']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

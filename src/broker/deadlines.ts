@@ -2,7 +2,7 @@
  * Deadlines: the deadlines of many pending calls kept on one platform timer, so a call that ends in time
  * (nearly every call) costs a Set entry rather than a timer of its own.
  */
-import { clearLongTimeout, type LongTimer, setLongTimeout } from '../abort.ts';
+import { MAX_TIMER_MS } from '../abort.ts';
 
 /** Something with a deadline (local `Date.now()` ms) to be told of when it passes. */
 export interface Timed {
@@ -13,8 +13,11 @@ export interface Timed {
 
 export class Deadlines<T extends Timed = Timed> {
   readonly #pending = new Set<T>();
-  /** The one timer, armed for `#at` (the earliest deadline, or an earlier one that has since left). */
-  #timer: LongTimer | undefined;
+  /**
+   * The one timer, armed for `#at`: the earliest deadline (or one that has since left), or the longest
+   * delay a platform timer holds, after which it looks again.
+   */
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #at = Number.POSITIVE_INFINITY;
 
   /** How many entries are watched. */
@@ -28,13 +31,12 @@ export class Deadlines<T extends Timed = Timed> {
     pending.add(entry);
     if (entry.deadline < this.#at) this.#arm(entry.deadline);
     // A timer armed for an entry that has left holds the process only while something is pending.
-    else if (pending.size === 1) (this.#timer as { ref?: () => void } | undefined)?.ref?.();
+    else if (pending.size === 1) this.#timer?.ref();
   }
 
   /** Stops watching `entry`; the timer no longer holds the process once nothing is pending. */
   delete(entry: T): void {
-    if (this.#pending.delete(entry) && this.#pending.size === 0)
-      (this.#timer as { unref?: () => void } | undefined)?.unref?.();
+    if (this.#pending.delete(entry) && this.#pending.size === 0) this.#timer?.unref();
   }
 
   /** Every watched entry, in the order added. */
@@ -45,15 +47,17 @@ export class Deadlines<T extends Timed = Timed> {
   /** Stops watching everything and clears the timer. */
   clear(): void {
     this.#pending.clear();
-    clearLongTimeout(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#at = Number.POSITIVE_INFINITY;
   }
 
   #arm(at: number): void {
-    clearLongTimeout(this.#timer);
-    this.#at = at;
-    this.#timer = setLongTimeout(() => this.#fire(), Math.max(1, at - Date.now()));
+    clearTimeout(this.#timer);
+    const now = Date.now();
+    const delay = Math.min(MAX_TIMER_MS, Math.max(1, at - now));
+    this.#at = now + delay;
+    this.#timer = setTimeout(() => this.#fire(), delay);
   }
 
   #fire(): void {
