@@ -108,11 +108,16 @@ export class Server {
     const span = core.tracing.serve(served.action, inbound.trace, core.nodeId, inbound.caller, inbound.depth);
     const trace = span?.link ?? inbound.trace;
     const ctx = new CallContext(core, served.action.key, inbound, served.timeoutMs, scope, trace);
-    const pipeline = () => this.#pipeline(served, params, ctx);
-    const traced = span === undefined ? pipeline : () => span.run(pipeline);
-    const work = serveChannel.hasSubscribers
-      ? serveChannel.tracePromise(traced, { action: served.action.key, nodeId: core.nodeId, ctx })
-      : traced();
+    let work: Promise<unknown>;
+    // Without a span or a listener on the channel, the pipeline runs with no wrapper made for it.
+    if (span === undefined && !serveChannel.hasSubscribers) work = this.#pipeline(served, params, ctx);
+    else {
+      const pipeline = () => this.#pipeline(served, params, ctx);
+      const traced = span === undefined ? pipeline : () => span.run(pipeline);
+      work = serveChannel.hasSubscribers
+        ? serveChannel.tracePromise(traced, { action: served.action.key, nodeId: core.nodeId, ctx })
+        : traced();
+    }
     if (scope === undefined) {
       // No scope to dispose: the call's bookkeeping ends with it, with no extra turn for a finally.
       const done: Promise<unknown> = work.then(
