@@ -49,7 +49,7 @@ export class CallContext implements ServiceContext, ParentCall {
     inbound: Inbound,
     capMs: number,
     scope: Container | undefined,
-    trace: TraceLink | undefined,
+    trace?: TraceLink | undefined,
   ) {
     this.#core = core;
     this.nodeId = core.nodeId;

@@ -53,6 +53,7 @@ async function chain(options: Omit<BrokerOptions, 'transport'> = {}) {
         if (params === 'fail')
           throw new ValidationError(ctx.action, 'params', [{ message: 'no' }], ctx.nodeId);
         if (params === 'emit') await ctx.emit(`${front.name}.created`, 1);
+        if (params === 'broadcast') await ctx.broadcast(`${front.name}.created`, 2);
         return ctx.client(back).run(params);
       },
     },
@@ -324,6 +325,21 @@ describe('with an OpenTelemetry SDK', () => {
       'messaging.destination.name': `${front.name}.v1.event.created`,
     });
     expect(processed.attributes).toMatchObject({ 'messaging.operation.type': 'process' });
+
+    // A broadcast the same way, on its own subject.
+    tracing.exporter.reset();
+    await client.run('broadcast');
+    await expect
+      .poll(() => byKind(tracing.spans(), 'CONSUMER', `${front.name}.created`), { timeout: 5000 })
+      .toHaveLength(1);
+    const again = tracing.spans();
+    const cast = one(again, 'PRODUCER', `${front.name}.created`);
+    expect(cast.parentSpanId).toBe(one(again, 'SERVER', `${front.name}/run`).spanId);
+    expect(cast.attributes).toMatchObject({
+      'messaging.operation.name': 'broadcast',
+      'messaging.destination.name': `${front.name}.v1.broadcast.created`,
+    });
+    expect(one(again, 'CONSUMER', `${front.name}.created`).parentSpanId).toBe(cast.spanId);
   });
 
   it('with tracing: false, the broker works, makes no span and sends no trace context', async () => {
@@ -360,3 +376,25 @@ describe('with an SDK whose sampler drops every trace', () => {
     expect(wire[0]?.traceparent).toMatch(new RegExp(`^00-${incomingTraceId}-[0-9a-f]{16}-00$`));
   });
 });
+
+describe('an SDK registered after the broker was created', () => {
+  it('is used from the next call on, and dropped again once unregistered', async () => {
+    const { client, front, wire } = await chain();
+    await client.run('x');
+    expect(wire[0]?.traceparent).toBeUndefined();
+    const tracing = startTestTracing();
+    try {
+      await client.run('x');
+      expect(byKindName(tracing.spans(), 'CLIENT', `${front.name}/run`)).toHaveLength(1);
+      expect(wire[1]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    } finally {
+      await tracing.stop();
+    }
+    await client.run('x');
+    expect(wire[2]?.traceparent).toBeUndefined();
+  });
+});
+
+function byKindName(spans: SpanJson[], kind: SpanJson['kind'], name: string): SpanJson[] {
+  return spans.filter((s) => s.kind === kind && s.name === name);
+}
