@@ -60,7 +60,8 @@ const serves = {
 
 /** Opens what `config.role` needs; on a failure, closes what was already open and rethrows. */
 export async function startBackend(
-  config: Pick<Config, 'role' | 'transportUrl' | 'queueUrl' | 'databaseUrl'>,
+  config: Pick<Config, 'role' | 'transportUrl' | 'queueUrl' | 'databaseUrl'> &
+    Partial<Pick<Config, 'renderPaceMs'>>,
   options: BackendOptions = {},
 ): Promise<Backend> {
   const log = options.log ?? silentLog;
@@ -95,7 +96,11 @@ export async function startBackend(
     const worker =
       queue === undefined
         ? undefined
-        : await startRenderWorker(queue, broker, { log, concurrency: options.renderConcurrency ?? 4 });
+        : await startRenderWorker(queue, broker, {
+            log,
+            concurrency: options.renderConcurrency ?? 4,
+            paceMs: config.renderPaceMs ?? 0,
+          });
 
     // A round trip through the engine to this very process proves the transport carries messages now.
     const healthSubject = `shapes-health.${randomUUID()}`;

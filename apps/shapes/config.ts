@@ -59,6 +59,11 @@ const Env = z.object({
     .regex(/^\d{1,7}$/, 'must be a whole number of milliseconds up to 9999999')
     .transform(Number)
     .default(5000),
+  RENDER_PACE_MS: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be a whole number of milliseconds up to 99999')
+    .transform(Number)
+    .default(0),
   AGENT_PORT: z
     .string()
     .regex(/^\d{1,5}$/, 'must be a port number from 1 to 65535')
@@ -80,6 +85,8 @@ export interface Config {
   readonly databaseUrl: string;
   /** How long readiness says 503 before the listener closes on SIGTERM. */
   readonly drainDelayMs: number;
+  /** A pause after each shape a render draws, so its progress can be watched. */
+  readonly renderPaceMs: number;
   /** Where HAProxy's agent check asks this gateway for `ready`, `drain` or its weight; none when unset. */
   readonly agentPort: number | undefined;
   /** This instance's id (X-Served-By, logs); the broker's node id when not given. */
@@ -114,6 +121,7 @@ export function readConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): Con
     databaseUrl: e.DATABASE_URL,
     drainDelayMs: e.DRAIN_DELAY_MS,
     agentPort: e.AGENT_PORT,
+    renderPaceMs: e.RENDER_PACE_MS,
     instanceId: e.INSTANCE_ID,
   };
 }

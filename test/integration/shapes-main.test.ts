@@ -24,6 +24,8 @@ describe('configuration', () => {
       queueUrl: 'memory://',
       databaseUrl: 'sqlite:data/shapes.db',
       drainDelayMs: 5000,
+      agentPort: undefined,
+      renderPaceMs: 0,
       instanceId: undefined,
     });
     expect(
@@ -44,6 +46,10 @@ describe('configuration', () => {
     [{ QUEUE_URL: 'nats://127.0.0.1:4222' }, [], 'QUEUE_URL'],
     [{ DATABASE_URL: 'mysql://root:hunter2@db/shapes' }, [], 'DATABASE_URL'],
     [{ DRAIN_DELAY_MS: 'soon' }, [], 'DRAIN_DELAY_MS'],
+    [{ AGENT_PORT: '0' }, [], 'AGENT_PORT'],
+    [{ AGENT_PORT: 'haproxy' }, [], 'AGENT_PORT'],
+    [{ RENDER_PACE_MS: '-5' }, [], 'RENDER_PACE_MS'],
+    [{ TRANSPORT_URL: 'nats://a:4222,redis://b:6379' }, [], 'TRANSPORT_URL'],
     [{}, ['--role', 'cook'], '--role'],
     [{}, ['--port', '1'], '--port'],
   ])('%j %j is refused naming %s', (env, args, variable) => {

@@ -13,6 +13,8 @@ import { findBinary } from '../../scripts/engines.ts';
 import { type LoadReport, runLoad } from '../integration/stack-load.ts';
 
 const runDir = mkdtempSync(join(tmpdir(), 'keel-stack-'));
+// Render workers pause after each shape, so a render is still running when a worker is killed.
+process.env.RENDER_PACE_MS = '300';
 const stack = new Stack({
   command: 'up',
   gateways: 2,
@@ -178,17 +180,24 @@ describe('the stack under faults', () => {
   it('3. SIGKILL a render worker mid-job: the render completes elsewhere with the same sheet', async () => {
     const ids = await createShapes(6);
     const reference = await renderAndWait(ids, 60_000);
-    const sheet = await renderAndWait(ids, 90_000, async (jobId) => {
-      // Wait until a worker has the job, then kill the one that runs it (whichever it is).
-      for (let i = 0; i < 100; i++) {
+    // Only wrk1 runs while the job starts, so the kill below hits the worker that holds it.
+    const [wrk1, wrk2] = stack.parts.slots.filter((slot) => slot.role === 'workers');
+    await wrk2?.process.stop(30_000);
+    const sheet = await renderAndWait(ids, 120_000, async (jobId) => {
+      for (let i = 0; i < 200; i++) {
         const res = await json(`/api/renders/${jobId}`);
         if (res.body.state === 'active') break;
         await delay(20);
       }
-      const workers = stack.parts.slots.filter((s) => s.role === 'workers');
-      await workers[0]?.process.kill();
+      await wrk1?.process.kill();
+      // It was killed mid-job: the render had not completed.
+      expect((await json(`/api/renders/${jobId}`)).body.state).toBe('active');
+      // The job's lock lapses and wrk2, started again, takes the stalled job over.
+      await stack.revive('wrk2');
     });
-    console.log(`[stack] SIGKILL a render worker mid-job: completed elsewhere, sheet ${sheet.length} bytes`);
+    console.log(
+      `[stack] SIGKILL the render worker running a job: completed on the other, sheet ${sheet.length} bytes`,
+    );
     expect(sheet).toBe(reference);
     await stack.revive('wrk1');
   }, 240_000);

@@ -114,8 +114,14 @@ export function renderService(queue: RenderQueue) {
 export async function startRenderWorker(
   queue: RenderQueue,
   broker: Broker,
-  options: { readonly concurrency?: number; readonly log?: Log } = {},
+  options: {
+    readonly concurrency?: number;
+    readonly log?: Log;
+    /** A pause after each shape, so progress can be watched (the live page, a demo). @default 0 */
+    readonly paceMs?: number;
+  } = {},
 ): Promise<JobWorker> {
+  const paceMs = options.paceMs ?? 0;
   const log = options.log ?? silentLog;
   const shapes = broker.client(shapesContract);
   const emit = (event: 'render.progress' | 'render.completed', payload: unknown): Promise<void> =>
@@ -137,6 +143,7 @@ export async function startRenderWorker(
           total,
           progress: Math.round((done / total) * 100),
         });
+        if (paceMs > 0 && done < total) await pause(paceMs, signal);
       }
       return { svg: sheet(placed), total };
     },
@@ -158,4 +165,23 @@ export async function startRenderWorker(
     });
   });
   return worker;
+}
+
+/** Waits `ms`, or rejects with the signal's reason when the job is cancelled meanwhile. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
