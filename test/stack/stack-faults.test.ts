@@ -184,14 +184,16 @@ describe('the stack under faults', () => {
     const [wrk1, wrk2] = stack.parts.slots.filter((slot) => slot.role === 'workers');
     await wrk2?.process.stop(30_000);
     const sheet = await renderAndWait(ids, 120_000, async (jobId) => {
-      for (let i = 0; i < 200; i++) {
+      let progress = -1;
+      for (let i = 0; i < 200 && progress < 0; i++) {
         const res = await json(`/api/renders/${jobId}`);
-        if (res.body.state === 'active') break;
-        await delay(20);
+        if (res.body.state === 'active') progress = res.body.progress;
+        else await delay(20);
       }
       await wrk1?.process.kill();
-      // It was killed mid-job: the render had not completed.
-      expect((await json(`/api/renders/${jobId}`)).body.state).toBe('active');
+      // Killed mid-job: the render was running (each shape takes RENDER_PACE_MS, so it had not finished).
+      expect(progress).toBeGreaterThanOrEqual(0);
+      expect(progress).toBeLessThan(100);
       // The job's lock lapses and wrk2, started again, takes the stalled job over.
       await stack.revive('wrk2');
     });
