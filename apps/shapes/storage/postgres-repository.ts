@@ -5,9 +5,16 @@
  * each one once.
  */
 import type { Pool, PoolConfig } from 'pg';
-import type { Shape } from '../contracts.ts';
 import { ShapeConflictError, StorageClosedError, StorageUnavailableError } from '../errors.ts';
-import { type ListOptions, type Page, pageLimit, type ShapeRepository } from './repository.ts';
+import {
+  shapeColumns as columns,
+  type ListOptions,
+  type Page,
+  pageLimit,
+  type ShapeRow as Row,
+  type ShapeRepository,
+  rowToShape as toShape,
+} from './repository.ts';
 
 /** Migrations in order; a migration is never edited once released, only followed by a new one. */
 const migrations: readonly string[] = [
@@ -25,30 +32,6 @@ const migrations: readonly string[] = [
 
 /** The advisory lock key that serialises migrations across instances ("keel" in ASCII). */
 const migrationLock = 0x6b65656c;
-
-interface Row {
-  id: string;
-  kind: string;
-  dimensions: Record<string, number>;
-  area: number;
-  perimeter: number;
-  svg: string;
-  created_at: string;
-}
-
-const columns = 'id, kind, dimensions, area, perimeter, svg, created_at';
-
-function toShape(row: Row): Shape {
-  return {
-    id: row.id,
-    kind: row.kind,
-    dimensions: row.dimensions,
-    area: row.area,
-    perimeter: row.perimeter,
-    svg: row.svg,
-    createdAt: row.created_at,
-  } as Shape;
-}
 
 /** Errors that mean "the database is not reachable right now", as opposed to a wrong query. */
 function unavailable(error: unknown): boolean {

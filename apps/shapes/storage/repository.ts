@@ -49,3 +49,30 @@ export function pageLimit(limit: number | undefined): number {
     throw new InvalidArgumentError(`ShapeRepository.list() limit must be an integer ≥ 1; received ${limit}`);
   return Math.min(limit, maxLimit);
 }
+
+/** A stored shape as SQL returns it: `dimensions` as JSON text (SQLite) or already parsed (PostgreSQL JSONB). */
+export interface ShapeRow {
+  id: string;
+  kind: string;
+  dimensions: string | Record<string, number>;
+  area: number;
+  perimeter: number;
+  svg: string;
+  created_at: string;
+}
+
+/** The columns every SQL repository selects, in the order its inserts bind them. */
+export const shapeColumns = 'id, kind, dimensions, area, perimeter, svg, created_at';
+
+/** A row back to a shape. */
+export function rowToShape(row: ShapeRow): Shape {
+  return {
+    id: row.id,
+    kind: row.kind,
+    dimensions: typeof row.dimensions === 'string' ? JSON.parse(row.dimensions) : row.dimensions,
+    area: row.area,
+    perimeter: row.perimeter,
+    svg: row.svg,
+    createdAt: row.created_at,
+  } as Shape;
+}

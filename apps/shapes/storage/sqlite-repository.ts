@@ -2,9 +2,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Shape } from '../contracts.ts';
 import { ShapeConflictError, StorageClosedError } from '../errors.ts';
-import { type ListOptions, type Page, pageLimit, type ShapeRepository } from './repository.ts';
+import {
+  shapeColumns as columns,
+  type ListOptions,
+  type Page,
+  pageLimit,
+  type ShapeRow as Row,
+  type ShapeRepository,
+  rowToShape as toShape,
+} from './repository.ts';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS shapes (
@@ -18,30 +25,6 @@ CREATE TABLE IF NOT EXISTS shapes (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shapes_kind_id ON shapes (kind, id);
 `;
-
-interface Row {
-  id: string;
-  kind: string;
-  dimensions: string;
-  area: number;
-  perimeter: number;
-  svg: string;
-  created_at: string;
-}
-
-const columns = 'id, kind, dimensions, area, perimeter, svg, created_at';
-
-function toShape(row: Row): Shape {
-  return {
-    id: row.id,
-    kind: row.kind,
-    dimensions: JSON.parse(row.dimensions),
-    area: row.area,
-    perimeter: row.perimeter,
-    svg: row.svg,
-    createdAt: row.created_at,
-  } as Shape;
-}
 
 /**
  * Opens (creating it and its directory when missing) the SQLite file at `path`, or an in-memory database
