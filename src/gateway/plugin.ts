@@ -148,7 +148,19 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       .send(errorBody('KEEL_GATEWAY_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`));
   });
 
+  // The last X-Served-By made: nearly every call is answered by the same broker (this one, for a local call).
+  let lastNode: string | undefined;
+  let lastServedBy = instanceId;
+  const served = (nodeId: string): string => {
+    if (nodeId !== lastNode) {
+      lastServedBy = servedBy(instanceId, nodeId);
+      lastNode = nodeId;
+    }
+    return lastServedBy;
+  };
+
   for (const route of routes) {
+    const idempotentRoute = store !== undefined && idempotent(route);
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const state = states.get(request) as RequestState;
       const req = request as RouteRequest;
@@ -156,10 +168,18 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       if (!nestedWithin(request.body, maxDepth)) throw tooDeep;
       const params = route.input === undefined ? defaultInput(route, req) : route.input(req);
       let key: string | undefined;
-      if (store !== undefined && idempotent(route)) {
+      if (idempotentRoute) {
         key = idempotencyKey(request);
         if (key !== undefined) {
-          const replay = await claim(store, route, request, key, state, ttlMs, settings.leaseMs(route));
+          const replay = await claim(
+            store as IdempotencyStore,
+            route,
+            request,
+            key,
+            state,
+            ttlMs,
+            settings.leaseMs(route),
+          );
           if (replay !== undefined) return replay(reply);
         }
       }
@@ -176,7 +196,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       const onClose = () => {
         if (!reply.raw.writableFinished) gone.abort(new GatewayRequestGoneError());
       };
-      reply.raw.once('close', onClose);
+      // on + removeListener rather than once: once wraps the listener in another closure per request.
+      reply.raw.on('close', onClose);
       let result: unknown;
       try {
         result = await broker.callByName(
@@ -196,7 +217,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       } finally {
         reply.raw.removeListener('close', onClose);
       }
-      reply.header('x-served-by', servedBy(instanceId, state.nodeId));
+      if (state.nodeId !== undefined) reply.header('x-served-by', served(state.nodeId));
       reply.code(route.status);
       const body = route.reply === undefined ? result : await route.reply(result, reply, req);
       // A reply callback may have sent the answer itself (a stream, say).
