@@ -153,11 +153,17 @@ function traceIdOf(raw: IncomingMessage): string {
 }
 
 /**
- * The gateway's `genReqId`: the request id, and the trace every request gets whether or not it is logged
- * (the services' lines carry it); Fastify calls this once per request, before making its logger.
+ * The gateway's `genReqId` when it logs: the request id, and the request's trace id kept for its logger
+ * (the services' lines carry it too); Fastify calls this once per request, before making its logger.
  */
 function identify(raw: IncomingMessage): string {
   traceIds.set(raw, traceIdOf(raw));
+  return requestIdOf(raw);
+}
+
+/** `identify` for a gateway that does not log: the trace id is made and passed on, not kept. */
+function identifyUnlogged(raw: IncomingMessage): string {
+  traceIdOf(raw);
   return requestIdOf(raw);
 }
 
@@ -196,7 +202,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   const app = Fastify({
     logger,
     bodyLimit: 1024 * 1024,
-    genReqId: identify,
+    genReqId: logger === false ? identifyUnlogged : identify,
     // Without a logger, Fastify skips making a child logger per request unless a factory is given.
     ...(logger === false
       ? {}

@@ -97,8 +97,17 @@ interface RequestState {
   nodeId?: string | undefined;
 }
 
-const states = new WeakMap<FastifyRequest, RequestState>();
-const madeIds = new WeakMap<IncomingMessage, string>();
+// Kept on the request objects under symbols rather than in WeakMaps: every request would add an entry
+// that the garbage collector must trace as an ephemeron.
+const stateKey = Symbol('keel.gateway.state');
+const madeIdKey = Symbol('keel.gateway.requestId');
+type WithState = { [stateKey]?: RequestState };
+type WithMadeId = { [madeIdKey]?: string };
+
+/** What the gateway keeps of `request`, set by its onRequest hook. */
+function stateOf(request: FastifyRequest): RequestState | undefined {
+  return (request as FastifyRequest & WithState)[stateKey];
+}
 
 /**
  * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID. Given to Fastify, the id
@@ -107,7 +116,7 @@ const madeIds = new WeakMap<IncomingMessage, string>();
 export function requestIdOf(raw: IncomingMessage): string {
   const header = raw.headers['x-request-id'];
   const id = typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
-  madeIds.set(raw, id);
+  (raw as IncomingMessage & WithMadeId)[madeIdKey] = id;
   return id;
 }
 
@@ -116,8 +125,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
   const { broker, routes, instanceId, store, ttlMs, cors } = settings;
 
   app.addHook('onRequest', (request, reply, done) => {
-    const id = madeIds.get(request.raw) ?? requestIdOf(request.raw);
-    states.set(request, { id });
+    const id = (request.raw as IncomingMessage & WithMadeId)[madeIdKey] ?? requestIdOf(request.raw);
+    (request as FastifyRequest & WithState)[stateKey] = { id };
     reply.header('x-request-id', id);
     reply.header('x-served-by', instanceId);
     reply.header('x-content-type-options', 'nosniff');
@@ -162,7 +171,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
   for (const route of routes) {
     const idempotentRoute = store !== undefined && idempotent(route);
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-      const state = states.get(request) as RequestState;
+      const state = stateOf(request) as RequestState;
       const req = request as RouteRequest;
       // A body nested past any sane API shape would overflow the serializer's stack: refused up front.
       if (!nestedWithin(request.body, maxDepth)) throw tooDeep;
@@ -481,9 +490,9 @@ async function keep(
   reply: FastifyReply,
   payload: unknown,
 ): Promise<unknown> {
-  const held = states.get(request)?.claim;
-  if (held === undefined) return payload;
-  const state = states.get(request) as RequestState;
+  const state = stateOf(request);
+  const held = state?.claim;
+  if (state === undefined || held === undefined) return payload;
   state.claim = undefined;
   const status = reply.statusCode;
   // A server-side failure (or a client that left, 499) is worth retrying: the key is given up rather
