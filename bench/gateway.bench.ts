@@ -1,13 +1,13 @@
 /**
  * HTTP through the shapes backend's gateway and broker (a local call) against a bare Fastify route reading
  * the same row from the same SQLite store: `GET /api/shapes/:id` and `POST /api/shapes`, requests per second
- * and p99 latency from autocannon. The servers run in a child process (bench/gateway-server.ts); the load
- * comes from this one. Each round measures every candidate once, in rotating order, and ratios are taken
- * round by round.
+ * and p99 latency from autocannon, and the server's CPU time per request. The servers run in a child
+ * process (bench/gateway-server.ts); the load comes from this one. Each round measures every candidate
+ * once, in rotating order, and ratios are taken round by round.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -22,9 +22,29 @@ interface Sample {
   readonly p99: number;
   readonly errors: number;
   readonly non2xx: number;
+  /** The server process's CPU time (user + system) per request served, in µs; undefined off Linux. */
+  readonly cpuUs: number | undefined;
 }
 
+/**
+ * The server's CPU time so far in µs, from /proc (Linux), or undefined. Only the candidate under load is
+ * busy during a sample, so the difference over a sample is that candidate's; unlike requests/s, it hardly
+ * depends on how much of the shared cores the load generator got.
+ */
+function serverCpuUs(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime, in clock ticks of 1/100 s (USER_HZ on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+let serverPid: number | undefined;
+
 async function load(url: string, method: 'GET' | 'POST', body?: string): Promise<Sample> {
+  const cpuBefore = serverCpuUs(serverPid);
   const result = await autocannon({
     url,
     method,
@@ -32,11 +52,16 @@ async function load(url: string, method: 'GET' | 'POST', body?: string): Promise
     duration: DURATION_S,
     ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }),
   });
+  const cpuAfter = serverCpuUs(serverPid);
   return {
     rps: result.requests.average,
     p99: result.latency.p99,
     errors: result.errors,
     non2xx: result.non2xx,
+    cpuUs:
+      cpuBefore === undefined || cpuAfter === undefined || result.requests.total === 0
+        ? undefined
+        : (cpuAfter - cpuBefore) / result.requests.total,
   };
 }
 
@@ -60,14 +85,17 @@ async function compare(
   console.log(
     `${CONNECTIONS} connections, ${DURATION_S} s per sample, ${ROUNDS} interleaved rounds (medians)\n`,
   );
-  console.log('| candidate | requests/s | p99 latency | failed |');
-  console.log('| --- | --- | --- | --- |');
+  console.log('| candidate | requests/s | p99 latency | server CPU per request | failed |');
+  console.log('| --- | --- | --- | --- | --- |');
   const results: Result[] = [];
   for (const c of candidates) {
     const xs = samples.get(c.name) as Sample[];
     const failed = xs.reduce((n, s) => n + s.errors + s.non2xx, 0);
+    const cpu = xs.every((s) => s.cpuUs !== undefined)
+      ? `${median(xs.map((s) => s.cpuUs as number)).toFixed(1)} µs`
+      : '—';
     console.log(
-      `| ${c.name} | ${Math.round(median(xs.map((s) => s.rps)))} | ${median(xs.map((s) => s.p99))} ms | ${failed} |`,
+      `| ${c.name} | ${Math.round(median(xs.map((s) => s.rps)))} | ${median(xs.map((s) => s.p99))} ms | ${cpu} | ${failed} |`,
     );
     // As time per request, so the harness's round-by-round ratios read "throughput of A / throughput of B".
     const ns = xs.map((s) => 1e9 / s.rps);
@@ -90,6 +118,7 @@ export default async function (): Promise<void> {
     ['--conditions=keel-source', join(import.meta.dirname, 'gateway-server.ts'), dir],
     { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
+  serverPid = server.pid;
   try {
     const [line] = (await Promise.race([
       once(server.stdout, 'data'),

@@ -104,6 +104,22 @@ describe('createGateway', () => {
     expect(second[0]?.traceId).toBe(second[1]?.traceId);
   });
 
+  it('with logging off, a request without traceparent still starts a trace: each service call gets a new one', async () => {
+    const { gateway } = await start({ logger: false });
+    const url = await listen(gateway);
+    const first = await send(url, 'POST', '/api/echo', { body: {} });
+    const second = await send(url, 'POST', '/api/echo', { body: {} });
+    expect(first.json.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(second.json.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(second.json.traceId).not.toBe(first.json.traceId);
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const continued = await send(url, 'POST', '/api/echo', {
+      body: {},
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    expect(continued.json.traceId).toBe(traceId);
+  });
+
   it('a body over 1 MiB is a 413 with the error body', async () => {
     const { gateway } = await start();
     const url = await listen(gateway);

@@ -10,6 +10,7 @@ import { raceAbort } from '../abort.ts';
 import type { Broker } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { exemptFromPressure } from './health.ts';
+import { type Series, SeriesFamily } from './series.ts';
 
 /** What the metrics read from a job queue (a `JobQueue` from `openQueue` fits). */
 export interface CountedQueue {
@@ -104,64 +105,88 @@ export const keelMetrics = fp(
     const { broker, ...rest } = options ?? {};
     const settings = metricsSettings('keelMetrics options', rest);
     // Loaded here, so a gateway without metrics runs without prom-client installed.
-    const { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } = await import('prom-client');
+    const { collectDefaultMetrics, Gauge, Registry } = await import('prom-client');
     const registry = new Registry();
     if (settings.defaultMetrics) collectDefaultMetrics({ register: registry });
 
-    const requests = new Counter({
-      name: 'http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      registers: [registry],
-    });
-    const latency = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'Time from request to response, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      buckets: latencyBuckets,
-      registers: [registry],
-    });
-    app.addHook('onResponse', async (request, reply) => {
-      const labels = {
-        method: request.method,
-        route: request.routeOptions.url ?? unmatched,
-        status_code: String(reply.statusCode),
-      };
-      requests.inc(labels);
-      latency.observe(labels, reply.elapsedTime / 1000);
+    // Requests by method, route pattern and status: one series each, found through maps kept per route
+    // and method, and read by the registry at scrape time.
+    const requests = new SeriesFamily(['method', 'route', 'status_code'], latencyBuckets);
+    registry.registerMetric(
+      requests.counter(
+        'http_requests_total',
+        'HTTP requests answered, by method, route pattern and status code',
+      ) as never,
+    );
+    registry.registerMetric(
+      requests.histogram(
+        'http_request_duration_seconds',
+        'Time from request to response, by method, route pattern and status code',
+      ) as never,
+    );
+    const byRoute = new Map<string, Map<string, Map<number, Series>>>();
+    const requestSeries = (method: string, route: string, status: number): Series => {
+      let byMethod = byRoute.get(route);
+      if (byMethod === undefined) byRoute.set(route, (byMethod = new Map()));
+      let byStatus = byMethod.get(method);
+      if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+      let series = byStatus.get(status);
+      if (series === undefined)
+        byStatus.set(status, (series = requests.series(method, route, String(status))));
+      return series;
+    };
+    app.addHook('onResponse', (request, reply, done) => {
+      const series = requestSeries(request.method, request.routeOptions.url ?? unmatched, reply.statusCode);
+      requests.observe(series, reply.elapsedTime / 1000);
+      done();
     });
 
     if (broker !== undefined) {
       // Counted at the gateway, around each outgoing call (retries included), as the broker's own
       // middleware sees it.
-      const calls = new Counter({
-        name: 'keel_broker_calls_total',
-        help: 'Broker calls made by the gateway, by action and outcome (OK or the error code)',
-        labelNames: ['action', 'code'] as const,
-        registers: [registry],
-      });
-      const callLatency = new Histogram({
-        name: 'keel_broker_call_duration_seconds',
-        help: 'Broker call latency seen by the gateway, by action',
-        labelNames: ['action'] as const,
-        buckets: latencyBuckets,
-        registers: [registry],
-      });
+      const calls = new SeriesFamily(['action', 'code']);
+      registry.registerMetric(
+        calls.counter(
+          'keel_broker_calls_total',
+          'Broker calls made by the gateway, by action and outcome (OK or the error code)',
+        ) as never,
+      );
+      const callLatency = new SeriesFamily(['action'], latencyBuckets);
+      registry.registerMetric(
+        callLatency.histogram(
+          'keel_broker_call_duration_seconds',
+          'Broker call latency seen by the gateway, by action',
+        ) as never,
+      );
+      /** Per action: its latency series, its OK series, and its failures by code. */
+      const byAction = new Map<string, { latency: Series; ok: Series; failed: Map<string, Series> }>();
+      const actionSeries = (action: string) => {
+        let found = byAction.get(action);
+        if (found === undefined) {
+          found = { latency: callLatency.series(action), ok: calls.series(action, 'OK'), failed: new Map() };
+          byAction.set(action, found);
+        }
+        return found;
+      };
       let counting = true;
       broker.use({
         call: async (call, next) => {
           if (!counting) return next();
           const started = performance.now();
+          const series = actionSeries(call.action);
           try {
             const result = await next();
-            calls.inc({ action: call.action, code: 'OK' });
+            calls.inc(series.ok);
             return result;
           } catch (error) {
-            const code = (error as { code?: unknown } | null)?.code;
-            calls.inc({ action: call.action, code: typeof code === 'string' ? code : 'UNKNOWN' });
+            const found = (error as { code?: unknown } | null)?.code;
+            const code = typeof found === 'string' ? found : 'UNKNOWN';
+            let failed = series.failed.get(code);
+            if (failed === undefined) series.failed.set(code, (failed = calls.series(call.action, code)));
+            calls.inc(failed);
             throw error;
           } finally {
-            callLatency.observe({ action: call.action }, (performance.now() - started) / 1000);
+            callLatency.observe(series.latency, (performance.now() - started) / 1000);
           }
         },
       });

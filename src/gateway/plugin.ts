@@ -104,8 +104,17 @@ interface RequestState {
   nodeId?: string | undefined;
 }
 
-const states = new WeakMap<FastifyRequest, RequestState>();
-const madeIds = new WeakMap<IncomingMessage, string>();
+// Kept on the request objects under symbols rather than in WeakMaps: every request would add an entry
+// that the garbage collector must trace as an ephemeron.
+const stateKey = Symbol('keel.gateway.state');
+const madeIdKey = Symbol('keel.gateway.requestId');
+type WithState = { [stateKey]?: RequestState };
+type WithMadeId = { [madeIdKey]?: string };
+
+/** What the gateway keeps of `request`, set by its onRequest hook. */
+function stateOf(request: FastifyRequest): RequestState | undefined {
+  return (request as FastifyRequest & WithState)[stateKey];
+}
 
 /**
  * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID. Given to Fastify, the id
@@ -114,7 +123,7 @@ const madeIds = new WeakMap<IncomingMessage, string>();
 export function requestIdOf(raw: IncomingMessage): string {
   const header = raw.headers['x-request-id'];
   const id = typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
-  madeIds.set(raw, id);
+  (raw as IncomingMessage & WithMadeId)[madeIdKey] = id;
   return id;
 }
 
@@ -123,8 +132,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
   const { broker, routes, instanceId, store, ttlMs, cors } = settings;
 
   app.addHook('onRequest', (request, reply, done) => {
-    const id = madeIds.get(request.raw) ?? requestIdOf(request.raw);
-    states.set(request, { id });
+    const id = (request.raw as IncomingMessage & WithMadeId)[madeIdKey] ?? requestIdOf(request.raw);
+    (request as FastifyRequest & WithState)[stateKey] = { id };
     reply.header('x-request-id', id);
     reply.header('x-served-by', instanceId);
     reply.header('x-content-type-options', 'nosniff');
@@ -155,20 +164,32 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       .send(errorBody('KEEL_GATEWAY_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`));
   });
 
+  // The last X-Served-By made: nearly every call is answered by the same broker (this one, for a local call).
+  let lastNode: string | undefined;
+  let lastServedBy = instanceId;
+  const served = (nodeId: string): string => {
+    if (nodeId !== lastNode) {
+      lastServedBy = servedBy(instanceId, nodeId);
+      lastNode = nodeId;
+    }
+    return lastServedBy;
+  };
+
   for (const route of routes) {
+    const idempotentRoute = store !== undefined && idempotent(route);
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-      const state = states.get(request) as RequestState;
+      const state = stateOf(request) as RequestState;
       const req = request as RouteRequest;
       // A body nested past any sane API shape would overflow the serializer's stack: refused up front.
       if (!nestedWithin(request.body, maxDepth)) throw tooDeep;
       const params = route.input === undefined ? defaultInput(route, req) : route.input(req);
       let key: string | undefined;
-      if (store !== undefined && idempotent(route)) {
+      if (idempotentRoute) {
         key = idempotencyKey(request);
         if (key !== undefined) {
           const leaseMs = settings.leaseMs(route);
           const replay = await claim(
-            store,
+            store as IdempotencyStore,
             route,
             request,
             key,
@@ -193,7 +214,8 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       const onClose = () => {
         if (!reply.raw.writableFinished) gone.abort(new GatewayRequestGoneError());
       };
-      reply.raw.once('close', onClose);
+      // on + removeListener rather than once: once wraps the listener in another closure per request.
+      reply.raw.on('close', onClose);
       let result: unknown;
       try {
         result = await broker.callByName(
@@ -214,7 +236,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       } finally {
         reply.raw.removeListener('close', onClose);
       }
-      reply.header('x-served-by', servedBy(instanceId, state.nodeId));
+      if (state.nodeId !== undefined) reply.header('x-served-by', served(state.nodeId));
       reply.code(route.status);
       const body = route.reply === undefined ? result : await route.reply(result, reply, req);
       // A reply callback may have sent the answer itself (a stream, say).
@@ -497,9 +519,9 @@ async function keep(
   reply: FastifyReply,
   payload: unknown,
 ): Promise<unknown> {
-  const held = states.get(request)?.claim;
-  if (held === undefined) return payload;
-  const state = states.get(request) as RequestState;
+  const state = stateOf(request);
+  const held = state?.claim;
+  if (state === undefined || held === undefined) return payload;
   state.claim = undefined;
   const status = reply.statusCode;
   // A server-side failure (or a client that left, 499) is worth retrying: the key is given up rather
