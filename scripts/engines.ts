@@ -89,6 +89,8 @@ export const enginePackages = {
   'nats-server': ['nats-server'],
   postgres: ['postgresql'],
   haproxy: ['haproxy'],
+  // Not an engine the tests start as a server, but a browser they drive (playwright-core).
+  chromium: ['chromium'],
 } as const;
 
 const extraDirs = [
