@@ -331,10 +331,20 @@ export class Stack {
   async #listenControl(): Promise<void> {
     this.#control = createServer((socket) => {
       socket.setEncoding('utf8');
+      // One short command line, within 5 s; the restart it asks for may then take minutes.
+      socket.setTimeout(5000, () => socket.destroy());
       let line = '';
+      let taken = false;
       socket.on('data', (chunk: string) => {
+        if (taken) return;
         line += chunk;
+        if (line.length > 200) {
+          socket.destroy();
+          return;
+        }
         if (!line.includes('\n')) return;
+        taken = true;
+        socket.setTimeout(0);
         const request = line.slice(0, line.indexOf('\n')).trim();
         const match = /^restart (gateways|services|workers)$/.exec(request);
         if (!match) {
@@ -397,6 +407,11 @@ async function requestRestart(args: StackArgs): Promise<number> {
     const socket = connect({ path: control });
     let last = '';
     socket.setEncoding('utf8');
+    // Each instance's step prints a line; silence past an instance's longest start and stop means a hung stack.
+    socket.setTimeout(readyTimeoutMs + stopTimeoutMs + 30_000, () => {
+      console.error(`the stack at ${control} said nothing for too long; giving up`);
+      socket.destroy();
+    });
     socket.once('connect', () => socket.write(`restart ${args.role}\n`));
     socket.on('data', (chunk: string) => {
       process.stdout.write(chunk);
