@@ -108,13 +108,19 @@ export function checkOptions(label: string, value: unknown, known?: readonly str
 export function checkDuration(
   label: string,
   value: unknown,
-  { min = 0, allowInfinity = true }: { min?: number; allowInfinity?: boolean } = {},
+  {
+    min = 0,
+    max = Number.POSITIVE_INFINITY,
+    allowInfinity = true,
+  }: { min?: number; max?: number; allowInfinity?: boolean } = {},
 ): number {
   const ok =
     typeof value === 'number' &&
-    ((Number.isFinite(value) && value >= min) || (allowInfinity && value === Number.POSITIVE_INFINITY));
+    ((Number.isFinite(value) && value >= min && value <= max) ||
+      (allowInfinity && value === Number.POSITIVE_INFINITY));
   if (!ok) {
-    const range = `a number of milliseconds ≥ ${min}${allowInfinity ? ' or Infinity' : ''}`;
+    const upTo = Number.isFinite(max) ? ` and ≤ ${max}` : '';
+    const range = `a number of milliseconds ≥ ${min}${upTo}${allowInfinity ? ' or Infinity' : ''}`;
     throw new InvalidArgumentError(`${label} must be ${range}; received ${describe(value)}`);
   }
   return value;

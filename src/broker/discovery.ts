@@ -50,7 +50,8 @@ export class Discovery {
   readonly #meters: Meters;
   readonly #served: readonly Served[];
   #subscriptions: TransportSubscription[] = [];
-  #started = new Date();
+  /** Set by start(): the protocol reports when each instance began serving. */
+  #started: Date | undefined;
 
   constructor(transport: Transport, nodeId: string, services: readonly CompiledService[], meters: Meters) {
     this.#transport = transport;
@@ -105,7 +106,7 @@ export class Discovery {
     if (verb === 'INFO') return encodeInfo(served.identity, '', served.endpoints);
     return encodeStats(
       served.identity,
-      this.#started,
+      this.#started ?? new Date(),
       served.actions.map((action, i) => {
         const meter = this.#meters.serving(action);
         return {

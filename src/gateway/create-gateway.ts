@@ -2,10 +2,11 @@
  * createGateway: a Fastify server with keelGateway, events, health and metrics, pino JSON logs, a 1 MiB
  * body limit, load shedding under event-loop overload, and the drain sequence SIGTERM runs.
  */
+
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { settleWithin } from '../abort.ts';
+import { MAX_TIMER_MS, settleWithin } from '../abort.ts';
 import {
   checkDuration,
   checkFunction,
@@ -172,11 +173,14 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   const label = 'createGateway() options';
   checkOptions(label, options, [...pluginKeys, ...ownKeys]);
   if (options === undefined) throw new InvalidArgumentError(`${label} must be { broker, routes, ... }`);
+  // Both end up in platform timers: past MAX_TIMER_MS one would fire at once.
   const drainDelayMs = checkDuration(`${label} drainDelayMs`, options.drainDelayMs ?? 5000, {
+    max: MAX_TIMER_MS,
     allowInfinity: false,
   });
   const stopTimeoutMs = checkDuration(`${label} stopTimeoutMs`, options.stopTimeoutMs ?? 30_000, {
     min: 1,
+    max: MAX_TIMER_MS - 1000,
     allowInfinity: false,
   });
   const onStop = options.onStop ?? [];

@@ -2,8 +2,10 @@
  * Health routes: `GET /health/live` (200 while the process answers) and `GET /health/ready` (200 only
  * while the gateway is ready and every dependency check passes within its timeout).
  */
+
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { MAX_TIMER_MS } from '../abort.ts';
 import { checkDuration, checkFunction, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import type { GatewayState } from './lifecycle.ts';
 
@@ -59,6 +61,7 @@ export function healthSettings(
     checks: Object.entries(checks),
     timeoutMs: checkDuration(`${label} timeoutMs`, options?.timeoutMs ?? 2000, {
       min: 1,
+      max: MAX_TIMER_MS,
       allowInfinity: false,
     }),
   };

@@ -219,6 +219,29 @@ describe('Idempotency-Key (memory store)', () => {
     expect(t.seen.created).toBe(1);
   });
 
+  it('a store that never answers (a frozen Redis) fails the check with 503 within its bound; an unkept answer is still sent', async () => {
+    const silent = new Promise<never>(() => {});
+    const frozen = { begin: () => silent, complete: () => silent, release: () => silent };
+    t = await startTestApp({ idempotency: { store: frozen } });
+    const headers = { 'idempotency-key': 'frozen-1' };
+    const started = Date.now();
+    const refused = await send(t.url, 'POST', '/api/things', { body: { name: 'a', size: 1 }, headers });
+    expect(refused).toMatchObject({
+      status: 503,
+      json: { error: { code: 'KEEL_GATEWAY_IDEMPOTENCY_STORE' } },
+    });
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(t.seen.created).toBe(0);
+    await t.close();
+    const memory = new MemoryIdempotencyStore();
+    const stuck = { begin: memory.begin.bind(memory), complete: () => silent, release: () => silent };
+    t = await startTestApp({ idempotency: { store: stuck } });
+    const sent = Date.now();
+    const answered = await send(t.url, 'POST', '/api/things', { body: { name: 'b', size: 1 }, headers });
+    expect(answered.status).toBe(201);
+    expect(Date.now() - sent).toBeLessThan(4000);
+  });
+
   it('a repeat after the window runs again', async () => {
     t = await startTestApp({ idempotency: { ttlMs: 100 } });
     const headers = { 'idempotency-key': 'short' };

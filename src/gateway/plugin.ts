@@ -2,10 +2,12 @@
  * keelGateway: the Fastify plugin that serves routes through the broker — one error shape, request ids,
  * trace context passed on, X-Served-By, idempotency keys, security headers, OpenAPI and /docs.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { raceAbort } from '../abort.ts';
 import type { Broker } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import {
@@ -468,7 +470,7 @@ async function claim(
   const waitUntil = Date.now() + waitMs;
   for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
     try {
-      found = await store.begin(scoped, print, leaseMs);
+      found = await bounded(store.begin(scoped, print, leaseMs));
     } catch (error) {
       // Without the store, "once" cannot be promised: the request is refused, and a retry may succeed.
       request.log.error({ err: error }, 'idempotency store failed');
@@ -512,6 +514,17 @@ async function claim(
   };
 }
 
+/**
+ * How long one idempotency store call may take. A store that does not answer (a frozen Redis) fails the
+ * request's check with a 503, or leaves a first answer unkept (it is still sent), rather than holding the
+ * request for as long as the store stays silent.
+ */
+const storeTimeoutMs = 2000;
+
+function bounded<T>(work: Promise<T>): Promise<T> {
+  return raceAbort(work, AbortSignal.timeout(storeTimeoutMs));
+}
+
 /** onSend of an idempotent route: keeps the first response under its key, or gives the key up after a 5xx. */
 async function keep(
   store: IdempotencyStore,
@@ -528,7 +541,7 @@ async function keep(
   // than pinned to the failure.
   try {
     if (status >= 499 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
-      await store.release(held.key, held.claim);
+      await bounded(store.release(held.key, held.claim));
       return payload;
     }
     const headers: Record<string, string> = {};
@@ -537,7 +550,7 @@ async function keep(
       if (value !== undefined) headers[name] = String(value);
     }
     const response: StoredResponse = { status, headers, body: String(payload) };
-    await store.complete(held.key, held.claim, response, held.ttlMs);
+    await bounded(store.complete(held.key, held.claim, response, held.ttlMs));
   } catch (error) {
     // The answer stands; the claim ends with its lease, and until then a repeat gets 409.
     request.log.error({ err: error }, 'idempotency store failed to keep a response');

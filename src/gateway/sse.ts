@@ -6,10 +6,12 @@
  * `overflow` event and disconnected, rather than letting memory grow; it reconnects with `Last-Event-ID`
  * and gets what it missed from the replay window (or a `reset` event when that is too old).
  */
+
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { MAX_TIMER_MS } from '../abort.ts';
 import type { Broker, EventObserver } from '../broker/index.ts';
 import { checkCount, checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { formatComment, formatMessage, formatRetry } from './sse-frame.ts';
@@ -103,7 +105,11 @@ export function eventsSettings(label: string, options: EventsOptions): Settings 
   return {
     keys: [...new Set(keys)],
     bufferSize: checkCount(`${label} bufferSize`, options.bufferSize ?? 256),
-    heartbeatMs: checkDuration(`${label} heartbeatMs`, options.heartbeatMs ?? 15_000, { min: 1 }),
+    heartbeatMs: checkDuration(`${label} heartbeatMs`, options.heartbeatMs ?? 15_000, {
+      min: 1,
+      max: MAX_TIMER_MS,
+      allowInfinity: false,
+    }),
     replayWindow: checkCount(`${label} replayWindow`, options.replayWindow ?? 1000),
     retryMs: checkCount(`${label} retryMs`, options.retryMs ?? 2000, { min: 0 }),
     path,

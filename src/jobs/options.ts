@@ -151,7 +151,7 @@ const DEFAULT_ADD: NormalizedAdd = Object.freeze({
 export function normalizeAdd(options: AddOptions | undefined): NormalizedAdd {
   if (options === undefined) return DEFAULT_ADD;
   checkOptions('JobQueue.add() options', options, addKeys);
-  const o = options ?? {};
+  const o = options;
   checkSignal('JobQueue.add() signal', o.signal);
   const jobId = o.jobId === undefined ? undefined : checkJobId(o.jobId);
   const priority = o.priority;

@@ -164,7 +164,8 @@ export function resolveRequestMany(options: RequestManyOptions | undefined): Res
   const timeoutMs = checkCount('Transport.requestMany() timeoutMs', options?.timeoutMs ?? 1000);
   const maxReplies = checkCount(
     'Transport.requestMany() maxReplies',
-    options?.maxReplies ?? Number.POSITIVE_INFINITY,
+    // A bound on what one gathering holds, whatever answers: a flood of replies cannot grow it further.
+    options?.maxReplies ?? 10_000,
     {
       allowInfinity: true,
     },

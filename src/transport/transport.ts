@@ -126,7 +126,7 @@ export interface RequestManyOptions {
    * @default 1000
    */
   readonly timeoutMs?: number | undefined;
-  /** Ends the gathering once this many replies came. @default Infinity */
+  /** Ends the gathering once this many replies came; `Infinity` lets only time end it. @default 10000 */
   readonly maxReplies?: number | undefined;
   /**
    * Ends the gathering when no further reply came for this long after the last one (the clock starts at

@@ -130,6 +130,13 @@ describe('nats transport across a server restart', () => {
     expect(Date.now() - sent).toBeLessThan(5000);
     expect(error).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
     expect((error as Error).message).toContain('reconnecting');
+    // A gathering too: refused at once, not an empty list at its timeout as if nobody served the subject.
+    const gathered = Date.now();
+    const many = await transport
+      .requestMany('keel.fault.down', 1, { timeoutMs: 5000 })
+      .catch((e: unknown) => e);
+    expect(Date.now() - gathered).toBeLessThan(5000);
+    expect(many).toMatchObject({ code: 'KEEL_TRANSPORT_CONNECTION', retryable: true });
     await transport.close({ timeoutMs: 1000 });
     expect(transport.closed).toBe(true);
   });

@@ -298,6 +298,15 @@ export class NatsTransport extends BaseTransport {
       this.#replies.settle(id, { error: this.#inboxDenied });
       return replyTo;
     }
+    if (this.#state !== 'connected') {
+      // As for a request: nats.js would drop it at its next reconnect attempt, and the gathering would
+      // end empty at its timeout as though nobody served the subject.
+      const down = new TransportConnectionError(
+        `Cannot send a request on ${describe(subject)}: the connection to nats://${this.server} is down (${this.#state}); nothing was sent`,
+      );
+      this.#replies.settle(id, { error: down });
+      return replyTo;
+    }
     try {
       this.#nc.publish(
         subject,
