@@ -72,7 +72,12 @@ export function startRoleProcess(options: RoleProcessOptions): RoleProcess {
       log.write(chunk);
       if (!options.echo) return;
       const lines = (partial + chunk).split('\n');
+      // A child that writes without newlines is echoed in pieces, not held in memory.
       partial = lines.pop() ?? '';
+      if (partial.length > 65_536) {
+        lines.push(partial);
+        partial = '';
+      }
       for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
     });
   };

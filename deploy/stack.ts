@@ -85,6 +85,7 @@ export class Stack {
   #control: Server | undefined;
   #stopping: Promise<void> | undefined;
   #busy: Promise<void> = Promise.resolve();
+  #starting: Promise<void> | undefined;
 
   constructor(args: StackArgs) {
     this.args = args;
@@ -125,7 +126,20 @@ export class Stack {
     });
   }
 
-  async up(): Promise<void> {
+  /**
+   * Starts everything; resolves once HAProxy sees every gateway up. A stop() meanwhile ends the start at
+   * its next step, and stop() then stops whatever had started.
+   */
+  up(): Promise<void> {
+    this.#starting ??= this.#up();
+    return this.#starting;
+  }
+
+  #stopIfAsked(): void {
+    if (this.#stopping) throw new Error('the stack was stopped while it started');
+  }
+
+  async #up(): Promise<void> {
     const { args } = this;
     this.#refuseSecondStack();
     ensureEngines(process.env.DATABASE_URL === undefined);
@@ -145,6 +159,7 @@ export class Stack {
     this.#redis = redis;
     this.#postgres = postgres;
     this.#databaseUrl = process.env.DATABASE_URL ?? postgres?.url ?? '';
+    this.#stopIfAsked();
 
     const planned: Omit<Slot, 'process'>[] = [];
     for (const role of ['services', 'workers'] as const) {
@@ -159,12 +174,14 @@ export class Stack {
       planned.filter((s) => s.role !== 'gateways'),
       planned.filter((s) => s.role === 'gateways'),
     ]) {
+      this.#stopIfAsked();
       const started = group.map((slot) => ({ ...slot, process: this.#spawn(slot) }));
       this.#slots.push(...started);
       await Promise.all(started.map((slot) => slot.process.ready(readyTimeoutMs)));
     }
 
     const gateways = this.#slots.filter((s) => s.role === 'gateways');
+    this.#stopIfAsked();
     this.#haproxy = await startHaproxy({
       port: this.#port,
       dir: this.runDir,
@@ -304,6 +321,7 @@ export class Stack {
         progress(`${slot.name}: draining`);
         const exit = await slot.process.stop(stopTimeoutMs);
         progress(`${slot.name}: stopped (code ${exit.code}${exit.signal ? `, ${exit.signal}` : ''})`);
+        if (this.#stopping) throw new Error('the stack is stopping');
         slot.process = this.#spawn(slot);
         await slot.process.ready(readyTimeoutMs);
         for (const backend of ['gateways', 'events']) {
@@ -368,6 +386,9 @@ export class Stack {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#control?.close();
+      // A start or a restart under way ends at its next step (each is bounded); then nothing it made is missed.
+      await this.#starting?.catch(() => undefined);
+      await this.#busy;
       const errors: unknown[] = [];
       const step = async (fn: () => Promise<unknown>) => {
         try {
@@ -405,7 +426,7 @@ async function requestRestart(args: StackArgs): Promise<number> {
   const { control } = JSON.parse(readFileSync(file, 'utf8')) as { control: string };
   return new Promise((done) => {
     const socket = connect({ path: control });
-    let last = '';
+    let tail = '';
     socket.setEncoding('utf8');
     // Each instance's step prints a line; silence past an instance's longest start and stop means a hung stack.
     socket.setTimeout(readyTimeoutMs + stopTimeoutMs + 30_000, () => {
@@ -415,9 +436,9 @@ async function requestRestart(args: StackArgs): Promise<number> {
     socket.once('connect', () => socket.write(`restart ${args.role}\n`));
     socket.on('data', (chunk: string) => {
       process.stdout.write(chunk);
-      last = (last + chunk).trimEnd().split('\n').pop() ?? '';
+      tail = (tail + chunk).slice(-1000);
     });
-    socket.once('close', () => done(last === 'ok' ? 0 : 1));
+    socket.once('close', () => done(tail.trimEnd().split('\n').at(-1) === 'ok' ? 0 : 1));
     socket.once('error', (error) => {
       console.error(`cannot reach the stack at ${control}: ${error.message}`);
       done(1);

@@ -302,6 +302,9 @@ export interface PostgresOptions extends EngineOptions {
   readonly database?: string;
 }
 
+/** The bound of each blocking client call to PostgreSQL: libpq would wait for a silent server forever. */
+const bounded = { timeout: 15_000, env: { ...process.env, PGCONNECT_TIMEOUT: '5' } };
+
 /** The uid/gid PostgreSQL runs as: itself when not root; the `postgres` user when root (it refuses root). */
 function postgresUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
@@ -343,6 +346,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Engi
           execFileSync(initdb, ['-D', data, '-A', 'trust', '-U', 'keel', '-E', 'UTF8', '--no-sync'], {
             stdio: 'pipe',
             cwd: dir,
+            timeout: 60_000,
             ...(user ?? {}),
           });
         }
@@ -392,12 +396,13 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Engi
           '-tAc',
           `SELECT 1 FROM pg_database WHERE datname = '${database}'`,
         ],
-        { encoding: 'utf8', cwd: engine.dir },
+        { encoding: 'utf8', cwd: engine.dir, ...bounded },
       ).trim();
       if (exists !== '1') {
         execFileSync(createdb, ['-h', '127.0.0.1', '-p', String(port), '-U', 'keel', database], {
           stdio: 'pipe',
           cwd: engine.dir,
+          ...bounded,
         });
       }
     } catch (error) {
@@ -433,7 +438,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<Engine> {
       const configFile = join(dir, 'haproxy.cfg');
       writeFileSync(configFile, options.config(dir));
       try {
-        execFileSync(binary, ['-c', '-q', '-f', configFile], { stdio: 'pipe' });
+        execFileSync(binary, ['-c', '-q', '-f', configFile], { stdio: 'pipe', timeout: 10_000 });
       } catch (error) {
         const detail = (error as { stderr?: Buffer }).stderr?.toString('utf8').trim() ?? String(error);
         throw new Error(`haproxy refused its configuration ${configFile}: ${detail}`);

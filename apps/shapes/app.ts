@@ -52,6 +52,9 @@ async function idempotencyStore(
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
+    // A frozen Redis fails a command (a readiness ping, a key check) within a second rather than never.
+    commandTimeout: 1000,
+    connectTimeout: 2000,
   });
   await redis.connect();
   onClose.push(async () => {

@@ -4,6 +4,7 @@
  * job's result, where `render.get` and `render.sheet` read it from any process.
  */
 import { type Broker, defineService, ValidationError } from 'keel/broker';
+import { sleep } from 'keel/concurrency';
 import type { JobDetails, JobQueue, JobWorker } from 'keel/jobs';
 import {
   type Render,
@@ -143,7 +144,7 @@ export async function startRenderWorker(
           total,
           progress: Math.round((done / total) * 100),
         });
-        if (paceMs > 0 && done < total) await pause(paceMs, signal);
+        if (paceMs > 0 && done < total) await sleep(paceMs, { signal });
       }
       return { svg: sheet(placed), total };
     },
@@ -165,23 +166,4 @@ export async function startRenderWorker(
     });
   });
   return worker;
-}
-
-/** Waits `ms`, or rejects with the signal's reason when the job is cancelled meanwhile. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

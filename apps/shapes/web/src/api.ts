@@ -39,7 +39,12 @@ export function parseServedBy(header: string | null): { gateway: string; service
 }
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
-  const init: RequestInit = { method, headers: { accept: 'application/json' } };
+  // A backend that stops answering fails the request after 10 s rather than leaving it pending.
+  const init: RequestInit = {
+    method,
+    headers: { accept: 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers = { ...init.headers, 'content-type': 'application/json' };

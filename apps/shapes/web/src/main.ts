@@ -397,9 +397,20 @@ interface ServiceInstance {
   readonly actions: ReadonlyArray<{ readonly name: string; readonly calls: number; readonly errors: number }>;
 }
 
+let polling = false;
+
 async function refreshServices(): Promise<void> {
-  // Only while the backend is reachable: a poll that is sure to fail would only add noise.
-  if (conn.dataset.state !== 'live') return;
+  // Only while the backend is reachable (a poll that is sure to fail would only add noise), and one at a time.
+  if (conn.dataset.state !== 'live' || polling) return;
+  polling = true;
+  try {
+    await pollServices();
+  } finally {
+    polling = false;
+  }
+}
+
+async function pollServices(): Promise<void> {
   // Through api(), so these polls show in the last requests too: which gateway and instance answered.
   const result = await api<{ instances?: ServiceInstance[] }>('GET', '/api/services');
   if (!result.ok) return;

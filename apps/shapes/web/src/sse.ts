@@ -18,11 +18,14 @@ export interface EventStreamOptions {
   /** First retry delay; doubles up to maxDelayMs. */
   readonly minDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** A stream that sends nothing (not even a heartbeat) for this long is dropped and reopened. */
+  readonly idleMs?: number;
 }
 
 export function openEventStream(options: EventStreamOptions): { close(): void } {
   const minDelay = options.minDelayMs ?? 500;
   const maxDelay = options.maxDelayMs ?? 8000;
+  const idleMs = options.idleMs ?? 45_000;
   let lastId = '';
   let attempt = 0;
   let closed = false;
@@ -48,6 +51,7 @@ export function openEventStream(options: EventStreamOptions): { close(): void } 
 
   const connect = async () => {
     if (closed) return;
+    let idle: ReturnType<typeof setTimeout> | undefined;
     controller = new AbortController();
     options.onState(attempt === 0 && lastId === '' ? 'connecting' : 'reconnecting');
     try {
@@ -59,8 +63,14 @@ export function openEventStream(options: EventStreamOptions): { close(): void } 
       options.onState('live');
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
+      // The server sends a heartbeat every 15 s: a stream silent for much longer is dead, whatever TCP says.
+      const watch = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => controller?.abort(), idleMs);
+      };
+      watch();
       for (;;) {
-        const { value, done } = await reader.read();
+        const { value, done } = await reader.read().finally(watch);
         if (done) break;
         buffer += value.replace(/\r\n?/g, '\n');
         let end = buffer.indexOf('\n\n');
@@ -73,6 +83,7 @@ export function openEventStream(options: EventStreamOptions): { close(): void } 
     } catch {
       // A dropped connection, a refused one, or an abort by close(): reconnect unless closed.
     }
+    clearTimeout(idle);
     if (closed) return;
     options.onState('reconnecting');
     const delay = Math.min(maxDelay, minDelay * 2 ** attempt);
