@@ -16,10 +16,13 @@ const run = promisify(execFile);
 let stack: ChildProcess | undefined;
 
 afterAll(async () => {
+  // After a failure, the stack is asked to stop as a person would (it stops its children); killed only if it hangs.
   if (stack && stack.exitCode === null && stack.signalCode === null) {
     const exited = new Promise((r) => stack?.once('exit', r));
-    stack.kill('SIGKILL');
+    stack.kill('SIGTERM');
+    const timer = setTimeout(() => stack?.kill('SIGKILL'), 90_000);
     await exited;
+    clearTimeout(timer);
   }
   rmSync(runDir, { recursive: true, force: true });
 });
