@@ -350,7 +350,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
     this.#server.leave();
     this.#discovery?.leave();
     for (const observer of [...this.#observers]) observer();
-    const inFlight = () => [...this.#server.running, ...this.#invoker.running];
+    const inFlight = () => [...this.#server.running, ...this.#invoker.inFlight()];
     const settled = await settleWithin(inFlight(), timeoutMs, signal);
     if (!settled) {
       this.#stop.abort(new BrokerStoppedError('finish the call', this.nodeId));
@@ -358,6 +358,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
       await settleWithin(inFlight(), 1000);
     }
     await this.#server.close();
+    this.#invoker.close();
     this.#state = 'stopped';
     if (this.#owned) await this.transport.close({ timeoutMs: 1000 });
   }

@@ -91,6 +91,10 @@ export class CallContext implements ServiceContext, ParentCall {
     return this.#controller.signal;
   }
 
+  remainingMs(): number {
+    return this.deadline - Date.now();
+  }
+
   get traceId(): string | undefined {
     return this.trace === undefined ? undefined : traceIdOf(this.trace);
   }

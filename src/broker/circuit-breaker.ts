@@ -196,10 +196,10 @@ export class CircuitBreaker {
     return this.#generation;
   }
 
-  /** Reports that the call of `permit` succeeded. */
-  success(permit: number): void {
+  /** Reports that the call of `permit` succeeded (at `at` on the breaker's clock, when the caller read it already). */
+  success(permit: number, at?: number): void {
     if (permit !== this.#generation) return;
-    if (this.#state === 'closed') this.#record(false);
+    if (this.#state === 'closed') this.#record(false, at);
     else if (this.#state === 'half-open') this.#close();
   }
 
@@ -207,14 +207,14 @@ export class CircuitBreaker {
    * Reports that the call of `permit` failed with `error`; an error `isFailure` refuses counts as a
    * success (the action answered).
    */
-  failure(permit: number, error: unknown): void {
+  failure(permit: number, error: unknown, at?: number): void {
     if (permit !== this.#generation) return;
     if (!this.#isFailure(error)) {
-      this.success(permit);
+      this.success(permit, at);
       return;
     }
     if (this.#state === 'closed') {
-      this.#record(true);
+      this.#record(true, at);
       this.#evaluate();
     } else if (this.#state === 'half-open') this.#open();
   }
@@ -264,8 +264,8 @@ export class CircuitBreaker {
     return { state, calls, failures, opened: this.#opened, rejected: this.#rejected };
   }
 
-  #record(failed: boolean): void {
-    const epoch = Math.floor(this.#now() / this.#bucketMs);
+  #record(failed: boolean, at = this.#now()): void {
+    const epoch = Math.floor(at / this.#bucketMs);
     const slot = epoch % BUCKETS;
     if (this.#epochs[slot] !== epoch) {
       this.#epochs[slot] = epoch;

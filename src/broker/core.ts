@@ -13,7 +13,8 @@ export type BrokerState = 'starting' | 'ready' | 'draining' | 'stopped';
 /** What a nested call takes from the call it is made in. */
 export interface ParentCall {
   readonly depth: number;
-  readonly deadline: number;
+  /** The milliseconds left before the call's deadline (fractional; negative once past it). */
+  remainingMs(): number;
   readonly signal: AbortSignal;
   readonly meta: MessageHeaders;
   /** Where the call sits in a trace: what a nested call or event continues. */

@@ -20,6 +20,8 @@ import type { ResolvedCall } from './call-options.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
+import { Deadlines } from './deadlines.ts';
+import { type LocalHost, LocalCall, type Route } from './local-call.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
@@ -37,9 +39,16 @@ const callChannel = tracingChannel('keel:broker.call');
 /** The circuit breaker settings a broker gives each of its breakers. */
 export type BreakerSettings = Omit<CircuitBreakerOptions, 'name' | 'now'>;
 
-export class Invoker {
-  /** Outgoing calls not settled yet; stop() waits for them. */
+export class Invoker implements LocalHost {
+  /** Outgoing calls not settled yet (but local calls on the fast path); stop() waits for them. */
   readonly running = new Set<Promise<unknown>>();
+  /** The deadlines of local calls on the fast path: one timer for all of them. */
+  readonly deadlines = new Deadlines();
+  readonly core: BrokerCore;
+  readonly #routes = new Map<CompiledAction, Route>();
+  /** Handlers of fast local calls still running, and who waits for them all to end. */
+  #handlers = 0;
+  #idle: { promise: Promise<void>; resolve: () => void } | undefined;
   readonly #core: BrokerCore;
   readonly #server: Server;
   readonly #middleware: readonly CallMiddleware[];
@@ -59,13 +68,69 @@ export class Invoker {
     retryBudget: RetryBudgetOptions | false = {},
   ) {
     this.#core = core;
+    this.core = core;
     this.#server = server;
     this.#middleware = middleware;
     this.#preferLocal = preferLocal;
     this.#breakerOptions = breaker;
     this.#budgetOptions = retryBudget;
+    // The broker's stop, past its grace, answers every fast local call still pending.
+    onAbort(core.stopSignal, () => {
+      const reason = core.stopSignal.reason;
+      for (const entry of this.deadlines.entries()) (entry as LocalCall).abandon(reason);
+    });
   }
 
+  /** Every call still running, for stop() to wait on. */
+  inFlight(): Promise<unknown>[] {
+    const all: Promise<unknown>[] = [...this.running];
+    if (this.#handlers > 0) {
+      if (this.#idle === undefined) {
+        let resolve = () => {};
+        const promise = new Promise<void>((r) => {
+          resolve = r;
+        });
+        this.#idle = { promise, resolve };
+      }
+      all.push(this.#idle.promise);
+    }
+    return all;
+  }
+
+  /** Clears the deadline timer: the broker has stopped. */
+  close(): void {
+    this.deadlines.close();
+  }
+
+  handlerStarted(): void {
+    this.#handlers++;
+  }
+
+  handlerEnded(): void {
+    if (--this.#handlers === 0 && this.#idle !== undefined) {
+      this.#idle.resolve();
+      this.#idle = undefined;
+    }
+  }
+
+  /** What every call of `action` reads, worked out on its first call. */
+  route(action: CompiledAction): Route {
+    let route = this.#routes.get(action);
+    if (route === undefined) {
+      const served = this.#preferLocal ? this.#server.local.get(action.subject) : undefined;
+      route = {
+        action,
+        served,
+        plain: served !== undefined && this.#server.plain(served),
+        callMeter: this.#core.meters.calling(action),
+        serveMeter: served === undefined ? undefined : this.#core.meters.serving(action),
+        breaker: this.#breaker(action),
+        budget: this.#budget(action),
+      };
+      this.#routes.set(action, route);
+    }
+    return route;
+  }
   /** Calls `action` with the resolved options, as a nested call of `parent` when there is one. */
   call(
     action: CompiledAction,
@@ -84,10 +149,21 @@ export class Invoker {
       return this.#refuse(action, new CallDepthError(action.key, depth, core.maxCallDepth, core.nodeId));
     }
     const asked = options.timeoutMs ?? core.defaultTimeoutMs;
-    const left = parent === undefined ? asked : Math.min(asked, Math.floor(parent.deadline - Date.now()));
+    const left = parent === undefined ? asked : Math.min(asked, Math.floor(parent.remainingMs()));
     // No budget left: the call is not sent at all.
     if (!(left >= 1)) return this.#refuse(action, new DeadlineExceededError(action.key, 0));
-    const meter = core.meters.calling(action);
+    const route = this.route(action);
+    if (
+      route.plain &&
+      options.attemptTimeoutMs === undefined &&
+      this.#middleware.length === 0 &&
+      this.#server.unwrapped() &&
+      !callChannel.hasSubscribers &&
+      !core.tracing.active()
+    ) {
+      return this.#fast(route, params, options, parent, depth, left);
+    }
+    const meter = route.callMeter;
     const started = meter.begin();
     const deadline = Date.now() + left;
     const signal = combine(options.signal, parent?.signal, core.stopSignal);
@@ -129,6 +205,69 @@ export class Invoker {
     return work;
   }
 
+  /**
+   * A call served in this process with nothing around it (no middleware, tracing SDK, diagnostics
+   * subscriber, bulkhead, cap or scope): the same validation, deadline, signals, breaker, budget, metrics
+   * and error shapes as the general path, made by one object with no timer and no extra promise turns.
+   */
+  #fast(
+    route: Route,
+    params: unknown,
+    options: ResolvedCall,
+    parent: ParentCall | undefined,
+    depth: number,
+    left: number,
+  ): Promise<unknown> {
+    const given = options.meta?.[TRACEPARENT] ?? options.meta?.[TRACESTATE];
+    let meta: MessageHeaders | undefined;
+    if (options.meta === undefined) meta = parent?.meta;
+    else {
+      const own = given === undefined ? options.meta : withoutTrace(options.meta);
+      meta = Object.freeze(
+        parent === undefined || Object.keys(parent.meta).length === 0 ? { ...own } : { ...parent.meta, ...own },
+      );
+    }
+    let trace: TraceLink | undefined;
+    if (this.#core.tracing.enabled) {
+      trace = given === undefined ? parent?.trace : (traceOf(options.meta as MessageHeaders) ?? parent?.trace);
+    }
+    const call = new LocalCall(this, route, options, parent, depth, meta, trace, performance.now(), left);
+    return call.run(params);
+  }
+
+  /** LocalHost: the tries after a fast local call's first one failed retryably, as the policy allows. */
+  retry(call: LocalCall, error: Error): Promise<unknown> | undefined {
+    const { route, options } = call;
+    const { action } = route;
+    const idempotent = action.spec.idempotent === true || options.idempotencyKey !== undefined;
+    if (!idempotent || options.retries === 0) return undefined;
+    const parent = call.parent;
+    const remaining = call.remainingMs();
+    if (!(remaining >= 1)) return undefined;
+    const deadline = Date.now() + remaining;
+    const signal = combine(options.signal, parent?.signal, this.#core.stopSignal);
+    const request: CallRequest = {
+      action: action.key,
+      params: call.params,
+      meta: call.meta,
+      depth: call.depth,
+      nodeId: this.#core.nodeId,
+    };
+    const attempt = this.#attempt(action, request, options, deadline, call.budgetMs, signal, true, call.trace);
+    const rest = this.#policy(options.retries).resume(error, attempt, {
+      idempotent,
+      budget: route.budget,
+      remainingMs: () => deadline - Date.now(),
+      signal,
+    });
+    this.running.add(rest);
+    const forget = () => {
+      this.running.delete(rest);
+    };
+    rest.then(forget, forget);
+    return rest;
+  }
+
   /** A call refused before it started still counts, as a failure taking no time. */
   #refuse(action: CompiledAction, error: Error): Promise<never> {
     const meter = this.#core.meters.calling(action);
@@ -146,20 +285,8 @@ export class Invoker {
     local: boolean,
     trace: TraceLink | undefined,
   ): Promise<unknown> {
-    const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
-    // The trace context travels in the headers beside the meta, and reaches the handler apart from it.
-    const headers = trace === undefined || local ? meta : withTrace(meta, trace);
     const breaker = this.#breaker(action);
-    const attempt = () => {
-      const left = Math.floor(deadline - Date.now());
-      if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
-      // A try abandoned at its own deadline leaves the rest of the budget to a retry.
-      const ms = Math.min(left, options.attemptTimeoutMs ?? left);
-      const tryBudget = ms < left ? ms : budget;
-      return local
-        ? this.#local(action, request, options, ms, signal, meta, tryBudget, trace)
-        : this.#remote(action, request, options, ms, signal, headers, tryBudget);
-    };
+    const attempt = this.#attempt(action, request, options, deadline, budget, signal, local, trace);
     const tries = () =>
       this.#policy(options.retries).run(attempt, {
         // Only a call safe to repeat is tried again: an idempotent action, or one given a key.
@@ -184,6 +311,32 @@ export class Invoker {
     }
     breaker.success(permit);
     return result;
+  }
+
+  /** One try of a call, as the retry policy makes them. */
+  #attempt(
+    action: CompiledAction,
+    request: CallRequest,
+    options: ResolvedCall,
+    deadline: number,
+    budget: number,
+    signal: AbortSignal,
+    local: boolean,
+    trace: TraceLink | undefined,
+  ): () => Promise<unknown> {
+    const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
+    // The trace context travels in the headers beside the meta, and reaches the handler apart from it.
+    const headers = trace === undefined || local ? meta : withTrace(meta, trace);
+    return () => {
+      const left = Math.floor(deadline - Date.now());
+      if (!(left >= 1)) throw new DeadlineExceededError(action.key, budget);
+      // A try abandoned at its own deadline leaves the rest of the budget to a retry.
+      const ms = Math.min(left, options.attemptTimeoutMs ?? left);
+      const tryBudget = ms < left ? ms : budget;
+      return local
+        ? this.#local(action, request, options, ms, signal, meta, tryBudget, trace)
+        : this.#remote(action, request, options, ms, signal, headers, tryBudget);
+    };
   }
 
   /**

@@ -80,12 +80,13 @@ export class ActionMeter {
     return performance.now();
   }
 
-  succeeded(started: number): void {
-    this.#finish(started);
+  /** A call started at `started` succeeded (at `ended`, both on the `performance.now()` clock). */
+  succeeded(started: number, ended = performance.now()): void {
+    this.#finish(ended - started);
   }
 
-  failed(started: number, error: unknown): void {
-    this.#finish(started);
+  failed(started: number, error: unknown, ended = performance.now()): void {
+    this.#finish(ended - started);
     this.errors++;
     const code = codeOf(error);
     const seen = this.#codes.get(code);
@@ -125,8 +126,7 @@ export class ActionMeter {
     };
   }
 
-  #finish(started: number): void {
-    const ms = performance.now() - started;
+  #finish(ms: number): void {
     this.inFlight--;
     this.calls++;
     this.sumMs += ms;

@@ -190,14 +190,39 @@ export class RetryPolicy {
       try {
         return await fn(attempt);
       } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        const wait = this.#next(error, attempt, idempotent, budget, remainingMs);
-        if (wait === undefined) throw error;
-        this.#retried++;
-        if (wait > 0) await sleep(wait, { signal });
-        else if (signal?.aborted) throw signal.reason;
+        await this.#pause(error, attempt, options);
       }
     }
+  }
+
+  /**
+   * @internal Carries on a call whose first try (made outside `run`, its call already recorded in the
+   * budget) failed with `error`: waits and tries again from try 2 as `run` would, or rethrows `error`.
+   */
+  async resume<T>(
+    error: unknown,
+    fn: (attempt: number) => T | PromiseLike<T>,
+    options: RetryRunOptions,
+  ): Promise<Awaited<T>> {
+    await this.#pause(error, 1, options);
+    for (let attempt = 2; ; attempt++) {
+      try {
+        return await fn(attempt);
+      } catch (failure) {
+        await this.#pause(failure, attempt, options);
+      }
+    }
+  }
+
+  /** After try `attempt` failed with `error`: waits for the next try, or throws when there is none. */
+  async #pause(error: unknown, attempt: number, options: RetryRunOptions): Promise<void> {
+    const { idempotent, budget, remainingMs, signal } = options;
+    if (signal?.aborted) throw signal.reason;
+    const wait = this.#next(error, attempt, idempotent, budget, remainingMs);
+    if (wait === undefined) throw error;
+    this.#retried++;
+    if (wait > 0) await sleep(wait, { signal });
+    else if (signal?.aborted) throw signal.reason;
   }
 
   /** The wait before the next try, or undefined when there is none; counts why not. */

@@ -54,6 +54,23 @@ export class Server {
     }
   }
 
+  /**
+   * Whether a call of `served` in this process may skip the pipeline: no bulkhead, no cap of its own,
+   * no container scope. (Middleware and diagnostics subscribers can come later: see `unwrapped`.)
+   */
+  plain(served: ServedAction): boolean {
+    return (
+      !this.#bulkheads.has(served) &&
+      !Number.isFinite(served.timeoutMs) &&
+      this.#core.container === undefined
+    );
+  }
+
+  /** Whether nothing wraps a served call now: no serve middleware and no `keel:broker.serve` subscriber. */
+  unwrapped(): boolean {
+    return this.#middleware.length === 0 && !serveChannel.hasSubscribers;
+  }
+
   /** Joins every action's queue group and every listened event; resolves once the engine has them all. */
   async start(): Promise<void> {
     const { transport } = this.#core;

@@ -130,6 +130,11 @@ export class Tracing {
     this.#noop = otel === undefined ? undefined : new otel.ProxyTracerProvider().getDelegate();
   }
 
+  /** Whether an OpenTelemetry SDK is registered now, so calls make spans. */
+  active(): boolean {
+    return this.#api !== undefined && this.#tracerNow() !== undefined;
+  }
+
   /**
    * The CLIENT span of an outgoing call, child of `parent` (the serving call's span, or a `traceparent`
    * the caller gave), or else of the active OpenTelemetry context; undefined when no SDK is registered.

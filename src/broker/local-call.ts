@@ -1,0 +1,372 @@
+/**
+ * LocalCall: a call served in this process on its fast path — one object that is the handler's context,
+ * the caller's pending promise and an entry in the broker's shared deadline list, with no wire, no timer
+ * of its own and no promise turn beyond the handler's.
+ */
+import { onAbort } from '../abort.ts';
+import { reportUnhandled } from '../diagnostics.ts';
+import type { MessageHeaders } from '../transport/index.ts';
+import type { StandardResult, StandardSchemaV1 } from '../standard-schema.ts';
+import { DeadlineExceededError, ValidationError } from './broker-errors.ts';
+import type { CallOptions, ResolvedCall } from './call-options.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
+import type { AnyContract, CompiledAction } from './contract.ts';
+import type { BrokerCore, ParentCall } from './core.ts';
+import type { DeadlineEntry, Deadlines } from './deadlines.ts';
+import type { ActionMeter } from './metrics.ts';
+import type { RetryBudget } from './retry-budget.ts';
+import type { ServedAction } from './service.ts';
+import type { Client, ServiceContext } from './service-context.ts';
+import { type TraceLink, traceIdOf } from './tracing.ts';
+import { fromWireError, toWireError } from './wire-errors.ts';
+
+/** What the invoker works out once per action, for every call of it. */
+export interface Route {
+  readonly action: CompiledAction;
+  /** This broker's handler of the action, when it serves it (and calls in this process prefer it). */
+  readonly served: ServedAction | undefined;
+  /** Whether a local call may take the fast path as far as the action goes (no bulkhead, cap or scope). */
+  readonly plain: boolean;
+  readonly callMeter: ActionMeter;
+  readonly serveMeter: ActionMeter | undefined;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly budget: RetryBudget | undefined;
+}
+
+/** The invoker's side of a local call. */
+export interface LocalHost {
+  readonly core: BrokerCore;
+  readonly deadlines: Deadlines;
+  /** A handler started (counted until it ends, so the broker's stop can wait for it). */
+  handlerStarted(): void;
+  handlerEnded(): void;
+  /**
+   * Tries the call again after its first try failed with `error` (retryable, and safe to repeat), as the
+   * retry policy allows; settles with the last try's outcome. Undefined when no retry may be made.
+   */
+  retry(call: LocalCall, error: Error): Promise<unknown> | undefined;
+}
+
+const noMeta: MessageHeaders = Object.freeze({});
+
+export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
+  readonly nodeId: string;
+  readonly action: string;
+  readonly callerNodeId: string;
+  readonly depth: number;
+  readonly meta: MessageHeaders;
+  readonly idempotencyKey: string | undefined;
+  readonly trace: TraceLink | undefined;
+  readonly scope = undefined;
+  readonly expires: number;
+  /** The budget the call started with, in ms (for its DeadlineExceededError). */
+  readonly budgetMs: number;
+  readonly route: Route;
+  readonly options: ResolvedCall;
+  readonly parent: ParentCall | undefined;
+  /** The params as the caller gave them (a retry sends them again). */
+  params: unknown;
+  prevDeadline: DeadlineEntry | undefined = undefined;
+  nextDeadline: DeadlineEntry | undefined = undefined;
+  readonly #host: LocalHost;
+  readonly #started: number;
+  #permit = 0;
+  #resolve: ((value: unknown) => void) | undefined;
+  #reject: ((reason: unknown) => void) | undefined;
+  #controller: AbortController | undefined;
+  /** Why the call ended early (caller abort, deadline, broker stop), for a signal first read after it. */
+  #abortReason: unknown;
+  #unwatchCaller: (() => void) | undefined;
+  #unwatchParent: (() => void) | undefined;
+  #deadline: number | undefined;
+  /** The caller has its answer. */
+  #answered = false;
+  /** The handler (or the params' validation before it) has ended. */
+  #served = false;
+
+  constructor(
+    host: LocalHost,
+    route: Route,
+    options: ResolvedCall,
+    parent: ParentCall | undefined,
+    depth: number,
+    meta: MessageHeaders | undefined,
+    trace: TraceLink | undefined,
+    started: number,
+    budgetMs: number,
+  ) {
+    const nodeId = host.core.nodeId;
+    this.#host = host;
+    this.route = route;
+    this.options = options;
+    this.parent = parent;
+    this.nodeId = nodeId;
+    this.action = route.action.key;
+    this.callerNodeId = nodeId;
+    this.depth = depth;
+    this.meta = meta ?? noMeta;
+    this.idempotencyKey = options.idempotencyKey;
+    this.trace = trace;
+    this.#started = started;
+    this.budgetMs = budgetMs;
+    this.expires = started + budgetMs;
+  }
+
+  /** When the call's budget runs out, in `Date.now()` milliseconds (worked out on first read). */
+  get deadline(): number {
+    this.#deadline ??= Date.now() + (this.expires - performance.now());
+    return this.#deadline;
+  }
+
+  get traceId(): string | undefined {
+    return this.trace === undefined ? undefined : traceIdOf(this.trace);
+  }
+
+  /** Aborts when the caller aborts or gives up, at the deadline, or when the broker stops past its grace. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  remainingMs(): number {
+    return this.expires - performance.now();
+  }
+
+  call(action: string, params?: unknown, options?: CallOptions): Promise<unknown> {
+    return this.#host.core.callByName(action, params, options, this);
+  }
+
+  client<C extends AnyContract>(contract: C): Client<C> {
+    return this.#host.core.nestedClient(contract, this);
+  }
+
+  emit(event: string, payload?: unknown): Promise<void> {
+    return this.#host.core.publishEvent(event, payload, false, this);
+  }
+
+  broadcast(event: string, payload?: unknown): Promise<void> {
+    return this.#host.core.publishEvent(event, payload, true, this);
+  }
+
+  /** Starts the call: validates the params, runs the handler, validates its result; settles like a remote call. */
+  run(params: unknown): Promise<unknown> {
+    this.params = params;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    const { breaker, budget } = this.route;
+    this.route.callMeter.inFlight++;
+    if (breaker !== undefined) {
+      try {
+        this.#permit = breaker.acquire();
+      } catch (error) {
+        // An open circuit refuses the call before anything runs; nothing was served.
+        this.#served = true;
+        this.#answered = true;
+        this.route.callMeter.failed(this.#started, error);
+        (this.#reject as (reason: unknown) => void)(error);
+        return promise;
+      }
+    }
+    budget?.recordCall();
+    const stop = this.#host.core.stopSignal;
+    const caller = this.options.signal;
+    const parent = this.parent?.signal;
+    const gone = stop.aborted ? stop : caller?.aborted ? caller : parent?.aborted ? parent : undefined;
+    if (gone !== undefined) {
+      this.#served = true;
+      this.#abandon(gone.reason);
+      return promise;
+    }
+    this.#host.deadlines.add(this);
+    if (caller !== undefined) this.#unwatchCaller = onAbort(caller, () => this.#abandon(caller.reason));
+    if (parent !== undefined) this.#unwatchParent = onAbort(parent, () => this.#abandon(parent.reason));
+    this.#host.handlerStarted();
+    (this.route.serveMeter as ActionMeter).inFlight++;
+    let outcome: StandardResult<unknown> | Promise<StandardResult<unknown>>;
+    try {
+      outcome = this.route.action.spec.params['~standard'].validate(params);
+    } catch (error) {
+      this.#failed(error);
+      return promise;
+    }
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (checked) => this.#validated(checked),
+        (error: unknown) => this.#failed(error),
+      );
+    } else this.#validated(outcome);
+    return promise;
+  }
+
+  /** The broker stops past its grace, or the caller gave up: the caller is answered with `reason` now. */
+  abandon(reason: unknown): void {
+    this.#abandon(reason);
+  }
+
+  /** The call's time is up (the deadline list calls this). */
+  expire(now: number): void {
+    if (this.#answered) return;
+    const error = new DeadlineExceededError(this.action, this.budgetMs);
+    this.#answered = true;
+    this.#unwatch();
+    this.#abortWith(error);
+    this.route.callMeter.failed(this.#started, error, now);
+    this.route.breaker?.failure(this.#permit, error, now);
+    (this.#reject as (reason: unknown) => void)(error);
+  }
+
+  /** Ends the caller's side with the outcome of the tries made after the first (see LocalHost.retry). */
+  settleRetried(outcome: Promise<unknown>): void {
+    outcome.then(
+      (value) => {
+        const ended = performance.now();
+        this.route.callMeter.succeeded(this.#started, ended);
+        this.route.breaker?.success(this.#permit, ended);
+        (this.#resolve as (value: unknown) => void)(value);
+      },
+      (error: unknown) => {
+        const ended = performance.now();
+        this.route.callMeter.failed(this.#started, error, ended);
+        this.#verdict(error, ended);
+        (this.#reject as (reason: unknown) => void)(error);
+      },
+    );
+  }
+
+  #validated(outcome: StandardResult<unknown>): void {
+    if (outcome.issues !== undefined) {
+      this.#failed(new ValidationError(this.action, 'params', outcome.issues, this.nodeId));
+      return;
+    }
+    // The caller gave up while an asynchronous schema checked the params: the handler never starts.
+    if (this.#answered) {
+      this.#serveEnded(performance.now(), this.#abortReason);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = this.route.served?.handler(outcome.value, this);
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => this.#returned(value),
+        (error: unknown) => this.#failed(error),
+      );
+    } else this.#returned(result);
+  }
+
+  #returned(result: unknown): void {
+    let outcome: StandardResult<unknown> | Promise<StandardResult<unknown>>;
+    try {
+      outcome = (this.route.action.spec.result as StandardSchemaV1)['~standard'].validate(result);
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (checked) => this.#checked(checked),
+        (error: unknown) => this.#failed(error),
+      );
+    } else this.#checked(outcome);
+  }
+
+  #checked(outcome: StandardResult<unknown>): void {
+    if (outcome.issues !== undefined) {
+      this.#failed(new ValidationError(this.action, 'result', outcome.issues, this.nodeId));
+      return;
+    }
+    const ended = performance.now();
+    this.#serveEnded(ended, undefined);
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#unwatch();
+    this.#host.deadlines.remove(this);
+    this.route.callMeter.succeeded(this.#started, ended);
+    this.route.breaker?.success(this.#permit, ended);
+    const { onServed } = this.options;
+    if (onServed !== undefined) {
+      try {
+        onServed(this.nodeId);
+      } catch (error) {
+        reportUnhandled('broker', 'a call option onServed', error);
+      }
+    }
+    (this.#resolve as (value: unknown) => void)(outcome.value);
+  }
+
+  /** The handler, or a schema, failed. */
+  #failed(error: unknown): void {
+    const ended = performance.now();
+    this.#serveEnded(ended, error ?? new Error('undefined was thrown'));
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#unwatch();
+    this.#host.deadlines.remove(this);
+    // The same error a remote caller would get: what crosses the wire, and nothing more.
+    const served = this.route.served as ServedAction;
+    const wire = fromWireError(this.action, toWireError(error, this.nodeId, served.exposeStack));
+    const again = wire.retryable ? this.#host.retry(this, wire) : undefined;
+    if (again !== undefined) {
+      this.settleRetried(again);
+      return;
+    }
+    this.route.callMeter.failed(this.#started, wire, ended);
+    this.#verdict(wire, ended);
+    (this.#reject as (reason: unknown) => void)(wire);
+  }
+
+  #abandon(reason: unknown): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#unwatch();
+    this.#host.deadlines.remove(this);
+    this.#abortWith(reason);
+    this.route.callMeter.failed(this.#started, reason);
+    // No verdict on the action: the caller gave up, or the broker is stopping.
+    this.route.breaker?.release(this.#permit);
+    (this.#reject as (reason: unknown) => void)(reason);
+  }
+
+  /** The breaker's verdict on a failed call; none when the caller gave up meanwhile. */
+  #verdict(error: unknown, ended: number): void {
+    const breaker = this.route.breaker;
+    if (breaker === undefined) return;
+    if (this.options.signal?.aborted || this.parent?.signal.aborted || this.#host.core.stopSignal.aborted)
+      breaker.release(this.#permit);
+    else breaker.failure(this.#permit, error, ended);
+  }
+
+  #serveEnded(ended: number, error: unknown): void {
+    if (this.#served) return;
+    this.#served = true;
+    const meter = this.route.serveMeter as ActionMeter;
+    if (error === undefined) meter.succeeded(this.#started, ended);
+    else meter.failed(this.#started, error, ended);
+    this.#host.handlerEnded();
+  }
+
+  #abortWith(reason: unknown): void {
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  #unwatch(): void {
+    if (this.#unwatchCaller !== undefined) {
+      this.#unwatchCaller();
+      this.#unwatchCaller = undefined;
+    }
+    if (this.#unwatchParent !== undefined) {
+      this.#unwatchParent();
+      this.#unwatchParent = undefined;
+    }
+  }
+}
