@@ -21,7 +21,7 @@ import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
 import { Deadlines } from './deadlines.ts';
-import { type LocalHost, LocalCall, type Route } from './local-call.ts';
+import { LocalCall, type LocalHost, type Route } from './local-call.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
@@ -153,15 +153,24 @@ export class Invoker implements LocalHost {
     // No budget left: the call is not sent at all.
     if (!(left >= 1)) return this.#refuse(action, new DeadlineExceededError(action.key, 0));
     const route = this.route(action);
-    if (
-      route.plain &&
-      options.attemptTimeoutMs === undefined &&
-      this.#middleware.length === 0 &&
-      this.#server.unwrapped() &&
-      !callChannel.hasSubscribers &&
-      !core.tracing.active()
-    ) {
-      return this.#fast(route, params, options, parent, depth, left);
+    if (route.plain && this.#server.unwrapped() && !callChannel.hasSubscribers && !core.tracing.active()) {
+      const started = performance.now();
+      if (this.#middleware.length === 0) {
+        return this.#fast(route, params, options, parent, depth, left, started, ownMeta(options, parent));
+      }
+      // Middleware see the call first and may change its meta before `next()`.
+      const request: CallRequest = {
+        action: action.key,
+        params,
+        meta: { ...parent?.meta, ...ownMeta(options, undefined) },
+        depth,
+        nodeId: core.nodeId,
+      };
+      const last = () => {
+        const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
+        return this.#fast(route, params, options, parent, depth, left, started, meta);
+      };
+      return runLayers(this.#middleware, (layer, next) => layer(request, next), last);
     }
     const meter = route.callMeter;
     const started = meter.begin();
@@ -217,21 +226,16 @@ export class Invoker implements LocalHost {
     parent: ParentCall | undefined,
     depth: number,
     left: number,
+    started: number,
+    meta: MessageHeaders | undefined,
   ): Promise<unknown> {
-    const given = options.meta?.[TRACEPARENT] ?? options.meta?.[TRACESTATE];
-    let meta: MessageHeaders | undefined;
-    if (options.meta === undefined) meta = parent?.meta;
-    else {
-      const own = given === undefined ? options.meta : withoutTrace(options.meta);
-      meta = Object.freeze(
-        parent === undefined || Object.keys(parent.meta).length === 0 ? { ...own } : { ...parent.meta, ...own },
-      );
-    }
     let trace: TraceLink | undefined;
     if (this.#core.tracing.enabled) {
-      trace = given === undefined ? parent?.trace : (traceOf(options.meta as MessageHeaders) ?? parent?.trace);
+      const given = options.meta?.[TRACEPARENT] ?? options.meta?.[TRACESTATE];
+      trace =
+        given === undefined ? parent?.trace : (traceOf(options.meta as MessageHeaders) ?? parent?.trace);
     }
-    const call = new LocalCall(this, route, options, parent, depth, meta, trace, performance.now(), left);
+    const call = new LocalCall(this, route, options, parent, depth, meta, trace, started, left);
     return call.run(params);
   }
 
@@ -242,7 +246,7 @@ export class Invoker implements LocalHost {
     const idempotent = action.spec.idempotent === true || options.idempotencyKey !== undefined;
     if (!idempotent || options.retries === 0) return undefined;
     const parent = call.parent;
-    const remaining = call.remainingMs();
+    const remaining = call.callRemainingMs();
     if (!(remaining >= 1)) return undefined;
     const deadline = Date.now() + remaining;
     const signal = combine(options.signal, parent?.signal, this.#core.stopSignal);
@@ -253,7 +257,16 @@ export class Invoker implements LocalHost {
       depth: call.depth,
       nodeId: this.#core.nodeId,
     };
-    const attempt = this.#attempt(action, request, options, deadline, call.budgetMs, signal, true, call.trace);
+    const attempt = this.#attempt(
+      action,
+      request,
+      options,
+      deadline,
+      call.budgetMs,
+      signal,
+      true,
+      call.trace,
+    );
     const rest = this.#policy(options.retries).resume(error, attempt, {
       idempotent,
       budget: route.budget,
@@ -489,6 +502,19 @@ export class Invoker implements LocalHost {
 }
 
 const noMeta: MessageHeaders = Object.freeze({});
+
+/**
+ * The meta a call carries: its parent's, then the caller's own without the trace context (which travels
+ * apart), frozen; the parent's as it is when the caller gave none.
+ */
+function ownMeta(options: ResolvedCall, parent: ParentCall | undefined): MessageHeaders | undefined {
+  const given = options.meta;
+  if (given === undefined) return parent?.meta;
+  const own =
+    given[TRACEPARENT] === undefined && given[TRACESTATE] === undefined ? given : withoutTrace(given);
+  if (parent === undefined || Object.keys(parent.meta).length === 0) return Object.freeze({ ...own });
+  return Object.freeze({ ...parent.meta, ...own });
+}
 
 /** Tells the caller's `onServed` who answered; its failure is the caller's bug, not the call's. */
 function tellServed(options: ResolvedCall, nodeId: string): void {

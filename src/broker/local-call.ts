@@ -5,8 +5,8 @@
  */
 import { onAbort } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
-import type { MessageHeaders } from '../transport/index.ts';
 import type { StandardResult, StandardSchemaV1 } from '../standard-schema.ts';
+import type { MessageHeaders } from '../transport/index.ts';
 import { DeadlineExceededError, ValidationError } from './broker-errors.ts';
 import type { CallOptions, ResolvedCall } from './call-options.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
@@ -58,9 +58,14 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
   readonly idempotencyKey: string | undefined;
   readonly trace: TraceLink | undefined;
   readonly scope = undefined;
+  /** When this try's time is up (`performance.now()` clock): the call's deadline, or its `attemptTimeoutMs`. */
   readonly expires: number;
+  /** When the whole call's time is up (retries included). */
+  readonly callExpires: number;
   /** The budget the call started with, in ms (for its DeadlineExceededError). */
   readonly budgetMs: number;
+  /** This try's budget, in ms: less than `budgetMs` when the caller gave `attemptTimeoutMs`. */
+  readonly tryMs: number;
   readonly route: Route;
   readonly options: ResolvedCall;
   readonly parent: ParentCall | undefined;
@@ -109,7 +114,9 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.trace = trace;
     this.#started = started;
     this.budgetMs = budgetMs;
-    this.expires = started + budgetMs;
+    this.tryMs = Math.min(budgetMs, options.attemptTimeoutMs ?? budgetMs);
+    this.expires = started + this.tryMs;
+    this.callExpires = started + budgetMs;
   }
 
   /** When the call's budget runs out, in `Date.now()` milliseconds (worked out on first read). */
@@ -133,6 +140,11 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
 
   remainingMs(): number {
     return this.expires - performance.now();
+  }
+
+  /** The milliseconds left of the whole call (its retries' budget). */
+  callRemainingMs(): number {
+    return this.callExpires - performance.now();
   }
 
   call(action: string, params?: unknown, options?: CallOptions): Promise<unknown> {
@@ -208,13 +220,20 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.#abandon(reason);
   }
 
-  /** The call's time is up (the deadline list calls this). */
+  /** The try's time is up (the deadline list calls this): the call ends, or a retry gets the time left. */
   expire(now: number): void {
     if (this.#answered) return;
-    const error = new DeadlineExceededError(this.action, this.budgetMs);
+    const early = this.tryMs < this.budgetMs;
+    const error = new DeadlineExceededError(this.action, early ? this.tryMs : this.budgetMs);
     this.#answered = true;
     this.#unwatch();
     this.#abortWith(error);
+    // A try abandoned at its own deadline leaves the rest of the call's budget to a retry.
+    const again = early ? this.#host.retry(this, error) : undefined;
+    if (again !== undefined) {
+      this.settleRetried(again);
+      return;
+    }
     this.route.callMeter.failed(this.#started, error, now);
     this.route.breaker?.failure(this.#permit, error, now);
     (this.#reject as (reason: unknown) => void)(error);

@@ -176,7 +176,7 @@ export class RetryPolicy {
         `RetryPolicy.run() idempotent must be a boolean; received ${describe(options?.idempotent)}`,
       );
     }
-    const { idempotent, budget, remainingMs, signal } = options;
+    const { budget, remainingMs, signal } = options;
     if (budget !== undefined && !(budget instanceof RetryBudget)) {
       throw new InvalidArgumentError(
         `RetryPolicy.run() budget must be a RetryBudget; received ${describe(budget)}`,

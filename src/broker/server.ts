@@ -60,9 +60,7 @@ export class Server {
    */
   plain(served: ServedAction): boolean {
     return (
-      !this.#bulkheads.has(served) &&
-      !Number.isFinite(served.timeoutMs) &&
-      this.#core.container === undefined
+      !this.#bulkheads.has(served) && !Number.isFinite(served.timeoutMs) && this.#core.container === undefined
     );
   }
 
