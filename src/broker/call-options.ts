@@ -10,6 +10,7 @@ import {
 } from '../errors.ts';
 import { checkHeaders } from '../transport/headers.ts';
 import type { MessageHeaders } from '../transport/index.ts';
+import { TRACEPARENT, TRACESTATE, type TraceLink, traceOf } from './tracing.ts';
 import { maxKeyLength } from './wire.ts';
 
 export interface CallOptions {
@@ -57,9 +58,14 @@ export interface ResolvedCall {
   readonly signal: AbortSignal | undefined;
   readonly retries: number;
   readonly idempotencyKey: string | undefined;
+  /** The caller's meta, frozen, without the trace context. */
   readonly meta: MessageHeaders | undefined;
+  /** The trace context the caller's meta carried (a valid `traceparent`), to continue. */
+  readonly trace: TraceLink | undefined;
   readonly onServed: ((nodeId: string) => void) | undefined;
 }
+
+const traceNames = [TRACEPARENT, TRACESTATE] as const;
 
 const keys = [
   'timeoutMs',
@@ -77,6 +83,7 @@ const none: ResolvedCall = {
   retries: 2,
   idempotencyKey: undefined,
   meta: undefined,
+  trace: undefined,
   onServed: undefined,
 };
 
@@ -103,7 +110,13 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
       `${label} idempotencyKey must be a string of 1 to ${maxKeyLength} characters; received ${describe(key)}`,
     );
   }
-  const meta = checkHeaders(`${label} meta`, options.meta);
+  // The W3C trace context is not meta: it is checked with the rest, and kept apart as the trace to continue.
+  const meta = checkHeaders(`${label} meta`, options.meta, traceNames);
+  const given = options.meta as MessageHeaders | undefined;
+  const trace =
+    given !== undefined && (given[TRACEPARENT] !== undefined || given[TRACESTATE] !== undefined)
+      ? traceOf(given)
+      : undefined;
   if (options.onServed !== undefined) checkFunction(`${label} onServed`, options.onServed);
   return {
     timeoutMs,
@@ -112,6 +125,7 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
     retries,
     idempotencyKey: key,
     meta,
+    trace,
     onServed: options.onServed,
   };
 }

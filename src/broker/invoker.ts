@@ -26,7 +26,7 @@ import { type CallMiddleware, type CallRequest, runLayers } from './middleware.t
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
 import type { Server } from './server.ts';
-import { TRACEPARENT, TRACESTATE, type TraceLink, traceOf, withoutTrace, withTrace } from './tracing.ts';
+import { type TraceLink, withTrace } from './tracing.ts';
 import { decodeReply, encodeCall } from './wire.ts';
 import { fromWireError, toWireError } from './wire-errors.ts';
 
@@ -176,17 +176,12 @@ export class Invoker implements LocalHost {
     const started = meter.begin();
     const deadline = Date.now() + left;
     const signal = combine(options.signal, parent?.signal, core.stopSignal);
-    // A `traceparent` in the caller's meta is the trace to continue (a gateway passing on its request's).
-    const given = options.meta?.[TRACEPARENT] ?? options.meta?.[TRACESTATE];
-    const meta: Record<string, string> = {
-      ...parent?.meta,
-      ...(given === undefined ? options.meta : withoutTrace(options.meta as MessageHeaders)),
-    };
+    const meta: Record<string, string> = { ...parent?.meta, ...options.meta };
     const request: CallRequest = { action: action.key, params, meta, depth, nodeId: core.nodeId };
     const local = this.#preferLocal ? this.#server.local.get(action.subject) : undefined;
     const { tracing } = core;
-    const from =
-      given === undefined ? parent?.trace : (traceOf(options.meta as MessageHeaders) ?? parent?.trace);
+    // A `traceparent` in the caller's meta is the trace to continue (a gateway passing on its request's).
+    const from = options.trace ?? parent?.trace;
     const span = tracing.call(action, from, core.nodeId, local !== undefined, depth);
     const trace = span?.link ?? (tracing.enabled ? from : undefined);
     const attempts = () =>
@@ -229,12 +224,7 @@ export class Invoker implements LocalHost {
     started: number,
     meta: MessageHeaders | undefined,
   ): Promise<unknown> {
-    let trace: TraceLink | undefined;
-    if (this.#core.tracing.enabled) {
-      const given = options.meta?.[TRACEPARENT] ?? options.meta?.[TRACESTATE];
-      trace =
-        given === undefined ? parent?.trace : (traceOf(options.meta as MessageHeaders) ?? parent?.trace);
-    }
+    const trace = this.#core.tracing.enabled ? (options.trace ?? parent?.trace) : undefined;
     const call = new LocalCall(this, route, options, parent, depth, meta, trace, started, left);
     return call.run(params);
   }
@@ -504,15 +494,13 @@ export class Invoker implements LocalHost {
 const noMeta: MessageHeaders = Object.freeze({});
 
 /**
- * The meta a call carries: its parent's, then the caller's own without the trace context (which travels
- * apart), frozen; the parent's as it is when the caller gave none.
+ * The meta a call carries, frozen: its parent's, then the caller's own (already frozen, without the trace
+ * context); either as it is when the other has nothing.
  */
 function ownMeta(options: ResolvedCall, parent: ParentCall | undefined): MessageHeaders | undefined {
-  const given = options.meta;
-  if (given === undefined) return parent?.meta;
-  const own =
-    given[TRACEPARENT] === undefined && given[TRACESTATE] === undefined ? given : withoutTrace(given);
-  if (parent === undefined || Object.keys(parent.meta).length === 0) return Object.freeze({ ...own });
+  const own = options.meta;
+  if (own === undefined) return parent?.meta;
+  if (parent === undefined || Object.keys(parent.meta).length === 0) return own;
   return Object.freeze({ ...parent.meta, ...own });
 }
 

@@ -25,7 +25,10 @@ const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const forbidden = /[\r\n\0]/;
 
 function isReserved(name: string): boolean {
+  // Most names do not start with a k: no copy of the name is made for them.
+  const first = name.charCodeAt(0);
   return (
+    (first === 107 || first === 75) &&
     name.length >= RESERVED_PREFIX.length &&
     name.slice(0, RESERVED_PREFIX.length).toLowerCase() === RESERVED_PREFIX
   );
@@ -34,9 +37,14 @@ function isReserved(name: string): boolean {
 /**
  * Checks the `headers` option of publish() or request() and returns a frozen copy (so later changes by
  * the caller do not reach a message not yet sent), or undefined when there are none. `label` names the
- * call, as `Transport.publish() headers`.
+ * call, as `Transport.publish() headers`. Names in `leaveOut` are checked but not copied (the caller
+ * reads them apart).
  */
-export function checkHeaders(label: string, value: unknown): MessageHeaders | undefined {
+export function checkHeaders(
+  label: string,
+  value: unknown,
+  leaveOut?: readonly string[],
+): MessageHeaders | undefined {
   if (value === undefined) return undefined;
   const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
   if (proto !== Object.prototype && proto !== null) {
@@ -48,6 +56,8 @@ export function checkHeaders(label: string, value: unknown): MessageHeaders | un
   if (names.length === 0) return undefined;
   const copy = Object.create(null) as Record<string, string>;
   let bytes = 0;
+  let upper = 0;
+  let copied = 0;
   for (const name of names) {
     if (!token.test(name)) {
       throw new InvalidArgumentError(
@@ -76,15 +86,25 @@ export function checkHeaders(label: string, value: unknown): MessageHeaders | un
         `${label}: header ${describe(name)} has a value with leading or trailing whitespace; received ${describe(text)}`,
       );
     }
-    bytes += name.length + Buffer.byteLength(text);
-    copy[name] = text;
+    // A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is needed only near the limit.
+    bytes += name.length + text.length;
+    upper += name.length + 3 * text.length;
+    if (leaveOut === undefined || !leaveOut.includes(name)) {
+      copy[name] = text;
+      copied++;
+    }
+  }
+  if (upper > MAX_HEADER_BYTES) {
+    bytes = 0;
+    for (const name of names)
+      bytes += name.length + Buffer.byteLength((value as Record<string, string>)[name] as string);
   }
   if (bytes > MAX_HEADER_BYTES) {
     throw new InvalidArgumentError(
       `${label} must hold at most ${MAX_HEADER_BYTES} bytes of names and values; received ${bytes} bytes`,
     );
   }
-  return Object.freeze(copy);
+  return copied === 0 ? undefined : Object.freeze(copy);
 }
 
 /** The headers a request carries on the wire: the caller's, plus its budget. */
