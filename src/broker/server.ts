@@ -3,8 +3,9 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import { raceAbort } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import { describe } from '../errors.ts';
+import type { StandardResult } from '../standard-schema.ts';
 import type { MessageMeta, TransportSubscription } from '../transport/index.ts';
-import { BrokerProtocolError } from './broker-errors.ts';
+import { BrokerProtocolError, ValidationError } from './broker-errors.ts';
 import { Bulkhead } from './bulkhead.ts';
 import { CallContext, type Inbound } from './call-context.ts';
 import type { BrokerCore } from './core.ts';
@@ -14,6 +15,17 @@ import { traceOf, withoutTrace } from './tracing.ts';
 import { validate } from './validate.ts';
 import { decodeCall, decodeEvent, encodeReply } from './wire.ts';
 import { toWireError } from './wire-errors.ts';
+
+/** The schema's output, or ValidationError with its issues when it refused. */
+function refused(
+  outcome: StandardResult<unknown>,
+  action: string,
+  target: 'params' | 'result',
+  nodeId: string,
+): unknown {
+  if (outcome.issues !== undefined) throw new ValidationError(action, target, outcome.issues, nodeId);
+  return outcome.value;
+}
 
 /** Publishes `{ action, nodeId, ctx }` around each served call (local or remote) when someone listens. */
 const serveChannel = tracingChannel('keel:broker.serve');
@@ -151,6 +163,9 @@ export class Server {
   }
 
   #pipeline(served: ServedAction, params: unknown, ctx: CallContext): Promise<unknown> {
+    if (this.#middleware.length === 0 && !ctx.capped && !this.#bulkheads.has(served)) {
+      return this.#plain(served, params, ctx);
+    }
     const { spec, key } = served.action;
     const nodeId = this.#core.nodeId;
     const inner = async () => {
@@ -164,6 +179,41 @@ export class Server {
     const work = runLayers(this.#middleware, (layer, next) => layer(ctx, params, next), guarded);
     // An action's own timeoutMs ends the call here, even when the handler ignores its signal.
     return ctx.capped ? raceAbort(work, ctx.signal) : work;
+  }
+
+  /**
+   * The pipeline with nothing around the handler: schemas that answer at once are read at once, so a
+   * call costs the handler's own promise turn and no more.
+   */
+  #plain(served: ServedAction, params: unknown, ctx: CallContext): Promise<unknown> {
+    const { spec, key } = served.action;
+    const nodeId = this.#core.nodeId;
+    try {
+      const checked = spec.params['~standard'].validate(params);
+      if (checked instanceof Promise) {
+        return checked.then((outcome) => this.#handle(served, refused(outcome, key, 'params', nodeId), ctx));
+      }
+      return this.#handle(served, refused(checked, key, 'params', nodeId), ctx);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #handle(served: ServedAction, value: unknown, ctx: CallContext): Promise<unknown> {
+    const { spec, key } = served.action;
+    const nodeId = this.#core.nodeId;
+    const check = (result: unknown): unknown => {
+      const checked = spec.result['~standard'].validate(result);
+      if (checked instanceof Promise)
+        return checked.then((outcome) => refused(outcome, key, 'result', nodeId));
+      return refused(checked, key, 'result', nodeId);
+    };
+    const result = served.handler(value, ctx);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      return Promise.resolve(result as PromiseLike<unknown>).then(check);
+    }
+    const out = check(result);
+    return out instanceof Promise ? out : Promise.resolve(out);
   }
 
   #answer(served: ServedAction, payload: unknown, meta: MessageMeta): Promise<unknown> | unknown {
