@@ -133,6 +133,25 @@ async function observability(): Promise<void> {
   }
 }
 
+/**
+ * The least a local call can cost that keeps two promises every Keel call makes: it can be ended at its
+ * deadline whatever the handler does (so the caller waits on a promise of its own, settled by the
+ * handler's), and its latency is measured (two clock reads). No validation, breaker, metrics or context.
+ */
+function localFloor(): (params: AddParams) => Promise<number> {
+  const add = async ({ a, b }: AddParams) => a + b;
+  let spent = 0;
+  return (p) => {
+    const started = performance.now();
+    return new Promise<number>((resolve, reject) => {
+      add(p).then((sum) => {
+        spent += performance.now() - started;
+        resolve(sum);
+      }, reject);
+    });
+  };
+}
+
 /** Service and caller in one process: each library's local path, no transport. */
 async function local(): Promise<void> {
   const keel = await createBroker({
@@ -143,6 +162,7 @@ async function local(): Promise<void> {
   const moleculer = new ServiceBroker({ logger: false });
   moleculer.createService(moleculerMath);
   await moleculer.start();
+  const floorCall = localFloor();
   try {
     const sequential = await run({
       title: 'local call, one at a time (service and caller in one process)',
@@ -163,6 +183,12 @@ async function local(): Promise<void> {
           name: 'keel',
           run: async (n) => {
             for (let i = 0; i < n; i++) await keelClient.add(params);
+          },
+        },
+        {
+          name: 'floor: own promise + 2 clock reads',
+          run: async (n) => {
+            for (let i = 0; i < n; i++) await floorCall(params);
           },
         },
       ],
@@ -207,6 +233,19 @@ async function local(): Promise<void> {
               while (sent < n) {
                 sent++;
                 await keelClient.add(params);
+              }
+            };
+            await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, lane));
+          },
+        },
+        {
+          name: 'floor: own promise + 2 clock reads',
+          run: async (n) => {
+            let sent = 0;
+            const lane = async () => {
+              while (sent < n) {
+                sent++;
+                await floorCall(params);
               }
             };
             await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, lane));
