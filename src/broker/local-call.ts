@@ -270,16 +270,19 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     let result: unknown;
     try {
       result = this.route.served?.handler(outcome.value, this);
+      // A thenable's `then` (or a getter of it) may throw: that fails the call, as awaiting it would.
+      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          (value) => this.#returned(value),
+          (error: unknown) => this.#failed(error),
+        );
+        return;
+      }
     } catch (error) {
       this.#failed(error);
       return;
     }
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-      (result as PromiseLike<unknown>).then(
-        (value) => this.#returned(value),
-        (error: unknown) => this.#failed(error),
-      );
-    } else this.#returned(result);
+    this.#returned(result);
   }
 
   #returned(result: unknown): void {
