@@ -294,3 +294,59 @@ describe('every path gives the same outcome and the same metrics', () => {
     });
   }
 });
+
+describe('call middleware around a local call', () => {
+  it('the call is counted once, with the outcome the caller sees, whatever the middleware do', async () => {
+    const seen: Record<string, unknown> = {};
+    for (const variant of ['fast', 'general'] as const) {
+      const { broker, client, side } = await open(variant, (p) => p);
+      broker.use({
+        call: async (request, next) => {
+          if (request.params === 'deny') throw new KeelError('KEEL_TEST_DENIED', 'denied');
+          if (request.params === 'cached') return 'from cache';
+          if (request.params === 'twice') {
+            await next();
+            return next();
+          }
+          const value = await next();
+          if (request.params === 'after') throw new KeelError('KEEL_TEST_AFTER', 'refused after');
+          return value;
+        },
+      });
+      const outcomes: unknown[] = [];
+      for (const params of ['deny', 'cached', 'twice', 'after', 'ok']) {
+        outcomes.push(
+          await client.run(params).then(
+            (value: unknown) => ({ value }),
+            (error: unknown) => ({ error: shape(error) }),
+          ),
+        );
+      }
+      seen[variant] = { outcomes, call: counts(side('call')), serve: counts(side('serve')) };
+    }
+    expect(seen.general).toMatchObject({
+      call: { calls: 5, errors: 2, byCode: { KEEL_TEST_DENIED: 1, KEEL_TEST_AFTER: 1 }, inFlight: 0 },
+    });
+    expect(seen.fast).toEqual(seen.general);
+  });
+
+  it('stop waits for a call middleware still working after the handler answered', async () => {
+    for (const variant of ['fast', 'general'] as const) {
+      const { broker, client } = await open(variant, (p) => p);
+      let finished = false;
+      broker.use({
+        call: async (_request, next) => {
+          const value = await next();
+          await sleep(80);
+          finished = true;
+          return value;
+        },
+      });
+      const call = client.run(1);
+      await sleep(5);
+      await broker.stop({ timeoutMs: 2000 });
+      expect({ variant, finished }).toEqual({ variant, finished: true });
+      expect(await call).toBe(1);
+    }
+  });
+});
