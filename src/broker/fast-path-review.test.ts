@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KeelError } from '../errors.ts';
 import type { StandardSchemaV1 } from '../standard-schema.ts';
 import type { Broker } from './broker.ts';
-import { anything, sleep, until } from './contract/context.contract.ts';
+import { BrokerStoppedError, DeadlineExceededError } from './broker-errors.ts';
+import { anything, failure, sleep, until } from './contract/context.contract.ts';
 import { defineContract } from './contract.ts';
 import { createBroker } from './create-broker.ts';
 import { defineService } from './service.ts';
@@ -348,5 +349,368 @@ describe('call middleware around a local call', () => {
       expect({ variant, finished }).toEqual({ variant, finished: true });
       expect(await call).toBe(1);
     }
+  });
+});
+
+const locals = ['fast', 'general'] as const;
+const never = () => new Promise<never>(() => {});
+
+describe.each(locals)('cancellation on the %s path', (variant) => {
+  it("ctx.signal aborts with the caller's reason, also when first read after the call ended", async () => {
+    let ctxSeen: ServiceContext | undefined;
+    const { client, side } = await open(variant, async (_p, ctx) => {
+      ctxSeen = ctx;
+      await sleep(80);
+      return 'late';
+    });
+    const control = new AbortController();
+    const reason = new Error('caller left');
+    const call = client.run(null, { signal: control.signal, timeoutMs: 5000 });
+    await until('the handler started', () => ctxSeen !== undefined);
+    control.abort(reason);
+    await expect(call).rejects.toBe(reason);
+    expect(getEventListeners(control.signal, 'abort')).toHaveLength(0);
+    await until('the handler ended', () => side('serve')?.inFlight === 0);
+    expect(ctxSeen?.signal.aborted).toBe(true);
+    expect(ctxSeen?.signal.reason).toBe(reason);
+    expect(counts(side('call'))).toEqual({ calls: 1, errors: 1, byCode: { ERROR: 1 }, inFlight: 0 });
+  });
+
+  it("a parent call's abort reaches its nested call, whose signal aborts with the same reason", async () => {
+    let nested: AbortSignal | undefined;
+    let listenersLeft = -1;
+    const { client, setOther } = await open(variant, async (_p, ctx) => {
+      // Calls that end leave no listener on the parent's signal.
+      for (let i = 0; i < 20; i++) await ctx.call(`${ctx.action.split('.')[0]}.other`, i);
+      listenersLeft = getEventListeners(ctx.signal, 'abort').length;
+      return ctx.call(`${ctx.action.split('.')[0]}.other`, 'hang', { timeoutMs: 60_000 });
+    });
+    setOther((p, ctx) => {
+      if (p !== 'hang') return p;
+      nested = ctx.signal;
+      return never();
+    });
+    const control = new AbortController();
+    const reason = new Error('gone');
+    const call = client.run(null, { signal: control.signal, timeoutMs: 10_000 });
+    await until('the nested call started', () => nested !== undefined);
+    expect(listenersLeft).toBe(0);
+    control.abort(reason);
+    await expect(call).rejects.toBe(reason);
+    await until('the nested signal aborted', () => nested?.aborted === true);
+    expect(nested?.reason).toBe(reason);
+  });
+
+  it('a nested call gets what is left of the budget, and ctx.deadline is in Date.now() ms', async () => {
+    const deadlines: number[] = [];
+    const before = Date.now();
+    const { client, setOther } = await open(variant, async (_p, ctx) => {
+      deadlines.push(ctx.deadline);
+      await sleep(100);
+      return ctx.call(`${ctx.action.split('.')[0]}.other`, 'x', { timeoutMs: 60_000 });
+    });
+    setOther((_p, ctx) => {
+      deadlines.push(ctx.deadline);
+      return ctx.deadline - Date.now();
+    });
+    const left = (await client.run(null, { timeoutMs: 1000 })) as number;
+    const [parent, child] = deadlines as [number, number];
+    expect(parent).toBeGreaterThanOrEqual(before + 1000 - 2);
+    expect(parent).toBeLessThanOrEqual(Date.now() + 1000);
+    // The fast path works ctx.deadline out from the performance clock, so it may be a fraction of a
+    // millisecond off the general path's whole milliseconds.
+    expect(child).toBeLessThanOrEqual(parent + 2);
+    expect(child).toBeGreaterThanOrEqual(parent - 5);
+    expect(left).toBeLessThanOrEqual(905);
+  });
+
+  it('a nested call made with no budget left is refused at once with DeadlineExceededError (timeoutMs 0)', async () => {
+    let nestedError: unknown;
+    const { client } = await open(variant, async (_p, ctx) => {
+      await sleep(80);
+      nestedError = await ctx.call(`${ctx.action.split('.')[0]}.other`, 'x').catch((e: unknown) => e);
+      return 'done';
+    });
+    await failure(client.run(null, { timeoutMs: 30 }));
+    await until('the handler made its nested call', () => nestedError !== undefined);
+    expect(nestedError).toBeInstanceOf(DeadlineExceededError);
+    expect(nestedError).toMatchObject({ timeoutMs: 0 });
+  });
+
+  it('stop past its grace answers a pending call with BrokerStoppedError, the reason of its signal too', async () => {
+    let ctxSeen: ServiceContext | undefined;
+    const { broker, client } = await open(variant, (_p, ctx) => {
+      ctxSeen = ctx;
+      return never();
+    });
+    const call = client.run(null, { timeoutMs: 60_000 });
+    await until('the handler started', () => ctxSeen !== undefined);
+    const stopping = broker.stop({ timeoutMs: 30 });
+    const error = await failure(call);
+    expect(error).toBeInstanceOf(BrokerStoppedError);
+    expect(ctxSeen?.signal.reason).toBe(error);
+    await stopping;
+  });
+
+  it('stop waits for a handler abandoned at its deadline, within its grace', async () => {
+    let finished = false;
+    const { broker, client, side } = await open(variant, async () => {
+      await sleep(150);
+      finished = true;
+      return 'late';
+    });
+    expect(await failure(client.run(null, { timeoutMs: 20 }))).toBeInstanceOf(DeadlineExceededError);
+    expect(finished).toBe(false);
+    await broker.stop({ timeoutMs: 3000 });
+    expect(finished).toBe(true);
+    expect(counts(side('serve'))).toEqual({ calls: 1, errors: 0, byCode: {}, inFlight: 0 });
+  });
+
+  it('stop while retries are waiting ends the call with BrokerStoppedError and tries no more', async () => {
+    let tries = 0;
+    const { broker, client } = await open(
+      variant,
+      () => {
+        tries++;
+        throw flaky();
+      },
+      { idempotent: true },
+      { retryBudget: false },
+    );
+    const call = client.run(null, { retries: 50, timeoutMs: 60_000 });
+    await until('a first try failed', () => tries >= 1);
+    await broker.stop({ timeoutMs: 20 });
+    expect(await failure(call)).toBeInstanceOf(BrokerStoppedError);
+    const after = tries;
+    await sleep(150);
+    expect(tries).toBe(after);
+  });
+
+  it('an abort while an asynchronous params schema runs rejects the caller, and stop leaves nothing running', async () => {
+    let ran = 0;
+    const { broker, client, side } = await open(
+      variant,
+      () => {
+        ran++;
+        return 'ran';
+      },
+      { params: schemaOf((value) => sleep(60).then(() => ({ value }))) },
+    );
+    const control = new AbortController();
+    const reason = new Error('left during validation');
+    const call = client.run(null, { signal: control.signal });
+    await sleep(10);
+    control.abort(reason);
+    await expect(call).rejects.toBe(reason);
+    await until('the serving side ended', () => side('serve')?.inFlight === 0);
+    await broker.stop({ timeoutMs: 1000 });
+    expect(counts(side('call'))).toEqual({ calls: 1, errors: 1, byCode: { ERROR: 1 }, inFlight: 0 });
+    expect(ran).toBeLessThanOrEqual(1);
+  });
+});
+
+describe.each(locals)('deadlines on the %s path', (variant) => {
+  it('many concurrent calls with mixed budgets each end at their own deadline, never before it', async () => {
+    const { client } = await open(variant, async (p: number) => {
+      if (p === 0) return 'quick';
+      return never();
+    });
+    const budgets = [200, 40, 120, 20, 160, 60, 200, 30, 100, 80, 140, 20, 180, 50];
+    const started = performance.now();
+    const ends: { budget: number; at: number; error: unknown }[] = [];
+    const calls = budgets.map((budget) =>
+      client.run(budget, { timeoutMs: budget }).then(
+        () => ends.push({ budget, at: -1, error: undefined }),
+        (error: unknown) => ends.push({ budget, at: performance.now() - started, error }),
+      ),
+    );
+    // Quick calls in between come and go without disturbing the list.
+    for (let i = 0; i < 10; i++) expect(await client.run(0, { timeoutMs: 10 + i })).toBe('quick');
+    await Promise.all(calls);
+    for (const end of ends) {
+      expect(end.error).toBeInstanceOf(DeadlineExceededError);
+      expect(end.error).toMatchObject({ timeoutMs: end.budget });
+      expect(end.at).toBeGreaterThanOrEqual(end.budget - 1);
+    }
+    // Shorter budgets end first (budgets 20 ms apart or more).
+    for (let i = 1; i < ends.length; i++) {
+      expect((ends[i] as { budget: number }).budget).toBeGreaterThanOrEqual(
+        (ends[i - 1] as { budget: number }).budget - 19,
+      );
+    }
+  });
+
+  it('calls whose deadlines all passed while the event loop was busy end in the order of their deadlines', async () => {
+    const { client } = await open(variant, () => never());
+    const order: number[] = [];
+    const calls = [160, 100, 40, 130, 70].map((budget) =>
+      client.run(null, { timeoutMs: budget }).catch(() => order.push(budget)),
+    );
+    await sleep(0);
+    const busyUntil = Date.now() + 250;
+    while (Date.now() < busyUntil) {}
+    await Promise.all(calls);
+    expect(order).toEqual([40, 70, 100, 130, 160]);
+  });
+
+  it('a call with timeoutMs 1e12 answers, and a short call beside it still ends at its own deadline', async () => {
+    let deadline = 0;
+    const { client } = await open(variant, (p, ctx) => {
+      deadline = ctx.deadline;
+      return p === 'hang' ? never() : 'ok';
+    });
+    const control = new AbortController();
+    const huge = client.run('hang', { timeoutMs: 1e12, signal: control.signal });
+    await until('the handler started', () => deadline !== 0);
+    expect(deadline).toBeGreaterThan(Date.now() + 1e12 - 1000);
+    const started = Date.now();
+    expect(await failure(client.run('hang', { timeoutMs: 30 }))).toMatchObject({ timeoutMs: 30 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await client.run('ok', { timeoutMs: 1e12 })).toBe('ok');
+    control.abort(new Error('enough'));
+    await expect(huge).rejects.toThrow('enough');
+  });
+
+  it('attemptTimeoutMs over timeoutMs: the call ends at timeoutMs with the call budget in its error', async () => {
+    let tries = 0;
+    const { client } = await open(
+      variant,
+      () => {
+        tries++;
+        return never();
+      },
+      { idempotent: true },
+    );
+    const started = Date.now();
+    const error = await failure(client.run(null, { timeoutMs: 50, attemptTimeoutMs: 10_000 }));
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(error).toMatchObject({ timeoutMs: 50 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(tries).toBe(1);
+  });
+
+  it('tries abandoned at attemptTimeoutMs are retried within the budget; the last error names the try budget', async () => {
+    let tries = 0;
+    const { client, side } = await open(
+      variant,
+      (_p, ctx) => {
+        tries++;
+        return new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+        );
+      },
+      { idempotent: true },
+      { retryBudget: false },
+    );
+    const error = await failure(client.run(null, { timeoutMs: 5000, attemptTimeoutMs: 30, retries: 2 }));
+    expect(error).toBeInstanceOf(DeadlineExceededError);
+    expect(error).toMatchObject({ timeoutMs: 30 });
+    expect(tries).toBe(3);
+    expect(counts(side('call'))).toEqual({
+      calls: 1,
+      errors: 1,
+      byCode: { KEEL_BROKER_DEADLINE: 1 },
+      inFlight: 0,
+    });
+  });
+
+  it('no timer holds the process while no call is pending', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const { client } = await open(variant, (p) => p);
+    await client.run(1, { timeoutMs: 60_000 });
+    await sleep(5);
+    const idle = timers();
+    await client.run(2, { timeoutMs: 30 });
+    await sleep(60);
+    expect(timers()).toBeLessThanOrEqual(idle);
+  });
+});
+
+describe.each(locals)('the circuit breaker on the %s path', (variant) => {
+  const breaker = (opened: string[]) => ({
+    circuitBreaker: {
+      minimumCalls: 2,
+      failureRate: 0.5,
+      openMs: 60_000,
+      onStateChange: (state: string) => opened.push(state),
+    },
+  });
+
+  it('a call saved by a retry is a success; failed calls open the circuit, which then refuses', async () => {
+    const opened: string[] = [];
+    let tries = 0;
+    const { client, side } = await open(
+      variant,
+      (p) => {
+        tries++;
+        if (p === 'down' || tries % 2 === 1) throw flaky();
+        return 'saved';
+      },
+      { idempotent: true },
+      { ...breaker(opened), retryBudget: false },
+    );
+    for (let i = 0; i < 3; i++) expect(await client.run('flaky', { retries: 1 })).toBe('saved');
+    expect(opened).toEqual([]);
+    for (let i = 0; i < 3; i++) await failure(client.run('down', { retries: 0 }));
+    expect(opened).toEqual(['open']);
+    expect((await failure(client.run('flaky'))).code).toBe('KEEL_BROKER_CIRCUIT_OPEN');
+    expect(counts(side('call'))).toMatchObject({ calls: 7, errors: 4, inFlight: 0 });
+  });
+
+  it('calls the caller gave up on (before or during the call) give no verdict', async () => {
+    const opened: string[] = [];
+    const { client } = await open(variant, () => never(), {}, breaker(opened));
+    for (let i = 0; i < 4; i++) {
+      await failure(client.run(null, { signal: AbortSignal.abort(new Error('before')) }));
+      await failure(client.run(null, { signal: AbortSignal.timeout(5) }));
+    }
+    expect(opened).toEqual([]);
+    // A deadline is a verdict.
+    for (let i = 0; i < 2; i++) await failure(client.run(null, { timeoutMs: 5 }));
+    expect(opened).toEqual(['open']);
+  });
+
+  it('a retried call the caller abandons while its retries wait gives no verdict', async () => {
+    const opened: string[] = [];
+    let tries = 0;
+    const { client } = await open(
+      variant,
+      () => {
+        tries++;
+        throw flaky();
+      },
+      { idempotent: true },
+      { ...breaker(opened), retryBudget: false },
+    );
+    for (let i = 0; i < 4; i++) {
+      const control = new AbortController();
+      const call = client.run(null, { retries: 50, signal: control.signal });
+      const before = tries;
+      await until('a try failed', () => tries > before);
+      control.abort(new Error('enough'));
+      await expect(call).rejects.toThrow('enough');
+    }
+    expect(opened).toEqual([]);
+  });
+});
+
+describe.each(locals)('meta and trace context on the %s path', (variant) => {
+  it("ctx.meta is frozen, merges the parent's, and keeps the trace context out while continuing its trace id", async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+    const seen: Record<string, unknown>[] = [];
+    const { client, setOther } = await open(variant, (_p, ctx) => {
+      seen.push({ frozen: Object.isFrozen(ctx.meta), meta: { ...ctx.meta }, traceId: ctx.traceId });
+      return ctx.call(`${ctx.action.split('.')[0]}.other`, null, { meta: { step: 'two' } });
+    });
+    setOther((_p, ctx) => {
+      seen.push({ frozen: Object.isFrozen(ctx.meta), meta: { ...ctx.meta }, traceId: ctx.traceId });
+      return 'ok';
+    });
+    await client.run(null, { meta: { user: 'u1', step: 'one', traceparent, tracestate: 'k=v' } });
+    expect(seen).toEqual([
+      { frozen: true, meta: { user: 'u1', step: 'one' }, traceId },
+      { frozen: true, meta: { user: 'u1', step: 'two' }, traceId },
+    ]);
   });
 });
