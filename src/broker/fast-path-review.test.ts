@@ -714,3 +714,41 @@ describe.each(locals)('meta and trace context on the %s path', (variant) => {
     ]);
   });
 });
+
+describe('the retry budget', () => {
+  it('a call refused because its caller had already given up deposits nothing into the budget', async () => {
+    const seen: Record<string, unknown> = {};
+    for (const variant of variants) {
+      let tries = 0;
+      const { client } = await open(
+        variant,
+        (p) => {
+          tries++;
+          // Every call fails its first try and would succeed on its second.
+          if (tries % 2 === 1) throw flaky();
+          return p;
+        },
+        { idempotent: true },
+        // Half a token per call, one token at most; a retry needs more than half of it.
+        { retryBudget: { maxTokens: 1, tokenRatio: 0.5 } },
+      );
+      const outcomes: unknown[] = [];
+      const run = (params: string, signal?: AbortSignal) =>
+        client.run(params, { retries: 1, signal }).then(
+          (value: unknown) => outcomes.push(value),
+          (error: unknown) => outcomes.push((error as KeelError).code ?? (error as Error).message),
+        );
+      await run('first');
+      await run('gone', AbortSignal.abort(new Error('gone before')));
+      await run('second');
+      seen[variant] = outcomes;
+    }
+    expect(seen.general).toEqual(['first', 'gone before', 'KEEL_TEST_FLAKY']);
+    expect(seen).toEqual({
+      fast: seen.general,
+      general: seen.general,
+      remote: seen.general,
+      'remote-general': seen.general,
+    });
+  });
+});

@@ -291,6 +291,8 @@ export class Invoker implements LocalHost {
       }
     }
     try {
+      // A call its caller gave up on beforehand is not sent, and deposits no retry token.
+      if (signal.aborted) throw signal.reason;
       route.budget?.recordCall();
       let result: unknown;
       try {

@@ -188,7 +188,6 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
         return promise;
       }
     }
-    budget?.recordCall();
     const stop = this.#host.core.stopSignal;
     const caller = this.options.signal;
     const parent = this.parent?.signal;
@@ -198,6 +197,8 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
       this.#abandon(gone.reason);
       return promise;
     }
+    // Only a call that starts is recorded: one its caller gave up on beforehand deposits no retry token.
+    budget?.recordCall();
     this.#host.deadlines.add(this);
     if (caller !== undefined) this.#unwatchCaller = onAbort(caller, () => this.#abandon(caller.reason));
     if (parent !== undefined) this.#unwatchParent = onAbort(parent, () => this.#abandon(parent.reason));
