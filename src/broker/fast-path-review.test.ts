@@ -752,3 +752,21 @@ describe('the retry budget', () => {
     });
   });
 });
+
+describe('call middleware and the budget', () => {
+  it.each(locals)(
+    'on the %s path, the time a call middleware takes before next() is part of the budget',
+    async (variant) => {
+      const { broker, client } = await open(variant, () => sleep(60).then(() => 'in time?'));
+      broker.use({
+        call: async (_request, next) => {
+          await sleep(50);
+          return next();
+        },
+      });
+      const error = await failure(client.run(null, { timeoutMs: 80 }));
+      expect(error).toBeInstanceOf(DeadlineExceededError);
+      expect(error).toMatchObject({ timeoutMs: 80 });
+    },
+  );
+});

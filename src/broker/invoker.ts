@@ -171,7 +171,8 @@ export class Invoker implements LocalHost {
       };
       const last = () => {
         const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
-        return this.#fast(route, params, options, parent, depth, left, performance.now(), meta, false);
+        // The budget counts from the call, not from `next()`: middleware spend it too.
+        return this.#fast(route, params, options, parent, depth, left, started, meta, false);
       };
       const work = runLayers(this.#middleware, (layer, next) => layer(request, next), last);
       this.running.add(work);
