@@ -257,13 +257,15 @@ describe('every path gives the same outcome and the same metrics', () => {
       const seen: Record<string, unknown> = {};
       for (const variant of variants) {
         let tries = 0;
-        const { client, side } = await open(
+        const { broker, client, side } = await open(
           variant,
           (_p, ctx) => scenario.handler(++tries, ctx),
           scenario.spec,
         );
         const shared = new AbortController();
-        const options = { signal: shared.signal, ...scenario.options };
+        const servedBy: string[] = [];
+        const onServed = (nodeId: string) => servedBy.push(nodeId === broker.nodeId ? 'this' : nodeId);
+        const options = { signal: shared.signal, onServed, ...scenario.options };
         let outcome: unknown;
         try {
           outcome = { value: await client.run(scenario.params ?? null, options) };
@@ -274,6 +276,7 @@ describe('every path gives the same outcome and the same metrics', () => {
         seen[variant] = {
           outcome,
           tries,
+          servedBy,
           call: counts(side('call')),
           serve: counts(side('serve')),
           listeners: getEventListeners(shared.signal, 'abort').length,

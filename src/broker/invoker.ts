@@ -562,7 +562,10 @@ export class Invoker implements LocalHost {
     const control = new AbortController();
     const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
+      // The caller was answered already (deadline, abort): a handler that answers later serves nobody.
+      let over = false;
       const stop = (reason: unknown) => {
+        over = true;
         finish();
         control.abort(reason);
         reject(reason);
@@ -588,6 +591,7 @@ export class Invoker implements LocalHost {
         .then(
           (result) => {
             finish();
+            if (over) return;
             tellServed(options, core.nodeId);
             resolve(result);
           },
