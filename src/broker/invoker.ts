@@ -297,17 +297,9 @@ export class Invoker implements LocalHost {
       route.budget?.recordCall();
       let result: unknown;
       try {
+        // The first try's budget: its own attemptTimeoutMs, or the whole call's.
         const ms = Math.min(left, options.attemptTimeoutMs ?? left);
-        result = await this.#remote(
-          action,
-          params,
-          depth,
-          options,
-          ms,
-          signal,
-          headers,
-          ms < left ? ms : left,
-        );
+        result = await this.#remote(action, params, depth, options, ms, signal, headers, ms);
       } catch (error) {
         const request: CallRequest = {
           action: action.key,
