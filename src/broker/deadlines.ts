@@ -93,6 +93,9 @@ export class Deadlines {
       if (e.expires <= now) due.push(e);
       else if (e.expires < next) next = e.expires;
     }
+    // Entries that fell due together (the event loop was busy) end in the order of their deadlines, as
+    // a timer of each call's own would end them.
+    if (due.length > 1) due.sort((a, b) => a.expires - b.expires);
     for (const entry of due) {
       this.remove(entry);
       try {

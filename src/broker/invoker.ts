@@ -154,11 +154,14 @@ export class Invoker implements LocalHost {
     if (!(left >= 1)) return this.#refuse(action, new DeadlineExceededError(action.key, 0));
     const route = this.route(action);
     if (route.plain && this.#server.unwrapped() && !callChannel.hasSubscribers && !core.tracing.active()) {
-      const started = performance.now();
       if (this.#middleware.length === 0) {
-        return this.#fast(route, params, options, parent, depth, left, started, ownMeta(options, parent));
+        const meta = ownMeta(options, parent);
+        return this.#fast(route, params, options, parent, depth, left, performance.now(), meta, true);
       }
-      // Middleware see the call first and may change its meta before `next()`.
+      // Middleware see the call first and may change its meta before `next()`; they may also answer
+      // without it, fail after it or call it twice, so the call is counted (and waited for) around them.
+      const meter = route.callMeter;
+      const started = meter.begin();
       const request: CallRequest = {
         action: action.key,
         params,
@@ -168,9 +171,22 @@ export class Invoker implements LocalHost {
       };
       const last = () => {
         const meta = Object.keys(request.meta).length === 0 ? undefined : Object.freeze({ ...request.meta });
-        return this.#fast(route, params, options, parent, depth, left, started, meta);
+        // The budget counts from the call, not from `next()`: middleware spend it too.
+        return this.#fast(route, params, options, parent, depth, left, started, meta, false);
       };
-      return runLayers(this.#middleware, (layer, next) => layer(request, next), last);
+      const work = runLayers(this.#middleware, (layer, next) => layer(request, next), last);
+      this.running.add(work);
+      work.then(
+        () => {
+          this.running.delete(work);
+          meter.succeeded(started);
+        },
+        (error: unknown) => {
+          this.running.delete(work);
+          meter.failed(started, error);
+        },
+      );
+      return work;
     }
     if (
       route.served === undefined &&
@@ -237,9 +253,10 @@ export class Invoker implements LocalHost {
     left: number,
     started: number,
     meta: MessageHeaders | undefined,
+    metered: boolean,
   ): Promise<unknown> {
     const trace = this.#core.tracing.enabled ? (options.trace ?? parent?.trace) : undefined;
-    const call = new LocalCall(this, route, options, parent, depth, meta, trace, started, left);
+    const call = new LocalCall(this, route, options, parent, depth, meta, trace, started, left, metered);
     return call.run(params);
   }
 
@@ -275,20 +292,14 @@ export class Invoker implements LocalHost {
       }
     }
     try {
+      // A call its caller gave up on beforehand is not sent, and deposits no retry token.
+      if (signal.aborted) throw signal.reason;
       route.budget?.recordCall();
       let result: unknown;
       try {
+        // The first try's budget: its own attemptTimeoutMs, or the whole call's.
         const ms = Math.min(left, options.attemptTimeoutMs ?? left);
-        result = await this.#remote(
-          action,
-          params,
-          depth,
-          options,
-          ms,
-          signal,
-          headers,
-          ms < left ? ms : left,
-        );
+        result = await this.#remote(action, params, depth, options, ms, signal, headers, ms);
       } catch (error) {
         const request: CallRequest = {
           action: action.key,
@@ -543,7 +554,10 @@ export class Invoker implements LocalHost {
     const control = new AbortController();
     const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
+      // The caller was answered already (deadline, abort): a handler that answers later serves nobody.
+      let over = false;
       const stop = (reason: unknown) => {
+        over = true;
         finish();
         control.abort(reason);
         reject(reason);
@@ -569,6 +583,7 @@ export class Invoker implements LocalHost {
         .then(
           (result) => {
             finish();
+            if (over) return;
             tellServed(options, core.nodeId);
             resolve(result);
           },

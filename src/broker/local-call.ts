@@ -74,6 +74,8 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
   prevDeadline: DeadlineEntry | undefined = undefined;
   nextDeadline: DeadlineEntry | undefined = undefined;
   readonly #host: LocalHost;
+  /** The caller's meter, unless call middleware wrap the call (then the invoker counts the whole of it). */
+  readonly #meter: ActionMeter | undefined;
   readonly #started: number;
   #permit = 0;
   #resolve: ((value: unknown) => void) | undefined;
@@ -99,6 +101,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     trace: TraceLink | undefined,
     started: number,
     budgetMs: number,
+    metered: boolean,
   ) {
     const nodeId = host.core.nodeId;
     this.#host = host;
@@ -112,6 +115,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.meta = meta ?? noMeta;
     this.idempotencyKey = options.idempotencyKey;
     this.trace = trace;
+    this.#meter = metered ? route.callMeter : undefined;
     this.#started = started;
     this.budgetMs = budgetMs;
     this.tryMs = Math.min(budgetMs, options.attemptTimeoutMs ?? budgetMs);
@@ -171,7 +175,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
       this.#reject = reject;
     });
     const { breaker, budget } = this.route;
-    this.route.callMeter.inFlight++;
+    if (this.#meter !== undefined) this.#meter.inFlight++;
     if (breaker !== undefined) {
       try {
         this.#permit = breaker.acquire();
@@ -179,12 +183,11 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
         // An open circuit refuses the call before anything runs; nothing was served.
         this.#served = true;
         this.#answered = true;
-        this.route.callMeter.failed(this.#started, error);
+        this.#meter?.failed(this.#started, error);
         (this.#reject as (reason: unknown) => void)(error);
         return promise;
       }
     }
-    budget?.recordCall();
     const stop = this.#host.core.stopSignal;
     const caller = this.options.signal;
     const parent = this.parent?.signal;
@@ -194,6 +197,8 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
       this.#abandon(gone.reason);
       return promise;
     }
+    // Only a call that starts is recorded: one its caller gave up on beforehand deposits no retry token.
+    budget?.recordCall();
     this.#host.deadlines.add(this);
     if (caller !== undefined) this.#unwatchCaller = onAbort(caller, () => this.#abandon(caller.reason));
     if (parent !== undefined) this.#unwatchParent = onAbort(parent, () => this.#abandon(parent.reason));
@@ -234,7 +239,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
       this.settleRetried(again);
       return;
     }
-    this.route.callMeter.failed(this.#started, error, now);
+    this.#meter?.failed(this.#started, error, now);
     this.route.breaker?.failure(this.#permit, error, now);
     (this.#reject as (reason: unknown) => void)(error);
   }
@@ -244,13 +249,13 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     outcome.then(
       (value) => {
         const ended = performance.now();
-        this.route.callMeter.succeeded(this.#started, ended);
+        this.#meter?.succeeded(this.#started, ended);
         this.route.breaker?.success(this.#permit, ended);
         (this.#resolve as (value: unknown) => void)(value);
       },
       (error: unknown) => {
         const ended = performance.now();
-        this.route.callMeter.failed(this.#started, error, ended);
+        this.#meter?.failed(this.#started, error, ended);
         this.#verdict(error, ended);
         (this.#reject as (reason: unknown) => void)(error);
       },
@@ -270,16 +275,19 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     let result: unknown;
     try {
       result = this.route.served?.handler(outcome.value, this);
+      // A thenable's `then` (or a getter of it) may throw: that fails the call, as awaiting it would.
+      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          (value) => this.#returned(value),
+          (error: unknown) => this.#failed(error),
+        );
+        return;
+      }
     } catch (error) {
       this.#failed(error);
       return;
     }
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-      (result as PromiseLike<unknown>).then(
-        (value) => this.#returned(value),
-        (error: unknown) => this.#failed(error),
-      );
-    } else this.#returned(result);
+    this.#returned(result);
   }
 
   #returned(result: unknown): void {
@@ -309,7 +317,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.#answered = true;
     this.#unwatch();
     this.#host.deadlines.remove(this);
-    this.route.callMeter.succeeded(this.#started, ended);
+    this.#meter?.succeeded(this.#started, ended);
     this.route.breaker?.success(this.#permit, ended);
     const { onServed } = this.options;
     if (onServed !== undefined) {
@@ -338,7 +346,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
       this.settleRetried(again);
       return;
     }
-    this.route.callMeter.failed(this.#started, wire, ended);
+    this.#meter?.failed(this.#started, wire, ended);
     this.#verdict(wire, ended);
     (this.#reject as (reason: unknown) => void)(wire);
   }
@@ -349,7 +357,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.#unwatch();
     this.#host.deadlines.remove(this);
     this.#abortWith(reason);
-    this.route.callMeter.failed(this.#started, reason);
+    this.#meter?.failed(this.#started, reason);
     // No verdict on the action: the caller gave up, or the broker is stopping.
     this.route.breaker?.release(this.#permit);
     (this.#reject as (reason: unknown) => void)(reason);
