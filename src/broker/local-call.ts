@@ -125,7 +125,8 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
 
   /** When the call's budget runs out, in `Date.now()` milliseconds (worked out on first read). */
   get deadline(): number {
-    this.#deadline ??= Date.now() + (this.expires - performance.now());
+    // Whole milliseconds, never past the budget, as a deadline read from Date.now() at the start would be.
+    this.#deadline ??= Math.floor(Date.now() + (this.expires - performance.now()));
     return this.#deadline;
   }
 

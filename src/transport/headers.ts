@@ -24,6 +24,11 @@ const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** CR and LF would split a header line, NUL ends one in some readers. */
 const forbidden = /[\r\n\0]/;
 
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 function isReserved(name: string): boolean {
   // Most names do not start with a k: no copy of the name is made for them.
   const first = name.charCodeAt(0);
@@ -56,7 +61,6 @@ export function checkHeaders(
   if (names.length === 0) return undefined;
   const copy = Object.create(null) as Record<string, string>;
   let bytes = 0;
-  let upper = 0;
   let copied = 0;
   for (const name of names) {
     if (!token.test(name)) {
@@ -86,18 +90,12 @@ export function checkHeaders(
         `${label}: header ${describe(name)} has a value with leading or trailing whitespace; received ${describe(text)}`,
       );
     }
-    // A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is needed only near the limit.
-    bytes += name.length + text.length;
-    upper += name.length + 3 * text.length;
+    // Names are tokens (ASCII); a value's UTF-8 length is its length unless it holds other characters.
+    bytes += name.length + (isAscii(text) ? text.length : Buffer.byteLength(text));
     if (leaveOut === undefined || !leaveOut.includes(name)) {
       copy[name] = text;
       copied++;
     }
-  }
-  if (upper > MAX_HEADER_BYTES) {
-    bytes = 0;
-    for (const name of names)
-      bytes += name.length + Buffer.byteLength((value as Record<string, string>)[name] as string);
   }
   if (bytes > MAX_HEADER_BYTES) {
     throw new InvalidArgumentError(
