@@ -91,6 +91,8 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
   readonly #invoker: Invoker;
   readonly #discovery: Discovery | undefined;
   readonly #observers = new Set<EventObserver>();
+  /** What `call` names an action in its errors, made once per action. */
+  readonly #labels = new WeakMap<CompiledAction, string>();
   #stopping: Promise<void> | undefined;
 
   /** @internal Use `createBroker`. */
@@ -180,12 +182,12 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
     try {
       const found = typeof action === 'string' ? this.#actions.get(action) : undefined;
       if (found === undefined) throw new UnknownActionError(String(action), [...this.#actions.keys()]);
-      return this.#invoker.call(
-        found,
-        params,
-        resolveCall(`Broker.call(${JSON.stringify(action)})`, options),
-        parent,
-      );
+      let label = this.#labels.get(found);
+      if (label === undefined) {
+        label = `Broker.call(${JSON.stringify(action)})`;
+        this.#labels.set(found, label);
+      }
+      return this.#invoker.call(found, params, resolveCall(label, options), parent);
     } catch (error) {
       return Promise.reject(error);
     }
