@@ -199,7 +199,13 @@ export abstract class BaseTransport implements Transport {
               }
               return;
             }
-            limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
+            if (message.respond === undefined) limit.offer(message);
+            else {
+              const received = this.#track(message, inFlight);
+              // Waiting for a turn, it outlives this delivery: cancels must find it.
+              if (!limit.free) received.call?.track();
+              limit.offer(received);
+            }
           })
         : { unsubscribe() {}, ready: Promise.resolve() };
     } catch (error) {

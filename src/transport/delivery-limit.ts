@@ -46,8 +46,13 @@ export class DeliveryLimit<M> {
     return this.#waiting.length - this.#head;
   }
 
+  /** Whether a message offered now would start at once (rather than wait for a turn, or be dropped). */
+  get free(): boolean {
+    return this.#running < this.concurrency && this.pending === 0;
+  }
+
   offer(message: M): void {
-    if (this.#running < this.concurrency && this.pending === 0) this.#start(message);
+    if (this.free) this.#start(message);
     else if (this.pending < this.maxPending) this.#waiting.push(message);
     else {
       this.dropped++;
