@@ -1,7 +1,8 @@
 /**
  * The serving process of the transport request/reply benchmark: `node bench/transport-responder.ts
- * NATS_URL` echoes requests on `bench.rr.raw` (raw nats.js) and `bench.rr.keel` (Keel's NATS transport),
- * each in a queue group, prints "ready" once both serve, and stops when its parent closes stdin.
+ * NATS_URL` echoes requests on `bench.rr.raw` (raw nats.js) and on `bench.rr.keel` and `bench.rr.keel.async`
+ * (Keel's NATS transport, a plain and an async handler, as a broker's are), each in a queue group, prints
+ * "ready" once all serve, and stops when its parent closes stdin.
  */
 import { once } from 'node:events';
 import { connect } from '@nats-io/transport-node';
@@ -24,8 +25,11 @@ nc.subscribe('bench.rr.raw', {
   },
 });
 const keel = await openTransport(url);
-const subscription = keel.subscribe('bench.rr.keel', (payload) => payload, { queue: 'keel' });
-await Promise.all([nc.flush(), subscription.ready]);
+const subscriptions = [
+  keel.subscribe('bench.rr.keel', (payload) => payload, { queue: 'keel' }),
+  keel.subscribe('bench.rr.keel.async', async (payload) => payload, { queue: 'keel' }),
+];
+await Promise.all([nc.flush(), ...subscriptions.map((s) => s.ready)]);
 process.stdout.write('ready\n');
 process.stdin.resume();
 await once(process.stdin, 'end');

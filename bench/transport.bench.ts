@@ -198,6 +198,11 @@ export async function requestReply(): Promise<void> {
         run: (n) => windowed(n, () => transport.request('bench.rr.keel', payload)),
       },
       {
+        // Served by an async handler, as a broker's actions are.
+        name: 'keel request(), async handler',
+        run: (n) => windowed(n, () => transport.request('bench.rr.keel.async', payload)),
+      },
+      {
         // As the broker calls it: each call with a signal of its own.
         name: 'keel request() + signal',
         run: (n) =>
@@ -223,6 +228,12 @@ export async function requestReply(): Promise<void> {
         target(
           `keel request() calls/s vs raw nats.js, ${WINDOW} in flight`,
           spread(results, 'raw nats.js', 'keel request()'),
+          0.8,
+          'at least',
+        );
+        target(
+          `keel request() to an async handler calls/s vs raw nats.js, ${WINDOW} in flight`,
+          spread(results, 'raw nats.js', 'keel request(), async handler'),
           0.8,
           'at least',
         );

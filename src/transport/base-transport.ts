@@ -170,7 +170,7 @@ export abstract class BaseTransport implements Transport {
     const limit = new DeliveryLimit<Received>(
       concurrency,
       maxPending,
-      (message) => this.#calls.call(handler as Handler, message, answers),
+      (message, done) => this.#calls.call(handler as Handler, message, answers, done),
       (message, firstOfBurst) => {
         message.call?.end();
         // Built only when needed: a flood may drop many messages a millisecond.

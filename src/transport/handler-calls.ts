@@ -61,12 +61,12 @@ export class HandlerCalls {
   }
 
   /**
-   * Decodes, calls the handler and sends the reply. Returns nothing when the call finished here, or a
-   * promise that resolves once it has (never rejects). Never throws: failures go to the requester or to
-   * onError. With `answers` false (a subscription made with `reply: false`), a request reaches the handler
+   * Decodes, calls the handler and sends the reply. Returns false when the call finished here, or true
+   * when it goes on: then `done` is called once it has (after its reply was sent), and close() waits for
+   * it. Never throws: failures go to the requester or to onError. With `answers` false (a subscription made with `reply: false`), a request reaches the handler
    * like a message (`isRequest` still true) and nothing is sent back, not even an error reply.
    */
-  call(handler: Handler, message: Received, answers = true): Promise<void> | undefined {
+  call(handler: Handler, message: Received, answers: boolean, done: () => void): boolean {
     const { subject, call } = message;
     const respond = answers ? message.respond : undefined;
     // Cancelled, or past its deadline, while it waited for a turn: its requester no longer listens.
@@ -74,7 +74,7 @@ export class HandlerCalls {
     if (refusal !== undefined) {
       call?.end();
       if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(refusal) });
-      return undefined;
+      return false;
     }
     let payload: unknown;
     try {
@@ -84,7 +84,7 @@ export class HandlerCalls {
       const failure = new TransportDecodeError(subject, 'message', this.#serializer.name, error);
       this.#report(failure, subject);
       if (respond) this.#reply(subject, respond, { ok: false, error: toRemoteInfo(failure) });
-      return undefined;
+      return false;
     }
     const meta: MessageMeta =
       call !== undefined
@@ -100,12 +100,12 @@ export class HandlerCalls {
     } catch (error) {
       call?.end();
       this.#failed(subject, respond, error);
-      return undefined;
+      return false;
     }
     if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') {
       call?.end();
       if (respond) this.#answer(subject, respond, result);
-      return undefined;
+      return false;
     }
     // Still running when this returns: a cancel must find it from now on.
     call?.track();
@@ -114,15 +114,17 @@ export class HandlerCalls {
         this.running.delete(run);
         call?.end();
         if (respond) this.#answer(subject, respond, value);
+        done();
       },
       (error: unknown) => {
         this.running.delete(run);
         call?.end();
         this.#failed(subject, respond, error);
+        done();
       },
     );
     this.running.add(run);
-    return run;
+    return true;
   }
 
   /** Answers a request that will not be handled with `error`, so its caller need not wait for a timeout. */
