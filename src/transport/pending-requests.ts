@@ -1,6 +1,7 @@
-/** PendingRequests: the requests a transport waits on, their deadlines under one shared timer, and how each ends. */
-import { clearLongTimeout, type LongTimer, MAX_TIMER_MS, onAbort, setLongTimeout } from '../abort.ts';
+/** PendingRequests: the requests a transport waits on, their deadlines, and how each ends. */
+import { onAbort } from '../abort.ts';
 import type { CancelReason } from './cancel-message.ts';
+import { DeadlineHeap, type Timed } from './deadline-heap.ts';
 import type { ReplyFrame, ReplyWaiter } from './engine-types.ts';
 
 /** What the transport does for its requests: read a reply, send a cancel, name a timeout. */
@@ -18,7 +19,7 @@ export interface RequestHooks {
  * its deadline, when the caller's signal aborts, or at close. Whichever comes first settles its promise;
  * the rest are ignored. It holds no timer and no AbortController of its own.
  */
-export class OutgoingRequest implements ReplyWaiter {
+export class OutgoingRequest implements ReplyWaiter, Timed {
   readonly subject: string;
   readonly timeoutMs: number;
   readonly promise: Promise<unknown>;
@@ -27,7 +28,7 @@ export class OutgoingRequest implements ReplyWaiter {
   settled = false;
   release: (() => void) | undefined = undefined;
   /** When the deadline passes, on the `performance.now()` clock. */
-  readonly due: number;
+  due: number;
   /** Its place in the deadline heap; -1 once out of it. */
   slot = -1;
   #resolve!: (value: unknown) => void;
@@ -92,123 +93,37 @@ export class OutgoingRequest implements ReplyWaiter {
 }
 
 /**
- * The requests in flight on one transport, in a binary heap by deadline, with one platform timer armed for
- * the earliest. A request that ends first leaves the heap without touching the timer (the timer finds
- * nothing due, and re-arms for the new earliest); the timer is cleared once no request waits, so nothing
- * is left running. Per request: a heap insert and removal (O(log n), usually O(1) at the insert, as
- * requests with one budget arrive in deadline order) instead of a platform timer set and cleared.
+ * The requests in flight on one transport, with their deadlines under one shared timer (a DeadlineHeap):
+ * per request, a heap insert and removal instead of a platform timer set and cleared.
  */
 export class PendingRequests {
   readonly hooks: RequestHooks;
-  readonly #heap: OutgoingRequest[] = [];
-  #timer: LongTimer | undefined;
-  /** The time the timer is armed for (Infinity when none is). */
-  #armedFor = Number.POSITIVE_INFINITY;
-  readonly #fire = (): void => this.#expire();
+  readonly #deadlines = new DeadlineHeap<OutgoingRequest>((request) =>
+    request.abandon(this.hooks.timedOut(request.subject, request.timeoutMs), 'deadline'),
+  );
 
   constructor(hooks: RequestHooks) {
     this.hooks = hooks;
   }
 
   get size(): number {
-    return this.#heap.length;
+    return this.#deadlines.size;
   }
 
   /** A request to `subject` that waits at most `timeoutMs`, registered before anything is sent. */
   open(subject: string, timeoutMs: number): OutgoingRequest {
     const request = new OutgoingRequest(this, subject, timeoutMs, performance.now() + timeoutMs);
-    this.#push(request);
-    if (request.due < this.#armedFor) this.#arm(request.due);
+    this.#deadlines.add(request);
     return request;
   }
 
   /** The requests still waiting, in no particular order. */
   all(): OutgoingRequest[] {
-    return [...this.#heap];
+    return this.#deadlines.items();
   }
 
-  /** Takes a request out of the heap (it ended); the timer stays unless nothing is left. */
+  /** Takes a request out (it ended). */
   remove(request: OutgoingRequest): void {
-    const at = request.slot;
-    if (at < 0) return;
-    request.slot = -1;
-    const heap = this.#heap;
-    const last = heap.pop() as OutgoingRequest;
-    if (at < heap.length) {
-      heap[at] = last;
-      last.slot = at;
-      this.#down(at);
-      this.#up(last.slot);
-    }
-    if (heap.length === 0 && this.#timer !== undefined) {
-      clearLongTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#armedFor = Number.POSITIVE_INFINITY;
-    }
-  }
-
-  #arm(due: number): void {
-    if (this.#timer !== undefined) clearLongTimeout(this.#timer);
-    // Never early: a timer may fire a fraction of a millisecond before `due` by this clock, and then it
-    // re-arms for what is left. Past the longest platform timer, it wakes up on the way.
-    const wait = Math.min(Math.max(Math.ceil(due - performance.now()), 1), MAX_TIMER_MS);
-    this.#armedFor = wait === MAX_TIMER_MS ? performance.now() + wait : due;
-    this.#timer = setLongTimeout(this.#fire, wait);
-  }
-
-  #expire(): void {
-    this.#timer = undefined;
-    this.#armedFor = Number.POSITIVE_INFINITY;
-    const now = performance.now();
-    const heap = this.#heap;
-    // Each abandon() takes its request out of the heap, so the loop always looks at the earliest left.
-    while (heap.length > 0 && (heap[0] as OutgoingRequest).due <= now) {
-      const request = heap[0] as OutgoingRequest;
-      request.abandon(this.hooks.timedOut(request.subject, request.timeoutMs), 'deadline');
-    }
-    const next = heap[0];
-    if (next !== undefined && this.#timer === undefined) this.#arm(next.due);
-  }
-
-  #push(request: OutgoingRequest): void {
-    request.slot = this.#heap.length;
-    this.#heap.push(request);
-    this.#up(request.slot);
-  }
-
-  #up(at: number): void {
-    const heap = this.#heap;
-    const item = heap[at] as OutgoingRequest;
-    while (at > 0) {
-      const parentAt = (at - 1) >> 1;
-      const parent = heap[parentAt] as OutgoingRequest;
-      if (parent.due <= item.due) break;
-      heap[at] = parent;
-      parent.slot = at;
-      at = parentAt;
-    }
-    heap[at] = item;
-    item.slot = at;
-  }
-
-  #down(at: number): void {
-    const heap = this.#heap;
-    const item = heap[at] as OutgoingRequest;
-    const half = heap.length >> 1;
-    while (at < half) {
-      let childAt = 2 * at + 1;
-      let child = heap[childAt] as OutgoingRequest;
-      const rightAt = childAt + 1;
-      if (rightAt < heap.length && (heap[rightAt] as OutgoingRequest).due < child.due) {
-        childAt = rightAt;
-        child = heap[rightAt] as OutgoingRequest;
-      }
-      if (item.due <= child.due) break;
-      heap[at] = child;
-      child.slot = at;
-      at = childAt;
-    }
-    heap[at] = item;
-    item.slot = at;
+    this.#deadlines.remove(request);
   }
 }
