@@ -1,8 +1,13 @@
 /**
- * Messages per second through Keel's NATS transport against the raw nats.js client, in one process and
- * against one nats-server (KEEL_NATS_URL, or one started for the run). Both sides encode and decode JSON.
+ * Keel's NATS transport against the raw nats.js client over one nats-server (KEEL_NATS_URL, or one started
+ * for the run), JSON both ways: messages per second from publisher to subscriber in one process; and
+ * request/reply with 100 in flight to a responder in another process, in calls per second (elapsed time)
+ * and in the caller's CPU time per call, against a hand-rolled floor.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { type Engine, startNats } from '../scripts/engines.ts';
 import { openTransport, type Transport } from '../src/index.ts';
 import { type Candidate, run, spread, target } from './harness.ts';
@@ -37,6 +42,11 @@ function throughput(
 }
 
 export default async function (): Promise<void> {
+  await publishing();
+  await requestReply();
+}
+
+async function publishing(): Promise<void> {
   let engine: Engine | undefined;
   const url = process.env.KEEL_NATS_URL ?? (engine = await startNats()).url;
   const connections: NatsConnection[] = [];
@@ -84,6 +94,172 @@ export default async function (): Promise<void> {
   } finally {
     await Promise.all(transports.map((t) => t.close()));
     await Promise.all(connections.map((c) => c.close()));
+    await engine?.stop();
+  }
+}
+
+/** Requests in flight at once in the request/reply case. */
+const WINDOW = 100;
+/** The budget of every request: Keel's default, and the floor's timer. */
+const TIMEOUT_MS = 10_000;
+
+/** Starts `bench/transport-responder.ts` and resolves once it serves. */
+async function startResponder(url: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'transport-responder.ts'), url], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  const readyBy = Date.now() + 30_000;
+  while (!out.includes('ready\n')) {
+    if (child.exitCode !== null || Date.now() > readyBy) {
+      child.kill('SIGKILL');
+      throw new Error('the responder process did not get ready within 30 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return child;
+}
+
+/**
+ * The floor: one connection, one inbox subscription, a reply subject per call, a map of pending calls, a
+ * timer per call, JSON both ways.
+ */
+function rawRequester(nc: NatsConnection, subject: string): (payload: unknown) => Promise<unknown> {
+  interface Pending {
+    readonly resolve: (value: unknown) => void;
+    readonly reject: (error: Error) => void;
+    readonly timer: NodeJS.Timeout;
+  }
+  const inbox = createInbox();
+  const prefix = inbox.length + 1;
+  const pending = new Map<number, Pending>();
+  const encoder = new TextEncoder();
+  let seq = 0;
+  nc.subscribe(`${inbox}.*`, {
+    callback: (error, msg) => {
+      if (error) return;
+      const id = Number(msg.subject.slice(prefix));
+      const call = pending.get(id);
+      if (call === undefined) return; // timed out already
+      pending.delete(id);
+      clearTimeout(call.timer);
+      try {
+        call.resolve(msg.json());
+      } catch (cause) {
+        call.reject(new Error('the reply is not JSON', { cause }));
+      }
+    },
+  });
+  return (payload) =>
+    new Promise((resolve, reject) => {
+      const id = ++seq;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`no reply within ${TIMEOUT_MS} ms`));
+      }, TIMEOUT_MS);
+      pending.set(id, { resolve, reject, timer });
+      nc.publish(subject, encoder.encode(JSON.stringify(payload)), { reply: `${inbox}.${id}` });
+    });
+}
+
+/** `n` calls of `call`, at most WINDOW in flight. */
+async function windowed(n: number, call: () => Promise<unknown>): Promise<void> {
+  let sent = 0;
+  const lane = async () => {
+    while (sent < n) {
+      sent++;
+      await call();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, n) }, lane));
+}
+
+/** Request/reply, WINDOW in flight, responder in another process: Keel's request() against the floor. */
+export async function requestReply(): Promise<void> {
+  let engine: Engine | undefined;
+  const url = process.env.KEEL_NATS_URL ?? (engine = await startNats()).url;
+  let child: ChildProcess | undefined;
+  let nc: NatsConnection | undefined;
+  let keel: Transport | undefined;
+  try {
+    child = await startResponder(url);
+    nc = await connect({ servers: url.replace(/^nats:\/\//, '') });
+    keel = await openTransport(url);
+    const transport = keel;
+    const raw = rawRequester(nc, 'bench.rr.raw');
+    await nc.flush();
+    const candidates: Candidate[] = [
+      { name: 'raw nats.js', run: (n) => windowed(n, () => raw(payload)) },
+      {
+        name: 'keel request()',
+        run: (n) => windowed(n, () => transport.request('bench.rr.keel', payload)),
+      },
+      {
+        // Served by an async handler, as a broker's actions are.
+        name: 'keel request(), async handler',
+        run: (n) => windowed(n, () => transport.request('bench.rr.keel.async', payload)),
+      },
+      {
+        // As the broker calls it: each call with a signal of its own.
+        name: 'keel request() + signal',
+        run: (n) =>
+          windowed(n, () =>
+            transport.request('bench.rr.keel', payload, { signal: new AbortController().signal }),
+          ),
+      },
+    ];
+    for (const clock of ['wall', 'cpu'] as const) {
+      const results = await run({
+        title: `request → reply, JSON payload, ${WINDOW} in flight, responder in another process`,
+        unit: 'call',
+        baseline: 'raw nats.js',
+        subject: 'keel request()',
+        // Three processes share the machine's cores here: more rounds than the publish case.
+        rounds: 21,
+        sampleMs: 200,
+        clock,
+        candidates,
+      });
+      if (clock === 'wall') {
+        for (const r of results)
+          console.log(`- ${r.name}: ${Math.round(1e9 / r.medianNs).toLocaleString('en')} calls/s`);
+        target(
+          `keel request() calls/s vs raw nats.js, ${WINDOW} in flight`,
+          spread(results, 'raw nats.js', 'keel request()'),
+          0.8,
+          'at least',
+        );
+        target(
+          `keel request() to an async handler calls/s vs raw nats.js, ${WINDOW} in flight`,
+          spread(results, 'raw nats.js', 'keel request(), async handler'),
+          0.8,
+          'at least',
+        );
+        target(
+          `keel request() + signal calls/s vs raw nats.js, ${WINDOW} in flight`,
+          spread(results, 'raw nats.js', 'keel request() + signal'),
+          0.8,
+          'at least',
+        );
+      } else {
+        for (const r of results)
+          console.log(`- ${r.name}: ${(r.medianNs / 1e3).toFixed(2)} µs of caller CPU per call`);
+      }
+      console.log('');
+    }
+  } finally {
+    await keel?.close({ timeoutMs: 1000 });
+    await nc?.close();
+    if (child !== undefined) {
+      child.stdin?.end();
+      const exited = once(child, 'exit');
+      const bound = setTimeout(() => child?.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(bound);
+    }
     await engine?.stop();
   }
 }

@@ -17,9 +17,10 @@ import { checkFunction, describe, KeelError } from '../errors.ts';
 import { subscription as eventsSubscription } from '../events/index.ts';
 import { type CancelReason, cancelSubject, decodeCancel, encodeCancel } from './cancel-message.ts';
 import { DeliveryLimit } from './delivery-limit.ts';
-import type { Binding, Incoming, ReplyFrame, ReplyOutcome, SentRequest } from './engine-types.ts';
+import type { Binding, Incoming, ReplyFrame, ReplyOutcome, ReplyWaiter } from './engine-types.ts';
 import { HandlerCalls, type Received } from './handler-calls.ts';
 import { type MessageHeaders, noHeaders, readHeaders } from './headers.ts';
+import { PendingRequests } from './pending-requests.ts';
 import { RequestCall } from './request-call.ts';
 import type { Serializer } from './serializer.ts';
 import { checkSubject, hasWildcard } from './subject.ts';
@@ -56,7 +57,7 @@ import {
   resolveSubscribe,
 } from './transport-options.ts';
 
-export type { Binding, Incoming, ReplyFrame, ReplyOutcome, SentRequest };
+export type { Binding, Incoming, ReplyFrame, ReplyOutcome, ReplyWaiter };
 
 /** What publish() returns when the engine took the message at once. */
 const sent = Promise.resolve();
@@ -82,7 +83,10 @@ export abstract class BaseTransport implements Transport {
   #closing: Promise<void> | undefined;
   readonly #subscriptions = new Set<TransportSubscription>();
   readonly #calls: HandlerCalls;
-  readonly #requests = new Map<Promise<unknown>, AbortController>();
+  /** Requests waiting for their reply, with their deadlines. */
+  readonly #pending: PendingRequests;
+  /** Gatherings (requestMany) under way, by their promise. */
+  readonly #gatherings = new Map<Promise<unknown>, AbortController>();
   /** Whether a cancel subscription was refused already: reported once, not once per subscription. */
   #cancelRefused = false;
 
@@ -91,6 +95,11 @@ export abstract class BaseTransport implements Transport {
     this.onError = options.onError;
     this.#calls = new HandlerCalls(this.serializer, (error, subject) => this.report(error, subject));
     this.#readyTimeoutMs = options.connectTimeoutMs;
+    this.#pending = new PendingRequests({
+      read: (subject, frame) => this.#read(subject, frame),
+      cancel: (subject, key, reason) => this.#cancel(subject, key, reason),
+      timedOut: (subject, timeoutMs) => new TransportTimeoutError(subject, timeoutMs, this.connectionState()),
+    });
   }
 
   /** How long a subscription's `ready` waits for the engine to confirm it (the transport's connectTimeoutMs). */
@@ -161,7 +170,7 @@ export abstract class BaseTransport implements Transport {
     const limit = new DeliveryLimit<Received>(
       concurrency,
       maxPending,
-      (message) => this.#calls.call(handler as Handler, message, answers),
+      (message, done) => this.#calls.call(handler as Handler, message, answers, done),
       (message, firstOfBurst) => {
         message.call?.end();
         // Built only when needed: a flood may drop many messages a millisecond.
@@ -190,7 +199,13 @@ export abstract class BaseTransport implements Transport {
               }
               return;
             }
-            limit.offer(message.respond === undefined ? message : this.#track(message, inFlight));
+            if (message.respond === undefined) limit.offer(message);
+            else {
+              const received = this.#track(message, inFlight);
+              // Waiting for a turn, it outlives this delivery: cancels must find it.
+              if (!limit.free) received.call?.track();
+              limit.offer(received);
+            }
           })
         : { unsubscribe() {}, ready: Promise.resolve() };
     } catch (error) {
@@ -225,40 +240,30 @@ export abstract class BaseTransport implements Transport {
     return subscription;
   }
 
-  async request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R> {
-    checkSubject('Transport.request() subject', subject, false);
-    const { timeoutMs, signal, headers } = resolveRequest(options);
-    this.#checkOpen('request');
-    signal?.throwIfAborted();
-    const data = this.#encode(subject, payload);
-
-    const control = new AbortController();
-    // A long timer: a deadline past 2^31-1 ms must not fire after 1 ms as a plain setTimeout would.
-    const timer = setLongTimeout(
-      () => control.abort(new TransportTimeoutError(subject, timeoutMs, this.connectionState())),
-      timeoutMs,
-    );
-    // Many requests may share one caller signal: they share its one listener too.
-    const unwatch = signal === undefined ? undefined : onAbort(signal, () => control.abort(signal.reason));
-    const { reply: pending, key } = this.sendRequest(subject, data, control.signal, timeoutMs, headers);
-    this.#requests.set(pending, control);
+  request<R = unknown>(subject: string, payload?: unknown, options?: RequestOptions): Promise<R> {
+    // Not `async`: the reply settles the caller's promise directly, without extra turns of the queue.
+    let data: Uint8Array;
+    let resolved: ReturnType<typeof resolveRequest>;
     try {
-      let reply: ReplyFrame;
-      try {
-        reply = await pending;
-      } catch (error) {
-        // Given up while the responder may still be working: tell it, so its handler's signal aborts.
-        if (control.signal.aborted && error === control.signal.reason) {
-          this.#cancel(subject, key, error instanceof TransportTimeoutError ? 'deadline' : 'abort');
-        }
-        throw error;
-      }
-      return this.#read(subject, reply) as R;
-    } finally {
-      clearLongTimeout(timer);
-      unwatch?.();
-      this.#requests.delete(pending);
+      checkSubject('Transport.request() subject', subject, false);
+      resolved = resolveRequest(options);
+      this.#checkOpen('request');
+      resolved.signal?.throwIfAborted();
+      data = this.#encode(subject, payload);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    const { timeoutMs, signal, headers } = resolved;
+    // Registered (with its deadline) before it is sent: an engine may settle it inside sendRequest.
+    const request = this.#pending.open(subject, timeoutMs);
+    // Many requests may share one caller signal: they share its one listener too.
+    if (signal !== undefined) request.watch(signal);
+    try {
+      request.key = this.sendRequest(subject, data, request, timeoutMs, headers);
+    } catch (error) {
+      request.fail(error as Error);
+    }
+    return request.promise as Promise<R>;
   }
 
   requestMany<R = unknown>(
@@ -292,7 +297,7 @@ export abstract class BaseTransport implements Transport {
         clearLongTimeout(timer);
         clearLongTimeout(stall);
         unwatch?.();
-        this.#requests.delete(promise);
+        this.#gatherings.delete(promise);
         const reason: unknown = control.signal.reason;
         // Responders may still be working on it: tell them, unless nobody was there or nothing was sent.
         if (!failed && key !== '' && reason !== ends.none) {
@@ -322,7 +327,7 @@ export abstract class BaseTransport implements Transport {
       }
     };
     // Registered first: an engine may end the gathering inside sendGather.
-    this.#requests.set(promise, control);
+    this.#gatherings.set(promise, control);
     try {
       key = this.sendGather(subject, data, control.signal, timeoutMs, headers, receive);
     } catch (error) {
@@ -370,18 +375,21 @@ export abstract class BaseTransport implements Transport {
     const deadline = Date.now() + timeoutMs;
     // Requests still waiting get their replies first, with the subscriptions still in place: this very
     // transport may be the one that answers them.
-    let settled = await settleWithin([...this.#requests.keys()], timeoutMs, signal);
+    let settled = await settleWithin(this.#waiting(), timeoutMs, signal);
     for (const unsubscribe of [...this.#subscriptions]) unsubscribe();
     // Handlers still running send their replies.
     const left = deadline - Date.now();
     if (settled && this.#calls.running.size > 0)
       settled = left > 0 && (await settleWithin([...this.#calls.running], left, signal));
     if (!settled) {
-      const abandoned = [...this.#requests.keys()];
-      for (const control of this.#requests.values()) {
+      const abandoned = this.#waiting();
+      // Each abandoned request sends its cancel as it rejects, before the connection goes.
+      for (const request of this.#pending.all()) {
+        request.abandon(new TransportClosedError('wait for a reply'), 'abort');
+      }
+      for (const control of this.#gatherings.values()) {
         control.abort(new TransportClosedError('wait for a reply'));
       }
-      // Each abandoned request sends its cancel as it rejects: let them, before the connection goes.
       await Promise.allSettled(abandoned);
     }
     const down = this.shutdown(signal?.aborted ? 1 : Math.max(deadline - Date.now(), 1000));
@@ -393,6 +401,11 @@ export abstract class BaseTransport implements Transport {
       await raceAbort(down, signal);
     }
     signal?.throwIfAborted();
+  }
+
+  /** The promises of the requests and gatherings still waiting. */
+  #waiting(): Promise<unknown>[] {
+    return [...this.#pending.all().map((request) => request.promise), ...this.#gatherings.keys()];
   }
 
   /** A received request: its deadline from the sender's budget, registered where cancels find it. */
@@ -486,17 +499,18 @@ export abstract class BaseTransport implements Transport {
   ): Binding;
   /**
    * Sends a request to one responder, with its budget (`timeoutMs`, which the responder receives as
-   * `Incoming.timeoutMs` or as the `keel-timeout` header) and the caller's `headers`; `reply` resolves to
-   * its reply. When `signal` aborts, must stop waiting, free what it holds for the request, and reject
-   * with `signal.reason`. `key` is what the responder receives as `Incoming.key`.
+   * `Incoming.timeoutMs` or as the `keel-timeout` header) and the caller's `headers`, and hands `waiter`
+   * the reply or the failure (at once, when nothing could be sent). An engine that holds the request
+   * sets `waiter.release`, which the base calls when the request ends first (its deadline, the caller's
+   * abort, close). Returns the key the responder receives as `Incoming.key`.
    */
   protected abstract sendRequest(
     subject: string,
     data: Uint8Array,
-    signal: AbortSignal,
+    waiter: ReplyWaiter,
     timeoutMs: number,
     headers: MessageHeaders | undefined,
-  ): SentRequest;
+  ): string;
   /**
    * Sends a request every responder on `subject` may answer (one member per queue group), with its budget
    * and headers as `sendRequest` does, and calls `receive` with each reply until `signal` aborts; then it

@@ -12,9 +12,10 @@ export const defaultConcurrency = 64;
 export const defaultMaxPending = 10_000;
 
 /**
- * Starts `run(message)` for each offered message while fewer than `concurrency` runs are unfinished; keeps
- * up to `maxPending` more in arrival order; past that, hands them to `drop`. `run` returns a promise while
- * the call goes on, or nothing when it finished at once (a synchronous handler takes no slot).
+ * Starts `run(message, done)` for each offered message while fewer than `concurrency` runs are unfinished;
+ * keeps up to `maxPending` more in arrival order; past that, hands them to `drop`. `run` returns true
+ * while the call goes on (and then calls `done` once, when it ends), or false when it finished at once (a
+ * synchronous handler takes no slot).
  */
 export class DeliveryLimit<M> {
   readonly concurrency: number;
@@ -27,13 +28,14 @@ export class DeliveryLimit<M> {
   #head = 0;
   /** Whether a burst of drops is under way; it ends once every waiting message has started. */
   #overflowing = false;
-  readonly #run: (message: M) => Promise<void> | undefined;
+  readonly #run: (message: M, done: () => void) => boolean;
+  readonly #done = (): void => this.#finished();
   readonly #drop: (message: M, firstOfBurst: boolean) => void;
 
   constructor(
     concurrency: number,
     maxPending: number,
-    run: (message: M) => Promise<void> | undefined,
+    run: (message: M, done: () => void) => boolean,
     drop: (message: M, firstOfBurst: boolean) => void,
   ) {
     this.concurrency = concurrency;
@@ -46,8 +48,13 @@ export class DeliveryLimit<M> {
     return this.#waiting.length - this.#head;
   }
 
+  /** Whether a message offered now would start at once (rather than wait for a turn, or be dropped). */
+  get free(): boolean {
+    return this.#running < this.concurrency && this.pending === 0;
+  }
+
   offer(message: M): void {
-    if (this.#running < this.concurrency && this.pending === 0) this.#start(message);
+    if (this.free) this.#start(message);
     else if (this.pending < this.maxPending) this.#waiting.push(message);
     else {
       this.dropped++;
@@ -67,10 +74,9 @@ export class DeliveryLimit<M> {
   }
 
   #start(message: M): void {
-    const running = this.#run(message);
-    if (running === undefined) return;
+    // Counted before the call: `done` comes later, never inside run().
     this.#running++;
-    void running.then(() => this.#finished());
+    if (!this.#run(message, this.#done)) this.#running--;
   }
 
   #finished(): void {

@@ -27,10 +27,21 @@ export interface Incoming {
   readonly timeoutMs?: number | undefined;
 }
 
-/** A request on its way: the reply to come, and the key its responder knows it by. */
-export interface SentRequest {
-  readonly reply: Promise<ReplyFrame>;
-  readonly key: string;
+/**
+ * A request waiting for its reply, as an engine sees it: the engine hands it the reply, or the error that
+ * ends it, once; whatever comes after the request ended (it timed out, its caller aborted) is ignored.
+ */
+export interface ReplyWaiter {
+  readonly subject: string;
+  /** Whether the request has ended: a reply that comes now finds nobody. */
+  readonly settled: boolean;
+  reply(frame: ReplyFrame): void;
+  fail(error: Error): void;
+  /**
+   * Set by an engine that holds the request somewhere (a map of replies awaited): called once when the
+   * request ends without the engine (deadline, abort, close), so the engine lets go of it.
+   */
+  release: (() => void) | undefined;
 }
 
 /** An engine-level subscription. */

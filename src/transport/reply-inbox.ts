@@ -1,16 +1,27 @@
 /** ReplyInbox: the requests of one connection that wait for their replies on `<inbox>.<id>`. */
-import type { ReplyFrame, ReplyOutcome } from './engine-types.ts';
+import type { ReplyFrame, ReplyOutcome, ReplyWaiter } from './engine-types.ts';
 
-/** How a waiting request ends: with a reply frame, or with an error. */
-export type Outcome = ReplyOutcome;
-
-/** A request waiting for its reply, or a gathering waiting for many. */
-export interface PendingRequest {
+/** A gathering of replies: each reply (and the error that ends it) goes to `receive` until its signal aborts. */
+class Gathering {
   readonly subject: string;
-  readonly settle: (outcome: Outcome) => void;
-  /** Whether replies keep coming to it (a gathering): a reply leaves it in place; only its signal ends it. */
-  readonly many: boolean;
+  readonly #receive: (outcome: ReplyOutcome) => void;
+
+  constructor(subject: string, receive: (outcome: ReplyOutcome) => void) {
+    this.subject = subject;
+    this.#receive = receive;
+  }
+
+  reply(frame: ReplyFrame): void {
+    this.#receive({ reply: frame });
+  }
+
+  fail(error: Error): void {
+    this.#receive({ error });
+  }
 }
+
+/** What waits on an address: one request, or a gathering (which stays until its signal aborts). */
+export type Waiting = ReplyWaiter | Gathering;
 
 /**
  * Hands out reply addresses under one prefix, so a connection needs a single wildcard subscription for
@@ -19,7 +30,7 @@ export interface PendingRequest {
  */
 export class ReplyInbox {
   readonly prefix: string;
-  readonly #pending = new Map<string, PendingRequest>();
+  readonly #pending = new Map<string, Waiting>();
   #nextId = 0;
 
   constructor(prefix: string) {
@@ -27,36 +38,17 @@ export class ReplyInbox {
   }
 
   /**
-   * Registers a request to `subject`; `signal` (the request's own, aborted at its deadline) abandons it.
+   * Registers a request until it gets its reply or ends without one (then its `release` removes it).
    * `tag` is appended to the id (it must not contain a dot): the address may carry a little more than an
-   * id. Returns the id, the address replies must go to, and the promise of the reply.
+   * id. Returns the id and the address replies must go to.
    */
-  open(
-    subject: string,
-    signal: AbortSignal,
-    tag = '',
-  ): { id: string; replyTo: string; reply: Promise<ReplyFrame> } {
-    this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
-    const id = this.#nextId.toString(36) + tag;
-    const { promise, resolve, reject } = Promise.withResolvers<ReplyFrame>();
-    const onAbort = (): void => {
+  open(waiter: ReplyWaiter, tag = ''): { id: string; replyTo: string } {
+    const id = this.#id(tag);
+    this.#pending.set(id, waiter);
+    waiter.release = () => {
       this.#pending.delete(id);
-      reject(signal.reason);
     };
-    if (signal.aborted) onAbort();
-    else {
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(id, {
-        subject,
-        many: false,
-        settle: (outcome) => {
-          signal.removeEventListener('abort', onAbort);
-          if ('reply' in outcome) resolve(outcome.reply);
-          else reject(outcome.error);
-        },
-      });
-    }
-    return { id, replyTo: `${this.prefix}.${id}`, reply: promise };
+    return { id, replyTo: `${this.prefix}.${id}` };
   }
 
   /**
@@ -67,43 +59,47 @@ export class ReplyInbox {
     subject: string,
     signal: AbortSignal,
     tag: string,
-    receive: (outcome: Outcome) => void,
+    receive: (outcome: ReplyOutcome) => void,
   ): { id: string; replyTo: string } {
-    this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
-    const id = this.#nextId.toString(36) + tag;
+    const id = this.#id(tag);
     if (!signal.aborted) {
       signal.addEventListener('abort', () => this.#pending.delete(id), { once: true });
-      this.#pending.set(id, { subject, many: true, settle: receive });
+      this.#pending.set(id, new Gathering(subject, receive));
     }
     return { id, replyTo: `${this.prefix}.${id}` };
   }
 
-  /** Returns the request a reply on `replySubject` belongs to, if it still waits; removes it unless it gathers many. */
-  take(replySubject: string): PendingRequest | undefined {
+  /** Returns what waits for a reply on `replySubject`, if anything; removes it unless it gathers many. */
+  take(replySubject: string): Waiting | undefined {
     const id = replySubject.slice(this.prefix.length + 1);
     const pending = this.#pending.get(id);
-    if (pending !== undefined && !pending.many) this.#pending.delete(id);
+    if (pending !== undefined && !(pending instanceof Gathering)) this.#pending.delete(id);
     return pending;
   }
 
-  /** Ends every waiting request whose subject `matches` with `outcome()`; returns how many there were. */
-  settleWhere(matches: (subject: string) => boolean, outcome: () => Outcome): number {
+  /** Fails everything waiting whose subject `matches` with `error()`; returns how many there were. */
+  failWhere(matches: (subject: string) => boolean, error: () => Error): number {
     let count = 0;
     for (const [id, pending] of this.#pending) {
       if (!matches(pending.subject)) continue;
       this.#pending.delete(id);
-      pending.settle(outcome());
+      pending.fail(error());
       count++;
     }
     return count;
   }
 
-  /** Ends the request `id` with `outcome` if it still waits; returns whether it did. */
-  settle(id: string, outcome: Outcome | ((subject: string) => Outcome)): boolean {
+  /** Fails what waits on `id` with `error`, if anything still does; returns whether something did. */
+  fail(id: string, error: Error): boolean {
     const pending = this.#pending.get(id);
     if (pending === undefined) return false;
     this.#pending.delete(id);
-    pending.settle(typeof outcome === 'function' ? outcome(pending.subject) : outcome);
+    pending.fail(error);
     return true;
+  }
+
+  #id(tag: string): string {
+    this.#nextId = (this.#nextId + 1) % Number.MAX_SAFE_INTEGER;
+    return this.#nextId.toString(36) + tag;
   }
 }

@@ -40,6 +40,9 @@ describe('RequestCall', () => {
   it('remembers a cancel that came before the signal was read', () => {
     const inFlight = new Map<string, RequestCall>();
     const call = new RequestCall('s', 'k', {}, 60_000, inFlight);
+    // Only a call that outlives its delivery is registered.
+    expect(inFlight.size).toBe(0);
+    call.track();
     expect(inFlight.get('k')).toBe(call);
     inFlight.get('k')?.cancel('abort');
     expect(call.refusal).toBeInstanceOf(RequestCancelledError);
@@ -63,6 +66,7 @@ describe('RequestCall', () => {
     vi.useFakeTimers({ now: 0 });
     const inFlight = new Map<string, RequestCall>();
     const call = new RequestCall('s', 'k', {}, 60_000, inFlight);
+    call.track();
     const signal = call.signal;
     call.end();
     expect(vi.getTimerCount()).toBe(0);
@@ -75,8 +79,13 @@ describe('RequestCall', () => {
   it('does not remove a newer call registered under the same key', () => {
     const inFlight = new Map<string, RequestCall>();
     const older = new RequestCall('s', 'k', {}, 1000, inFlight);
+    older.track();
     const newer = new RequestCall('s', 'k', {}, 1000, inFlight);
+    newer.track();
     older.end();
+    expect(inFlight.get('k')).toBe(newer);
+    // An ended call is not registered again.
+    older.track();
     expect(inFlight.get('k')).toBe(newer);
   });
 

@@ -7,7 +7,10 @@ import { RequestCancelledError, RequestDeadlineError } from './transport-errors.
 /**
  * Created when a request arrives. The signal, its AbortController and the deadline timer are made only
  * when the handler reads `meta.signal`, so a handler that never looks costs a Map entry and nothing more.
- * A cancel that comes before the signal exists is remembered, and the signal starts aborted.
+ * A cancel that comes before the signal exists is remembered, and the signal starts aborted. It enters
+ * the registry cancels look in only once it outlives the delivery of its message (`track()`: it waits for
+ * a turn, or its handler returned a promise): a cancel arrives in a later callback, so a call that ends
+ * inside the delivery never needs finding.
  */
 export class RequestCall {
   readonly subject: string;
@@ -35,7 +38,11 @@ export class RequestCall {
     this.headers = headers;
     this.deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     this.#registry = registry;
-    registry?.set(key, this);
+  }
+
+  /** Makes the call findable by cancels (until it ends). */
+  track(): void {
+    if (!this.#ended) this.#registry?.set(this.key, this);
   }
 
   get signal(): AbortSignal {

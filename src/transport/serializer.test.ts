@@ -8,6 +8,10 @@ describe('jsonSerializer', () => {
       expect(jsonSerializer.decode(jsonSerializer.encode(value))).toEqual(value);
     }
     expect(jsonSerializer.encode(undefined).byteLength).toBe(0);
+    // Exactly the UTF-8 bytes of the JSON text, though cut from a shared pool.
+    const bytes = jsonSerializer.encode({ name: 'é' });
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect([...bytes]).toEqual([...new TextEncoder().encode('{"name":"é"}')]);
     expect(jsonSerializer.decode(new Uint8Array(0))).toBeUndefined();
   });
 

@@ -8,13 +8,14 @@ export interface Serializer {
   decode(data: Uint8Array): unknown;
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const empty = new Uint8Array(0);
 
 /**
  * JSON as UTF-8. `undefined` travels as zero bytes and comes back as `undefined`, so a handler that
  * returns nothing sends an empty reply. Values JSON cannot hold (BigInt, cycles) fail to encode.
+ * Encodes with `Buffer.from`, which cuts small messages from a shared pool: several times cheaper than
+ * `TextEncoder.encode`, which allocates a fresh backing store for every message.
  */
 export const jsonSerializer: Serializer = {
   name: 'json',
@@ -22,7 +23,7 @@ export const jsonSerializer: Serializer = {
     if (value === undefined) return empty;
     const text = JSON.stringify(value);
     if (text === undefined) throw new TypeError(`JSON cannot represent a ${typeof value}`);
-    return encoder.encode(text);
+    return Buffer.from(text, 'utf8');
   },
   decode(data) {
     if (data.byteLength === 0) return undefined;

@@ -183,6 +183,34 @@ export function deadlinesContract(ctx: ContractContext): void {
       expect(calls).toEqual(['first', 'after']);
     });
 
+    it('does not call the handler for a request whose caller aborted while it waited for a turn', async () => {
+      const [a, b] = await pair();
+      const s = subject();
+      const held = holder();
+      const calls: unknown[] = [];
+      await b.subscribe(
+        s,
+        (p, meta) => {
+          calls.push(p);
+          return held.handler(p, meta as RequestMessageMeta);
+        },
+        { concurrency: 1 },
+      ).ready;
+      const first = a.request(s, 'first', { timeoutMs: 10_000 });
+      await held.started;
+      const controller = new AbortController();
+      const waiting = a.request(s, 'abandoned', { timeoutMs: 10_000, signal: controller.signal });
+      // Let it reach the responder and queue there, then give up on it: the cancel must find it queued.
+      await sleep(100);
+      controller.abort(new Error('gave up'));
+      await expect(waiting).rejects.toThrow('gave up');
+      await sleep(100);
+      held.release();
+      await expect(first).resolves.toBe('done');
+      await expect(a.request(s, 'after', { timeoutMs: 10_000 })).resolves.toBe('done');
+      expect(calls).toEqual(['first', 'after']);
+    });
+
     it("cancels the handler of a request still waiting when the caller's transport closes", async () => {
       const [a, b] = await pair();
       const s = subject();

@@ -6,7 +6,7 @@ import {
   type Incoming,
   type ReplyFrame,
   type ReplyOutcome,
-  type SentRequest,
+  type ReplyWaiter,
 } from '../base-transport.ts';
 import { resolveConnection } from '../connection-options.ts';
 import type { MessageHeaders } from '../headers.ts';
@@ -73,38 +73,22 @@ export class MemoryTransport extends BaseTransport {
   protected sendRequest(
     subject: string,
     data: Uint8Array,
-    signal: AbortSignal,
+    waiter: ReplyWaiter,
     timeoutMs: number,
     headers: MessageHeaders | undefined,
-  ): SentRequest {
+  ): string {
     const key = this.#nextKey();
-    const reply = new Promise<ReplyFrame>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const targets = this.#hub.route(subject);
-      if (targets.length === 0) {
-        reject(new NoRespondersError(subject));
-        return;
-      }
-      let done = false;
-      const onAbort = () => {
-        done = true;
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      // Like NATS, every non-queue subscription receives the request; the first reply wins.
-      const respond = (reply: ReplyFrame) => {
-        if (done) return;
-        done = true;
-        signal.removeEventListener('abort', onAbort);
-        resolve(reply);
-      };
-      const message = { subject, data, headers, respond, key, timeoutMs };
-      for (const target of targets) deliverLater(target, message);
-    });
-    return { reply, key };
+    const targets = this.#hub.route(subject);
+    if (targets.length === 0) {
+      waiter.fail(new NoRespondersError(subject));
+      return key;
+    }
+    // Like NATS, every non-queue subscription receives the request; the first reply wins (the waiter
+    // ignores the rest, and any reply after the request ended).
+    const respond = (reply: ReplyFrame) => waiter.reply(reply);
+    const message = { subject, data, headers, respond, key, timeoutMs };
+    for (const target of targets) deliverLater(target, message);
+    return key;
   }
 
   protected sendGather(

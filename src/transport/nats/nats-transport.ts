@@ -7,6 +7,7 @@ import {
   headers,
   type Msg,
   type MsgHdrs,
+  MsgHdrsImpl,
   type NatsConnection,
   type TlsOptions as NatsTlsOptions,
   nuid,
@@ -20,7 +21,7 @@ import {
   type Incoming,
   type ReplyFrame,
   type ReplyOutcome,
-  type SentRequest,
+  type ReplyWaiter,
 } from '../base-transport.ts';
 import { CANCEL_PREFIX } from '../cancel-message.ts';
 import {
@@ -53,10 +54,24 @@ const errorHeader = 'Keel-Error';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Keel's headers as NATS message headers (names kept as given; values are checked already). */
+/**
+ * NATS message headers whose encoding (done by nats.js inside publish) uses `Buffer.from`: nats.js's own
+ * goes through TextEncoder, which alone costs more than building the headers.
+ */
+class WireHeaders extends MsgHdrsImpl {
+  override encode(): Uint8Array {
+    return Buffer.from(this.toString(), 'utf8');
+  }
+}
+
+/**
+ * Keel's headers as NATS message headers, names kept as given. Filled directly: checkHeaders has already
+ * refused what nats.js's append() would (names that are not tokens, CR, LF, surrounding whitespace), so its
+ * per-header validation and lookups are skipped.
+ */
 function toNats(record: MessageHeaders): MsgHdrs {
-  const h = headers();
-  for (const name in record) h.append(name, record[name] as string);
+  const h = new WireHeaders();
+  for (const name in record) h.headers.set(name, [record[name] as string]);
   return h;
 }
 
@@ -125,11 +140,9 @@ export class NatsTransport extends BaseTransport {
    */
   #publishDenied(error: PermissionViolationError): void {
     const { subject } = error;
-    const failed = this.#replies.settleWhere(
+    const failed = this.#replies.failWhere(
       (waiting) => waiting === subject,
-      () => ({
-        error: new TransportPermissionError('publish', subject, { cause: error }),
-      }),
+      () => new TransportPermissionError('publish', subject, { cause: error }),
     );
     // A refused cancel costs the responder only time (its deadline ends the call): not worth a report each.
     if (failed === 0 && !subject.startsWith(CANCEL_PREFIX))
@@ -142,9 +155,9 @@ export class NatsTransport extends BaseTransport {
         // No reply can reach this connection: every request fails now, and every later one at once.
         const denied = new TransportPermissionError('subscribe', error.subject, { cause: error });
         this.#inboxDenied = denied;
-        this.#replies.settleWhere(
+        this.#replies.failWhere(
           () => true,
-          () => ({ error: denied }),
+          () => denied,
         );
         this.report(denied, error.subject);
       }
@@ -153,10 +166,11 @@ export class NatsTransport extends BaseTransport {
     const pending = this.#replies.take(msg.subject);
     if (pending === undefined) return; // timed out or aborted earlier: the late reply is dropped
     const h = msg.headers;
-    if (h?.hasError && h.code === 503) pending.settle({ error: new NoRespondersError(pending.subject) });
-    else if (h?.get(errorHeader)) {
-      pending.settle({ reply: { ok: false, error: parseRemoteInfo(decoder.decode(msg.data)) } });
-    } else pending.settle({ reply: { ok: true, data: msg.data } });
+    if (h === undefined) pending.reply({ ok: true, data: msg.data });
+    else if (h.hasError && h.code === 503) pending.fail(new NoRespondersError(pending.subject));
+    else if (h.get(errorHeader)) {
+      pending.reply({ ok: false, error: parseRemoteInfo(decoder.decode(msg.data)) });
+    } else pending.reply({ ok: true, data: msg.data });
   }
 
   protected sendMessage(
@@ -254,23 +268,15 @@ export class NatsTransport extends BaseTransport {
   protected sendRequest(
     subject: string,
     data: Uint8Array,
-    signal: AbortSignal,
+    waiter: ReplyWaiter,
     timeoutMs: number,
     headers: MessageHeaders | undefined,
-  ): SentRequest {
-    const { id, replyTo, reply } = this.#replies.open(subject, signal, `_${timeoutMs}`);
-    if (this.#inboxDenied !== undefined) {
-      this.#replies.settle(id, { error: this.#inboxDenied });
-      return { reply, key: replyTo };
-    }
-    if (this.#state !== 'connected') {
-      // nats.js empties its outbound buffer at each reconnect attempt: a request sent now would be lost
-      // without a word and wait out its deadline. Its caller hears at once, and may retry.
-      const down = new TransportConnectionError(
-        `Cannot send a request on ${describe(subject)}: the connection to nats://${this.server} is down (${this.#state}); nothing was sent`,
-      );
-      this.#replies.settle(id, { error: down });
-      return { reply, key: replyTo };
+  ): string {
+    const { id, replyTo } = this.#replies.open(waiter, `_${timeoutMs}`);
+    const refusal = this.#refusal(subject);
+    if (refusal !== undefined) {
+      this.#replies.fail(id, refusal);
+      return replyTo;
     }
     try {
       this.#nc.publish(
@@ -279,9 +285,20 @@ export class NatsTransport extends BaseTransport {
         headers === undefined ? { reply: replyTo } : { reply: replyTo, headers: toNats(headers) },
       );
     } catch (error) {
-      this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
+      this.#replies.fail(id, this.#publishError('request', subject, data, error));
     }
-    return { reply, key: replyTo };
+    return replyTo;
+  }
+
+  /** Why no request can be sent now (the inbox was refused, or the connection is down), if so. */
+  #refusal(subject: string): KeelError | undefined {
+    if (this.#inboxDenied !== undefined) return this.#inboxDenied;
+    if (this.#state === 'connected') return undefined;
+    // nats.js empties its outbound buffer at each reconnect attempt: a request sent now would be lost
+    // without a word and wait out its deadline. Its caller hears at once, and may retry.
+    return new TransportConnectionError(
+      `Cannot send a request on ${describe(subject)}: the connection to nats://${this.server} is down (${this.#state}); nothing was sent`,
+    );
   }
 
   protected sendGather(
@@ -294,17 +311,11 @@ export class NatsTransport extends BaseTransport {
   ): string {
     // Every reply comes to the one address; the server's no-responders status ends the gathering at once.
     const { id, replyTo } = this.#replies.openMany(subject, signal, `_${timeoutMs}`, receive);
-    if (this.#inboxDenied !== undefined) {
-      this.#replies.settle(id, { error: this.#inboxDenied });
-      return replyTo;
-    }
-    if (this.#state !== 'connected') {
-      // As for a request: nats.js would drop it at its next reconnect attempt, and the gathering would
-      // end empty at its timeout as though nobody served the subject.
-      const down = new TransportConnectionError(
-        `Cannot send a request on ${describe(subject)}: the connection to nats://${this.server} is down (${this.#state}); nothing was sent`,
-      );
-      this.#replies.settle(id, { error: down });
+    // As for a request: nats.js would drop it at its next reconnect attempt, and the gathering would end
+    // empty at its timeout as though nobody served the subject.
+    const refusal = this.#refusal(subject);
+    if (refusal !== undefined) {
+      this.#replies.fail(id, refusal);
       return replyTo;
     }
     try {
@@ -314,7 +325,7 @@ export class NatsTransport extends BaseTransport {
         headers === undefined ? { reply: replyTo } : { reply: replyTo, headers: toNats(headers) },
       );
     } catch (error) {
-      this.#replies.settle(id, { error: this.#publishError('request', subject, data, error) });
+      this.#replies.fail(id, this.#publishError('request', subject, data, error));
     }
     return replyTo;
   }

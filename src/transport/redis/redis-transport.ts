@@ -12,7 +12,7 @@ import {
   type Incoming,
   type ReplyFrame,
   type ReplyOutcome,
-  type SentRequest,
+  type ReplyWaiter,
 } from '../base-transport.ts';
 import { type MessageHeaders, requestHeaders } from '../headers.ts';
 import { ReplyInbox } from '../reply-inbox.ts';
@@ -161,16 +161,12 @@ export class RedisTransport extends BaseTransport {
     try {
       frame = decodeFrame(bytes);
     } catch (error) {
-      pending.settle({
-        error: new TransportDecodeError(pending.subject, 'reply', 'keel-redis-frame', error),
-      });
+      pending.fail(new TransportDecodeError(pending.subject, 'reply', 'keel-redis-frame', error));
       return;
     }
     if (frame.kind === FrameKind.errorReply) {
-      pending.settle({
-        reply: { ok: false, error: parseRemoteInfo(new TextDecoder().decode(frame.body)) },
-      });
-    } else pending.settle({ reply: { ok: true, data: frame.body } });
+      pending.reply({ ok: false, error: parseRemoteInfo(new TextDecoder().decode(frame.body)) });
+    } else pending.reply({ ok: true, data: frame.body });
   }
 
   /** Resolves once Redis answered the PUBLISH; rejects within PUBLISH_TIMEOUT_MS whatever the server does. */
@@ -262,22 +258,22 @@ export class RedisTransport extends BaseTransport {
   protected sendRequest(
     subject: string,
     data: Uint8Array,
-    signal: AbortSignal,
+    waiter: ReplyWaiter,
     timeoutMs: number,
     headers: MessageHeaders | undefined,
-  ): SentRequest {
-    const { id, replyTo, reply } = this.#replies.open(subject, signal);
+  ): string {
+    const { id, replyTo } = this.#replies.open(waiter);
     const frame = encodeFrame(FrameKind.request, data, replyTo, requestHeaders(headers, timeoutMs));
     this.#cmd.publish(subject, frame).then(
       (receivers) => {
         // PUBLISH answers how many subscribers got the message: none means nobody can reply.
-        if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
+        if (receivers === 0) this.#replies.fail(id, new NoRespondersError(subject));
       },
       (error: unknown) => {
-        this.#replies.settle(id, { error: this.#commandError('send a request to', subject, error) });
+        this.#replies.fail(id, this.#commandError('send a request to', subject, error));
       },
     );
-    return { reply, key: replyTo };
+    return replyTo;
   }
 
   protected sendGather(
@@ -292,10 +288,10 @@ export class RedisTransport extends BaseTransport {
     const frame = encodeFrame(FrameKind.request, data, replyTo, requestHeaders(headers, timeoutMs));
     this.#cmd.publish(subject, frame).then(
       (receivers) => {
-        if (receivers === 0) this.#replies.settle(id, { error: new NoRespondersError(subject) });
+        if (receivers === 0) this.#replies.fail(id, new NoRespondersError(subject));
       },
       (error: unknown) => {
-        this.#replies.settle(id, { error: this.#commandError('send a request to', subject, error) });
+        this.#replies.fail(id, this.#commandError('send a request to', subject, error));
       },
     );
     return replyTo;
