@@ -5,15 +5,30 @@
 
 // Each signal gets a single listener however many operations wait on it, so thousands of tasks sharing
 // one long-lived signal never trip MaxListenersExceededWarning; the listener leaves with the last watcher.
-const hubs = new WeakMap<AbortSignal, Hub>();
+// The hub hangs on the signal under a symbol (no weak map to look it up in), is itself the listener
+// (`handleEvent`, no closure), and holds its first watcher apart, so a signal watched once (a request's)
+// costs one small object and one add and remove of a listener.
+const kHub = Symbol('keel.abortHub');
+
+type Hubbed = AbortSignal & { [kHub]?: Hub | undefined };
 
 class Hub {
-  readonly signal: AbortSignal;
-  readonly callbacks = new Set<() => void>();
-  readonly listener = (): void => {
-    hubs.delete(this.signal);
-    const callbacks = [...this.callbacks];
-    this.callbacks.clear();
+  readonly signal: Hubbed;
+  first: (() => void) | undefined;
+  rest: Set<() => void> | undefined;
+
+  constructor(signal: Hubbed) {
+    this.signal = signal;
+  }
+
+  handleEvent(): void {
+    // An abort happens once: the listener leaves now (cheaper than a `once` option on every add).
+    this.signal.removeEventListener('abort', this);
+    this.signal[kHub] = undefined;
+    const callbacks = this.first === undefined ? [] : [this.first];
+    if (this.rest !== undefined) callbacks.push(...this.rest);
+    this.first = undefined;
+    this.rest = undefined;
     for (const callback of callbacks) {
       try {
         callback();
@@ -24,10 +39,18 @@ class Hub {
         });
       }
     }
-  };
+  }
 
-  constructor(signal: AbortSignal) {
-    this.signal = signal;
+  add(callback: () => void): void {
+    if (this.first === undefined && this.rest === undefined) this.first = callback;
+    else (this.rest ??= new Set()).add(callback);
+  }
+
+  /** Takes `callback` out; true when it was the last one. */
+  remove(callback: () => void): boolean {
+    if (this.first === callback) this.first = undefined;
+    else if (this.rest === undefined || !this.rest.delete(callback)) return false;
+    return this.first === undefined && (this.rest === undefined || this.rest.size === 0);
   }
 }
 
@@ -36,18 +59,24 @@ class Hub {
  * it when the operation settles. The signal must not be aborted yet: callers check `aborted` first.
  */
 export function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let hub = hubs.get(signal);
+  const hubbed = signal as Hubbed;
+  let hub = hubbed[kHub];
   if (hub === undefined) {
-    hub = new Hub(signal);
-    hubs.set(signal, hub);
-    signal.addEventListener('abort', hub.listener, { once: true });
+    hub = new Hub(hubbed);
+    hubbed[kHub] = hub;
+    signal.addEventListener('abort', hub);
   }
   const mine = hub;
-  mine.callbacks.add(callback);
+  // A callback may watch twice; each watch is its own (a wrapper keeps them apart when it does).
+  const watcher = mine.first === callback || mine.rest?.has(callback) ? () => callback() : callback;
+  mine.add(watcher);
+  let watching = true;
   return () => {
-    if (!mine.callbacks.delete(callback) || mine.callbacks.size > 0) return;
-    if (hubs.get(signal) === mine) hubs.delete(signal);
-    signal.removeEventListener('abort', mine.listener);
+    if (!watching) return;
+    watching = false;
+    if (!mine.remove(watcher)) return;
+    if (hubbed[kHub] === mine) hubbed[kHub] = undefined;
+    signal.removeEventListener('abort', mine);
   };
 }
 
