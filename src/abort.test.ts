@@ -39,6 +39,33 @@ describe('onAbort', () => {
     expect(listeners(signal)).toBe(0);
   });
 
+  it('the same callback watching twice is two watches: ending one leaves the other', () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const callback = () => {
+      calls++;
+    };
+    const first = onAbort(controller.signal, callback);
+    onAbort(controller.signal, callback);
+    first();
+    expect(listeners(controller.signal)).toBe(1);
+    controller.abort();
+    expect(calls).toBe(1);
+    expect(listeners(controller.signal)).toBe(0);
+  });
+
+  it('a watcher added after the first ended still hears the abort; the first one unwatched does not', () => {
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const a = onAbort(controller.signal, () => seen.push('a'));
+    onAbort(controller.signal, () => seen.push('b'));
+    a();
+    onAbort(controller.signal, () => seen.push('c'));
+    controller.abort();
+    expect(seen.sort()).toEqual(['b', 'c']);
+    expect(listeners(controller.signal)).toBe(0);
+  });
+
   it('a watcher that throws does not keep the abort from the others; its error is rethrown apart', () => {
     const deferred: (() => void)[] = [];
     vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((fn) => {
