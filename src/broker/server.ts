@@ -16,6 +16,12 @@ import { validate } from './validate.ts';
 import { decodeCall, decodeEvent, encodeReply } from './wire.ts';
 import { toWireError } from './wire-errors.ts';
 
+/** What a served call's outcome becomes: the reply a remote caller gets. */
+interface Answer {
+  ok(result: unknown): unknown;
+  failed(error: unknown): unknown;
+}
+
 /** The schema's output, or ValidationError with its issues when it refused. */
 function refused(
   outcome: StandardResult<unknown>,
@@ -120,8 +126,11 @@ export class Server {
     );
   }
 
-  /** Runs one served call through the pipeline; settles like the handler (after validation) does. */
-  run(served: ServedAction, params: unknown, inbound: Inbound): Promise<unknown> {
+  /**
+   * Runs one served call through the pipeline; settles like the handler (after validation) does, or,
+   * given `answer`, resolves with what it makes of the outcome (the reply to send), in the same turn.
+   */
+  run(served: ServedAction, params: unknown, inbound: Inbound, answer?: Answer): Promise<unknown> {
     const core = this.#core;
     const meter = core.meters.serving(served.action);
     const started = meter.begin();
@@ -147,11 +156,17 @@ export class Server {
       (result) => {
         meter.succeeded(started);
         const disposing = after();
+        if (answer !== undefined) {
+          return disposing === undefined ? answer.ok(result) : disposing.then(() => answer.ok(result));
+        }
         return disposing === undefined ? result : disposing.then(() => result);
       },
       (error: unknown) => {
         meter.failed(started, error);
         const disposing = after();
+        if (answer !== undefined) {
+          return disposing === undefined ? answer.failed(error) : disposing.then(() => answer.failed(error));
+        }
         if (disposing === undefined) throw error;
         return disposing.then(() => {
           throw error;
@@ -235,10 +250,10 @@ export class Server {
       deadline: meta.isRequest ? meta.deadline : Number.POSITIVE_INFINITY,
       source: meta.isRequest ? () => meta.signal : undefined,
     };
-    return this.run(served, params, inbound).then(
-      (result) => encodeReply({ ok: true, result, nodeId }),
-      (error: unknown) => encodeReply({ ok: false, error: toWireError(error, nodeId, served.exposeStack) }),
-    );
+    return this.run(served, params, inbound, {
+      ok: (result) => encodeReply({ ok: true, result, nodeId }),
+      failed: (error) => encodeReply({ ok: false, error: toWireError(error, nodeId, served.exposeStack) }),
+    });
   }
 
   /** Delivers one event to a listener: decoded, validated, and any failure reported (there is no caller). */
