@@ -3,12 +3,12 @@
  * its event loop): `node --conditions=keel-source bench/gateway-server.ts DIR` opens one SQLite store in
  * DIR and serves it twice — through the shapes backend's gateway and broker (a local call), and through
  * a bare Fastify route doing the same work by hand, through the keelGateway plugin alone, and
- * through a plain route calling the broker — then prints the URLs and a stored shape's id as
+ * through a plain route calling the broker, without call options and with the plugin's — then prints the URLs and a stored shape's id as
  * one JSON line. It exits when its parent closes stdin.
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
-import Fastify from 'fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
 import { keelGateway } from 'keel/gateway';
 import { startApp } from '../apps/shapes/app.ts';
 import { readConfig } from '../apps/shapes/config.ts';
@@ -66,16 +66,40 @@ direct.post('/api/shapes', async (req, reply) => {
 });
 const directUrl = await direct.listen({ port: 0, host: '127.0.0.1' });
 
+// The same plain route passing the call options the plugin passes (a per-request abort signal, the request
+// id as meta, the route's per-try deadline, onServed): what the broker's local call costs with them, so
+// the plugin's own work is the difference between it and the plugin.
+const optioned = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+const getRoute = routes.find((r) => r.action === 'shapes.get');
+const createRoute = routes.find((r) => r.action === 'shapes.create');
+const callOptions = (req: FastifyRequest, timeouts: typeof getRoute) => ({
+  timeoutMs: timeouts?.timeoutMs,
+  attemptTimeoutMs: timeouts?.attemptTimeoutMs,
+  signal: new AbortController().signal,
+  meta: { 'x-request-id': req.id },
+  onServed: (_node: string) => {},
+});
+optioned.get<{ Params: { id: string } }>('/api/shapes/:id', (req) =>
+  broker.call('shapes.get', { id: req.params.id }, callOptions(req, getRoute)),
+);
+optioned.post('/api/shapes', async (req, reply) => {
+  const shape = await broker.call('shapes.create', req.body, callOptions(req, createRoute));
+  reply.code(201);
+  return shape;
+});
+const optionedUrl = await optioned.listen({ port: 0, host: '127.0.0.1' });
+
 const seeded = buildShape({ kind: 'triangle', a: 3, b: 4, c: 5 });
 await repository.insert(seeded);
 
 process.stdout.write(
-  `${JSON.stringify({ gateway: app.url, plugin: pluginUrl, direct: directUrl, bare: bareUrl, id: seeded.id })}\n`,
+  `${JSON.stringify({ gateway: app.url, plugin: pluginUrl, direct: directUrl, optioned: optionedUrl, bare: bareUrl, id: seeded.id })}\n`,
 );
 process.stdin.resume();
 await once(process.stdin, 'end');
 await bare.close();
 await plugin.close();
 await direct.close();
+await optioned.close();
 await repository.close();
 await app.stop({ timeoutMs: 5000 });

@@ -126,10 +126,11 @@ export default async function (): Promise<void> {
         setTimeout(() => fail(new Error('gateway-server did not start in 30 s')), 30_000),
       ),
     ])) as [Buffer];
-    const { gateway, plugin, direct, bare, id } = JSON.parse(String(line)) as {
+    const { gateway, plugin, direct, optioned, bare, id } = JSON.parse(String(line)) as {
       gateway: string;
       plugin: string;
       direct: string;
+      optioned: string;
       bare: string;
       id: string;
     };
@@ -141,6 +142,10 @@ export default async function (): Promise<void> {
         { name: 'Keel gateway + broker', url: `${gateway}/api/shapes/${id}` },
         { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes/${id}` },
         { name: 'Fastify route + broker call', url: `${direct}/api/shapes/${id}` },
+        {
+          name: "Fastify route + broker call with the gateway's options",
+          url: `${optioned}/api/shapes/${id}`,
+        },
       ],
       'GET',
     );
@@ -152,6 +157,7 @@ export default async function (): Promise<void> {
         { name: 'Keel gateway + broker', url: `${gateway}/api/shapes` },
         { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes` },
         { name: 'Fastify route + broker call', url: `${direct}/api/shapes` },
+        { name: "Fastify route + broker call with the gateway's options", url: `${optioned}/api/shapes` },
       ],
       'POST',
       body,
@@ -174,7 +180,11 @@ export default async function (): Promise<void> {
       ['GET', get],
       ['POST', post],
     ] as const) {
-      for (const name of ['keelGateway plugin + broker', 'Fastify route + broker call']) {
+      for (const name of [
+        'keelGateway plugin + broker',
+        'Fastify route + broker call',
+        "Fastify route + broker call with the gateway's options",
+      ]) {
         const s = spread(results, 'bare Fastify', name);
         console.log(
           `- ${method}: ${name} rps / bare Fastify rps: median ${s.median.toFixed(2)}× of ${s.runs} interleaved runs (IQR ${s.q1.toFixed(2)}×–${s.q3.toFixed(2)}×)`,

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { raceAbort } from '../abort.ts';
-import type { Broker } from '../broker/index.ts';
+import type { Broker, CallOptions } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import {
   errorBody,
@@ -99,6 +99,8 @@ function nestedWithin(value: unknown, depth: number): boolean {
   return true;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** What the gateway keeps of one request. */
 interface RequestState {
   readonly id: string;
@@ -179,6 +181,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
 
   for (const route of routes) {
     const idempotentRoute = store !== undefined && idempotent(route);
+    const { timeoutMs, attemptTimeoutMs } = route;
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const state = stateOf(request) as RequestState;
       const req = request as RouteRequest;
@@ -218,23 +221,20 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       };
       // on + removeListener rather than once: once wraps the listener in another closure per request.
       reply.raw.on('close', onClose);
+      // Only the options that are set: the broker checks each key it is given, on every call.
+      const call: Mutable<CallOptions> = {
+        signal: gone.signal,
+        meta,
+        onServed: (node: string) => {
+          state.nodeId = node;
+        },
+      };
+      if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
+      if (attemptTimeoutMs !== undefined) call.attemptTimeoutMs = attemptTimeoutMs;
+      if (key !== undefined) call.idempotencyKey = key;
       let result: unknown;
       try {
-        result = await broker.callByName(
-          route.action,
-          params,
-          {
-            timeoutMs: route.timeoutMs,
-            attemptTimeoutMs: route.attemptTimeoutMs,
-            signal: gone.signal,
-            idempotencyKey: key,
-            meta,
-            onServed: (node: string) => {
-              state.nodeId = node;
-            },
-          },
-          undefined,
-        );
+        result = await broker.callByName(route.action, params, call, undefined);
       } finally {
         reply.raw.removeListener('close', onClose);
       }
@@ -250,8 +250,19 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       handler,
       ...(store !== undefined && idempotent(route)
         ? {
-            onSend: (request: FastifyRequest, reply: FastifyReply, payload: unknown) =>
-              keep(store, request, reply, payload),
+            // Callback style: a response without a claimed key (most) goes on at once, with no promise.
+            onSend: (
+              request: FastifyRequest,
+              reply: FastifyReply,
+              payload: unknown,
+              done: (error: Error | null, payload?: unknown) => void,
+            ) => {
+              if (stateOf(request)?.claim === undefined) {
+                done(null, payload);
+                return;
+              }
+              keep(store, request, reply, payload).then((kept) => done(null, kept), done);
+            },
           }
         : {}),
     });
