@@ -122,6 +122,7 @@ export class Invoker implements LocalHost {
         action,
         served,
         plain: served !== undefined && this.#server.plain(served),
+        bulkhead: served === undefined ? undefined : this.#server.bulkhead(served),
         callMeter: this.#core.meters.calling(action),
         serveMeter: served === undefined ? undefined : this.#core.meters.serving(action),
         breaker: this.#breaker(action),

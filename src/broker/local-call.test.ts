@@ -8,7 +8,7 @@ import { BrokerStoppedError, DeadlineExceededError, RemoteError, ValidationError
 import { aNumber, anything, failure, sleep, until } from './contract/context.contract.ts';
 import { defineContract } from './contract.ts';
 import { createBroker } from './create-broker.ts';
-import { CircuitOpenError } from './resilience-errors.ts';
+import { BulkheadFullError, CircuitOpenError } from './resilience-errors.ts';
 import { defineService } from './service.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -254,6 +254,49 @@ describe('a call served in the same broker', () => {
     });
     expect(await client.run(null, { meta: { user: 'u1' } })).toEqual({ user: 'u1', tenant: 'acme' });
     expect(order).toEqual([expect.stringMatching(/^before .*\.run$/), 'after']);
+  });
+
+  it("an action's bulkhead holds local calls too: past its slots and queue they are refused, and a queued call whose caller left never runs", async () => {
+    const c = contract();
+    const gates: (() => void)[] = [];
+    const ran: unknown[] = [];
+    const service = defineService(
+      c,
+      {
+        actions: {
+          run: (p: unknown) => {
+            ran.push(p);
+            return new Promise<unknown>((resolve) => gates.push(() => resolve(p)));
+          },
+          idem: (p: unknown) => p,
+          checked: (p: number) => p,
+          num: (p: unknown) => p,
+        },
+      } as never,
+      { actions: { run: { concurrency: 1, maxQueued: 2 } } } as never,
+    );
+    const broker = await createBroker({ transport: `memory://local-${randomUUID()}`, services: [service] });
+    brokers.push(broker);
+    const client = broker.client(c);
+    const first = client.run(1);
+    const leaving = new AbortController();
+    const second = client.run(2, { signal: leaving.signal });
+    const third = client.run(3);
+    const refused = await failure(client.run(4));
+    expect(refused).toBeInstanceOf(BulkheadFullError);
+    expect(refused).toMatchObject({ retryable: true });
+    await until('the first call runs', () => ran.length === 1);
+    const reason = new Error('left the queue');
+    leaving.abort(reason);
+    await expect(second).rejects.toBe(reason);
+    (gates.shift() as () => void)();
+    expect(await first).toBe(1);
+    await until('the third call runs', () => ran.length === 2);
+    (gates.shift() as () => void)();
+    expect(await third).toBe(3);
+    // The call that left while queued never reached the handler.
+    expect(ran).toEqual([1, 3]);
+    expect(serveSide(broker, 'run')).toMatchObject({ inFlight: 0 });
   });
 
   it('leaves no timer behind once the broker stops, and none per call while it runs', async () => {

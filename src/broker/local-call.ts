@@ -8,6 +8,7 @@ import { reportUnhandled } from '../diagnostics.ts';
 import type { StandardResult, StandardSchemaV1 } from '../standard-schema.ts';
 import type { MessageHeaders } from '../transport/index.ts';
 import { DeadlineExceededError, ValidationError } from './broker-errors.ts';
+import type { Bulkhead } from './bulkhead.ts';
 import type { CallOptions, ResolvedCall } from './call-options.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { AnyContract, CompiledAction } from './contract.ts';
@@ -18,6 +19,7 @@ import type { RetryBudget } from './retry-budget.ts';
 import type { ServedAction } from './service.ts';
 import type { Client, ServiceContext } from './service-context.ts';
 import { type TraceLink, traceIdOf } from './tracing.ts';
+import { serveChecked } from './validate.ts';
 import { fromWireError, toWireError } from './wire-errors.ts';
 
 /** What the invoker works out once per action, for every call of it. */
@@ -25,8 +27,10 @@ export interface Route {
   readonly action: CompiledAction;
   /** This broker's handler of the action, when it serves it (and calls in this process prefer it). */
   readonly served: ServedAction | undefined;
-  /** Whether a local call may take the fast path as far as the action goes (no bulkhead, cap or scope). */
+  /** Whether a local call may take the fast path as far as the action goes (no cap or scope). */
   readonly plain: boolean;
+  /** The action's bulkhead on this broker, when it has one. */
+  readonly bulkhead: Bulkhead | undefined;
   readonly callMeter: ActionMeter;
   readonly serveMeter: ActionMeter | undefined;
   readonly breaker: CircuitBreaker | undefined;
@@ -205,6 +209,21 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     if (parent !== undefined) this.#unwatchParent = onAbort(parent, () => this.#abandon(parent.reason));
     this.#host.handlerStarted();
     (this.route.serveMeter as ActionMeter).inFlight++;
+    const { bulkhead } = this.route;
+    if (bulkhead !== undefined) {
+      // The action's bulkhead holds the whole served call, its checks included, as on the general path.
+      bulkhead
+        .run(() => {
+          // A call whose caller gave up while it waited for a slot leaves without running.
+          if (this.#answered) throw this.#abortReason;
+          return this.#inSlot(params);
+        })
+        .then(
+          (value) => this.#succeeded(value),
+          (error: unknown) => this.#failed(error),
+        );
+      return promise;
+    }
     let outcome: StandardResult<unknown> | Promise<StandardResult<unknown>>;
     try {
       outcome = this.route.action.spec.params['~standard'].validate(params);
@@ -307,11 +326,22 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     } else this.#checked(outcome);
   }
 
+  /** The served call inside a bulkhead slot: params checked, the handler, its result checked. */
+  #inSlot(params: unknown): unknown {
+    const { spec } = this.route.action;
+    const { handler } = this.route.served as ServedAction;
+    return serveChecked(spec, handler, params, this, this.action, this.nodeId);
+  }
+
   #checked(outcome: StandardResult<unknown>): void {
     if (outcome.issues !== undefined) {
       this.#failed(new ValidationError(this.action, 'result', outcome.issues, this.nodeId));
       return;
     }
+    this.#succeeded(outcome.value);
+  }
+
+  #succeeded(value: unknown): void {
     const ended = performance.now();
     this.#serveEnded(ended, undefined);
     if (this.#answered) return;
@@ -328,7 +358,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
         reportUnhandled('broker', 'a call option onServed', error);
       }
     }
-    (this.#resolve as (value: unknown) => void)(outcome.value);
+    (this.#resolve as (value: unknown) => void)(value);
   }
 
   /** The handler, or a schema, failed. */

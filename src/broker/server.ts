@@ -3,16 +3,15 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import { raceAbort } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import { describe } from '../errors.ts';
-import type { StandardResult } from '../standard-schema.ts';
 import type { MessageMeta, TransportSubscription } from '../transport/index.ts';
-import { BrokerProtocolError, ValidationError } from './broker-errors.ts';
+import { BrokerProtocolError } from './broker-errors.ts';
 import { Bulkhead } from './bulkhead.ts';
 import { CallContext, type Inbound } from './call-context.ts';
 import type { BrokerCore } from './core.ts';
 import { runLayers, type ServeMiddleware } from './middleware.ts';
 import type { CompiledService, ServedAction } from './service.ts';
 import { traceOf, withoutTrace } from './tracing.ts';
-import { validate } from './validate.ts';
+import { serveChecked, validate } from './validate.ts';
 import { decodeCall, decodeEvent, encodeReply } from './wire.ts';
 import { toWireError } from './wire-errors.ts';
 
@@ -20,17 +19,6 @@ import { toWireError } from './wire-errors.ts';
 interface Answer {
   ok(result: unknown): unknown;
   failed(error: unknown): unknown;
-}
-
-/** The schema's output, or ValidationError with its issues when it refused. */
-function refused(
-  outcome: StandardResult<unknown>,
-  action: string,
-  target: 'params' | 'result',
-  nodeId: string,
-): unknown {
-  if (outcome.issues !== undefined) throw new ValidationError(action, target, outcome.issues, nodeId);
-  return outcome.value;
 }
 
 /** Publishes `{ action, nodeId, ctx }` around each served call (local or remote) when someone listens. */
@@ -73,13 +61,17 @@ export class Server {
   }
 
   /**
-   * Whether a call of `served` in this process may skip the pipeline: no bulkhead, no cap of its own,
-   * no container scope. (Middleware and diagnostics subscribers can come later: see `unwrapped`.)
+   * Whether a call of `served` in this process may skip the pipeline: no cap of its own, no container
+   * scope (a bulkhead it takes itself: see `bulkhead`). Middleware and diagnostics subscribers can come
+   * later: see `unwrapped`.
    */
   plain(served: ServedAction): boolean {
-    return (
-      !this.#bulkheads.has(served) && !Number.isFinite(served.timeoutMs) && this.#core.container === undefined
-    );
+    return !Number.isFinite(served.timeoutMs) && this.#core.container === undefined;
+  }
+
+  /** The bulkhead of `served`, when it has one. */
+  bulkhead(served: ServedAction): Bulkhead | undefined {
+    return this.#bulkheads.get(served);
   }
 
   /** Whether nothing wraps a served call now: no serve middleware and no `keel:broker.serve` subscriber. */
@@ -196,39 +188,15 @@ export class Server {
     return ctx.capped ? raceAbort(work, ctx.signal) : work;
   }
 
-  /**
-   * The pipeline with nothing around the handler: schemas that answer at once are read at once, so a
-   * call costs the handler's own promise turn and no more.
-   */
+  /** The pipeline with nothing around the handler (see serveChecked). */
   #plain(served: ServedAction, params: unknown, ctx: CallContext): Promise<unknown> {
-    const { spec, key } = served.action;
-    const nodeId = this.#core.nodeId;
     try {
-      const checked = spec.params['~standard'].validate(params);
-      if (checked instanceof Promise) {
-        return checked.then((outcome) => this.#handle(served, refused(outcome, key, 'params', nodeId), ctx));
-      }
-      return this.#handle(served, refused(checked, key, 'params', nodeId), ctx);
+      const { action } = served;
+      const out = serveChecked(action.spec, served.handler, params, ctx, action.key, this.#core.nodeId);
+      return out instanceof Promise ? out : Promise.resolve(out);
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  #handle(served: ServedAction, value: unknown, ctx: CallContext): Promise<unknown> {
-    const { spec, key } = served.action;
-    const nodeId = this.#core.nodeId;
-    const check = (result: unknown): unknown => {
-      const checked = spec.result['~standard'].validate(result);
-      if (checked instanceof Promise)
-        return checked.then((outcome) => refused(outcome, key, 'result', nodeId));
-      return refused(checked, key, 'result', nodeId);
-    };
-    const result = served.handler(value, ctx);
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-      return Promise.resolve(result as PromiseLike<unknown>).then(check);
-    }
-    const out = check(result);
-    return out instanceof Promise ? out : Promise.resolve(out);
   }
 
   #answer(served: ServedAction, payload: unknown, meta: MessageMeta): Promise<unknown> | unknown {
