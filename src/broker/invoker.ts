@@ -22,6 +22,7 @@ import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
 import { Deadlines } from './deadlines.ts';
 import { LocalCall, type LocalHost, type Route } from './local-call.ts';
+import type { ActionMeter } from './metrics.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { RetryPolicy } from './retry-policy.ts';
@@ -175,19 +176,11 @@ export class Invoker implements LocalHost {
         // The budget counts from the call, not from `next()`: middleware spend it too.
         return this.#fast(route, params, options, parent, depth, left, started, meta, false);
       };
-      const work = runLayers(this.#middleware, (layer, next) => layer(request, next), last);
-      this.running.add(work);
-      work.then(
-        () => {
-          this.running.delete(work);
-          meter.succeeded(started);
-        },
-        (error: unknown) => {
-          this.running.delete(work);
-          meter.failed(started, error);
-        },
+      return this.#track(
+        runLayers(this.#middleware, (layer, next) => layer(request, next), last),
+        meter,
+        started,
       );
-      return work;
     }
     if (
       route.served === undefined &&
@@ -195,13 +188,7 @@ export class Invoker implements LocalHost {
       !callChannel.hasSubscribers &&
       !core.tracing.active()
     ) {
-      const work = this.#direct(route, params, options, parent, depth, left);
-      this.running.add(work);
-      const forget = () => {
-        this.running.delete(work);
-      };
-      work.then(forget, forget);
-      return work;
+      return this.#track(this.#direct(route, params, options, parent, depth, left), undefined, 0);
     }
     const meter = route.callMeter;
     const started = meter.begin();
@@ -226,24 +213,30 @@ export class Invoker implements LocalHost {
           local: local !== undefined,
         })
       : traced();
+    return this.#track(work, meter, started);
+  }
+
+  /** Keeps `work` in `running` (stop() waits for it) until it settles, and counts it on `meter` when given. */
+  #track(work: Promise<unknown>, meter: ActionMeter | undefined, started: number): Promise<unknown> {
     this.running.add(work);
     work.then(
       () => {
         this.running.delete(work);
-        meter.succeeded(started);
+        meter?.succeeded(started);
       },
       (error: unknown) => {
         this.running.delete(work);
-        meter.failed(started, error);
+        meter?.failed(started, error);
       },
     );
     return work;
   }
 
   /**
-   * A call served in this process with nothing around it (no middleware, tracing SDK, diagnostics
-   * subscriber, bulkhead, cap or scope): the same validation, deadline, signals, breaker, budget, metrics
-   * and error shapes as the general path, made by one object with no timer and no extra promise turns.
+   * A call served in this process with nothing around it (no serve middleware, tracing SDK, diagnostics
+   * subscriber, cap or scope; call middleware and a bulkhead it takes itself): the same validation,
+   * deadline, signals, breaker, budget, metrics and error shapes as the general path, made by one object
+   * with no timer and no extra promise turns.
    */
   #fast(
     route: Route,
