@@ -2,6 +2,7 @@
 import { tracingChannel } from 'node:diagnostics_channel';
 import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
+import { DeadlineHeap } from '../transport/deadline-heap.ts';
 import {
   type MessageHeaders,
   NoRespondersError,
@@ -20,7 +21,6 @@ import type { ResolvedCall } from './call-options.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
-import { Deadlines } from './deadlines.ts';
 import { LocalCall, type LocalHost, type Route } from './local-call.ts';
 import type { ActionMeter } from './metrics.ts';
 import { type CallMiddleware, type CallRequest, runLayers } from './middleware.ts';
@@ -44,7 +44,9 @@ export class Invoker implements LocalHost {
   /** Outgoing calls not settled yet (but local calls on the fast path); stop() waits for them. */
   readonly running = new Set<Promise<unknown>>();
   /** The deadlines of local calls on the fast path: one timer for all of them. */
-  readonly deadlines = new Deadlines();
+  readonly deadlines = new DeadlineHeap<LocalCall>((call) => call.expire(performance.now()), {
+    idle: 'unref',
+  });
   readonly core: BrokerCore;
   readonly #routes = new Map<CompiledAction, Route>();
   /** Handlers of fast local calls still running, and who waits for them all to end. */
@@ -78,7 +80,7 @@ export class Invoker implements LocalHost {
     // The broker's stop, past its grace, answers every fast local call still pending.
     onAbort(core.stopSignal, () => {
       const reason = core.stopSignal.reason;
-      for (const entry of this.deadlines.entries()) (entry as LocalCall).abandon(reason);
+      for (const call of this.deadlines.items()) call.abandon(reason);
     });
   }
 

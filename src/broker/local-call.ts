@@ -1,11 +1,12 @@
 /**
  * LocalCall: a call served in this process on its fast path — one object that is the handler's context,
- * the caller's pending promise and an entry in the broker's shared deadline list, with no wire, no timer
+ * the caller's pending promise and an entry in the broker's deadline heap, with no wire, no timer
  * of its own and no promise turn beyond the handler's.
  */
 import { onAbort } from '../abort.ts';
 import { reportUnhandled } from '../diagnostics.ts';
 import type { StandardResult, StandardSchemaV1 } from '../standard-schema.ts';
+import type { DeadlineHeap, Timed } from '../transport/deadline-heap.ts';
 import type { MessageHeaders } from '../transport/index.ts';
 import { DeadlineExceededError, ValidationError } from './broker-errors.ts';
 import type { Bulkhead } from './bulkhead.ts';
@@ -13,7 +14,6 @@ import type { CallOptions, ResolvedCall } from './call-options.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { AnyContract, CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
-import type { DeadlineEntry, Deadlines } from './deadlines.ts';
 import type { ActionMeter } from './metrics.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import type { ServedAction } from './service.ts';
@@ -40,7 +40,8 @@ export interface Route {
 /** The invoker's side of a local call. */
 export interface LocalHost {
   readonly core: BrokerCore;
-  readonly deadlines: Deadlines;
+  /** The broker's pending local calls by deadline: one timer for all of them. */
+  readonly deadlines: DeadlineHeap<LocalCall>;
   /** A handler started (counted until it ends, so the broker's stop can wait for it). */
   handlerStarted(): void;
   handlerEnded(): void;
@@ -53,7 +54,7 @@ export interface LocalHost {
 
 const noMeta: MessageHeaders = Object.freeze({});
 
-export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
+export class LocalCall implements ServiceContext, ParentCall, Timed {
   readonly nodeId: string;
   readonly action: string;
   readonly callerNodeId: string;
@@ -63,7 +64,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
   readonly trace: TraceLink | undefined;
   readonly scope = undefined;
   /** When this try's time is up (`performance.now()` clock): the call's deadline, or its `attemptTimeoutMs`. */
-  readonly expires: number;
+  readonly due: number;
   /** When the whole call's time is up (retries included). */
   readonly callExpires: number;
   /** The budget the call started with, in ms (for its DeadlineExceededError). */
@@ -75,8 +76,8 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
   readonly parent: ParentCall | undefined;
   /** The params as the caller gave them (a retry sends them again). */
   params: unknown;
-  prevDeadline: DeadlineEntry | undefined = undefined;
-  nextDeadline: DeadlineEntry | undefined = undefined;
+  /** Its place in the deadline heap; -1 while out of it. */
+  slot = -1;
   readonly #host: LocalHost;
   /** The caller's meter, unless call middleware wrap the call (then the invoker counts the whole of it). */
   readonly #meter: ActionMeter | undefined;
@@ -123,14 +124,14 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.#started = started;
     this.budgetMs = budgetMs;
     this.tryMs = Math.min(budgetMs, options.attemptTimeoutMs ?? budgetMs);
-    this.expires = started + this.tryMs;
+    this.due = started + this.tryMs;
     this.callExpires = started + budgetMs;
   }
 
   /** When the call's budget runs out, in `Date.now()` milliseconds (worked out on first read). */
   get deadline(): number {
     // Whole milliseconds, never past the budget, as a deadline read from Date.now() at the start would be.
-    this.#deadline ??= Math.floor(Date.now() + (this.expires - performance.now()));
+    this.#deadline ??= Math.floor(Date.now() + (this.due - performance.now()));
     return this.#deadline;
   }
 
@@ -148,7 +149,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
   }
 
   remainingMs(): number {
-    return this.expires - performance.now();
+    return this.due - performance.now();
   }
 
   /** The milliseconds left of the whole call (its retries' budget). */
@@ -245,7 +246,7 @@ export class LocalCall implements ServiceContext, ParentCall, DeadlineEntry {
     this.#abandon(reason);
   }
 
-  /** The try's time is up (the deadline list calls this): the call ends, or a retry gets the time left. */
+  /** The try's time is up (the deadline heap calls this): the call ends, or a retry gets the time left. */
   expire(now: number): void {
     if (this.#answered) return;
     const early = this.tryMs < this.budgetMs;
