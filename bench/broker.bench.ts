@@ -11,16 +11,17 @@
  * Moleculer runs with its defaults, but for `logger: false`: its logger prints each broker's start and
  * stop, nothing per call, so it costs the calls nothing and would only interleave with the tables.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ServiceBroker } from 'moleculer';
 import { type Engine, startNats } from '../scripts/engines.ts';
 import { createBroker } from '../src/index.ts';
 import { type AddParams, keelMath, math, moleculerMath, rawSubject } from './broker-math.ts';
 import { run, spread, target } from './harness.ts';
+import { rawRequester, startReady } from './nats-floor.ts';
 
 /** Calls in flight at once in the concurrent cases. */
 const WINDOW = 100;
@@ -269,66 +270,18 @@ async function local(): Promise<void> {
 }
 
 /** Starts `bench/broker-service.ts` for one library and resolves once it serves. */
-async function startService(library: string, url: string, namespace: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [join(import.meta.dirname, 'broker-service.ts'), library, url, namespace],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const readyBy = Date.now() + 30_000;
-  while (!out.includes('ready\n')) {
-    if (child.exitCode !== null || Date.now() > readyBy) {
-      child.kill('SIGKILL');
-      throw new Error(`the ${library} service process did not get ready within 30 s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return child;
+function startService(library: string, url: string, namespace: string): Promise<ChildProcess> {
+  const script = join(import.meta.dirname, 'broker-service.ts');
+  return startReady(script, [library, url, namespace], `the ${library} service process`);
 }
 
-/** The floor: one connection, a reply subject per call under one inbox, and a map of pending calls. */
+/** The floor's call of `math.add`: the sum, or the error the raw service answered with. */
 function rawCaller(nc: NatsConnection, timeoutMs: number): (params: AddParams) => Promise<number> {
-  interface Pending {
-    readonly resolve: (value: number) => void;
-    readonly reject: (error: Error) => void;
-    readonly timer: NodeJS.Timeout;
-  }
-  const inbox = createInbox();
-  const prefix = inbox.length + 1;
-  const pending = new Map<number, Pending>();
-  const encoder = new TextEncoder();
-  let seq = 0;
-  nc.subscribe(`${inbox}.*`, {
-    callback: (error, msg) => {
-      if (error) return;
-      const id = Number(msg.subject.slice(prefix));
-      const call = pending.get(id);
-      if (call === undefined) return; // timed out already
-      pending.delete(id);
-      clearTimeout(call.timer);
-      try {
-        const reply = msg.json<{ ok: boolean; result?: number; error?: string }>();
-        if (reply.ok) call.resolve(reply.result as number);
-        else call.reject(new Error(reply.error));
-      } catch (cause) {
-        call.reject(new Error('the reply is not JSON', { cause }));
-      }
-    },
+  return rawRequester<AddParams, number>(nc, rawSubject, timeoutMs, (reply) => {
+    const answer = reply as { ok: boolean; result?: number; error?: string };
+    if (answer.ok) return answer.result as number;
+    throw new Error(answer.error);
   });
-  return (p) =>
-    new Promise<number>((resolve, reject) => {
-      const id = ++seq;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
-      pending.set(id, { resolve, reject, timer });
-      nc.publish(rawSubject, encoder.encode(JSON.stringify(p)), { reply: `${inbox}.${id}` });
-    });
 }
 
 /** Caller here, service in a child process, over one nats-server. */

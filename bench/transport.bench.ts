@@ -4,13 +4,14 @@
  * request/reply with 100 in flight to a responder in another process, in calls per second (elapsed time)
  * and in the caller's CPU time per call, against a hand-rolled floor.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Engine, startNats } from '../scripts/engines.ts';
 import { openTransport, type Transport } from '../src/index.ts';
 import { type Candidate, run, spread, target } from './harness.ts';
+import { rawRequester, startReady } from './nats-floor.ts';
 
 const payload = { id: 42, kind: 'circle', radius: 2.5, tags: ['red', 'large'] };
 
@@ -104,65 +105,8 @@ const WINDOW = 100;
 const TIMEOUT_MS = 10_000;
 
 /** Starts `bench/transport-responder.ts` and resolves once it serves. */
-async function startResponder(url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'transport-responder.ts'), url], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-  });
-  const readyBy = Date.now() + 30_000;
-  while (!out.includes('ready\n')) {
-    if (child.exitCode !== null || Date.now() > readyBy) {
-      child.kill('SIGKILL');
-      throw new Error('the responder process did not get ready within 30 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return child;
-}
-
-/**
- * The floor: one connection, one inbox subscription, a reply subject per call, a map of pending calls, a
- * timer per call, JSON both ways.
- */
-function rawRequester(nc: NatsConnection, subject: string): (payload: unknown) => Promise<unknown> {
-  interface Pending {
-    readonly resolve: (value: unknown) => void;
-    readonly reject: (error: Error) => void;
-    readonly timer: NodeJS.Timeout;
-  }
-  const inbox = createInbox();
-  const prefix = inbox.length + 1;
-  const pending = new Map<number, Pending>();
-  const encoder = new TextEncoder();
-  let seq = 0;
-  nc.subscribe(`${inbox}.*`, {
-    callback: (error, msg) => {
-      if (error) return;
-      const id = Number(msg.subject.slice(prefix));
-      const call = pending.get(id);
-      if (call === undefined) return; // timed out already
-      pending.delete(id);
-      clearTimeout(call.timer);
-      try {
-        call.resolve(msg.json());
-      } catch (cause) {
-        call.reject(new Error('the reply is not JSON', { cause }));
-      }
-    },
-  });
-  return (payload) =>
-    new Promise((resolve, reject) => {
-      const id = ++seq;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`no reply within ${TIMEOUT_MS} ms`));
-      }, TIMEOUT_MS);
-      pending.set(id, { resolve, reject, timer });
-      nc.publish(subject, encoder.encode(JSON.stringify(payload)), { reply: `${inbox}.${id}` });
-    });
+function startResponder(url: string): Promise<ChildProcess> {
+  return startReady(join(import.meta.dirname, 'transport-responder.ts'), [url], 'the responder process');
 }
 
 /** `n` calls of `call`, at most WINDOW in flight. */
@@ -189,7 +133,7 @@ export async function requestReply(): Promise<void> {
     nc = await connect({ servers: url.replace(/^nats:\/\//, '') });
     keel = await openTransport(url);
     const transport = keel;
-    const raw = rawRequester(nc, 'bench.rr.raw');
+    const raw = rawRequester(nc, 'bench.rr.raw', TIMEOUT_MS);
     await nc.flush();
     const candidates: Candidate[] = [
       { name: 'raw nats.js', run: (n) => windowed(n, () => raw(payload)) },
