@@ -1,4 +1,6 @@
 /** The options of one call (`client.x(params, options)`, `broker.call`, `ctx.call`): checked once, defaults applied once. */
+
+import { reportUnhandled } from '../diagnostics.ts';
 import {
   checkCount,
   checkDuration,
@@ -128,4 +130,14 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
     trace,
     onServed: options.onServed,
   };
+}
+
+/** Tells the caller's `onServed` who answered; its failure is the caller's bug, not the call's. */
+export function tellServed(options: ResolvedCall, nodeId: string): void {
+  if (options.onServed === undefined) return;
+  try {
+    options.onServed(nodeId);
+  } catch (error) {
+    reportUnhandled('broker', 'a call option onServed', error);
+  }
 }

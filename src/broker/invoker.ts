@@ -1,8 +1,8 @@
 /** Invoker: the calling side — deadlines, depth, retries, middleware, and the local short-circuit or the wire. */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { clearLongTimeout, onAbort, setLongTimeout } from '../abort.ts';
-import { reportUnhandled } from '../diagnostics.ts';
 import { DeadlineHeap } from '../transport/deadline-heap.ts';
+import { noHeaders } from '../transport/headers.ts';
 import {
   type MessageHeaders,
   NoRespondersError,
@@ -17,7 +17,7 @@ import {
   DeadlineExceededError,
   RemoteError,
 } from './broker-errors.ts';
-import type { ResolvedCall } from './call-options.ts';
+import { type ResolvedCall, tellServed } from './call-options.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
@@ -571,7 +571,7 @@ export class Invoker implements LocalHost {
           depth: request.depth,
           key: options.idempotencyKey,
           caller: core.nodeId,
-          meta: meta ?? noMeta,
+          meta: meta ?? noHeaders,
           deadline,
           source: () => control.signal,
           trace,
@@ -593,8 +593,6 @@ export class Invoker implements LocalHost {
   }
 }
 
-const noMeta: MessageHeaders = Object.freeze({});
-
 /**
  * The meta a call carries, frozen: its parent's, then the caller's own (already frozen, without the trace
  * context); either as it is when the other has nothing.
@@ -604,16 +602,6 @@ function ownMeta(options: ResolvedCall, parent: ParentCall | undefined): Message
   if (own === undefined) return parent?.meta;
   if (parent === undefined || Object.keys(parent.meta).length === 0) return own;
   return Object.freeze({ ...parent.meta, ...own });
-}
-
-/** Tells the caller's `onServed` who answered; its failure is the caller's bug, not the call's. */
-function tellServed(options: ResolvedCall, nodeId: string): void {
-  if (options.onServed === undefined) return;
-  try {
-    options.onServed(nodeId);
-  } catch (error) {
-    reportUnhandled('broker', 'a call option onServed', error);
-  }
 }
 
 /** One signal for every reason a call may end early. */

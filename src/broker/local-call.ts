@@ -4,13 +4,13 @@
  * of its own and no promise turn beyond the handler's.
  */
 import { onAbort } from '../abort.ts';
-import { reportUnhandled } from '../diagnostics.ts';
 import type { StandardResult, StandardSchemaV1 } from '../standard-schema.ts';
 import type { DeadlineHeap, Timed } from '../transport/deadline-heap.ts';
+import { noHeaders } from '../transport/headers.ts';
 import type { MessageHeaders } from '../transport/index.ts';
 import { DeadlineExceededError, ValidationError } from './broker-errors.ts';
 import type { Bulkhead } from './bulkhead.ts';
-import type { CallOptions, ResolvedCall } from './call-options.ts';
+import { type CallOptions, type ResolvedCall, tellServed } from './call-options.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { AnyContract, CompiledAction } from './contract.ts';
 import type { BrokerCore, ParentCall } from './core.ts';
@@ -51,8 +51,6 @@ export interface LocalHost {
    */
   retry(call: LocalCall, error: Error): Promise<unknown> | undefined;
 }
-
-const noMeta: MessageHeaders = Object.freeze({});
 
 export class LocalCall implements ServiceContext, ParentCall, Timed {
   readonly nodeId: string;
@@ -117,7 +115,7 @@ export class LocalCall implements ServiceContext, ParentCall, Timed {
     this.action = route.action.key;
     this.callerNodeId = nodeId;
     this.depth = depth;
-    this.meta = meta ?? noMeta;
+    this.meta = meta ?? noHeaders;
     this.idempotencyKey = options.idempotencyKey;
     this.trace = trace;
     this.#meter = metered ? route.callMeter : undefined;
@@ -351,14 +349,7 @@ export class LocalCall implements ServiceContext, ParentCall, Timed {
     this.#host.deadlines.remove(this);
     this.#meter?.succeeded(this.#started, ended);
     this.route.breaker?.success(this.#permit, ended);
-    const { onServed } = this.options;
-    if (onServed !== undefined) {
-      try {
-        onServed(this.nodeId);
-      } catch (error) {
-        reportUnhandled('broker', 'a call option onServed', error);
-      }
-    }
+    tellServed(this.options, this.nodeId);
     (this.#resolve as (value: unknown) => void)(value);
   }
 
