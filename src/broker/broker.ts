@@ -4,7 +4,7 @@ import type { Container } from '../container/index.ts';
 import { checkDuration, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import type { Transport } from '../transport/index.ts';
 import { BrokerStoppedError, UnknownActionError } from './broker-errors.ts';
-import { type CallOptions, resolveCall } from './call-options.ts';
+import { type CallOptions, type ResolvedCall, resolveCall } from './call-options.ts';
 import {
   type ActionAt,
   type ActionKey,
@@ -188,6 +188,24 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
         this.#labels.set(found, label);
       }
       return this.#invoker.call(found, params, resolveCall(label, options), parent);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * @internal A call whose options were checked where they were made: the gateway builds them per request
+   * from parts it checked once (a route's deadlines) or validated at the HTTP boundary (the request id,
+   * the trace context), so the per-call checks of `call()` would only repeat that work. Unknown actions
+   * are refused as `call()` refuses them.
+   */
+  callResolved(action: string, params: unknown, options: ResolvedCall): Promise<unknown> {
+    const found = this.#actions.get(action);
+    if (found === undefined) {
+      return Promise.reject(new UnknownActionError(String(action), [...this.#actions.keys()]));
+    }
+    try {
+      return this.#invoker.call(found, params, options, undefined);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -78,11 +78,14 @@ const keys = [
   'meta',
   'onServed',
 ] as const;
+/** How many times a call is tried again when `retries` is not given. */
+export const defaultRetries = 2;
+
 const none: ResolvedCall = {
   timeoutMs: undefined,
   attemptTimeoutMs: undefined,
   signal: undefined,
-  retries: 2,
+  retries: defaultRetries,
   idempotencyKey: undefined,
   meta: undefined,
   trace: undefined,
@@ -105,7 +108,9 @@ export function resolveCall(label: string, options: CallOptions | undefined): Re
         });
   checkSignal(`${label} signal`, options.signal);
   const retries =
-    options.retries === undefined ? 2 : checkCount(`${label} retries`, options.retries, { min: 0 });
+    options.retries === undefined
+      ? defaultRetries
+      : checkCount(`${label} retries`, options.retries, { min: 0 });
   const key = options.idempotencyKey;
   if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > maxKeyLength)) {
     throw new InvalidArgumentError(

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import { raceAbort } from '../abort.ts';
-import type { Broker } from '../broker/index.ts';
+import { type ActionMetrics, type Broker, latencyBucketsMs } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { exemptFromPressure } from './health.ts';
 import { type Series, SeriesFamily } from './series.ts';
@@ -29,7 +29,7 @@ export interface MetricsOptions {
 }
 
 export interface MetricsPluginOptions extends MetricsOptions {
-  /** The broker whose outgoing calls are counted by action and outcome. */
+  /** The broker whose outgoing calls are reported by action and outcome. */
   readonly broker?: Broker<any> | undefined;
 }
 
@@ -141,59 +141,9 @@ export const keelMetrics = fp(
       done();
     });
 
-    if (broker !== undefined) {
-      // Counted at the gateway, around each outgoing call (retries included), as the broker's own
-      // middleware sees it.
-      const calls = new SeriesFamily(['action', 'code']);
-      registry.registerMetric(
-        calls.counter(
-          'keel_broker_calls_total',
-          'Broker calls made by the gateway, by action and outcome (OK or the error code)',
-        ) as never,
-      );
-      const callLatency = new SeriesFamily(['action'], latencyBuckets);
-      registry.registerMetric(
-        callLatency.histogram(
-          'keel_broker_call_duration_seconds',
-          'Broker call latency seen by the gateway, by action',
-        ) as never,
-      );
-      /** Per action: its latency series, its OK series, and its failures by code. */
-      const byAction = new Map<string, { latency: Series; ok: Series; failed: Map<string, Series> }>();
-      const actionSeries = (action: string) => {
-        let found = byAction.get(action);
-        if (found === undefined) {
-          found = { latency: callLatency.series(action), ok: calls.series(action, 'OK'), failed: new Map() };
-          byAction.set(action, found);
-        }
-        return found;
-      };
-      let counting = true;
-      broker.use({
-        call: async (call, next) => {
-          if (!counting) return next();
-          const started = performance.now();
-          const series = actionSeries(call.action);
-          try {
-            const result = await next();
-            calls.inc(series.ok);
-            return result;
-          } catch (error) {
-            const found = (error as { code?: unknown } | null)?.code;
-            const code = typeof found === 'string' ? found : 'UNKNOWN';
-            let failed = series.failed.get(code);
-            if (failed === undefined) series.failed.set(code, (failed = calls.series(call.action, code)));
-            calls.inc(failed);
-            throw error;
-          } finally {
-            callLatency.observe(series.latency, (performance.now() - started) / 1000);
-          }
-        },
-      });
-      app.addHook('onClose', async () => {
-        counting = false;
-      });
-    }
+    // The broker's calls, read from its own counters at scrape time: no work per call here.
+    if (broker !== undefined)
+      for (const metric of brokerCallMetrics(broker)) registry.registerMetric(metric as never);
 
     if (settings.queues.length > 0) {
       // One read of every queue per scrape, shared by the two gauges that report it.
@@ -249,3 +199,106 @@ export const keelMetrics = fp(
   },
   { fastify: '5.x', name: 'keel-metrics' },
 );
+
+/** What prom-client's Registry reads from a metric it did not make (see series.ts). */
+interface ScrapedMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'histogram';
+  readonly aggregator: 'sum';
+  getForPromString(): object;
+  get(): object;
+  reset(): void;
+}
+
+/**
+ * `keel_broker_calls_total{action, code}` and `keel_broker_call_duration_seconds{action}`: the calling
+ * side of `broker.metrics()` (every call this process's broker made, retries included), read when
+ * scraped. A registry reset counts from then on: the counts at the reset are kept and taken off.
+ */
+export function brokerCallMetrics(broker: Broker<any>): ScrapedMetric[] {
+  let baseline = new Map<string, ActionMetrics>();
+  const calls = (): { now: ActionMetrics; before: ActionMetrics | undefined }[] =>
+    broker
+      .metrics()
+      .actions.filter((a) => a.side === 'call')
+      .map((now) => ({ now, before: baseline.get(now.action) }));
+  const reset = () => {
+    baseline = new Map(calls().map(({ now }) => [now.action, now]));
+  };
+  const counter = (): object[] => {
+    const out: object[] = [];
+    for (const { now, before } of calls()) {
+      const ok = now.calls - now.errors - ((before?.calls ?? 0) - (before?.errors ?? 0));
+      if (ok > 0) out.push({ labels: { action: now.action, code: 'OK' }, value: ok });
+      for (const [code, n] of Object.entries(now.errorsByCode)) {
+        const value = n - (before?.errorsByCode[code] ?? 0);
+        if (value > 0) out.push({ labels: { action: now.action, code }, value });
+      }
+    }
+    return out;
+  };
+  const histogram = (split: boolean): object[] => {
+    const name = 'keel_broker_call_duration_seconds';
+    const out: object[] = [];
+    const value = (
+      labels: Record<string, string>,
+      le: string | number | undefined,
+      n: number,
+      metricName: string,
+    ) =>
+      le === undefined
+        ? split
+          ? { labels: {}, sharedLabels: labels, value: n, metricName }
+          : { labels: { ...labels }, value: n, metricName }
+        : split
+          ? { labels: { le }, sharedLabels: labels, value: n, metricName, exemplar: null }
+          : { labels: { le, ...labels }, value: n, metricName, exemplar: null };
+    for (const { now, before } of calls()) {
+      const count = now.latencyMs.count - (before?.latencyMs.count ?? 0);
+      if (count === 0) continue;
+      const labels = { action: now.action };
+      for (const [i, ms] of latencyBucketsMs.entries()) {
+        const n = (now.latencyMs.buckets[i] ?? 0) - (before?.latencyMs.buckets[i] ?? 0);
+        out.push(value(labels, ms / 1000, n, `${name}_bucket`));
+      }
+      out.push(
+        value(labels, '+Inf', count, `${name}_bucket`),
+        value(labels, undefined, (now.latencyMs.sum - (before?.latencyMs.sum ?? 0)) / 1000, `${name}_sum`),
+        value(labels, undefined, count, `${name}_count`),
+      );
+    }
+    return out;
+  };
+  const metric = (
+    name: string,
+    help: string,
+    type: 'counter' | 'histogram',
+    forText: () => object[],
+    forJson: () => object[],
+  ): ScrapedMetric => ({
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    getForPromString: () => ({ name, help, type, values: forText(), aggregator: 'sum' }),
+    get: () => ({ name, help, type, values: forJson(), aggregator: 'sum' }),
+    reset,
+  });
+  return [
+    metric(
+      'keel_broker_calls_total',
+      "Calls made through this process's broker, by action and outcome (OK or the error code)",
+      'counter',
+      counter,
+      counter,
+    ),
+    metric(
+      'keel_broker_call_duration_seconds',
+      "Latency of calls made through this process's broker, retries included, by action",
+      'histogram',
+      () => histogram(true),
+      () => histogram(false),
+    ),
+  ];
+}

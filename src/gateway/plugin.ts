@@ -8,7 +8,9 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { raceAbort } from '../abort.ts';
-import type { Broker, CallOptions } from '../broker/index.ts';
+import { defaultRetries, type ResolvedCall } from '../broker/call-options.ts';
+import type { Broker } from '../broker/index.ts';
+import { isTraceparent, type TraceLink } from '../broker/tracing.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import {
   errorBody,
@@ -69,7 +71,7 @@ const optionKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 
 /** A sane request id: bounded, and only characters that are safe in logs and headers. */
 const requestIdPattern = /^[A-Za-z0-9._~:@+=/-]{1,128}$/;
 /** W3C trace context: version 00 as written today; other versions are passed on when they look the same. */
-const traceparentPattern = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const traceparentLength = 55;
 const tracestatePattern = /^[\x20-\x7e]{1,512}$/;
 /** An Idempotency-Key: a token or a quoted string (the draft's sf-string) of up to 200 visible characters. */
 const idempotencyKeyPattern = /^"?([\x21\x23-\x7e]{1,200})"?$/;
@@ -98,8 +100,6 @@ function nestedWithin(value: unknown, depth: number): boolean {
   }
   return true;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** What the gateway keeps of one request. */
 interface RequestState {
@@ -206,37 +206,27 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
           if (replay !== undefined) return replay(reply);
         }
       }
-      const meta: Record<string, string> = { 'x-request-id': state.id };
-      const traceparent = request.headers.traceparent;
-      if (typeof traceparent === 'string' && traceparentPattern.test(traceparent)) {
-        meta.traceparent = traceparent;
-        const tracestate = request.headers.tracestate;
-        if (typeof tracestate === 'string' && tracestatePattern.test(tracestate))
-          meta.tracestate = tracestate;
-      }
-      // The client going away aborts the call (and the handler's ctx.signal, wherever it runs).
-      const gone = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) gone.abort(new GatewayRequestGoneError());
-      };
-      // on + removeListener rather than once: once wraps the listener in another closure per request.
-      reply.raw.on('close', onClose);
-      // Only the options that are set: the broker checks each key it is given, on every call.
-      const call: Mutable<CallOptions> = {
+      // The call's options, made here from parts checked before: the route's deadlines by route(), the
+      // request id and the key by their patterns, the trace context by the broker's own parser. So the
+      // broker takes them as they are, without checking each again on every request.
+      const gone = goneSignal(request, reply);
+      const call: ResolvedCall = {
+        timeoutMs,
+        attemptTimeoutMs,
         signal: gone.signal,
-        meta,
+        retries: defaultRetries,
+        idempotencyKey: key,
+        meta: Object.freeze({ 'x-request-id': state.id }),
+        trace: traceOfRequest(request),
         onServed: (node: string) => {
           state.nodeId = node;
         },
       };
-      if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
-      if (attemptTimeoutMs !== undefined) call.attemptTimeoutMs = attemptTimeoutMs;
-      if (key !== undefined) call.idempotencyKey = key;
       let result: unknown;
       try {
-        result = await broker.callByName(route.action, params, call, undefined);
+        result = await broker.callResolved(route.action, params, call);
       } finally {
-        reply.raw.removeListener('close', onClose);
+        gone.done?.();
       }
       if (state.nodeId !== undefined) reply.header('x-served-by', served(state.nodeId));
       reply.code(route.status);
@@ -309,7 +299,7 @@ function check(options: GatewayOptions): Settings {
   checkOptions(label, options, [...optionKeys, 'prefix', 'logLevel', 'logSerializers']);
   if (options === undefined) throw new InvalidArgumentError(`${label} must be { broker, routes, ... }`);
   const { broker, routes } = options;
-  if (typeof (broker as { callByName?: unknown } | undefined)?.callByName !== 'function') {
+  if (typeof (broker as { callResolved?: unknown } | undefined)?.callResolved !== 'function') {
     throw new InvalidArgumentError(
       `${label} broker must be a Broker (from createBroker); received ${describe(broker)}`,
     );
@@ -394,6 +384,50 @@ function check(options: GatewayOptions): Settings {
     leaseMs: (route) => (route.timeoutMs ?? broker.defaultTimeoutMs) + 1000,
     waitMs,
   };
+}
+
+/** The W3C trace context a request carries on, or undefined when it has none (or a malformed one). */
+function traceOfRequest(request: FastifyRequest): TraceLink | undefined {
+  const { traceparent, tracestate } = request.headers;
+  if (typeof traceparent !== 'string' || traceparent.length !== traceparentLength) return undefined;
+  if (!isTraceparent(traceparent)) return undefined;
+  return {
+    traceparent,
+    tracestate: typeof tracestate === 'string' && tracestatePattern.test(tracestate) ? tracestate : undefined,
+    context: undefined,
+  };
+}
+
+const goneKey = Symbol('keel.gateway.gone');
+type WithGone = { [goneKey]?: AbortController };
+
+/**
+ * The signal that aborts a request's call (and the handler's ctx.signal, wherever it runs) when its
+ * client goes away. On HTTP/1 that is the connection closing, so the requests of one connection share
+ * one controller, made with its first request; an HTTP/2 stream gets its own, and `done` stops watching it.
+ */
+function goneSignal(
+  request: FastifyRequest,
+  reply: FastifyReply,
+): { readonly signal: AbortSignal; readonly done?: () => void } {
+  const socket = request.raw.socket as (IncomingMessage['socket'] & WithGone) | null;
+  if (request.raw.httpVersionMajor === 1 && socket !== null) {
+    let gone = socket[goneKey];
+    if (gone === undefined) {
+      const controller = new AbortController();
+      gone = controller;
+      socket[goneKey] = controller;
+      if (socket.destroyed) controller.abort(new GatewayRequestGoneError());
+      else socket.once('close', () => controller.abort(new GatewayRequestGoneError()));
+    }
+    return gone;
+  }
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) gone.abort(new GatewayRequestGoneError());
+  };
+  reply.raw.on('close', onClose);
+  return { signal: gone.signal, done: () => reply.raw.removeListener('close', onClose) };
 }
 
 function defaultInput(route: Route, req: RouteRequest): unknown {
