@@ -3,11 +3,11 @@
  * trace context passed on, X-Served-By, idempotency keys, security headers, OpenAPI and /docs.
  */
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { raceAbort } from '../abort.ts';
+import { onAbort, raceAbort } from '../abort.ts';
 import { defaultRetries, type ResolvedCall } from '../broker/call-options.ts';
 import type { Broker } from '../broker/index.ts';
 import { isTraceparent, type TraceLink } from '../broker/tracing.ts';
@@ -26,6 +26,7 @@ import {
   type StoredResponse,
 } from './idempotency.ts';
 import { buildOpenApi, idempotent, type OpenApiOptions } from './openapi.ts';
+import { randomRequestId } from './random-ids.ts';
 import type { Route, RouteRequest } from './route.ts';
 
 /** Idempotency-Key handling. */
@@ -126,7 +127,7 @@ function stateOf(request: FastifyRequest): RequestState | undefined {
  */
 export function requestIdOf(raw: IncomingMessage): string {
   const header = raw.headers['x-request-id'];
-  const id = typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
+  const id = typeof header === 'string' && requestIdPattern.test(header) ? header : randomRequestId();
   (raw as IncomingMessage & WithMadeId)[madeIdKey] = id;
   return id;
 }
@@ -386,8 +387,21 @@ function check(options: GatewayOptions): Settings {
   };
 }
 
+const traceKey = Symbol('keel.gateway.trace');
+type WithTrace = { [traceKey]?: TraceLink };
+
+/**
+ * Marks `traceparent` as made for this request by the gateway itself (createGateway starts a trace for a
+ * request that brings none), so the plugin passes it on without parsing it again.
+ */
+export function madeTrace(raw: IncomingMessage, traceparent: string): void {
+  (raw as IncomingMessage & WithTrace)[traceKey] = { traceparent, tracestate: undefined, context: undefined };
+}
+
 /** The W3C trace context a request carries on, or undefined when it has none (or a malformed one). */
 function traceOfRequest(request: FastifyRequest): TraceLink | undefined {
+  const made = (request.raw as IncomingMessage & WithTrace)[traceKey];
+  if (made !== undefined) return made;
   const { traceparent, tracestate } = request.headers;
   if (typeof traceparent !== 'string' || traceparent.length !== traceparentLength) return undefined;
   if (!isTraceparent(traceparent)) return undefined;
@@ -399,6 +413,7 @@ function traceOfRequest(request: FastifyRequest): TraceLink | undefined {
 }
 
 const goneKey = Symbol('keel.gateway.gone');
+const keepListening = (): void => {};
 type WithGone = { [goneKey]?: AbortController };
 
 /**
@@ -417,6 +432,9 @@ function goneSignal(
       const controller = new AbortController();
       gone = controller;
       socket[goneKey] = controller;
+      // A watcher of the connection's own, for as long as it lives: the shared abort listener then stays
+      // on the signal between requests, and each call's watch is a set entry, not a listener added and removed.
+      onAbort(controller.signal, keepListening);
       if (socket.destroyed) controller.abort(new GatewayRequestGoneError());
       else socket.once('close', () => controller.abort(new GatewayRequestGoneError()));
     }

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { randomHex, randomRequestId } from './random-ids.ts';
+
+describe('random ids', () => {
+  it('randomRequestId makes version 4 UUIDs with the RFC variant, none repeated across pool refills', () => {
+    const seen = new Set<string>();
+    // 5,000 ids take 80,000 bytes: more than one pool of 64 KiB, so the refill is crossed.
+    for (let i = 0; i < 5000; i++) {
+      const id = randomRequestId();
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(id);
+    }
+    expect(seen.size).toBe(5000);
+  });
+
+  it('randomHex gives the bytes asked for as lowercase hex, and every nibble value turns up', () => {
+    const hex = randomHex(24);
+    expect(hex).toMatch(/^[0-9a-f]{48}$/);
+    const digits = new Set([...Array.from({ length: 200 }, () => randomHex(8)).join('')]);
+    expect(digits.size).toBe(16);
+  });
+});
