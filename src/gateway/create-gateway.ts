@@ -120,23 +120,26 @@ const zeroTraceId = '0'.repeat(32);
 const traceIds = new WeakMap<IncomingMessage, string>();
 
 /**
- * The trace id of a request's log lines: its `traceparent`'s, or a new one. A new one is also written
- * into the request's `traceparent` header (flags 00: not sampled), so the gateway passes it on to the
- * services and their lines share it.
+ * A request's ids: its request id (see `requestIdOf`) and the trace id of its log lines, its
+ * `traceparent`'s or a new one. A new one is also written into the request's `traceparent` header (flags
+ * 00: not sampled), so the gateway passes it on to the services and their lines share it; the random
+ * digits of a new trace and of a new request id come from one draw.
  */
-function traceIdOf(raw: IncomingMessage): string {
+function idsOf(raw: IncomingMessage): { readonly requestId: string; readonly traceId: string } {
   const header = raw.headers.traceparent;
   const match = typeof header === 'string' ? traceparentPattern.exec(header) : null;
-  if (match !== null && match[1] !== zeroTraceId) return match[1] as string;
-  // One draw for both ids: the trace id's 16 bytes, then the span id's 8.
-  const ids = randomHex(24);
+  if (match !== null && match[1] !== zeroTraceId) {
+    return { requestId: requestIdOf(raw), traceId: match[1] as string };
+  }
+  // 40 bytes: the trace id's 16, the span id's 8, and 16 for a request id should the request bring none.
+  const ids = randomHex(40);
   const traceId = ids.slice(0, 32);
-  const traceparent = `00-${traceId}-${ids.slice(32)}-00`;
+  const traceparent = `00-${traceId}-${ids.slice(32, 48)}-00`;
   raw.headers.traceparent = traceparent;
   madeTrace(raw, traceparent);
   // Only when there is one: a delete turns the headers object into a slow dictionary for every later read.
   if (raw.headers.tracestate !== undefined) delete raw.headers.tracestate;
-  return traceId;
+  return { requestId: requestIdOf(raw, ids.slice(48)), traceId };
 }
 
 /**
@@ -144,14 +147,14 @@ function traceIdOf(raw: IncomingMessage): string {
  * (the services' lines carry it too); Fastify calls this once per request, before making its logger.
  */
 function identify(raw: IncomingMessage): string {
-  traceIds.set(raw, traceIdOf(raw));
-  return requestIdOf(raw);
+  const { requestId, traceId } = idsOf(raw);
+  traceIds.set(raw, traceId);
+  return requestId;
 }
 
 /** `identify` for a gateway that does not log: the trace id is made and passed on, not kept. */
 function identifyUnlogged(raw: IncomingMessage): string {
-  traceIdOf(raw);
-  return requestIdOf(raw);
+  return idsOf(raw).requestId;
 }
 
 /** Builds the gateway (routes registered, nothing listening yet). */
@@ -199,7 +202,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       : {
           childLoggerFactory: ((parent, bindings, childOptions, raw) => {
             (bindings as Record<string, unknown>).traceId =
-              traceIds.get(raw as IncomingMessage) ?? traceIdOf(raw as IncomingMessage);
+              traceIds.get(raw as IncomingMessage) ?? idsOf(raw as IncomingMessage).traceId;
             return parent.child(bindings, childOptions);
           }) satisfies FastifyServerOptions['childLoggerFactory'],
         }),

@@ -26,7 +26,7 @@ import {
   type StoredResponse,
 } from './idempotency.ts';
 import { buildOpenApi, idempotent, type OpenApiOptions } from './openapi.ts';
-import { randomRequestId } from './random-ids.ts';
+import { randomRequestId, uuidOf } from './random-ids.ts';
 import type { Route, RouteRequest } from './route.ts';
 
 /** Idempotency-Key handling. */
@@ -122,12 +122,18 @@ function stateOf(request: FastifyRequest): RequestState | undefined {
 }
 
 /**
- * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID. Given to Fastify, the id
- * of its log lines is the id the gateway echoes and passes on; the plugin works without it too.
+ * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID (made of `randomHex`, 32
+ * random hex digits, when given). Given to Fastify, the id of its log lines is the id the gateway echoes
+ * and passes on; the plugin works without it too.
  */
-export function requestIdOf(raw: IncomingMessage): string {
+export function requestIdOf(raw: IncomingMessage, randomHex?: string): string {
   const header = raw.headers['x-request-id'];
-  const id = typeof header === 'string' && requestIdPattern.test(header) ? header : randomRequestId();
+  const id =
+    typeof header === 'string' && requestIdPattern.test(header)
+      ? header
+      : randomHex === undefined
+        ? randomRequestId()
+        : uuidOf(randomHex);
   (raw as IncomingMessage & WithMadeId)[madeIdKey] = id;
   return id;
 }

@@ -23,7 +23,11 @@ const variants = '89ab';
 
 /** A random UUID (version 4, RFC 9562), as `crypto.randomUUID()` makes them. */
 export function randomRequestId(): string {
-  const h = randomHex(16);
+  return uuidOf(randomHex(16));
+}
+
+/** The UUID version 4 made of 32 random hex digits (six of their bits give way to the version and variant). */
+export function uuidOf(h: string): string {
   const variant = variants[Number.parseInt(h.charAt(16), 16) & 3] as string;
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
