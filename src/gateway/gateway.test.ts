@@ -1,8 +1,20 @@
 /** keelGateway over real sockets: routes, statuses and the error body, request ids, X-Served-By, headers. */
+
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import http2 from 'node:http2';
 import Fastify from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { send, startTestApp, type TestApp, things } from '../../test/fixtures/gateway-app.ts';
+import {
+  routes,
+  type Seen,
+  send,
+  startTestApp,
+  type TestApp,
+  things,
+  thingsService,
+} from '../../test/fixtures/gateway-app.ts';
 import { createBroker, defineContract, defineService, RemoteError } from '../broker/index.ts';
 import {
   baselineResources,
@@ -226,6 +238,33 @@ describe('keelGateway: routes and statuses', () => {
     await request;
     await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
     expect(toHttpError(new GatewayRequestGoneError())).toMatchObject({ status: 499, internal: false });
+  });
+
+  it('the calls of one kept-alive connection share its signal: each finishes, and closing it aborts only the call then running', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ status: number | undefined; socket: unknown }>((resolve, reject) => {
+        const request = http.get(`${t.url}${path}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode, socket: request.socket }));
+        });
+        request.on('error', reject);
+      });
+    const sockets = new Set<unknown>();
+    const before = t.seen.aborted;
+    for (let i = 0; i < 20; i++) {
+      const answer = await get('/api/things/t1');
+      expect(answer.status).toBe(200);
+      sockets.add(answer.socket);
+    }
+    expect(sockets.size).toBe(1);
+    expect(t.seen.aborted).toBe(before);
+    const slow = http.get(`${t.url}/api/slow?ms=100000`, { agent });
+    slow.on('error', () => {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    slow.destroy();
+    await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+    agent.destroy();
   });
 
   it('a service error coded *_UNAVAILABLE (or data.status 503) is a 503 with Retry-After, saying nothing internal', () => {
@@ -471,5 +510,45 @@ describe('keelGateway: options', () => {
       actions: { a: { params: z.null(), result: z.null() } },
     });
     expect(route(other, 'a', { method: 'GET', url: '/o/:id/:sub' }).pathParams).toEqual(['id', 'sub']);
+  });
+});
+
+describe('keelGateway over HTTP/2', () => {
+  it('each stream has a signal of its own: a cancelled stream aborts its call, and the session serves on', async () => {
+    const transport = `memory://gateway-h2-${randomUUID().slice(0, 8)}`;
+    const seen: Seen = { created: 0, lastMeta: {}, lastKey: undefined, aborted: 0, release: [] };
+    const server = await createBroker({ transport, services: [thingsService(seen)], nodeId: 'svc-h2' });
+    const broker = await createBroker({ transport, contracts: [things], nodeId: 'gw-h2' });
+    const app = Fastify({ http2: true });
+    await app.register(keelGateway, { broker, routes, instanceId: 'gw-2' });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const session = http2.connect(url);
+    const get = (path: string) =>
+      new Promise<{ status: unknown; servedBy: unknown }>((resolve, reject) => {
+        const stream = session.request({ ':path': path });
+        let head: http2.IncomingHttpHeaders = {};
+        stream.on('response', (headers) => {
+          head = headers;
+        });
+        stream.resume();
+        stream.on('end', () => resolve({ status: head[':status'], servedBy: head['x-served-by'] }));
+        stream.on('error', reject);
+      });
+    try {
+      expect(await get('/api/things/t1')).toEqual({ status: 200, servedBy: 'gw-2, svc-h2' });
+      const slow = session.request({ ':path': '/api/slow?ms=100000' });
+      slow.on('error', () => {});
+      slow.resume();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      slow.close(http2.constants.NGHTTP2_CANCEL);
+      await expect.poll(() => seen.aborted, { timeout: 2000 }).toBe(1);
+      expect(await get('/api/things/t1')).toEqual({ status: 200, servedBy: 'gw-2, svc-h2' });
+      expect(seen.aborted).toBe(1);
+    } finally {
+      session.close();
+      await app.close();
+      await broker.stop({ timeoutMs: 1000 });
+      await server.stop({ timeoutMs: 1000 });
+    }
   });
 });

@@ -98,6 +98,59 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
   });
 
+  it("reads broker calls from the broker's own counters at scrape time: every call of the process, buckets in seconds, a reset counted from", async () => {
+    const transport = `memory://metrics-${randomUUID().slice(0, 8)}`;
+    const outer = defineContract({
+      name: 'outer',
+      version: 1,
+      actions: { run: { params: z.object({ id: z.string() }), result: z.object({ id: z.string() }) } },
+    });
+    const inner = defineService(shapes, {
+      actions: {
+        get: ({ id }) => {
+          if (id === 'missing') throw new KeelError('KEEL_SHAPE_NOT_FOUND', 'no such shape');
+          return { id };
+        },
+      },
+    });
+    const nesting = defineService(outer, {
+      actions: { run: ({ id }, ctx) => ctx.call('shapes.get', { id }) as Promise<{ id: string }> },
+    });
+    broker = (await createBroker({ transport, services: [inner, nesting] })) as Broker;
+    app = Fastify();
+    await app.register(keelMetrics, { broker, defaultMetrics: false });
+    const base = await listenLocal(app);
+    // Calls made before and outside any route: the broker counts them all, a nested one included.
+    await broker.call('outer.run', { id: 'a' });
+    await broker.call('shapes.get', { id: 'b' });
+    let text = await (await fetch(`${base}/metrics`)).text();
+    expect(sample(text, 'keel_broker_calls_total', { action: 'outer.run', code: 'OK' })).toBe(1);
+    expect(sample(text, 'keel_broker_calls_total', { action: 'shapes.get', code: 'OK' })).toBe(2);
+    expect(sample(text, 'keel_broker_call_duration_seconds_count', { action: 'shapes.get' })).toBe(2);
+    expect(
+      sample(text, 'keel_broker_call_duration_seconds_bucket', { action: 'shapes.get', le: '+Inf' }),
+    ).toBe(2);
+    // The broker's bounds, in seconds: from 0.1 ms to 10 s.
+    expect(sample(text, 'keel_broker_call_duration_seconds_bucket', { action: 'shapes.get', le: '10' })).toBe(
+      2,
+    );
+    expect(text).toMatch(/keel_broker_call_duration_seconds_bucket\{le="0\.0001",action="shapes\.get"\}/);
+    // A reset counts from then on; the broker's own numbers are untouched.
+    app.keelMetrics?.resetMetrics();
+    await expect(broker.call('shapes.get', { id: 'missing' })).rejects.toThrow('no such shape');
+    await broker.call('shapes.get', { id: 'c' });
+    text = await (await fetch(`${base}/metrics`)).text();
+    expect(sample(text, 'keel_broker_calls_total', { action: 'shapes.get', code: 'OK' })).toBe(1);
+    expect(
+      sample(text, 'keel_broker_calls_total', { action: 'shapes.get', code: 'KEEL_SHAPE_NOT_FOUND' }),
+    ).toBe(1);
+    expect(sample(text, 'keel_broker_calls_total', { action: 'outer.run', code: 'OK' })).toBeUndefined();
+    expect(sample(text, 'keel_broker_call_duration_seconds_count', { action: 'shapes.get' })).toBe(2);
+    expect(broker.metrics().actions.find((a) => a.action === 'shapes.get' && a.side === 'call')?.calls).toBe(
+      4,
+    );
+  });
+
   it('a queue that does not answer within queueTimeoutMs is left out of the scrape and marked down, not waited for', async () => {
     const hanging = { name: 'stuck', counts: () => new Promise<Record<string, number>>(() => {}) };
     app = Fastify();

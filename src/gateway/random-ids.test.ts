@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { randomHex, randomRequestId } from './random-ids.ts';
+import { randomHex, randomRequestId, uuidOf } from './random-ids.ts';
 
 describe('random ids', () => {
   it('randomRequestId makes version 4 UUIDs with the RFC variant, none repeated across pool refills', () => {
@@ -18,5 +18,10 @@ describe('random ids', () => {
     expect(hex).toMatch(/^[0-9a-f]{48}$/);
     const digits = new Set([...Array.from({ length: 200 }, () => randomHex(8)).join('')]);
     expect(digits.size).toBe(16);
+  });
+
+  it('uuidOf sets the version and variant bits of the digits it is given and keeps the others', () => {
+    expect(uuidOf('0123456789abcdef0123456789abcdef')).toBe('01234567-89ab-4def-8123-456789abcdef');
+    expect(uuidOf('ffffffffffffffffffffffffffffffff')).toBe('ffffffff-ffff-4fff-bfff-ffffffffffff');
   });
 });
