@@ -5,10 +5,10 @@
  * process (bench/gateway-server.ts); the load comes from this one. Each round measures every candidate
  * once, in rotating order, and ratios are taken round by round.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { type Result, spread, target } from './harness.ts';
@@ -111,11 +111,28 @@ async function compare(
   return results;
 }
 
+/**
+ * Where there are at least two cores and util-linux's taskset, the server runs on the last core and the
+ * load generator (this process, for the length of this benchmark) on the others: neither migrates onto
+ * the other's core, which on a shared two-core machine makes the server's CPU time per request steady
+ * from round to round. Every candidate is in the one server process, so each gets the same core.
+ */
+function pinning(): { server: string[]; restore: () => void } {
+  const last = availableParallelism() - 1;
+  const set = (cores: string) => spawnSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)]);
+  if (last < 1 || set(last === 1 ? '0' : `0-${last - 1}`).status !== 0) {
+    return { server: [], restore: () => {} };
+  }
+  return { server: ['taskset', '-c', String(last)], restore: () => set(`0-${last}`) };
+}
+
 export default async function (): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keel-bench-gateway-'));
+  const pin = pinning();
+  const [command = process.execPath, ...prefix] = [...pin.server, process.execPath];
   const server = spawn(
-    process.execPath,
-    ['--conditions=keel-source', join(import.meta.dirname, 'gateway-server.ts'), dir],
+    command,
+    [...prefix, '--conditions=keel-source', join(import.meta.dirname, 'gateway-server.ts'), dir],
     { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   serverPid = server.pid;
@@ -192,6 +209,7 @@ export default async function (): Promise<void> {
       }
     }
   } finally {
+    pin.restore();
     server.stdin.end();
     await Promise.race([once(server, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
     if (server.exitCode === null) server.kill('SIGKILL');

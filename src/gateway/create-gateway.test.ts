@@ -187,10 +187,16 @@ describe('createGateway', () => {
     const ready = await send(url, 'GET', '/health/ready');
     expect(ready.status).toBe(503);
     expect(ready.json.status).toBe('draining');
-    // Still serving during the drain delay: the load balancer has not noticed yet.
-    expect((await send(url, 'GET', '/api/things/t1')).status).toBe(200);
+    expect(ready.headers.get('connection')).toBe('close');
+    // Still serving during the drain delay: the load balancer has not noticed yet. Each answer closes its
+    // connection, the one that was in flight when the drain began included.
+    const during = await send(url, 'GET', '/api/things/t1');
+    expect(during.status).toBe(200);
+    expect(during.headers.get('connection')).toBe('close');
     expect(order).toEqual([]);
-    expect((await slow).status).toBe(200);
+    const inFlight = await slow;
+    expect(inFlight.status).toBe(200);
+    expect(inFlight.headers.get('connection')).toBe('close');
     const report = await stopping;
     expect(report).toEqual({ ok: true, hung: [] });
     expect(states).toEqual(['ready', 'draining', 'stopped']);

@@ -3,7 +3,8 @@
  * body limit, load shedding under event-loop overload, and the drain sequence SIGTERM runs.
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { MAX_TIMER_MS, settleWithin } from '../abort.ts';
 import {
@@ -211,13 +212,24 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
-  // From stop() on, every response closes its connection, so clients (and proxies) open their next
-  // request elsewhere rather than on a server about to go away.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (lifecycle.state !== 'ready' && lifecycle.state !== 'starting' && request.raw.httpVersionMajor === 1) {
-      reply.header('connection', 'close');
+  // From stop() on, every HTTP/1 response closes its connection, so clients (and proxies) open their next
+  // request elsewhere rather than on a server about to go away: the responses open connections are
+  // answering when the drain starts, and every request after. Nothing is done per request before that.
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  lifecycle.onChange((state) => {
+    if (state !== 'draining') return;
+    for (const socket of sockets) {
+      // The response a connection is answering now (Node keeps it there until it ends).
+      const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (answering != null && !answering.headersSent) answering.shouldKeepAlive = false;
     }
-    done(null, payload);
+    app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+      if (request.httpVersionMajor === 1) response.shouldKeepAlive = false;
+    });
   });
   try {
     if (pressure !== false) {
