@@ -3,7 +3,7 @@
  * its event loop): `node --conditions=keel-source bench/gateway-server.ts DIR` opens one SQLite store in
  * DIR and serves it twice — through the shapes backend's gateway and broker (a local call), and through
  * a bare Fastify route doing the same work by hand, through the keelGateway plugin alone, and
- * through a plain route calling the broker, without call options and with the plugin's — then prints the URLs and a stored shape's id as
+ * through a plain route calling the broker, without call options and with per-request ones — then prints the URLs and a stored shape's id as
  * one JSON line. It exits when its parent closes stdin.
  */
 import { once } from 'node:events';
@@ -66,9 +66,10 @@ direct.post('/api/shapes', async (req, reply) => {
 });
 const directUrl = await direct.listen({ port: 0, host: '127.0.0.1' });
 
-// The same plain route passing the call options the plugin passes (a per-request abort signal, the request
-// id as meta, the route's per-try deadline, onServed): what the broker's local call costs with them, so
-// the plugin's own work is the difference between it and the plugin.
+// The same plain route passing per-request call options through the public broker.call (a fresh abort
+// signal, the request id as meta, the route's per-try deadline, onServed), each checked on every call:
+// what a route of the user's own pays for them. The plugin passes the same options already checked
+// (Broker.callResolved), on one abort signal per connection.
 const optioned = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 const getRoute = routes.find((r) => r.action === 'shapes.get');
 const createRoute = routes.find((r) => r.action === 'shapes.create');

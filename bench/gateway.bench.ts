@@ -160,7 +160,7 @@ export default async function (): Promise<void> {
         { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes/${id}` },
         { name: 'Fastify route + broker call', url: `${direct}/api/shapes/${id}` },
         {
-          name: "Fastify route + broker call with the gateway's options",
+          name: 'Fastify route + broker.call with per-request options',
           url: `${optioned}/api/shapes/${id}`,
         },
       ],
@@ -174,7 +174,7 @@ export default async function (): Promise<void> {
         { name: 'Keel gateway + broker', url: `${gateway}/api/shapes` },
         { name: 'keelGateway plugin + broker', url: `${plugin}/api/shapes` },
         { name: 'Fastify route + broker call', url: `${direct}/api/shapes` },
-        { name: "Fastify route + broker call with the gateway's options", url: `${optioned}/api/shapes` },
+        { name: 'Fastify route + broker.call with per-request options', url: `${optioned}/api/shapes` },
       ],
       'POST',
       body,
@@ -200,7 +200,7 @@ export default async function (): Promise<void> {
       for (const name of [
         'keelGateway plugin + broker',
         'Fastify route + broker call',
-        "Fastify route + broker call with the gateway's options",
+        'Fastify route + broker.call with per-request options',
       ]) {
         const s = spread(results, 'bare Fastify', name);
         console.log(
