@@ -10,7 +10,7 @@ import { raceAbort } from '../abort.ts';
 import { type ActionMetrics, type Broker, latencyBucketsMs } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { exemptFromPressure } from './health.ts';
-import { type Series, SeriesFamily } from './series.ts';
+import { histogramValue, type RegistryMetric, registryMetric, type Series, SeriesFamily } from './series.ts';
 
 /** What the metrics read from a job queue (a `JobQueue` from `openQueue` fits). */
 export interface CountedQueue {
@@ -200,23 +200,12 @@ export const keelMetrics = fp(
   { fastify: '5.x', name: 'keel-metrics' },
 );
 
-/** What prom-client's Registry reads from a metric it did not make (see series.ts). */
-interface ScrapedMetric {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'counter' | 'histogram';
-  readonly aggregator: 'sum';
-  getForPromString(): object;
-  get(): object;
-  reset(): void;
-}
-
 /**
  * `keel_broker_calls_total{action, code}` and `keel_broker_call_duration_seconds{action}`: the calling
  * side of `broker.metrics()` (every call this process's broker made, retries included), read when
  * scraped. A registry reset counts from then on: the counts at the reset are kept and taken off.
  */
-export function brokerCallMetrics(broker: Broker<any>): ScrapedMetric[] {
+export function brokerCallMetrics(broker: Broker<any>): RegistryMetric[] {
   let baseline = new Map<string, ActionMetrics>();
   const calls = (): { now: ActionMetrics; before: ActionMetrics | undefined }[] =>
     broker
@@ -246,14 +235,7 @@ export function brokerCallMetrics(broker: Broker<any>): ScrapedMetric[] {
       le: string | number | undefined,
       n: number,
       metricName: string,
-    ) =>
-      le === undefined
-        ? split
-          ? { labels: {}, sharedLabels: labels, value: n, metricName }
-          : { labels: { ...labels }, value: n, metricName }
-        : split
-          ? { labels: { le }, sharedLabels: labels, value: n, metricName, exemplar: null }
-          : { labels: { le, ...labels }, value: n, metricName, exemplar: null };
+    ) => histogramValue(split, labels, le, n, metricName);
     for (const { now, before } of calls()) {
       const count = now.latencyMs.count - (before?.latencyMs.count ?? 0);
       if (count === 0) continue;
@@ -276,15 +258,7 @@ export function brokerCallMetrics(broker: Broker<any>): ScrapedMetric[] {
     type: 'counter' | 'histogram',
     forText: () => object[],
     forJson: () => object[],
-  ): ScrapedMetric => ({
-    name,
-    help,
-    type,
-    aggregator: 'sum',
-    getForPromString: () => ({ name, help, type, values: forText(), aggregator: 'sum' }),
-    get: () => ({ name, help, type, values: forJson(), aggregator: 'sum' }),
-    reset,
-  });
+  ): RegistryMetric => registryMetric(name, help, type, forText, forJson, reset);
   return [
     metric(
       'keel_broker_calls_total',

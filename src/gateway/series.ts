@@ -26,7 +26,7 @@ interface MetricValues {
 }
 
 /** What prom-client's Registry reads from a metric (`registerMetric`, `metrics()`, `resetMetrics()`). */
-interface RegistryMetric {
+export interface RegistryMetric {
   readonly name: string;
   readonly help: string;
   readonly type: 'counter' | 'histogram';
@@ -94,16 +94,8 @@ export class SeriesFamily {
     const values = (split: boolean) => {
       const out: object[] = [];
       const bucket = `${name}_bucket`;
-      const value = (le: number | string | undefined, s: Series, n: number, metricName: string) => {
-        if (le === undefined) {
-          return split
-            ? { labels: {}, sharedLabels: s.labels, value: n, metricName }
-            : { labels: { ...s.labels }, value: n, metricName };
-        }
-        return split
-          ? { labels: { le }, sharedLabels: s.labels, value: n, metricName, exemplar: null }
-          : { labels: { le, ...s.labels }, value: n, metricName, exemplar: null };
-      };
+      const value = (le: number | string | undefined, s: Series, n: number, metricName: string) =>
+        histogramValue(split, s.labels, le, n, metricName);
       for (const s of this.#live()) {
         let total = 0;
         for (const [i, le] of this.#bounds.entries()) {
@@ -139,22 +131,54 @@ export class SeriesFamily {
     forText: () => object[],
     forJson: () => object[],
   ): RegistryMetric {
-    const family = this;
-    return {
-      name,
-      help,
-      type,
-      aggregator: 'sum',
-      getForPromString: () => ({ name, help, type, values: forText(), aggregator: 'sum' }),
-      get: () => ({ name, help, type, values: forJson(), aggregator: 'sum' }),
-      // The series stay (callers hold them); zeroed, they are left out until counted again.
-      reset() {
-        for (const s of family.#series.values()) {
-          s.count = 0;
-          s.sum = 0;
-          s.buckets.fill(0);
-        }
-      },
-    };
+    // The series stay (callers hold them); zeroed, they are left out until counted again.
+    return registryMetric(name, help, type, forText, forJson, () => {
+      for (const s of this.#series.values()) {
+        s.count = 0;
+        s.sum = 0;
+        s.buckets.fill(0);
+      }
+    });
   }
+}
+
+/** A metric for prom-client's Registry whose values are made when it is read: `forText` and `forJson`. */
+export function registryMetric(
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  forText: () => object[],
+  forJson: () => object[],
+  reset: () => void,
+): RegistryMetric {
+  return {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    getForPromString: () => ({ name, help, type, values: forText(), aggregator: 'sum' }),
+    get: () => ({ name, help, type, values: forJson(), aggregator: 'sum' }),
+    reset,
+  };
+}
+
+/**
+ * One value of a histogram as prom-client's writers take it: `le` set for a bucket, undefined for the sum
+ * and the count. The text writer takes the series' labels apart (`split`); JSON gets them merged.
+ */
+export function histogramValue(
+  split: boolean,
+  labels: Readonly<Record<string, string>>,
+  le: number | string | undefined,
+  value: number,
+  metricName: string,
+): object {
+  if (le === undefined) {
+    return split
+      ? { labels: {}, sharedLabels: labels, value, metricName }
+      : { labels: { ...labels }, value, metricName };
+  }
+  return split
+    ? { labels: { le }, sharedLabels: labels, value, metricName, exemplar: null }
+    : { labels: { le, ...labels }, value, metricName, exemplar: null };
 }
