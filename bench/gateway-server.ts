@@ -69,7 +69,7 @@ const directUrl = await direct.listen({ port: 0, host: '127.0.0.1' });
 // The same plain route passing per-request call options through the public broker.call (a fresh abort
 // signal, the request id as meta, the route's per-try deadline, onServed), each checked on every call:
 // what a route of the user's own pays for them. The plugin passes the same options already checked
-// (Broker.callResolved), on one abort signal per connection.
+// (through a method internal to Keel), on one abort signal per connection.
 const optioned = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 const getRoute = routes.find((r) => r.action === 'shapes.get');
 const createRoute = routes.find((r) => r.action === 'shapes.create');

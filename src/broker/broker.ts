@@ -4,7 +4,7 @@ import type { Container } from '../container/index.ts';
 import { checkDuration, checkOptions, checkSignal, describe, InvalidArgumentError } from '../errors.ts';
 import type { Transport } from '../transport/index.ts';
 import { BrokerStoppedError, UnknownActionError } from './broker-errors.ts';
-import { type CallOptions, type ResolvedCall, resolveCall } from './call-options.ts';
+import { type CallOptions, callResolved, type ResolvedCall, resolveCall } from './call-options.ts';
 import {
   type ActionAt,
   type ActionKey,
@@ -199,7 +199,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
    * the trace context), so the per-call checks of `call()` would only repeat that work. Unknown actions
    * are refused as `call()` refuses them.
    */
-  callResolved(action: string, params: unknown, options: ResolvedCall): Promise<unknown> {
+  [callResolved](action: string, params: unknown, options: ResolvedCall): Promise<unknown> {
     const found = this.#actions.get(action);
     if (found === undefined) {
       return Promise.reject(new UnknownActionError(String(action), [...this.#actions.keys()]));

@@ -78,6 +78,12 @@ const keys = [
   'meta',
   'onServed',
 ] as const;
+/**
+ * The broker's method for a call whose options were checked where they were made (the gateway's): keyed
+ * by this symbol, known inside Keel only, so it is no part of the broker's public face.
+ */
+export const callResolved: unique symbol = Symbol('keel.broker.callResolved');
+
 /** How many times a call is tried again when `retries` is not given. */
 export const defaultRetries = 2;
 

@@ -1,5 +1,6 @@
 /** createGateway over real sockets: composition, logs, body limit, load shedding, lifecycle and the stop sequence. */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -206,6 +207,29 @@ describe('createGateway', () => {
     await expect(fetch(`${url}/health/live`)).rejects.toThrow();
     // Idempotent: the same report.
     expect(await gateway.stop()).toBe(report);
+  });
+
+  it('from the drain on, a connection kept alive before it is closed after its next answer', async () => {
+    const { gateway } = await start({ drainDelayMs: 300 });
+    const url = await listen(gateway);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(async () => agent.destroy());
+    const get = (path: string) =>
+      new Promise<{ connection: string | undefined; socket: unknown }>((resolve, reject) => {
+        const request = http.get(`${url}${path}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ connection: res.headers.connection, socket: request.socket }));
+        });
+        request.on('error', reject);
+      });
+    const before = await get('/api/things/t1');
+    expect(before.connection).toBe('keep-alive');
+    const stopping = gateway.stop({ timeoutMs: 5000 });
+    const during = await get('/api/things/t1');
+    // The same connection, idle when the drain began, answered once more and told to close.
+    expect(during.socket).toBe(before.socket);
+    expect(during.connection).toBe('close');
+    expect((await stopping).ok).toBe(true);
   });
 
   it('a request in flight when the listener closes finishes; past the deadline the stop names what hung', async () => {

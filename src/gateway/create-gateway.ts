@@ -19,7 +19,7 @@ import { type HealthOptions, keelHealth } from './health.ts';
 import { errorBody } from './http-errors.ts';
 import { type GatewayState, Lifecycle, runStop, type StopReport, type StopStep } from './lifecycle.ts';
 import { keelMetrics, type MetricsOptions } from './metrics.ts';
-import { type GatewayOptions, keelGateway, madeTrace, requestIdOf } from './plugin.ts';
+import { type GatewayOptions, keelGateway, madeTrace, requestIdFrom } from './plugin.ts';
 import { randomHex } from './random-ids.ts';
 import { type EventsOptions, keelEvents } from './sse.ts';
 
@@ -121,7 +121,7 @@ const zeroTraceId = '0'.repeat(32);
 const traceIds = new WeakMap<IncomingMessage, string>();
 
 /**
- * A request's ids: its request id (see `requestIdOf`) and the trace id of its log lines, its
+ * A request's ids: its request id (see `requestIdOf` in plugin.ts) and the trace id of its log lines, its
  * `traceparent`'s or a new one. A new one is also written into the request's `traceparent` header (flags
  * 00: not sampled), so the gateway passes it on to the services and their lines share it; the random
  * digits of a new trace and of a new request id come from one draw.
@@ -130,7 +130,7 @@ function idsOf(raw: IncomingMessage): { readonly requestId: string; readonly tra
   const header = raw.headers.traceparent;
   const match = typeof header === 'string' ? traceparentPattern.exec(header) : null;
   if (match !== null && match[1] !== zeroTraceId) {
-    return { requestId: requestIdOf(raw), traceId: match[1] as string };
+    return { requestId: requestIdFrom(raw, undefined), traceId: match[1] as string };
   }
   // 40 bytes: the trace id's 16, the span id's 8, and 16 for a request id should the request bring none.
   const ids = randomHex(40);
@@ -140,7 +140,7 @@ function idsOf(raw: IncomingMessage): { readonly requestId: string; readonly tra
   madeTrace(raw, traceparent);
   // Only when there is one: a delete turns the headers object into a slow dictionary for every later read.
   if (raw.headers.tracestate !== undefined) delete raw.headers.tracestate;
-  return { requestId: requestIdOf(raw, ids.slice(48)), traceId };
+  return { requestId: requestIdFrom(raw, ids.slice(48)), traceId };
 }
 
 /**
@@ -220,8 +220,10 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  let closing = false;
   lifecycle.onChange((state) => {
-    if (state !== 'draining') return;
+    if (closing || (state !== 'draining' && state !== 'stopped')) return;
+    closing = true;
     for (const socket of sockets) {
       // The response a connection is answering now (Node keeps it there until it ends).
       const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;

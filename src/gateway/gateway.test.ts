@@ -210,6 +210,15 @@ describe('keelGateway: routes and statuses', () => {
       headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-zz' },
     });
     expect(bad.json.traceId).toBeUndefined();
+    // Version ff, and all-zero ids, are not trace context either (W3C Trace Context).
+    for (const invalid of [
+      'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+    ]) {
+      const dropped = await send(t.url, 'POST', '/api/echo', { body: {}, headers: { traceparent: invalid } });
+      expect(dropped.json.traceId, invalid).toBeUndefined();
+    }
   });
 
   it('sets security headers on every answer, no CORS headers by default, and no stack or server banner', async () => {
@@ -265,6 +274,31 @@ describe('keelGateway: routes and statuses', () => {
     slow.destroy();
     await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
     agent.destroy();
+  });
+
+  it('inject(): a request given up on aborts its call too (its stand-in socket never closes)', async () => {
+    const before = t.seen.aborted;
+    const gone = new AbortController();
+    const answer = t.app.inject({ method: 'GET', url: '/api/slow?ms=100000', signal: gone.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gone.abort();
+    await answer.catch(() => undefined);
+    await expect.poll(() => t.seen.aborted, { timeout: 2000 }).toBe(before + 1);
+  });
+
+  it('refuses a hand-made route whose deadline a route() would refuse, naming it', async () => {
+    const [made] = routes;
+    for (const [field, value] of [
+      ['timeoutMs', Number.POSITIVE_INFINITY],
+      ['attemptTimeoutMs', 0],
+    ] as const) {
+      const app = Fastify();
+      const broken = { ...(made as (typeof routes)[number]), [field]: value };
+      await expect(
+        app.register(keelGateway, { broker: t.broker, routes: [broken], openapi: false }).ready(),
+      ).rejects.toThrow(new RegExp(`routes \\(POST /api/things\\) ${field}`));
+      await app.close();
+    }
   });
 
   it('a service error coded *_UNAVAILABLE (or data.status 503) is a 503 with Retry-After, saying nothing internal', () => {
@@ -546,6 +580,41 @@ describe('keelGateway over HTTP/2', () => {
       expect(seen.aborted).toBe(1);
     } finally {
       session.close();
+      await app.close();
+      await broker.stop({ timeoutMs: 1000 });
+      await server.stop({ timeoutMs: 1000 });
+    }
+  });
+});
+
+describe('keelGateway: a client gone before its call starts', () => {
+  it('a request whose client closed while it waited for an earlier hook does not run its action', async () => {
+    const transport = `memory://gateway-early-${randomUUID().slice(0, 8)}`;
+    const seen: Seen = { created: 0, lastMeta: {}, lastKey: undefined, aborted: 0, release: [] };
+    const server = await createBroker({ transport, services: [thingsService(seen)], nodeId: 'svc-early' });
+    const broker = await createBroker({ transport, contracts: [things], nodeId: 'gw-early' });
+    const app = Fastify();
+    app.addHook('preHandler', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    });
+    await app.register(keelGateway, { broker, routes, instanceId: 'gw-3', idempotency: false });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const request = http.request(`${url}/api/things`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      });
+      request.on('error', () => {});
+      request.end(JSON.stringify({ name: 'early', size: 1 }));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      request.destroy();
+      // Well past the hook: the action never ran. A client that stays gets its shape made, as ever.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(seen.created).toBe(0);
+      const stayed = await send(url, 'POST', '/api/things', { body: { name: 'stayed', size: 1 } });
+      expect(stayed.status).toBe(201);
+      expect(seen.created).toBe(1);
+    } finally {
       await app.close();
       await broker.stop({ timeoutMs: 1000 });
       await server.stop({ timeoutMs: 1000 });

@@ -1,7 +1,7 @@
 /** /metrics over a real socket: route labels, status codes, broker calls by outcome, jobs by state. */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { z } from 'zod';
 import { listenLocal } from '../../test/gateway/http-client.ts';
 import { type Broker, createBroker, defineContract, defineService } from '../broker/index.ts';
@@ -149,6 +149,46 @@ describe('GET /metrics', () => {
     expect(broker.metrics().actions.find((a) => a.action === 'shapes.get' && a.side === 'call')?.calls).toBe(
       4,
     );
+  });
+
+  it('the majors of one contract count under one series per action, before and after a reset', async () => {
+    const transport = `memory://metrics-${randomUUID().slice(0, 8)}`;
+    const shapesV2 = defineContract({
+      name: 'shapes',
+      version: 2,
+      actions: { get: { params: z.object({ id: z.string() }), result: z.object({ id: z.string() }) } },
+    });
+    const v1 = defineService(shapes, { actions: { get: ({ id }) => ({ id }) } });
+    const v2 = defineService(shapesV2, { actions: { get: ({ id }) => ({ id }) } });
+    // This broker serves v2; v1 is served by another, still called from here through its client.
+    const older = await createBroker({ transport, services: [v1] });
+    onTestFinished(() => older.stop());
+    broker = (await createBroker({ transport, services: [v2] })) as Broker;
+    app = Fastify();
+    await app.register(keelMetrics, { broker, defaultMetrics: false });
+    const base = await listenLocal(app);
+    await broker.client(shapes).get({ id: 'a' });
+    await broker.client(shapesV2).get({ id: 'b' });
+    await broker.client(shapesV2).get({ id: 'c' });
+    let text = await (await fetch(`${base}/metrics`)).text();
+    const series = (t: string, name: string) => t.split('\n').filter((line) => line.startsWith(`${name}{`));
+    expect(series(text, 'keel_broker_calls_total')).toEqual([
+      'keel_broker_calls_total{action="shapes.get",code="OK"} 3',
+    ]);
+    expect(series(text, 'keel_broker_call_duration_seconds_count')).toEqual([
+      'keel_broker_call_duration_seconds_count{action="shapes.get"} 3',
+    ]);
+    app.keelMetrics?.resetMetrics();
+    await broker.client(shapesV2).get({ id: 'd' });
+    text = await (await fetch(`${base}/metrics`)).text();
+    expect(series(text, 'keel_broker_calls_total')).toEqual([
+      'keel_broker_calls_total{action="shapes.get",code="OK"} 1',
+    ]);
+    const buckets = series(text, 'keel_broker_call_duration_seconds_bucket').map((line) =>
+      Number(line.split(' ')[1]),
+    );
+    expect(buckets.at(-1)).toBe(1);
+    expect(buckets.every((n, i) => n >= 0 && (i === 0 || n >= (buckets[i - 1] as number)))).toBe(true);
   });
 
   it('a queue that does not answer within queueTimeoutMs is left out of the scrape and marked down, not waited for', async () => {

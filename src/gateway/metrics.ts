@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import { raceAbort } from '../abort.ts';
-import { type ActionMetrics, type Broker, latencyBucketsMs } from '../broker/index.ts';
+import { type Broker, latencyBucketsMs } from '../broker/index.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
 import { exemptFromPressure } from './health.ts';
 import { histogramValue, type RegistryMetric, registryMetric, type Series, SeriesFamily } from './series.ts';
@@ -200,29 +200,56 @@ export const keelMetrics = fp(
   { fastify: '5.x', name: 'keel-metrics' },
 );
 
+/** One action's calling-side numbers, every major of its contract together (one series per action name). */
+interface CallTally {
+  ok: number;
+  readonly byCode: Map<string, number>;
+  count: number;
+  sumMs: number;
+  readonly buckets: number[];
+}
+
+/** The calling side of a broker's metrics, summed per action name across the majors of its contract. */
+function tallyCalls(broker: Broker<any>): Map<string, CallTally> {
+  const tallies = new Map<string, CallTally>();
+  for (const a of broker.metrics().actions) {
+    if (a.side !== 'call') continue;
+    let tally = tallies.get(a.action);
+    if (tally === undefined) {
+      tally = { ok: 0, byCode: new Map(), count: 0, sumMs: 0, buckets: latencyBucketsMs.map(() => 0) };
+      tallies.set(a.action, tally);
+    }
+    tally.ok += a.calls - a.errors;
+    for (const [code, n] of Object.entries(a.errorsByCode))
+      tally.byCode.set(code, (tally.byCode.get(code) ?? 0) + n);
+    tally.count += a.latencyMs.count;
+    tally.sumMs += a.latencyMs.sum;
+    for (const [i, n] of a.latencyMs.buckets.entries()) tally.buckets[i] = (tally.buckets[i] ?? 0) + n;
+  }
+  return tallies;
+}
+
 /**
  * `keel_broker_calls_total{action, code}` and `keel_broker_call_duration_seconds{action}`: the calling
- * side of `broker.metrics()` (every call this process's broker made, retries included), read when
- * scraped. A registry reset counts from then on: the counts at the reset are kept and taken off.
+ * side of `broker.metrics()` (every call this process's broker made, retries included; the majors of a
+ * contract together under the action's name), read when scraped. A registry reset counts from then on:
+ * the counts at the reset are kept and taken off.
  */
 export function brokerCallMetrics(broker: Broker<any>): RegistryMetric[] {
-  let baseline = new Map<string, ActionMetrics>();
-  const calls = (): { now: ActionMetrics; before: ActionMetrics | undefined }[] =>
-    broker
-      .metrics()
-      .actions.filter((a) => a.side === 'call')
-      .map((now) => ({ now, before: baseline.get(now.action) }));
+  let baseline = new Map<string, CallTally>();
+  const calls = (): { action: string; now: CallTally; before: CallTally | undefined }[] =>
+    [...tallyCalls(broker)].map(([action, now]) => ({ action, now, before: baseline.get(action) }));
   const reset = () => {
-    baseline = new Map(calls().map(({ now }) => [now.action, now]));
+    baseline = tallyCalls(broker);
   };
   const counter = (): object[] => {
     const out: object[] = [];
-    for (const { now, before } of calls()) {
-      const ok = now.calls - now.errors - ((before?.calls ?? 0) - (before?.errors ?? 0));
-      if (ok > 0) out.push({ labels: { action: now.action, code: 'OK' }, value: ok });
-      for (const [code, n] of Object.entries(now.errorsByCode)) {
-        const value = n - (before?.errorsByCode[code] ?? 0);
-        if (value > 0) out.push({ labels: { action: now.action, code }, value });
+    for (const { action, now, before } of calls()) {
+      const ok = now.ok - (before?.ok ?? 0);
+      if (ok > 0) out.push({ labels: { action, code: 'OK' }, value: ok });
+      for (const [code, n] of now.byCode) {
+        const value = n - (before?.byCode.get(code) ?? 0);
+        if (value > 0) out.push({ labels: { action, code }, value });
       }
     }
     return out;
@@ -236,17 +263,17 @@ export function brokerCallMetrics(broker: Broker<any>): RegistryMetric[] {
       n: number,
       metricName: string,
     ) => histogramValue(split, labels, le, n, metricName);
-    for (const { now, before } of calls()) {
-      const count = now.latencyMs.count - (before?.latencyMs.count ?? 0);
+    for (const { action, now, before } of calls()) {
+      const count = now.count - (before?.count ?? 0);
       if (count === 0) continue;
-      const labels = { action: now.action };
+      const labels = { action };
       for (const [i, ms] of latencyBucketsMs.entries()) {
-        const n = (now.latencyMs.buckets[i] ?? 0) - (before?.latencyMs.buckets[i] ?? 0);
+        const n = (now.buckets[i] ?? 0) - (before?.buckets[i] ?? 0);
         out.push(value(labels, ms / 1000, n, `${name}_bucket`));
       }
       out.push(
         value(labels, '+Inf', count, `${name}_bucket`),
-        value(labels, undefined, (now.latencyMs.sum - (before?.latencyMs.sum ?? 0)) / 1000, `${name}_sum`),
+        value(labels, undefined, (now.sumMs - (before?.sumMs ?? 0)) / 1000, `${name}_sum`),
         value(labels, undefined, count, `${name}_count`),
       );
     }

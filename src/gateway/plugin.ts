@@ -5,10 +5,11 @@
 
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { onAbort, raceAbort } from '../abort.ts';
-import { defaultRetries, type ResolvedCall } from '../broker/call-options.ts';
+import { callResolved, defaultRetries, type ResolvedCall } from '../broker/call-options.ts';
 import type { Broker } from '../broker/index.ts';
 import { isTraceparent, type TraceLink } from '../broker/tracing.ts';
 import { checkDuration, checkOptions, describe, InvalidArgumentError } from '../errors.ts';
@@ -73,7 +74,8 @@ const optionKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 
 const requestIdPattern = /^[A-Za-z0-9._~:@+=/-]{1,128}$/;
 /** W3C trace context: version 00 as written today; other versions are passed on when they look the same. */
 const traceparentLength = 55;
-const tracestatePattern = /^[\x20-\x7e]{1,512}$/;
+// Printable ASCII, no space at either end (a transport would trim it).
+const tracestatePattern = /^[\x21-\x7e](?:[\x20-\x7e]{0,510}[\x21-\x7e])?$/;
 /** An Idempotency-Key: a token or a quoted string (the draft's sf-string) of up to 200 visible characters. */
 const idempotencyKeyPattern = /^"?([\x21\x23-\x7e]{1,200})"?$/;
 /** The response headers a repeat gets back besides the body and status. */
@@ -122,11 +124,15 @@ function stateOf(request: FastifyRequest): RequestState | undefined {
 }
 
 /**
- * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID (made of `randomHex`, 32
- * random hex digits, when given). Given to Fastify, the id of its log lines is the id the gateway echoes
- * and passes on; the plugin works without it too.
+ * A Fastify `genReqId`: the request's `X-Request-Id` when sane, else a new UUID. Given to Fastify, the id
+ * of its log lines is the id the gateway echoes and passes on; the plugin works without it too.
  */
-export function requestIdOf(raw: IncomingMessage, randomHex?: string): string {
+export function requestIdOf(raw: IncomingMessage): string {
+  return requestIdFrom(raw, undefined);
+}
+
+/** `requestIdOf`, a new id made of `randomHex` (32 random hex digits) when given. */
+export function requestIdFrom(raw: IncomingMessage, randomHex: string | undefined): string {
   const header = raw.headers['x-request-id'];
   const id =
     typeof header === 'string' && requestIdPattern.test(header)
@@ -223,7 +229,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
         signal: gone.signal,
         retries: defaultRetries,
         idempotencyKey: key,
-        meta: Object.freeze({ 'x-request-id': state.id }),
+        meta: requestMeta(state.id),
         trace: traceOfRequest(request),
         onServed: (node: string) => {
           state.nodeId = node;
@@ -231,7 +237,7 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
       };
       let result: unknown;
       try {
-        result = await broker.callResolved(route.action, params, call);
+        result = await broker[callResolved](route.action, params, call);
       } finally {
         gone.done?.();
       }
@@ -306,7 +312,7 @@ function check(options: GatewayOptions): Settings {
   checkOptions(label, options, [...optionKeys, 'prefix', 'logLevel', 'logSerializers']);
   if (options === undefined) throw new InvalidArgumentError(`${label} must be { broker, routes, ... }`);
   const { broker, routes } = options;
-  if (typeof (broker as { callResolved?: unknown } | undefined)?.callResolved !== 'function') {
+  if (typeof (broker as { [callResolved]?: unknown } | undefined)?.[callResolved] !== 'function') {
     throw new InvalidArgumentError(
       `${label} broker must be a Broker (from createBroker); received ${describe(broker)}`,
     );
@@ -321,6 +327,13 @@ function check(options: GatewayOptions): Settings {
     const id = `${r.method} ${r.url}`;
     if (seen.has(id)) throw new InvalidArgumentError(`${label} routes: ${id} is given twice`);
     seen.add(id);
+    // route() checked them; checked again here, once, because the broker takes them from the gateway
+    // without its own per-call check, and a route may have been made or changed by hand.
+    for (const field of ['timeoutMs', 'attemptTimeoutMs'] as const) {
+      if (r[field] !== undefined) {
+        checkDuration(`${label} routes (${id}) ${field}`, r[field], { min: 1, allowInfinity: false });
+      }
+    }
   }
   const instanceId = options.instanceId ?? broker.nodeId;
   if (typeof instanceId !== 'string' || !requestIdPattern.test(instanceId)) {
@@ -404,6 +417,13 @@ export function madeTrace(raw: IncomingMessage, traceparent: string): void {
   (raw as IncomingMessage & WithTrace)[traceKey] = { traceparent, tracestate: undefined, context: undefined };
 }
 
+/** The call's meta: the request id, in a frozen object with no prototype, as the broker makes meta. */
+function requestMeta(id: string): NonNullable<ResolvedCall['meta']> {
+  const meta = Object.create(null) as Record<string, string>;
+  meta['x-request-id'] = id;
+  return Object.freeze(meta);
+}
+
 /** The W3C trace context a request carries on, or undefined when it has none (or a malformed one). */
 function traceOfRequest(request: FastifyRequest): TraceLink | undefined {
   const made = (request.raw as IncomingMessage & WithTrace)[traceKey];
@@ -432,7 +452,8 @@ function goneSignal(
   reply: FastifyReply,
 ): { readonly signal: AbortSignal; readonly done?: () => void } {
   const socket = request.raw.socket as (IncomingMessage['socket'] & WithGone) | null;
-  if (request.raw.httpVersionMajor === 1 && socket !== null) {
+  // A real connection only: `inject()`'s stand-in socket never closes, so its requests watch their replies.
+  if (request.raw.httpVersionMajor === 1 && socket instanceof Socket) {
     let gone = socket[goneKey];
     if (gone === undefined) {
       const controller = new AbortController();
