@@ -180,8 +180,7 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
     parent: ParentCall | undefined,
   ): Promise<unknown> {
     try {
-      const found = typeof action === 'string' ? this.#actions.get(action) : undefined;
-      if (found === undefined) throw new UnknownActionError(String(action), [...this.#actions.keys()]);
+      const found = this.#action(action);
       let label = this.#labels.get(found);
       if (label === undefined) {
         label = `Broker.call(${JSON.stringify(action)})`;
@@ -200,15 +199,18 @@ export class Broker<C extends AnyContract = AnyContract> implements BrokerCore, 
    * are refused as `call()` refuses them.
    */
   [callResolved](action: string, params: unknown, options: ResolvedCall): Promise<unknown> {
-    const found = this.#actions.get(action);
-    if (found === undefined) {
-      return Promise.reject(new UnknownActionError(String(action), [...this.#actions.keys()]));
-    }
     try {
-      return this.#invoker.call(found, params, options, undefined);
+      return this.#invoker.call(this.#action(action), params, options, undefined);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** The action of this name the broker knows; UnknownActionError listing the known ones otherwise. */
+  #action(name: string): CompiledAction {
+    const found = typeof name === 'string' ? this.#actions.get(name) : undefined;
+    if (found === undefined) throw new UnknownActionError(String(name), [...this.#actions.keys()]);
+    return found;
   }
 
   /** Sends an event to one instance of each service listening to it. The payload is validated first. */

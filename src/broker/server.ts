@@ -143,25 +143,22 @@ export class Server {
         reportUnhandled('broker', `disposing the scope of a call to ${describe(served.action.key)}`, error);
       });
     };
+    // The outcome, once the call's scope is disposed (at once when there is none to wait for).
+    const settle = (outcome: () => unknown): unknown => {
+      const disposing = after();
+      return disposing === undefined ? outcome() : disposing.then(outcome);
+    };
     // One reaction tells success from failure, so the meter learns the outcome without one of its own.
     const done: Promise<unknown> = work.then(
       (result) => {
         meter.succeeded(started);
-        const disposing = after();
-        if (answer !== undefined) {
-          return disposing === undefined ? answer.ok(result) : disposing.then(() => answer.ok(result));
-        }
-        return disposing === undefined ? result : disposing.then(() => result);
+        return settle(() => (answer === undefined ? result : answer.ok(result)));
       },
       (error: unknown) => {
         meter.failed(started, error);
-        const disposing = after();
-        if (answer !== undefined) {
-          return disposing === undefined ? answer.failed(error) : disposing.then(() => answer.failed(error));
-        }
-        if (disposing === undefined) throw error;
-        return disposing.then(() => {
-          throw error;
+        return settle(() => {
+          if (answer === undefined) throw error;
+          return answer.failed(error);
         });
       },
     );

@@ -12,15 +12,14 @@ export async function validate(
 ): Promise<unknown> {
   let outcome = schema['~standard'].validate(value);
   if (outcome instanceof Promise) outcome = await outcome;
-  if (outcome.issues !== undefined) throw new ValidationError(action, target, outcome.issues, nodeId);
-  return outcome.value;
+  return refused(outcome, action, target, nodeId);
 }
 
 /** The schema's output, or ValidationError with its issues when it refused. */
 function refused(
   outcome: StandardResult<unknown>,
   action: string,
-  target: 'params' | 'result',
+  target: 'params' | 'result' | 'payload',
   nodeId: string,
 ): unknown {
   if (outcome.issues !== undefined) throw new ValidationError(action, target, outcome.issues, nodeId);

@@ -103,6 +103,18 @@ describe('createGateway', () => {
     expect(second).toHaveLength(2);
     expect(echo.json.traceId).toBe(second[0]?.traceId);
     expect(second[0]?.traceId).toBe(second[1]?.traceId);
+    // A traceparent the gateway does not continue (version ff) is replaced: the new trace is both the
+    // one the log lines name and the one the service sees.
+    const refusedId = '0af7651916cd43dd8448eb211c80319c';
+    const replaced = await send(url, 'POST', '/api/echo', {
+      body: {},
+      headers: { 'x-request-id': 'req-3', traceparent: `ff-${refusedId}-b7ad6b7169203331-01` },
+    });
+    const third = lines.filter((l) => l.reqId === 'req-3');
+    expect(third).toHaveLength(2);
+    expect(third[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(third[0]?.traceId).not.toBe(refusedId);
+    expect(replaced.json.traceId).toBe(third[0]?.traceId);
   });
 
   it('with logging off, a request without traceparent still starts a trace: each service call gets a new one', async () => {

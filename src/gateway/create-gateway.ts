@@ -19,7 +19,13 @@ import { type HealthOptions, keelHealth } from './health.ts';
 import { errorBody } from './http-errors.ts';
 import { type GatewayState, Lifecycle, runStop, type StopReport, type StopStep } from './lifecycle.ts';
 import { keelMetrics, type MetricsOptions } from './metrics.ts';
-import { type GatewayOptions, keelGateway, madeTrace, requestIdFrom } from './plugin.ts';
+import {
+  type GatewayOptions,
+  isRequestTraceparent,
+  keelGateway,
+  madeTrace,
+  requestIdFrom,
+} from './plugin.ts';
 import { randomHex } from './random-ids.ts';
 import { type EventsOptions, keelEvents } from './sse.ts';
 
@@ -114,9 +120,6 @@ const pluginKeys = ['broker', 'routes', 'instanceId', 'openapi', 'idempotency', 
 /** How often the load-shedding plugin averages the event-loop delay, in ms (its default). */
 const pressureSampleMs = 1000;
 
-const traceparentPattern = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
-const zeroTraceId = '0'.repeat(32);
-
 /** The trace id each request was given, for its log lines. */
 const traceIds = new WeakMap<IncomingMessage, string>();
 
@@ -127,10 +130,10 @@ const traceIds = new WeakMap<IncomingMessage, string>();
  * digits of a new trace and of a new request id come from one draw.
  */
 function idsOf(raw: IncomingMessage): { readonly requestId: string; readonly traceId: string } {
+  // The same check the plugin makes before continuing it: a header the logs name is the one passed on.
   const header = raw.headers.traceparent;
-  const match = typeof header === 'string' ? traceparentPattern.exec(header) : null;
-  if (match !== null && match[1] !== zeroTraceId) {
-    return { requestId: requestIdFrom(raw, undefined), traceId: match[1] as string };
+  if (isRequestTraceparent(header)) {
+    return { requestId: requestIdFrom(raw, undefined), traceId: header.slice(3, 35) };
   }
   // 40 bytes: the trace id's 16, the span id's 8, and 16 for a request id should the request bring none.
   const ids = randomHex(40);

@@ -219,9 +219,9 @@ async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<v
           if (replay !== undefined) return replay(reply);
         }
       }
-      // The call's options, made here from parts checked before: the route's deadlines by route(), the
-      // request id and the key by their patterns, the trace context by the broker's own parser. So the
-      // broker takes them as they are, without checking each again on every request.
+      // The call's options, made here from parts checked before: the route's deadlines at registration
+      // (check), the request id and the key by their patterns, the trace context by the broker's own
+      // parser. So the broker takes them as they are, without checking each again on every request.
       const gone = goneSignal(request, reply);
       const call: ResolvedCall = {
         timeoutMs,
@@ -424,13 +424,17 @@ function requestMeta(id: string): NonNullable<ResolvedCall['meta']> {
   return Object.freeze(meta);
 }
 
+/** Whether a request's `traceparent` header is one the gateway continues (the broker's parser decides). */
+export function isRequestTraceparent(value: unknown): value is string {
+  return typeof value === 'string' && value.length === traceparentLength && isTraceparent(value);
+}
+
 /** The W3C trace context a request carries on, or undefined when it has none (or a malformed one). */
 function traceOfRequest(request: FastifyRequest): TraceLink | undefined {
   const made = (request.raw as IncomingMessage & WithTrace)[traceKey];
   if (made !== undefined) return made;
   const { traceparent, tracestate } = request.headers;
-  if (typeof traceparent !== 'string' || traceparent.length !== traceparentLength) return undefined;
-  if (!isTraceparent(traceparent)) return undefined;
+  if (!isRequestTraceparent(traceparent)) return undefined;
   return {
     traceparent,
     tracestate: typeof tracestate === 'string' && tracestatePattern.test(tracestate) ? tracestate : undefined,
